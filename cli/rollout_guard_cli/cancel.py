@@ -1,0 +1,152 @@
+"""`rollout-guard cancel`: the manual halt, a drop-in for `aws iot cancel-job`.
+
+Same options, same input files, same output and the AWS CLI v2 exit codes (252 for a bad command line or parameter,
+254 for an error answered by the service, 255 for anything else), plus `--dry-run`. Unlike the AWS CLI it checks
+every value against the API's constraints before any call, so a typo never reaches a production account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rollout_guard.decisions import COMMENT_LIMIT, JOB_ID, comment_length, is_control
+from rollout_guard.policy import REASON_CODE
+
+USAGE_ERROR = 252
+SERVICE_ERROR = 254
+OTHER_ERROR = 255
+INPUT_KEYS = ("jobId", "reasonCode", "comment", "force")
+INPUT_SKELETON = {"jobId": "", "reasonCode": "", "comment": "", "force": True}
+OUTPUT_SKELETON = {"jobArn": "jobArn", "jobId": "jobId", "description": "description"}
+
+
+class CancelInputError(ValueError):
+    """A parameter breaks the CancelJob constraints; nothing was sent."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--job-id", help="the job to cancel")
+    parser.add_argument("--reason-code", help="upper-case letters, digits and _, at most 128")
+    parser.add_argument("--comment", help="at most 2028 characters, no control characters")
+    force = parser.add_mutually_exclusive_group()
+    force.add_argument("--force", dest="force", action="store_true", default=None,
+                       help="also cancel IN_PROGRESS executions (devices may be left unable to report)")
+    force.add_argument("--no-force", dest="force", action="store_false", help="cancel QUEUED executions only (default)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--cli-input-json", help="parameters as JSON, or file://PATH")
+    source.add_argument("--cli-input-yaml", help="parameters as YAML, or file://PATH")
+    source.add_argument("--generate-cli-skeleton", nargs="?", const="input", choices=("input", "yaml-input", "output"),
+                        help="print a parameter skeleton and exit")
+    parser.add_argument("--dry-run", action="store_true", help="check and show the request without sending it")
+    parser.add_argument("--output", choices=("json", "yaml", "text"), default="json")
+    parser.add_argument("--region")
+    parser.add_argument("--endpoint-url")
+    parser.add_argument("--profile")
+
+
+def _read_input(value: str, fmt: str) -> dict[str, Any]:
+    text = value
+    if value.startswith("file://"):
+        try:
+            with open(value[len("file://"):], encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as error:
+            raise CancelInputError(f"cannot read {value}: {error.strerror}") from error
+    try:
+        if fmt == "json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as error:  # json and yaml raise different types for the same problem
+        raise CancelInputError(f"--cli-input-{fmt} is not valid {fmt.upper()}") from error
+    if not isinstance(data, dict):
+        raise CancelInputError(f"--cli-input-{fmt} must hold an object")
+    unknown = sorted(set(data) - set(INPUT_KEYS), key=str)
+    if unknown:
+        raise CancelInputError(f"Unknown parameter in input: {unknown[0]!r}, must be one of: {', '.join(INPUT_KEYS)}")
+    return data
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The CancelJob parameters from the input file and the options (options win), checked against the API."""
+    request: dict[str, Any] = {}
+    if args.cli_input_json is not None:
+        request.update(_read_input(args.cli_input_json, "json"))
+    if args.cli_input_yaml is not None:
+        request.update(_read_input(args.cli_input_yaml, "yaml"))
+    for key, value in (("jobId", args.job_id), ("reasonCode", args.reason_code), ("comment", args.comment),
+                       ("force", args.force)):
+        if value is not None:
+            request[key] = value
+    job_id = request.get("jobId")
+    if job_id is None:
+        raise CancelInputError("the following arguments are required: --job-id")
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        raise CancelInputError(f"invalid --job-id {job_id!r}: 1 to 64 of a-z, A-Z, 0-9, _ and -")
+    code = request.get("reasonCode")
+    if code is not None and (not isinstance(code, str) or not REASON_CODE.fullmatch(code)):
+        raise CancelInputError(f"invalid --reason-code {code!r}: 1 to 128 of A-Z, 0-9 and _")
+    comment = request.get("comment")
+    if comment is not None:
+        if not isinstance(comment, str) or not comment:
+            raise CancelInputError("invalid --comment: must be a non-empty string")
+        if any(is_control(char) for char in comment):
+            raise CancelInputError("invalid --comment: control characters (newline, tab...) are not allowed")
+        if comment_length(comment) > COMMENT_LIMIT:
+            raise CancelInputError(f"invalid --comment: longer than {COMMENT_LIMIT} characters")
+    if "force" in request and not isinstance(request["force"], bool):
+        raise CancelInputError("invalid force: must be true or false")
+    return request
+
+
+def _emit(data: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=4, ensure_ascii=False))
+    elif fmt == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    else:
+        print("\t".join(str(data[key]) for key in sorted(data)))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.generate_cli_skeleton == "output":
+        _emit(OUTPUT_SKELETON, "json")
+        return 0
+    if args.generate_cli_skeleton == "yaml-input":
+        _emit(INPUT_SKELETON, "yaml")
+        return 0
+    if args.generate_cli_skeleton == "input":
+        _emit(INPUT_SKELETON, "json")
+        return 0
+    try:
+        request = build_request(args)
+    except CancelInputError as error:
+        print(f"rollout-guard cancel: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.dry_run:
+        _emit({"dryRun": True, "request": request}, args.output)
+        return 0
+
+    from rollout_guard.iot import IotError, IotJobs, make_client
+
+    try:
+        client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+        answer = IotJobs(client).cancel(
+            request["jobId"], request.get("reasonCode"), request.get("comment"), request.get("force", False)
+        )
+    except IotError as error:
+        print(f"An error occurred ({error.code}) when calling the CancelJob operation: {error.message}",
+              file=sys.stderr)
+        return SERVICE_ERROR
+    except Exception as error:  # no credentials, no region, bad profile: one line, like the AWS CLI
+        print(f"rollout-guard cancel: {error}".splitlines()[0], file=sys.stderr)
+        return OTHER_ERROR
+    _emit(answer, args.output)
+    return 0

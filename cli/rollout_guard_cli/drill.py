@@ -1,0 +1,117 @@
+"""The local drill behind `make demo`: a moto server, a small fleet, real alerts through `rollout-guard invoke`.
+
+It checks what a user would check, the jobs' final states, and exits non-zero when the guard did not do what the
+policy says. The server is always stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import samples
+from .emulator import client_env, moto_server
+
+GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
+CANARY = "dev-canary-1"
+# job id -> (targets, what the drill expects at the end)
+JOBS = {
+    "fw-2-4-eu": ("group:fleet-eu", "CANCELED"),
+    "fw-2-4-us": ("group:fleet-us", "ACTIVE"),
+    "fw-2-4-canary": (f"thing:{CANARY}", "CANCELED"),
+    "fw-2-3-eu": ("group:fleet-eu", "CANCELED"),  # an older rollout, cancelled before the drill
+    "ops-reboot-eu": ("group:fleet-eu", "ACTIVE"),  # not firmware: no rule may touch it
+}
+ALERTS = [
+    ("crash alarm fw-crash-rate-eu -> ALARM", samples.alarm_eventbridge(job_id="fw-2-4-eu")),
+    ("the same alarm, delivered twice", samples.alarm_eventbridge(job_id="fw-2-4-eu")),
+    ("fw-crash-rate-eu back to OK", samples.alarm_eventbridge(job_id="fw-2-4-eu", state="OK", previous_state="ALARM")),
+    ("unrelated alarm billing-spend-high", samples.alarm_sns(job_id="fw-2-4-us", alarm_name="billing-spend-high")),
+    (f"Defender violation on {CANARY}", samples.defender_sns(thing_name=CANARY)),
+    ("warning from monitoring (not critical)", samples.custom_sns(job_id="fw-2-4-us", severity="warning")),
+]
+
+
+def seed(iot: Any) -> None:
+    arns = {}
+    for group, things in GROUPS.items():
+        arns[f"group:{group}"] = iot.create_thing_group(thingGroupName=group)["thingGroupArn"]
+        for thing in things:
+            iot.create_thing(thingName=thing)
+            iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+    arns[f"thing:{CANARY}"] = iot.create_thing(thingName=CANARY)["thingArn"]
+    for job_id, (target, _) in JOBS.items():
+        iot.create_job(
+            jobId=job_id,
+            targets=[arns[target]],
+            document=json.dumps({"operation": "firmware-update", "version": job_id}),
+            targetSelection="SNAPSHOT",
+        )
+    iot.cancel_job(jobId="fw-2-3-eu", reasonCode="SUPERSEDED", comment="replaced by 2.4")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    line = "  ".join("-" * width for width in widths)
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)), line]
+    out += ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    return "\n".join(row.rstrip() for row in out)
+
+
+def _invoke(event: dict[str, Any], policy_file: Path, env: dict[str, str], folder: Path, index: int):
+    path = folder / f"alert-{index}.json"
+    path.write_text(json.dumps(event))
+    command = [sys.executable, "-m", "rollout_guard_cli.main", "invoke", str(path), "--policy", str(policy_file)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def run(policy_file: Path | None) -> int:
+    import os
+
+    import boto3
+
+    if policy_file is None or not policy_file.is_file():
+        print(f"rollout-guard drill: policy file {policy_file} not found", file=sys.stderr)
+        return 2
+    with moto_server() as url, tempfile.TemporaryDirectory(prefix="rollout-guard-drill-") as folder:
+        env = {**os.environ, **client_env(url)}
+        iot = boto3.client("iot", endpoint_url=url, region_name=env["AWS_REGION"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        seed(iot)
+        print(f"Local drill on a moto server at {url}, policy {policy_file}\n")
+        rows = []
+        for index, (title, event) in enumerate(ALERTS, start=1):
+            done = _invoke(event, policy_file, env, Path(folder), index)
+            if done.returncode == 0:
+                outcome = json.loads(done.stdout)
+                decisions = outcome["decisions"] or [{"jobId": "-", "action": "-", "reasonCode": "-", "detail": ""}]
+                for d_index, decision in enumerate(decisions):
+                    detail = decision["detail"] or outcome["detail"]
+                    rows.append([str(index) if d_index == 0 else "", title if d_index == 0 else "", "0",
+                                 decision["jobId"], decision["action"], decision["reasonCode"], detail])
+            else:
+                rows.append([str(index), title, str(done.returncode), "-", "-", "-", done.stderr.strip()])
+        print(_table(rows, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
+
+        print("\nJobs at the end:\n")
+        rows, wrong = [], []
+        for job_id, (target, expected) in JOBS.items():
+            job = iot.describe_job(jobId=job_id)["job"]
+            status = job["status"]
+            active = status not in ("CANCELED", "COMPLETED", "DELETION_IN_PROGRESS")
+            ok = (expected == "ACTIVE") == active
+            if not ok:
+                wrong.append(job_id)
+            rows.append([job_id, target, status, job.get("reasonCode", ""), job.get("comment", "")[:60],
+                         "ok" if ok else f"WRONG: expected {expected}"])
+        print(_table(rows, ["job", "targets", "status", "reason code", "comment", "check"]))
+    print("\nmoto server stopped.")
+    if wrong:
+        print(f"\nDrill FAILED: {', '.join(wrong)} did not end as the policy says.", file=sys.stderr)
+        return 1
+    print("Drill passed: only the jobs the policy names were cancelled, once each.")
+    return 0

@@ -1,0 +1,187 @@
+"""`rollout-guard`: the operator's command line.
+
+  invoke EVENT_FILE   run the Lambda's handler locally on an alert (exit 0 handled, 1 a halt failed, 2 bad input)
+  cancel ...          manual halt, a drop-in for `aws iot cancel-job`
+  events [KIND]       print sample alerts
+  policy check FILE   validate a policy
+  drill               the whole flow on a local emulator
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import cancel, samples
+
+HANDLED, HALT_FAILED, BAD_INPUT = 0, 1, 2
+CONTEXT_KEY = "rollout-guard"
+
+
+def fail(message: str, code: int = BAD_INPUT) -> int:
+    print(f"rollout-guard: {message}", file=sys.stderr)
+    return code
+
+
+def project_policy_file(start: Path | None = None) -> Path | None:
+    """The policy the stacks deploy: `policyFile` in cdk.json's context, from the nearest cdk.json above the working
+    folder, else from this project's own checkout."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+        config = folder / "cdk.json"
+        if config.is_file():
+            try:
+                context = json.loads(config.read_text(encoding="utf-8")).get("context", {})
+                return folder / context.get(CONTEXT_KEY, {}).get("policyFile", "policy.yaml")
+            except (ValueError, AttributeError):
+                return None
+    return None
+
+
+@dataclass
+class LocalContext:
+    """Enough of the Lambda context for Powertools and the guard."""
+
+    function_name: str = "rollout-guard-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:rollout-guard-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_ms: int = 60_000
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    try:
+        event = json.loads(Path(args.event_file).read_text(encoding="utf-8"))
+    except OSError as error:
+        return fail(f"cannot read event file {args.event_file}: {error.strerror}")
+    except ValueError as error:
+        return fail(f"event file {args.event_file} is not JSON: {error}")
+    policy_file = Path(args.policy) if args.policy else project_policy_file()
+    if policy_file is None:
+        return fail("no project policy found (no cdk.json here or above): pass --policy FILE")
+
+    from rollout_guard import settings
+
+    os.environ[settings.POLICY_FILE] = str(policy_file)
+    if args.dry_run:
+        os.environ[settings.DRY_RUN] = "true"
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if args.verbose else "WARNING")
+    if not args.verbose:
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+    from rollout_guard import handler
+    from rollout_guard.alerts import UnrecognisedAlert
+    from rollout_guard.iot import IotError
+    from rollout_guard.policy import PolicyError
+
+    handler.reset()
+    try:
+        # The handler's own output (metrics) goes to stderr: stdout carries only the result.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = handler.lambda_handler(event, LocalContext())
+    except UnrecognisedAlert as error:
+        return fail(f"not a recognisable alert: {error}")
+    except PolicyError as error:
+        return fail(f"invalid policy {policy_file}: {error}")
+    except settings.SettingsError as error:
+        return fail(str(error))
+    except handler.HaltIncomplete as error:
+        print(json.dumps(error.outcome, indent=2))
+        return HALT_FAILED
+    except IotError as error:
+        return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
+    print(json.dumps(result, indent=2))
+    return HANDLED
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    if args.kind:
+        print(json.dumps(samples.KINDS[args.kind](), indent=2))
+    else:
+        print(json.dumps({kind: build() for kind, build in samples.KINDS.items()}, indent=2))
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from rollout_guard.policy import PolicyError, load_file
+
+    try:
+        policy = load_file(args.file)
+    except PolicyError as error:
+        print(f"rollout-guard: policy {args.file} is invalid:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return BAD_INPUT
+    print(f"policy {args.file} is valid: {len(policy.rules)} rule(s): {', '.join(r.name for r in policy.rules)}")
+    return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from . import drill
+
+    return drill.run(policy_file=Path(args.policy) if args.policy else project_policy_file())
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rollout-guard", description="Halt AWS IoT firmware rollouts on alerts.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    invoke = commands.add_parser("invoke", help="run the Lambda handler locally on an event file")
+    invoke.add_argument("event_file")
+    invoke.add_argument("--policy", help="policy file (default: the project's, from cdk.json)")
+    invoke.add_argument("--dry-run", action="store_true", help="decide but cancel nothing")
+    invoke.add_argument("--verbose", action="store_true", help="show the handler's logs and metrics on stderr")
+    invoke.set_defaults(run=cmd_invoke)
+
+    # `main` parses `cancel` with its own parser; it is listed here for --help.
+    commands.add_parser("cancel", help="cancel a job; a drop-in for `aws iot cancel-job`", add_help=False)
+
+    events = commands.add_parser("events", help="print sample events")
+    events.add_argument("kind", nargs="?", choices=sorted(samples.KINDS))
+    events.set_defaults(run=cmd_events)
+
+    policy = commands.add_parser("policy", help="policy tools")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    check.set_defaults(run=cmd_policy_check)
+
+    drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
+    drill.add_argument("--policy", help="policy file (default: the project's)")
+    drill.set_defaults(run=cmd_drill)
+    return top
+
+
+class _CancelParser(argparse.ArgumentParser):
+    """Usage errors of `cancel` exit as the AWS CLI's do (252), so scripts written for it keep working."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(cancel.USAGE_ERROR, f"rollout-guard cancel: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cancel"]:
+        halt = _CancelParser(prog="rollout-guard cancel", description="Cancel an IoT job (aws iot cancel-job).")
+        cancel.add_arguments(halt)
+        return cancel.run(halt.parse_args(argv[1:]))
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

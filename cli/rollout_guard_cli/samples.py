@@ -1,0 +1,219 @@
+"""Sample alerts of every supported kind, in the exact shape each delivery path hands to the Lambda.
+
+`rollout-guard events` prints them; the drill and the tests build their alerts here too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+TIME = "2026-11-29T10:00:00.000+0000"
+
+
+def _alarm_arn(name: str) -> str:
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def _metric(job_id: str | None) -> dict[str, Any]:
+    dimensions = {"JobId": job_id} if job_id else {}
+    return {
+        "id": "crashes",
+        "metricStat": {
+            "metric": {"namespace": "Fleet/Firmware", "name": "CrashRate", "dimensions": dimensions},
+            "period": 60,
+            "stat": "Average",
+        },
+        "returnData": True,
+    }
+
+
+def _state(value: str, reason: str) -> dict[str, Any]:
+    return {
+        "value": value,
+        "reason": reason,
+        "reasonData": json.dumps({"version": "1.0", "queryDate": TIME, "threshold": 5.0}),
+        "timestamp": TIME,
+    }
+
+
+def _alarm_detail(alarm_name: str, state: str, previous_state: str, configuration: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alarmName": alarm_name,
+        "state": _state(state, f"Threshold Crossed: CrashRate moved to {state}"),
+        "previousState": _state(previous_state, "previous evaluation"),
+        "configuration": configuration,
+    }
+
+
+def _eventbridge(source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": TIME.replace(".000+0000", "Z"),
+        "region": REGION,
+        "resources": resources,
+        "detail": detail,
+    }
+
+
+def alarm_eventbridge(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+                      state: str = "ALARM", previous_state: str = "OK", tag_job_id: str | None = None) -> dict:
+    """EventBridge "CloudWatch Alarm State Change" of a metric alarm with a JobId dimension."""
+    detail = _alarm_detail(alarm_name, state, previous_state,
+                           {"description": "Crash rate of the rollout", "metrics": [_metric(job_id)]})
+    if tag_job_id:
+        detail["alarmTags"] = {"JobId": tag_job_id}
+    return _eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [_alarm_arn(alarm_name)])
+
+
+def alarm_eventbridge_math(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+                           state: str = "ALARM", previous_state: str = "OK") -> dict:
+    """A metric-math alarm: an expression over metrics, one of which carries the JobId dimension."""
+    expression = {"id": "ratio", "expression": "100 * crashes / boots", "label": "crash %", "returnData": True}
+    boots = _metric(job_id)
+    boots["id"], boots["returnData"] = "boots", False
+    boots["metricStat"]["metric"]["name"] = "Boots"
+    crashes = _metric(job_id)
+    crashes["returnData"] = False
+    detail = _alarm_detail(alarm_name, state, previous_state, {"metrics": [expression, crashes, boots]})
+    return _eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [_alarm_arn(alarm_name)])
+
+
+def alarm_composite(tag_job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-composite",
+                    state: str = "ALARM", previous_state: str = "OK") -> dict:
+    """A composite alarm: no metrics, a rule over other alarms; the job comes from the JobId tag if any."""
+    detail = _alarm_detail(alarm_name, state, previous_state,
+                           {"alarmRule": "ALARM(fw-crash-rate-eu) AND ALARM(fw-boot-loops-eu)"})
+    if tag_job_id:
+        detail["alarmTags"] = {"JobId": tag_job_id}
+    return _eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [_alarm_arn(alarm_name)])
+
+
+def _sns(message: dict[str, Any], subject: str | None = None) -> dict[str, Any]:
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:rollout-guard-alerts"
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": str(uuid.uuid4()),
+                    "TopicArn": topic,
+                    "Subject": subject,
+                    "Message": json.dumps(message),
+                    "Timestamp": TIME.replace("+0000", "Z"),
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": "EXAMPLE",
+                    "UnsubscribeUrl": "EXAMPLE",
+                    "MessageAttributes": {},
+                },
+            }
+        ]
+    }
+
+
+def alarm_sns(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+              state: str = "ALARM", previous_state: str = "OK") -> dict:
+    """A CloudWatch alarm notification delivered through SNS (dimensions as a list)."""
+    dimensions = [{"name": "JobId", "value": job_id}] if job_id else []
+    message = {
+        "AlarmName": alarm_name,
+        "AlarmDescription": "Crash rate of the rollout",
+        "AWSAccountId": ACCOUNT,
+        "AlarmConfigurationUpdatedTimestamp": TIME,
+        "NewStateValue": state,
+        "NewStateReason": f"Threshold Crossed: CrashRate moved to {state}",
+        "StateChangeTime": TIME,
+        "Region": "EU (Ireland)",
+        "AlarmArn": _alarm_arn(alarm_name),
+        "OldStateValue": previous_state,
+        "OKActions": [],
+        "AlarmActions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:rollout-guard-alerts"],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": "CrashRate",
+            "Namespace": "Fleet/Firmware",
+            "StatisticType": "Statistic",
+            "Statistic": "AVERAGE",
+            "Unit": None,
+            "Dimensions": dimensions,
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 5.0,
+            "TreatMissingData": "missing",
+        },
+    }
+    return _sns(message, subject=f'{state}: "{alarm_name}" in EU (Ireland)')
+
+
+def alarm_action(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+                 state: str = "ALARM", previous_state: str = "OK") -> dict:
+    """The payload of a CloudWatch alarm's Lambda action."""
+    return {
+        "source": "aws.cloudwatch",
+        "alarmArn": _alarm_arn(alarm_name),
+        "accountId": ACCOUNT,
+        "time": TIME,
+        "region": REGION,
+        "alarmData": {
+            "alarmName": alarm_name,
+            "state": _state(state, f"Threshold Crossed: CrashRate moved to {state}"),
+            "previousState": _state(previous_state, "previous evaluation"),
+            "configuration": {"description": "Crash rate of the rollout", "metrics": [_metric(job_id)]},
+        },
+    }
+
+
+def defender_sns(thing_name: str = "dev-canary-1", security_profile: str = "fw-canary-behaviour",
+                 violation_event_type: str = "in-alarm") -> dict:
+    """A Device Defender violation delivered through SNS."""
+    message = {
+        "violationId": str(uuid.uuid4()),
+        "thingName": thing_name,
+        "securityProfileName": security_profile,
+        "behavior": {
+            "name": "CrashReports",
+            "metric": "aws:num-messages-sent",
+            "criteria": {"comparisonOperator": "greater-than", "value": {"count": 10}, "durationSeconds": 300},
+        },
+        "metricValue": {"count": 42},
+        "violationEventType": violation_event_type,
+        "violationEventTime": 1796032800000,
+    }
+    return _sns(message)
+
+
+def custom_eventbridge(job_ids: list[str] | None = None, source: str = "com.acme.monitoring",
+                       severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict:
+    """A monitoring tool's alert put on EventBridge under its own source."""
+    detail = {"jobIds": job_ids or ["fw-2-4-eu"], "severity": severity, "reason": reason}
+    return _eventbridge(source, "Rollout Health Alert", detail, [])
+
+
+def custom_sns(job_id: str = "fw-2-4-eu", source: str = "com.acme.monitoring",
+               severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict:
+    """A monitoring tool's alert published to SNS as a JSON body."""
+    return _sns({"jobId": job_id, "source": source, "severity": severity, "reason": reason})
+
+
+KINDS = {
+    "alarm-eventbridge": alarm_eventbridge,
+    "alarm-eventbridge-math": alarm_eventbridge_math,
+    "alarm-composite": alarm_composite,
+    "alarm-sns": alarm_sns,
+    "alarm-action": alarm_action,
+    "defender-sns": defender_sns,
+    "custom-eventbridge": custom_eventbridge,
+    "custom-sns": custom_sns,
+}

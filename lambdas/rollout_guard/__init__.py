@@ -1,0 +1,1 @@
+"""rollout-guard: halts AWS IoT firmware rollouts when an alert fires."""

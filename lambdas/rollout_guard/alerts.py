@@ -1,0 +1,309 @@
+"""Alert parsing: every delivery shape the guard accepts becomes one `Alert`.
+
+Shapes (see ../shared/reference.md): EventBridge "CloudWatch Alarm State Change", a CloudWatch alarm notification
+inside SNS, the CloudWatch alarm Lambda-action payload, a Device Defender violation inside SNS, and custom alerts
+(an EventBridge event of a non-AWS source, or an SNS message whose JSON body names jobs).
+
+Parsing is strict about types because the input is untrusted: anything that is not one of these shapes raises
+`UnrecognisedAlert` with a one-line reason, and nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+ALARM = "cloudwatch_alarm"
+DEFENDER = "defender_violation"
+CUSTOM = "custom"
+
+ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+JOB_ID_DIMENSION = "JobId"
+
+
+class UnrecognisedAlert(ValueError):
+    """The input is not one of the alert shapes the guard understands."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    via: str
+    correlation_id: str | None = None
+    alarm_name: str | None = None
+    state: str | None = None
+    previous_state: str | None = None
+    reason: str = ""
+    source: str | None = None
+    severity: str | None = None
+    security_profile: str | None = None
+    thing_name: str | None = None
+    violation_event_type: str | None = None
+    # Job ids exactly as the alert gave them; they may break the API's pattern and are checked later, never repaired.
+    job_ids: tuple[Any, ...] = ()
+    # When the condition began (the alarm's state timestamp), ISO 8601, if the alert says.
+    timestamp: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """What raised the alert, for humans: the alarm, the thing or the source."""
+        if self.kind == ALARM:
+            return f"alarm {self.alarm_name}"
+        if self.kind == DEFENDER:
+            return f"thing {self.thing_name} ({self.security_profile})"
+        return f"source {self.source}" if self.source else "custom alert"
+
+    def summary(self) -> dict[str, Any]:
+        fields = {
+            "kind": self.kind,
+            "via": self.via,
+            "correlationId": self.correlation_id,
+            "alarmName": self.alarm_name,
+            "state": self.state,
+            "previousState": self.previous_state,
+            "source": self.source,
+            "severity": self.severity,
+            "securityProfile": self.security_profile,
+            "thingName": self.thing_name,
+            "violationEventType": self.violation_event_type,
+            "jobIds": list(self.job_ids),
+            "reason": self.reason,
+            "timestamp": self.timestamp,
+        }
+        return {key: value for key, value in fields.items() if value not in (None, "", [])}
+
+
+def parse(event: Any) -> Alert:
+    """Turn a Lambda event into an `Alert`, or raise `UnrecognisedAlert`."""
+    if not isinstance(event, dict):
+        raise UnrecognisedAlert(f"expected a JSON object, got {type(event).__name__}")
+    if "Records" in event:
+        return _parse_sns(event)
+    if "alarmData" in event:
+        return _parse_alarm_action(event)
+    if "detail-type" in event and "source" in event:
+        return _parse_eventbridge(event)
+    raise UnrecognisedAlert("not an EventBridge event, an SNS event or a CloudWatch alarm action payload")
+
+
+# --- typed access to untrusted JSON -------------------------------------------------------------------------
+
+
+def _obj(value: Any, what: str, required: bool = True) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise UnrecognisedAlert(f"{what} must be an object")
+    return value
+
+
+def _str(value: Any, what: str, required: bool = False) -> str | None:
+    if value is None or (value == "" and not required):
+        if required:
+            raise UnrecognisedAlert(f"{what} is missing")
+        return None
+    if not isinstance(value, str) or not value:
+        raise UnrecognisedAlert(f"{what} must be a non-empty string")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise UnrecognisedAlert(f"{what} must be a list")
+    return value
+
+
+def _unique(values: list[Any]) -> tuple[Any, ...]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return tuple(seen)
+
+
+# --- CloudWatch alarms --------------------------------------------------------------------------------------
+
+
+def _state(value: Any, what: str) -> tuple[str | None, str, str | None]:
+    state = _obj(value, what, required=False)
+    return (
+        _str(state.get("value"), f"{what}.value"),
+        _str(state.get("reason"), f"{what}.reason") or "",
+        _str(state.get("timestamp"), f"{what}.timestamp"),
+    )
+
+
+def _map_dimension_job_ids(configuration: dict[str, Any]) -> list[Any]:
+    """Job ids from metric dimensions in map form (EventBridge and the Lambda action); expressions carry none."""
+    found = []
+    for index, metric in enumerate(_list(configuration.get("metrics"), "configuration.metrics")):
+        metric = _obj(metric, f"configuration.metrics[{index}]")
+        stat = _obj(metric.get("metricStat"), f"configuration.metrics[{index}].metricStat", required=False)
+        definition = _obj(stat.get("metric"), "metricStat.metric", required=False)
+        dimensions = _obj(definition.get("dimensions"), "metric.dimensions", required=False)
+        if JOB_ID_DIMENSION in dimensions:
+            found.append(dimensions[JOB_ID_DIMENSION])
+    return found
+
+
+def _alarm(
+    via: str,
+    name: Any,
+    state: tuple[str | None, str, str | None],
+    previous: str | None,
+    job_ids: list[Any],
+    correlation_id: str | None,
+) -> Alert:
+    value, reason, timestamp = state
+    return Alert(
+        kind=ALARM,
+        via=via,
+        correlation_id=correlation_id,
+        alarm_name=_str(name, "alarm name", required=True),
+        state=_str(value, "alarm state", required=True),
+        previous_state=previous,
+        reason=reason,
+        job_ids=_unique(job_ids),
+        timestamp=timestamp,
+    )
+
+
+def _parse_eventbridge(event: dict[str, Any]) -> Alert:
+    source = _str(event.get("source"), "source", required=True)
+    detail_type = event.get("detail-type")
+    if source == "aws.cloudwatch" and detail_type == ALARM_STATE_CHANGE:
+        detail = _obj(event.get("detail"), "detail")
+        configuration = _obj(detail.get("configuration"), "detail.configuration", required=False)
+        job_ids = _map_dimension_job_ids(configuration)
+        tags = _obj(detail.get("alarmTags"), "detail.alarmTags", required=False)
+        if JOB_ID_DIMENSION in tags:
+            job_ids.append(tags[JOB_ID_DIMENSION])
+        previous = _state(detail.get("previousState"), "detail.previousState")[0]
+        return _alarm(
+            "eventbridge",
+            detail.get("alarmName"),
+            _state(detail.get("state"), "detail.state"),
+            previous,
+            job_ids,
+            _str(event.get("id"), "id"),
+        )
+    if source.startswith("aws."):
+        raise UnrecognisedAlert(f"EventBridge event {source} / {detail_type!r} is not an alert the guard handles")
+    detail = _obj(event.get("detail"), "detail")
+    return _custom(detail, "eventbridge", source, _str(event.get("id"), "id"), _str(event.get("time"), "time"))
+
+
+def _parse_alarm_action(event: dict[str, Any]) -> Alert:
+    if event.get("source") != "aws.cloudwatch":
+        raise UnrecognisedAlert("an alarmData payload must come from source aws.cloudwatch")
+    data = _obj(event.get("alarmData"), "alarmData")
+    configuration = _obj(data.get("configuration"), "alarmData.configuration", required=False)
+    alarm_arn = _str(event.get("alarmArn"), "alarmArn")
+    time = _str(event.get("time"), "time")
+    correlation = f"{alarm_arn}@{time}" if alarm_arn and time else alarm_arn
+    return _alarm(
+        "alarm_action",
+        data.get("alarmName"),
+        _state(data.get("state"), "alarmData.state"),
+        _state(data.get("previousState"), "alarmData.previousState")[0],
+        _map_dimension_job_ids(configuration),
+        correlation,
+    )
+
+
+def _list_dimension_job_ids(dimensions: Any, what: str) -> list[Any]:
+    found = []
+    for index, dimension in enumerate(_list(dimensions, what)):
+        dimension = _obj(dimension, f"{what}[{index}]")
+        if dimension.get("name") == JOB_ID_DIMENSION:
+            found.append(dimension.get("value"))
+    return found
+
+
+def _sns_alarm(message: dict[str, Any], message_id: str | None) -> Alert:
+    trigger = _obj(message.get("Trigger"), "Trigger", required=False)
+    job_ids = _list_dimension_job_ids(trigger.get("Dimensions"), "Trigger.Dimensions")
+    for index, metric in enumerate(_list(trigger.get("Metrics"), "Trigger.Metrics")):
+        metric = _obj(metric, f"Trigger.Metrics[{index}]")
+        stat = _obj(metric.get("MetricStat"), "MetricStat", required=False)
+        definition = _obj(stat.get("Metric"), "MetricStat.Metric", required=False)
+        job_ids += _list_dimension_job_ids(definition.get("Dimensions"), "MetricStat.Metric.Dimensions")
+    state = (
+        message.get("NewStateValue"),
+        _str(message.get("NewStateReason"), "NewStateReason") or "",
+        _str(message.get("StateChangeTime"), "StateChangeTime"),
+    )
+    previous = _str(message.get("OldStateValue"), "OldStateValue")
+    return _alarm("sns", message.get("AlarmName"), state, previous, job_ids, message_id)
+
+
+def _sns_defender(message: dict[str, Any], message_id: str | None) -> Alert:
+    thing = _str(message.get("thingName"), "thingName", required=True)
+    behavior = _obj(message.get("behavior"), "behavior", required=False)
+    behavior_name = _str(behavior.get("name"), "behavior.name") or "unnamed behavior"
+    event_time = message.get("violationEventTime")
+    timestamp = None
+    if isinstance(event_time, int) and not isinstance(event_time, bool):
+        try:
+            timestamp = datetime.fromtimestamp(event_time / 1000, tz=timezone.utc).isoformat()
+        except (OverflowError, OSError, ValueError):
+            timestamp = None
+    return Alert(
+        kind=DEFENDER,
+        via="sns",
+        correlation_id=_str(message.get("violationId"), "violationId") or message_id,
+        security_profile=_str(message.get("securityProfileName"), "securityProfileName", required=True),
+        thing_name=thing,
+        violation_event_type=_str(message.get("violationEventType"), "violationEventType", required=True),
+        reason=f"Device Defender behavior {behavior_name} violated on {thing}",
+        timestamp=timestamp,
+    )
+
+
+def _parse_sns(event: dict[str, Any]) -> Alert:
+    records = _list(event.get("Records"), "Records")
+    if len(records) != 1:
+        raise UnrecognisedAlert(f"an SNS event must hold exactly one record, got {len(records)}")
+    record = _obj(records[0], "Records[0]")
+    sns = _obj(record.get("Sns"), "Records[0].Sns")
+    body = _str(sns.get("Message"), "Sns.Message", required=True)
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise UnrecognisedAlert("Sns.Message is not JSON") from error
+    message = _obj(message, "Sns.Message")
+    message_id = _str(sns.get("MessageId"), "Sns.MessageId")
+    if "AlarmName" in message:
+        return _sns_alarm(message, message_id)
+    if "violationEventType" in message or "securityProfileName" in message:
+        return _sns_defender(message, message_id)
+    if "jobId" in message or "jobIds" in message:
+        source = _str(message.get("source"), "source")
+        return _custom(message, "sns", source, message_id, _str(sns.get("Timestamp"), "Sns.Timestamp"))
+    raise UnrecognisedAlert("the SNS message is not a CloudWatch alarm, a Defender violation or a custom alert")
+
+
+# --- custom alerts ------------------------------------------------------------------------------------------
+
+
+def _custom(body: dict[str, Any], via: str, source: str | None, correlation_id: str | None, time: str | None) -> Alert:
+    if "jobId" not in body and "jobIds" not in body:
+        raise UnrecognisedAlert("a custom alert must carry jobId or jobIds")
+    job_ids = [body["jobId"]] if "jobId" in body else []
+    job_ids += _list(body.get("jobIds"), "jobIds")
+    if not job_ids:
+        raise UnrecognisedAlert("a custom alert must name at least one job")
+    return Alert(
+        kind=CUSTOM,
+        via=via,
+        correlation_id=correlation_id,
+        source=source,
+        severity=_str(body.get("severity"), "severity"),
+        reason=_str(body.get("reason"), "reason") or "",
+        job_ids=_unique(job_ids),
+        timestamp=time,
+    )

@@ -1,0 +1,105 @@
+"""The guard's use case: from a parsed alert to decisions carried out through a jobs port.
+
+The port is `iot.IotJobs` in production and an in-memory fake in unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from . import decisions
+from .alerts import DEFENDER, Alert
+from .decisions import CANCEL, CANCELED, FAILED, Decision, JobView
+from .iot import IotError
+from .policy import Policy, Rule
+
+IGNORED = "ignored"
+HANDLED = "handled"
+
+
+class JobsPort(Protocol):
+    def describe(self, job_id: str) -> JobView: ...
+
+    def active_job_ids(self) -> list[str]: ...
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]: ...
+
+    def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict[str, Any]: ...
+
+
+@dataclass
+class Outcome:
+    alert: Alert
+    status: str
+    detail: str
+    rule: Rule | None = None
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(decision.action == FAILED for decision in self.decisions)
+
+    def count(self, action: str) -> int:
+        return sum(1 for decision in self.decisions if decision.action == action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "detail": self.detail,
+            "rule": self.rule.name if self.rule else None,
+            "alert": self.alert.summary(),
+            "decisions": [decision.to_dict() for decision in self.decisions],
+        }
+
+
+def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False) -> Outcome:
+    """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
+    become that job's `failed` decision so the others go on."""
+    why_not = decisions.inaction_reason(alert)
+    if why_not:
+        return Outcome(alert, IGNORED, why_not)
+    rule = decisions.select_rule(policy, alert)
+    if rule is None:
+        return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
+
+    if alert.kind == DEFENDER:
+        named = tuple(jobs.job_ids_on_thing(alert.thing_name))
+        if not named:
+            return Outcome(alert, HANDLED, f"no active job has an execution on thing {alert.thing_name}", rule)
+    else:
+        named = alert.job_ids
+    if named:
+        candidates, skipped = decisions.screen_named(rule, named)
+    elif rule.jobs is None:
+        return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
+    else:
+        candidates, skipped = decisions.select_from_active(rule, jobs.active_job_ids()), []
+
+    confirmed = {job_id: _confirm(jobs, job_id) for job_id in candidates}
+    planned = decisions.plan(rule, candidates, confirmed, dry_run=dry_run or rule.dry_run)
+    if any(decision.action == CANCEL for decision in planned):
+        comment = decisions.render_comment(rule, alert)
+        planned = [_carry_out(jobs, decision, comment) for decision in planned]
+    outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + planned)
+    if not outcome.decisions:
+        outcome.detail += "; no job selected"
+    return outcome
+
+
+def _confirm(jobs: JobsPort, job_id: str) -> JobView | str:
+    try:
+        return jobs.describe(job_id)
+    except IotError as error:
+        return str(error)
+
+
+def _carry_out(jobs: JobsPort, decision: Decision, comment: str) -> Decision:
+    if decision.action != CANCEL:
+        return decision
+    try:
+        jobs.cancel(decision.job_id, decision.reason_code, comment, decision.force)
+    except IotError as error:
+        return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
+    force = "with force" if decision.force else "without force"
+    return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force})")

@@ -1,0 +1,104 @@
+"""The Lambda entry point: wires Powertools, configuration, the policy and the IoT adapter to the guard.
+
+Failure semantics:
+- an input that is not an alert raises `UnrecognisedAlert`;
+- a job that could not be confirmed or cancelled raises `HaltIncomplete` after every other job was handled, so the
+  platform retries the alert (a retry re-checks each job with DescribeJob and never cancels twice) and finally
+  dead-letters it: no alert is lost.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from . import alerts, guard, policy
+from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from .iot import IotJobs, make_client
+from .settings import Settings
+
+logger = Logger(service="rollout-guard")
+metrics = Metrics(namespace="RolloutGuard", service="rollout-guard")
+tracer = Tracer(service="rollout-guard")
+
+
+class HaltIncomplete(RuntimeError):
+    """Some job could not be confirmed or cancelled; the outcome says which."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        self.outcome = outcome
+        failed = [d["jobId"] for d in outcome["decisions"] if d["action"] == FAILED]
+        super().__init__(f"could not halt jobs {failed}")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    policy: policy.Policy
+    jobs: guard.JobsPort
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """Built once per execution environment, on the first invocation (not at import)."""
+    global _runtime
+    if _runtime is None:
+        settings = Settings.from_env(os.environ)
+        _runtime = Runtime(
+            settings=settings,
+            policy=policy.load_file(settings.policy_file),
+            jobs=IotJobs(make_client(max_attempts=settings.max_attempts)),
+        )
+    return _runtime
+
+
+def reset() -> None:
+    """Forget the cached runtime (the CLI and tests change the environment between runs)."""
+    global _runtime
+    _runtime = None
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rt = runtime()
+    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
+    try:
+        alert = alerts.parse(event)
+    except alerts.UnrecognisedAlert as error:
+        metrics.add_metric(name="AlertsUnrecognised", unit=MetricUnit.Count, value=1)
+        logger.error("Unrecognised alert", extra={"problem": str(error)})
+        raise
+    if alert.correlation_id:
+        logger.set_correlation_id(alert.correlation_id)
+    logger.append_keys(alert_kind=alert.kind)
+
+    outcome = guard.respond(alert, rt.policy, rt.jobs, dry_run=rt.settings.dry_run)
+    result = outcome.to_dict()
+    for action, metric in (
+        (CANCELED, "JobsCancelled"),
+        (WOULD_CANCEL, "JobsWouldCancel"),
+        (SKIPPED, "JobsSkipped"),
+        (BLOCKED, "JobsBlocked"),
+        (FAILED, "JobsFailed"),
+    ):
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=outcome.count(action))
+    if outcome.count(BLOCKED):
+        logger.error(
+            "BLAST RADIUS CAP HIT: nothing cancelled",
+            extra={"rule": result["rule"], "blocked": outcome.count(BLOCKED), "decisions": result["decisions"]},
+        )
+    logger.info(
+        "Alert handled",
+        extra={"status": outcome.status, "detail": outcome.detail, "rule": result["rule"], "decisions": result["decisions"]},
+    )
+    if outcome.failed:
+        raise HaltIncomplete(result)
+    return result

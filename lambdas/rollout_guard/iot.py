@@ -1,0 +1,111 @@
+"""The IoT adapter: the only module that talks to AWS IoT Jobs.
+
+Retries live in botocore's `standard` mode: it retries throttling (IoT's ThrottlingException arrives as HTTP 400,
+and its 410 LimitExceededException counts as throttling there too), 5xx answers and connection faults with
+exponential backoff and jitter, and never retries ResourceNotFound or InvalidRequest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .decisions import ACTIVE_EXECUTION_STATUSES, INACTIVE_JOB_STATUSES, JobView
+
+ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")
+PAGE_SIZE = 250
+
+
+class IotError(Exception):
+    """An IoT API call failed for good (after botocore's retries, where the error is retryable)."""
+
+    def __init__(self, operation: str, code: str, message: str):
+        self.operation = operation
+        self.code = code
+        self.message = message
+        super().__init__(f"{operation} failed: {code}: {message}")
+
+
+def make_client(
+    max_attempts: int = 5, region: str | None = None, endpoint_url: str | None = None, profile: str | None = None
+) -> Any:
+    """An IoT client with the guard's retry and timeout settings. Unless given, the region and endpoint come from
+    boto3's usual configuration (AWS_REGION, AWS_ENDPOINT_URL...)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=3,
+        read_timeout=10,
+    )
+    session = boto3.session.Session(profile_name=profile) if profile else boto3
+    return session.client("iot", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+class IotJobs:
+    """IoT Jobs as the guard needs it. Every failure surfaces as `IotError`."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, operation)(**params)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            raise IotError(
+                error.operation_name, details.get("Code", "Unknown"), details.get("Message", str(error))
+            ) from error
+        except BotoCoreError as error:
+            raise IotError(operation, type(error).__name__, str(error)) from error
+
+    def describe(self, job_id: str) -> JobView:
+        job = self._call("describe_job", jobId=job_id)["job"]
+        return JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())))
+
+    def active_job_ids(self) -> list[str]:
+        """Ids of jobs listed as active. A listing is a hint only: callers confirm each job with `describe`."""
+        found: list[str] = []
+        for status in ACTIVE_LISTING_STATUSES:
+            token = None
+            while True:
+                params: dict[str, Any] = {"status": status, "maxResults": PAGE_SIZE}
+                if token:
+                    params["nextToken"] = token
+                page = self._call("list_jobs", **params)
+                for job in page.get("jobs", []):
+                    if job["jobId"] not in found and job.get("status") not in INACTIVE_JOB_STATUSES:
+                        found.append(job["jobId"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+        return found
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]:
+        """Ids of jobs with a queued or in-progress execution on the thing."""
+        found: list[str] = []
+        token = None
+        while True:
+            params: dict[str, Any] = {"thingName": thing_name, "maxResults": PAGE_SIZE}
+            if token:
+                params["nextToken"] = token
+            page = self._call("list_job_executions_for_thing", **params)
+            for summary in page.get("executionSummaries", []):
+                execution = summary.get("jobExecutionSummary", {})
+                if execution.get("status") in ACTIVE_EXECUTION_STATUSES and summary["jobId"] not in found:
+                    found.append(summary["jobId"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        return found
+
+    def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, Any]:
+        params: dict[str, Any] = {"jobId": job_id, "force": force}
+        if reason_code:
+            params["reasonCode"] = reason_code
+        if comment:
+            params["comment"] = comment
+        answer = self._call("cancel_job", **params)
+        return {key: answer[key] for key in ("jobArn", "jobId", "description") if key in answer}

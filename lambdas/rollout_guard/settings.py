@@ -1,0 +1,37 @@
+"""The function's configuration: environment variables read once, validated, and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+POLICY_FILE = "ROLLOUT_GUARD_POLICY_FILE"
+DRY_RUN = "ROLLOUT_GUARD_DRY_RUN"
+MAX_ATTEMPTS = "ROLLOUT_GUARD_MAX_ATTEMPTS"
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+
+
+class SettingsError(ValueError):
+    """The environment does not configure the guard correctly."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy_file: str
+    dry_run: bool = False
+    max_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        policy_file = env.get(POLICY_FILE, "").strip()
+        if not policy_file:
+            raise SettingsError(f"{POLICY_FILE} is not set: it names the policy file")
+        dry_run = env.get(DRY_RUN, "false").strip().lower()
+        if dry_run not in _TRUE | _FALSE:
+            raise SettingsError(f"{DRY_RUN} must be true or false, not {dry_run!r}")
+        attempts = env.get(MAX_ATTEMPTS, "5").strip()
+        if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
+            raise SettingsError(f"{MAX_ATTEMPTS} must be a whole number from 1 to 20, not {attempts!r}")
+        return cls(policy_file=policy_file, dry_run=dry_run in _TRUE, max_attempts=int(attempts))
