@@ -107,14 +107,14 @@ def load(data: Any) -> Policy:
     names: set[str] = set()
     for index, raw in enumerate(raw_rules):
         label = f"rule #{index + 1}"
+        rule, rule_problems = _rule(raw, defaults)
         if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"].strip():
             label = f"rule {raw['name']!r}"
-        rule, rule_problems = _rule(raw, defaults)
-        if rule is not None and rule.name in names:
-            rule_problems.append(f"duplicate rule name {rule.name!r}")
+            if raw["name"] in names:
+                rule_problems.append(f"duplicate rule name {raw['name']!r}")
+            names.add(raw["name"])
         problems += [f"{label}: {problem}" for problem in rule_problems]
         if rule is not None:
-            names.add(rule.name)
             rules.append(rule)
     if problems:
         raise PolicyError(problems)

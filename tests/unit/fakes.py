@@ -1,0 +1,45 @@
+"""An in-memory IoT Jobs for the guard's unit tests: the port without AWS."""
+
+from __future__ import annotations
+
+from rollout_guard.decisions import JobView
+from rollout_guard.iot import IotError
+
+
+class FakeJobs:
+    def __init__(self, jobs: dict[str, JobView] | None = None, executions: dict[str, list[str]] | None = None):
+        self.jobs = dict(jobs or {})
+        self.executions = executions or {}
+        self.calls: list[tuple] = []
+        self.fail_cancel: set[str] = set()
+        self.fail_describe: set[str] = set()
+
+    def describe(self, job_id: str) -> JobView:
+        self.calls.append(("describe", job_id))
+        if job_id in self.fail_describe:
+            raise IotError("DescribeJob", "ServiceUnavailableException", "try later")
+        if job_id not in self.jobs:
+            raise IotError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
+        return self.jobs[job_id]
+
+    def active_job_ids(self) -> list[str]:
+        self.calls.append(("list",))
+        return [job.job_id for job in self.jobs.values() if job.active]
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]:
+        self.calls.append(("on_thing", thing_name))
+        return list(self.executions.get(thing_name, []))
+
+    def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict:
+        self.calls.append(("cancel", job_id, reason_code, comment, force))
+        if job_id in self.fail_cancel:
+            raise IotError("CancelJob", "ThrottlingException", "Rate exceeded")
+        self.jobs[job_id] = JobView(job_id, "CANCELED", self.jobs[job_id].targets)
+        return {"jobId": job_id, "jobArn": f"arn:aws:iot:eu-west-1:123456789012:job/{job_id}"}
+
+    def cancels(self) -> list[tuple]:
+        return [call for call in self.calls if call[0] == "cancel"]
+
+
+def active(job_id: str, *groups: str) -> JobView:
+    return JobView(job_id, "IN_PROGRESS", tuple(f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{g}" for g in groups))

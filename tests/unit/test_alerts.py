@@ -1,0 +1,122 @@
+"""Given each delivery shape, when parsed, then the alert carries the right kind, state and jobs."""
+
+import pytest
+
+from rollout_guard import alerts
+from rollout_guard.alerts import ALARM, CUSTOM, DEFENDER, UnrecognisedAlert
+from tests.conftest import load_event
+
+
+@pytest.mark.parametrize(
+    ("event", "via", "state", "previous", "job_ids"),
+    [
+        ("eventbridge_alarm_metric", "eventbridge", "ALARM", "OK", ("fw-2-4-eu",)),
+        ("eventbridge_alarm_math", "eventbridge", "ALARM", "OK", ("fw-2-4-eu",)),
+        ("eventbridge_alarm_composite_tagged", "eventbridge", "ALARM", "OK", ("fw-2-4-eu",)),
+        ("eventbridge_alarm_composite_untagged", "eventbridge", "ALARM", "OK", ()),
+        ("eventbridge_alarm_ok", "eventbridge", "OK", "ALARM", ("fw-2-4-eu",)),
+        ("eventbridge_alarm_bad_and_tagged_ids", "eventbridge", "ALARM", "OK", ("fw 2.4/eu", "fw-2-4-us")),
+        ("sns_alarm", "sns", "ALARM", "OK", ("fw-2-4-eu",)),
+        ("sns_alarm_math", "sns", "ALARM", "OK", ("fw-2-4-eu",)),
+        ("alarm_action", "alarm_action", "ALARM", "OK", ("fw-2-4-eu",)),
+    ],
+)
+def test_alarm_shapes(event, via, state, previous, job_ids):
+    alert = alerts.parse(load_event(event))
+
+    assert alert.kind == ALARM
+    assert alert.via == via
+    assert alert.alarm_name.startswith("fw-crash-rate-")
+    assert (alert.state, alert.previous_state) == (state, previous)
+    assert alert.job_ids == job_ids
+    assert alert.reason.startswith("Threshold Crossed")
+    assert alert.timestamp == "2026-11-29T10:00:00.000+0000"
+    assert alert.correlation_id
+
+
+def test_eventbridge_alarm_uses_event_id_as_correlation_id():
+    event = load_event("eventbridge_alarm_metric")
+
+    assert alerts.parse(event).correlation_id == event["id"]
+
+
+def test_defender_violation():
+    alert = alerts.parse(load_event("sns_defender_in_alarm"))
+
+    assert alert.kind == DEFENDER
+    assert alert.thing_name == "dev-canary-1"
+    assert alert.security_profile == "fw-canary-behaviour"
+    assert alert.violation_event_type == "in-alarm"
+    assert alert.job_ids == ()
+    assert "CrashReports" in alert.reason
+    assert alert.timestamp.startswith("2026-")
+
+
+@pytest.mark.parametrize(
+    ("event", "via", "job_ids", "severity"),
+    [
+        ("eventbridge_custom", "eventbridge", ("fw-2-4-eu", "fw-2-4-us"), "CRITICAL"),
+        ("sns_custom", "sns", ("fw-2-4-eu",), "Critical"),
+    ],
+)
+def test_custom_alerts(event, via, job_ids, severity):
+    alert = alerts.parse(load_event(event))
+
+    assert alert.kind == CUSTOM
+    assert alert.via == via
+    assert alert.source == "com.acme.monitoring"
+    assert alert.job_ids == job_ids
+    assert alert.severity == severity
+    assert alert.reason == "Crash spike on fw 2.4"
+
+
+def test_custom_alert_merges_job_id_and_job_ids_without_duplicates():
+    event = load_event("eventbridge_custom")
+    event["detail"]["jobId"] = "fw-2-4-us"
+
+    assert alerts.parse(event).job_ids == ("fw-2-4-us", "fw-2-4-eu")
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ("eventbridge_alarm_no_name", "alarm name is missing"),
+        ("eventbridge_alarm_no_state", "alarm state is missing"),
+        ("eventbridge_custom_no_jobs", "must carry jobId or jobIds"),
+        ("eventbridge_aws_other", "aws.ec2"),
+        ("sns_not_json", "not JSON"),
+        ("sns_unknown_json", "not a CloudWatch alarm"),
+    ],
+)
+def test_unrecognisable_inputs(event, problem):
+    with pytest.raises(UnrecognisedAlert, match=problem):
+        alerts.parse(load_event(event))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "ALARM",
+        {},
+        {"Records": []},
+        {"Records": [{"Sns": {"Message": "{}"}}, {"Sns": {"Message": "{}"}}]},
+        {"Records": [{"Sns": {"Message": 7}}]},
+        {"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": "x"},
+        {"source": "aws.cloudwatch", "alarmData": {"alarmName": "a"}},
+        {"source": "com.acme", "detail-type": "x", "detail": {"jobIds": "fw-1"}},
+        {"source": "com.acme", "detail-type": "x", "detail": {"jobIds": []}},
+        {"source": "com.acme", "detail-type": "x", "detail": {"jobId": "fw-1", "severity": 3}},
+    ],
+)
+def test_junk_is_rejected_cleanly(event):
+    with pytest.raises(UnrecognisedAlert):
+        alerts.parse(event)
+
+
+def test_non_string_job_ids_are_kept_for_reporting_not_dropped():
+    event = load_event("eventbridge_custom")
+    event["detail"]["jobIds"] = ["fw-1", 42, None]
+
+    assert alerts.parse(event).job_ids == ("fw-1", 42, None)

@@ -1,0 +1,196 @@
+"""The pure decision functions: given an alert, a rule and confirmed jobs, then these decisions."""
+
+import pytest
+
+from rollout_guard import alerts, decisions
+from rollout_guard.alerts import Alert
+from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL, JobView
+from tests.conftest import load_event, make_policy
+from tests.unit.fakes import active
+
+POLICY = make_policy(
+    """
+    rules:
+      - name: crash
+        match: {alarm_name: "fw-crash-*"}
+        jobs: ["fw-*"]
+        reason_code: FIRMWARE_CRASH
+        force: true
+      - name: monitoring
+        match: {source: "com.acme.*", severity: [Critical, high]}
+      - name: defender
+        match: {security_profile: "fw-*"}
+      - name: catch-all-alarms
+        match: {alarm_name: "*"}
+    """
+)
+
+
+def rule(name):
+    return next(r for r in POLICY.rules if r.name == name)
+
+
+def alarm(name="fw-crash-eu", state="ALARM", previous="OK"):
+    return Alert(kind=alerts.ALARM, via="eventbridge", alarm_name=name, state=state, previous_state=previous)
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        ("eventbridge_alarm_ok", "moved to OK, not into ALARM"),
+        ("eventbridge_alarm_insufficient", "moved to INSUFFICIENT_DATA"),
+        ("eventbridge_alarm_still_alarm", "already in ALARM"),
+        ("sns_alarm_ok", "moved to OK"),
+        ("sns_defender_cleared", "alarm-cleared, not in-alarm"),
+        ("sns_defender_invalidated", "alarm-invalidated"),
+    ],
+)
+def test_only_transitions_into_alarm_act(event, why):
+    assert why in decisions.inaction_reason(alerts.parse(load_event(event)))
+
+
+@pytest.mark.parametrize("event", ["eventbridge_alarm_metric", "sns_alarm", "alarm_action", "sns_defender_in_alarm",
+                                   "sns_custom"])
+def test_actionable_alerts(event):
+    assert decisions.inaction_reason(alerts.parse(load_event(event))) is None
+
+
+def test_alarm_without_previous_state_acts():
+    assert decisions.inaction_reason(alarm(previous=None)) is None
+
+
+@pytest.mark.parametrize(
+    ("alert", "expected"),
+    [
+        (alarm("fw-crash-eu"), "crash"),
+        (alarm("billing"), "catch-all-alarms"),
+        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="CRITICAL"), "monitoring"),
+        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="HIGH"), "monitoring"),
+        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="low"), None),
+        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon"), None),
+        (Alert(kind=alerts.CUSTOM, via="sns", source="org.other", severity="critical"), None),
+        (Alert(kind=alerts.CUSTOM, via="sns", severity="critical"), None),
+        (Alert(kind=alerts.DEFENDER, via="sns", security_profile="fw-canary", thing_name="t"), "defender"),
+        (Alert(kind=alerts.DEFENDER, via="sns", security_profile="net-canary", thing_name="t"), None),
+    ],
+)
+def test_first_matching_rule_wins_and_every_key_must_hold(alert, expected):
+    selected = decisions.select_rule(POLICY, alert)
+
+    assert (selected.name if selected else None) == expected
+
+
+def test_glob_match_is_case_sensitive():
+    assert decisions.select_rule(POLICY, alarm("FW-CRASH-EU")).name == "catch-all-alarms"
+
+
+def test_rule_without_match_matches_everything():
+    assert decisions.select_rule(make_policy("rules: [{name: any}]"), alarm("x")).name == "any"
+
+
+def test_screen_named_skips_bad_patterns_and_disallowed_ids_but_keeps_the_rest():
+    keep, skipped = decisions.screen_named(
+        rule("crash"), ("fw-1", "fw 2", "ops-1", "x" * 65, 7, None, "fw-" + "a" * 61, "fw-2")
+    )
+
+    assert keep == ["fw-1", "fw-" + "a" * 61, "fw-2"]
+    assert [(d.job_id, d.action) for d in skipped] == [
+        ("fw 2", SKIPPED), ("ops-1", SKIPPED), ("x" * 65, SKIPPED), (7, SKIPPED), (None, SKIPPED)]
+    assert "breaks the API pattern" in skipped[0].detail
+    assert "not allowed by the jobs of rule crash" in skipped[1].detail
+    assert all(d.reason_code == "FIRMWARE_CRASH" and d.force for d in skipped)
+
+
+def test_select_from_active_uses_globs_and_nothing_without_them():
+    assert decisions.select_from_active(rule("crash"), ["fw-1", "ops-1", "fw-2"]) == ["fw-1", "fw-2"]
+    assert decisions.select_from_active(rule("monitoring"), ["fw-1"]) == []
+
+
+def test_plan_skips_inactive_and_fails_unreadable_jobs():
+    confirmed = {
+        "a": active("a"),
+        "b": JobView("b", "COMPLETED"),
+        "c": JobView("c", "CANCELED"),
+        "d": JobView("d", "DELETION_IN_PROGRESS"),
+        "e": "DescribeJob failed: ServiceUnavailableException: later",
+        "f": JobView("f", "SCHEDULED"),
+    }
+
+    planned = decisions.plan(rule("crash"), list(confirmed), confirmed, dry_run=False)
+
+    assert [(d.job_id, d.action) for d in planned] == [
+        ("b", SKIPPED), ("c", SKIPPED), ("d", SKIPPED), ("e", FAILED), ("a", CANCEL), ("f", CANCEL)]
+    assert "ServiceUnavailableException" in planned[3].detail
+
+
+def test_plan_in_dry_run_would_cancel():
+    planned = decisions.plan(rule("crash"), ["a"], {"a": active("a")}, dry_run=True)
+
+    assert [d.action for d in planned] == [WOULD_CANCEL]
+
+
+def test_more_active_candidates_than_max_jobs_blocks_all_of_them():
+    capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
+    confirmed = {"a": active("a"), "b": active("b"), "c": active("c"), "d": JobView("d", "COMPLETED")}
+
+    planned = decisions.plan(capped, list(confirmed), confirmed, dry_run=False)
+
+    assert [(d.job_id, d.action) for d in planned] == [("d", SKIPPED), ("a", BLOCKED), ("b", BLOCKED), ("c", BLOCKED)]
+    assert "3 active jobs exceed max_jobs 2" in planned[1].detail
+
+
+def test_exactly_max_jobs_is_allowed():
+    capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
+    confirmed = {"a": active("a"), "b": active("b")}
+
+    assert [d.action for d in decisions.plan(capped, ["a", "b"], confirmed, dry_run=False)] == [CANCEL, CANCEL]
+
+
+def test_thing_group_filter_uses_the_job_targets():
+    grouped = make_policy("rules: [{name: eu, thing_group: fleet-eu}]").rules[0]
+    confirmed = {"a": active("a", "fleet-eu"), "b": active("b", "fleet-eu-2"), "c": active("c")}
+
+    planned = decisions.plan(grouped, ["a", "b", "c"], confirmed, dry_run=False)
+
+    assert [(d.job_id, d.action) for d in planned] == [("b", SKIPPED), ("c", SKIPPED), ("a", CANCEL)]
+    assert "does not target thing group fleet-eu" in planned[0].detail
+
+
+def test_default_comment_names_rule_alert_and_reason():
+    alert = alerts.parse(load_event("eventbridge_alarm_metric"))
+
+    comment = decisions.render_comment(rule("crash"), alert)
+
+    assert comment == "rollout-guard rule crash: alarm fw-crash-rate-eu: Threshold Crossed: CrashRate moved to ALARM"
+
+
+def test_default_comment_for_defender_names_the_thing():
+    alert = alerts.parse(load_event("sns_defender_in_alarm"))
+
+    assert "thing dev-canary-1" in decisions.render_comment(rule("defender"), alert)
+
+
+def test_template_comment_fills_placeholders_and_blanks_missing_ones():
+    templated = make_policy('rules: [{name: t, comment: "{rule}|{alarm_name}|{state}|{reason}|{source}|{thing_name}"}]')
+    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="fw-a", state="ALARM", reason="why")
+
+    assert decisions.render_comment(templated.rules[0], alert) == "t|fw-a|ALARM|why||"
+
+
+def test_comment_is_made_safe_for_the_api():
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="s", reason="line1\nline2\ttab\x00\u200b" + "é" * 3000)
+
+    comment = decisions.render_comment(rule("monitoring"), alert)
+
+    assert "\n" not in comment and "\t" not in comment and "\x00" not in comment and "\u200b" not in comment
+    assert "line1 line2 tab" in comment
+    assert len(comment) == 2028
+
+
+def test_comment_limit_counts_utf16_units():
+    text = "😀" * 2000  # each is two UTF-16 units
+
+    safe = decisions.safe_comment(text)
+
+    assert decisions.comment_length(safe) <= 2028
+    assert len(safe) == 1014

@@ -1,0 +1,192 @@
+"""The use case against an in-memory IoT: given an alert and jobs, when the guard responds, then it acts exactly."""
+
+from rollout_guard import alerts, guard
+from rollout_guard.alerts import Alert
+from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL, JobView
+from tests.conftest import load_event, make_policy
+from tests.unit.fakes import FakeJobs, active
+
+POLICY = make_policy(
+    """
+    defaults: {max_jobs: 3}
+    rules:
+      - name: crash
+        match: {alarm_name: "fw-crash-rate-*"}
+        jobs: ["fw-*"]
+        reason_code: FIRMWARE_CRASH_RATE
+        force: true
+      - name: open-alarm
+        match: {alarm_name: "open-*"}
+      - name: defender
+        match: {security_profile: "fw-*"}
+        jobs: ["fw-*"]
+      - name: monitoring
+        match: {source: "com.acme.*"}
+        dry_run: true
+    """
+)
+
+
+def actions(outcome):
+    return [(d.job_id, d.action) for d in outcome.decisions]
+
+
+def test_alarm_cancels_the_named_job_with_rule_reason_comment_and_force():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu"), "fw-2-4-us": active("fw-2-4-us")})
+
+    outcome = guard.respond(alerts.parse(load_event("eventbridge_alarm_metric")), POLICY, jobs)
+
+    assert actions(outcome) == [("fw-2-4-eu", CANCELED)]
+    assert jobs.cancels() == [("cancel", "fw-2-4-eu", "FIRMWARE_CRASH_RATE",
+                               "rollout-guard rule crash: alarm fw-crash-rate-eu: Threshold Crossed: CrashRate moved "
+                               "to ALARM", True)]
+    assert jobs.jobs["fw-2-4-us"].active
+
+
+def test_every_candidate_is_confirmed_with_describe_before_cancel():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+
+    guard.respond(alerts.parse(load_event("sns_alarm")), POLICY, jobs)
+
+    assert jobs.calls[0] == ("describe", "fw-2-4-eu")
+    assert jobs.calls[1][0] == "cancel"
+
+
+def test_duplicate_delivery_makes_no_second_cancel():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+    alert = alerts.parse(load_event("eventbridge_alarm_metric"))
+
+    guard.respond(alert, POLICY, jobs)
+    second = guard.respond(alert, POLICY, jobs)
+
+    assert actions(second) == [("fw-2-4-eu", SKIPPED)]
+    assert len(jobs.cancels()) == 1
+
+
+def test_ignored_alerts_make_no_call():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+
+    for name in ("eventbridge_alarm_ok", "sns_defender_cleared", "eventbridge_alarm_still_alarm"):
+        outcome = guard.respond(alerts.parse(load_event(name)), POLICY, jobs)
+        assert outcome.status == guard.IGNORED and outcome.decisions == []
+    assert jobs.calls == []
+
+
+def test_no_matching_rule_says_so_and_changes_nothing():
+    jobs = FakeJobs({"fw-1": active("fw-1")})
+    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="billing", state="ALARM", previous_state="OK",
+                  job_ids=("fw-1",))
+
+    outcome = guard.respond(alert, POLICY, jobs)
+
+    assert (outcome.status, outcome.detail) == (guard.IGNORED, "no rule matches alarm billing")
+    assert jobs.calls == []
+
+
+def test_bad_job_id_is_skipped_and_the_other_jobs_go_on():
+    jobs = FakeJobs({"fw-2-4-us": active("fw-2-4-us")})
+
+    outcome = guard.respond(alerts.parse(load_event("eventbridge_alarm_bad_and_tagged_ids")), POLICY, jobs)
+
+    assert actions(outcome) == [("fw 2.4/eu", SKIPPED), ("fw-2-4-us", CANCELED)]
+    assert ("describe", "fw 2.4/eu") not in jobs.calls
+
+
+def test_unnamed_jobs_are_selected_by_rule_globs_among_active_jobs():
+    jobs = FakeJobs({"fw-1": active("fw-1"), "ops-1": active("ops-1"), "fw-old": JobView("fw-old", "COMPLETED")})
+
+    outcome = guard.respond(alerts.parse(load_event("eventbridge_alarm_composite_untagged")), POLICY, jobs)
+
+    assert actions(outcome) == [("fw-1", CANCELED)]
+
+
+def test_rule_without_jobs_selects_nothing_when_the_alert_names_none():
+    jobs = FakeJobs({"fw-1": active("fw-1")})
+    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="open-x", state="ALARM", previous_state="OK")
+
+    outcome = guard.respond(alert, POLICY, jobs)
+
+    assert outcome.decisions == [] and "has no jobs globs" in outcome.detail
+    assert jobs.calls == []
+
+
+def test_rule_without_jobs_allows_any_named_job():
+    jobs = FakeJobs({"ops-1": active("ops-1")})
+    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="open-x", state="ALARM", previous_state="OK",
+                  job_ids=("ops-1",))
+
+    assert actions(guard.respond(alert, POLICY, jobs)) == [("ops-1", CANCELED)]
+
+
+def test_defender_violation_halts_active_jobs_on_the_thing_within_the_rule_globs():
+    jobs = FakeJobs({"fw-1": active("fw-1"), "ops-1": active("ops-1")}, executions={"dev-canary-1": ["fw-1", "ops-1"]})
+
+    outcome = guard.respond(alerts.parse(load_event("sns_defender_in_alarm")), POLICY, jobs)
+
+    assert actions(outcome) == [("ops-1", SKIPPED), ("fw-1", CANCELED)]
+    assert ("on_thing", "dev-canary-1") in jobs.calls
+
+
+def test_defender_violation_on_a_thing_without_jobs_changes_nothing():
+    jobs = FakeJobs({"fw-1": active("fw-1")})
+
+    outcome = guard.respond(alerts.parse(load_event("sns_defender_in_alarm")), POLICY, jobs)
+
+    assert outcome.decisions == [] and "no active job" in outcome.detail
+    assert jobs.cancels() == []
+
+
+def test_a_failed_cancel_is_reported_and_the_others_still_cancel():
+    jobs = FakeJobs({"fw-a": active("fw-a"), "fw-b": active("fw-b")})
+    jobs.fail_cancel.add("fw-a")
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+    policy = make_policy("rules: [{name: any}]")
+
+    outcome = guard.respond(alert, policy, jobs)
+
+    assert actions(outcome) == [("fw-a", FAILED), ("fw-b", CANCELED)]
+    assert outcome.failed
+    assert "ThrottlingException" in outcome.decisions[0].detail
+
+
+def test_unreadable_and_unknown_jobs_are_failed_not_cancelled():
+    jobs = FakeJobs({"fw-a": active("fw-a")})
+    jobs.fail_describe.add("fw-a")
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-missing"))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs)
+
+    assert actions(outcome) == [("fw-a", FAILED), ("fw-missing", FAILED)]
+    assert "ResourceNotFoundException" in outcome.decisions[1].detail
+    assert jobs.cancels() == []
+
+
+def test_blast_radius_cap_cancels_nothing():
+    jobs = FakeJobs({f"fw-{i}": active(f"fw-{i}") for i in range(4)})
+
+    outcome = guard.respond(alerts.parse(load_event("eventbridge_alarm_composite_untagged")), POLICY, jobs)
+
+    assert {action for _, action in actions(outcome)} == {BLOCKED}
+    assert len(outcome.decisions) == 4
+    assert jobs.cancels() == []
+
+
+def test_dry_run_from_rule_or_caller_cancels_nothing():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+
+    by_rule = guard.respond(alerts.parse(load_event("sns_custom")), POLICY, jobs)
+    by_caller = guard.respond(alerts.parse(load_event("sns_alarm")), POLICY, jobs, dry_run=True)
+
+    assert actions(by_rule) == actions(by_caller) == [("fw-2-4-eu", WOULD_CANCEL)]
+    assert jobs.cancels() == []
+
+
+def test_outcome_serialises_the_contract_fields():
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+
+    result = guard.respond(alerts.parse(load_event("sns_alarm")), POLICY, jobs).to_dict()
+
+    assert result["rule"] == "crash" and result["status"] == "handled"
+    assert result["decisions"] == [{"jobId": "fw-2-4-eu", "action": "canceled", "reasonCode": "FIRMWARE_CRASH_RATE",
+                                    "force": True, "detail": "rule crash cancels; CancelJob accepted (with force)"}]
+    assert result["alert"]["alarmName"] == "fw-crash-rate-eu"
