@@ -54,3 +54,41 @@ def _aws_env(monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server_url():
+    """One moto server over HTTP on loopback for the session; stopped at the end."""
+    from rollout_guard_cli.emulator import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def emulator(moto_server_url):
+    """The shared moto server, emptied before each test."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return moto_server_url
+
+
+def http_iot_client(url: str, max_attempts: int = 5):
+    """The guard's own client (its retry settings) pointed at the emulator."""
+    from rollout_guard.iot import make_client
+
+    return make_client(max_attempts=max_attempts, region="eu-west-1", endpoint_url=url)
+
+
+def create_jobs(iot, *job_ids: str, thing: str = "dev-1") -> str:
+    """A thing and one job per id targeting it; returns the thing ARN."""
+    try:
+        arn = iot.create_thing(thingName=thing)["thingArn"]
+    except iot.exceptions.ResourceAlreadyExistsException:
+        arn = iot.describe_thing(thingName=thing)["thingArn"]
+    for job_id in job_ids:
+        iot.create_job(jobId=job_id, targets=[arn], document='{"op": "fw"}', targetSelection="SNAPSHOT")
+    return arn

@@ -34,7 +34,7 @@ def make_client(
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=3,
         read_timeout=10,
     )
@@ -65,40 +65,40 @@ class IotJobs:
         job = self._call("describe_job", jobId=job_id)["job"]
         return JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())))
 
+    def _pages(self, operation: str, items: str, **params: Any) -> Any:
+        """Every item of a paginated listing. A token seen twice means the listing would never end (moto's ListJobs
+        does this): that is an error, since a listing cut short could hide a job that must be halted."""
+        seen: set[str] = set()
+        token = None
+        while True:
+            page = self._call(operation, **params, **({"nextToken": token} if token else {}))
+            yield from page.get(items, [])
+            token = page.get("nextToken")
+            if not token:
+                return
+            if token in seen:
+                raise IotError(operation, "PaginationLoop", "the same nextToken came back twice")
+            seen.add(token)
+
     def active_job_ids(self) -> list[str]:
         """Ids of jobs listed as active. A listing is a hint only: callers confirm each job with `describe`."""
         found: list[str] = []
         for status in ACTIVE_LISTING_STATUSES:
-            token = None
-            while True:
-                params: dict[str, Any] = {"status": status, "maxResults": PAGE_SIZE}
-                if token:
-                    params["nextToken"] = token
-                page = self._call("list_jobs", **params)
-                for job in page.get("jobs", []):
-                    if job["jobId"] not in found and job.get("status") not in INACTIVE_JOB_STATUSES:
-                        found.append(job["jobId"])
-                token = page.get("nextToken")
-                if not token:
-                    break
+            for job in self._pages("list_jobs", "jobs", status=status, maxResults=PAGE_SIZE):
+                if job["jobId"] not in found and job.get("status") not in INACTIVE_JOB_STATUSES:
+                    found.append(job["jobId"])
         return found
 
     def job_ids_on_thing(self, thing_name: str) -> list[str]:
         """Ids of jobs with a queued or in-progress execution on the thing."""
         found: list[str] = []
-        token = None
-        while True:
-            params: dict[str, Any] = {"thingName": thing_name, "maxResults": PAGE_SIZE}
-            if token:
-                params["nextToken"] = token
-            page = self._call("list_job_executions_for_thing", **params)
-            for summary in page.get("executionSummaries", []):
-                execution = summary.get("jobExecutionSummary", {})
-                if execution.get("status") in ACTIVE_EXECUTION_STATUSES and summary["jobId"] not in found:
-                    found.append(summary["jobId"])
-            token = page.get("nextToken")
-            if not token:
-                break
+        summaries = self._pages(
+            "list_job_executions_for_thing", "executionSummaries", thingName=thing_name, maxResults=PAGE_SIZE
+        )
+        for summary in summaries:
+            execution = summary.get("jobExecutionSummary", {})
+            if execution.get("status") in ACTIVE_EXECUTION_STATUSES and summary["jobId"] not in found:
+                found.append(summary["jobId"])
         return found
 
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, Any]:

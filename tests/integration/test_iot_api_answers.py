@@ -1,0 +1,108 @@
+"""The real API's answers, which moto does not model, through botocore's Stubber."""
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from rollout_guard import alerts, guard
+from rollout_guard.decisions import CANCELED, FAILED
+from rollout_guard.iot import IotError, IotJobs
+from tests.conftest import load_event, make_policy
+
+JOB_ARN = "arn:aws:iot:eu-west-1:123456789012:job/fw-2-4-eu"
+
+
+@pytest.fixture
+def stubbed():
+    client = boto3.client("iot", region_name="eu-west-1")
+    with Stubber(client) as stubber:
+        yield IotJobs(client), stubber
+        stubber.assert_no_pending_responses()
+
+
+def describe_answer(status="IN_PROGRESS"):
+    return {"job": {"jobId": "fw-2-4-eu", "jobArn": JOB_ARN, "status": status, "targets": ["arn:aws:iot:eu-west-1:123456789012:thing/dev-1"]}}
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ResourceNotFoundException", 404), ("InvalidRequestException", 400), ("ThrottlingException", 400),
+     ("ServiceUnavailableException", 503), ("LimitExceededException", 410)],
+)
+def test_cancel_errors_surface_with_their_code(stubbed, code, status):
+    jobs, stubber = stubbed
+    stubber.add_client_error("cancel_job", service_error_code=code, http_status_code=status, service_message="no")
+
+    with pytest.raises(IotError) as caught:
+        jobs.cancel("fw-2-4-eu", "CODE", "comment", False)
+
+    assert caught.value.code == code
+    assert caught.value.operation == "CancelJob"
+
+
+def test_cancel_sends_exactly_the_api_parameters(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response(
+        "cancel_job",
+        {"jobArn": JOB_ARN, "jobId": "fw-2-4-eu", "description": "fw 2.4"},
+        expected_params={"jobId": "fw-2-4-eu", "reasonCode": "FIRMWARE_CRASH_RATE", "comment": "c", "force": False},
+    )
+
+    assert jobs.cancel("fw-2-4-eu", "FIRMWARE_CRASH_RATE", "c", False) == {
+        "jobArn": JOB_ARN, "jobId": "fw-2-4-eu", "description": "fw 2.4"}
+
+
+def test_guard_reports_not_found_at_describe_as_failed_and_never_cancels(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_client_error("describe_job", service_error_code="ResourceNotFoundException", http_status_code=404)
+
+    outcome = guard.respond(alerts.parse(load_event("sns_alarm")), make_policy("rules: [{name: any}]"), jobs)
+
+    assert [(d.job_id, d.action) for d in outcome.decisions] == [("fw-2-4-eu", FAILED)]
+    assert "ResourceNotFoundException" in outcome.decisions[0].detail
+
+
+def test_guard_reports_invalid_request_at_cancel_as_failed(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response("describe_job", describe_answer(), {"jobId": "fw-2-4-eu"})
+    stubber.add_client_error("cancel_job", service_error_code="InvalidRequestException", http_status_code=400,
+                             service_message="Job is in DELETION_IN_PROGRESS")
+
+    outcome = guard.respond(alerts.parse(load_event("sns_alarm")), make_policy("rules: [{name: any}]"), jobs)
+
+    assert outcome.decisions[0].action == FAILED
+    assert "InvalidRequestException: Job is in DELETION_IN_PROGRESS" in outcome.decisions[0].detail
+
+
+def test_one_alarm_costs_one_describe_and_one_cancel(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response("describe_job", describe_answer(), {"jobId": "fw-2-4-eu"})
+    stubber.add_response("cancel_job", {"jobArn": JOB_ARN, "jobId": "fw-2-4-eu"})
+
+    outcome = guard.respond(alerts.parse(load_event("sns_alarm")), make_policy("rules: [{name: any}]"), jobs)
+
+    assert outcome.decisions[0].action == CANCELED
+
+
+def test_listing_follows_next_token_across_pages(stubbed):
+    jobs, stubber = stubbed
+    page = {"jobs": [{"jobId": f"fw-{i}", "status": "IN_PROGRESS"} for i in range(250)], "nextToken": "t1"}
+    stubber.add_response("list_jobs", page, {"status": "IN_PROGRESS", "maxResults": 250})
+    stubber.add_response("list_jobs", {"jobs": [{"jobId": "fw-last", "status": "IN_PROGRESS"}]},
+                         {"status": "IN_PROGRESS", "maxResults": 250, "nextToken": "t1"})
+    stubber.add_response("list_jobs", {"jobs": [{"jobId": "fw-s", "status": "SCHEDULED"}]},
+                         {"status": "SCHEDULED", "maxResults": 250})
+
+    found = jobs.active_job_ids()
+
+    assert len(found) == 252 and found[-2:] == ["fw-last", "fw-s"]
+
+
+def test_a_listing_whose_token_repeats_is_an_error_not_a_silent_cut(stubbed):
+    jobs, stubber = stubbed
+    page = {"jobs": [{"jobId": "fw-1", "status": "IN_PROGRESS"}], "nextToken": "same"}
+    stubber.add_response("list_jobs", page)
+    stubber.add_response("list_jobs", page)
+
+    with pytest.raises(IotError, match="PaginationLoop"):
+        jobs.active_job_ids()

@@ -1,0 +1,88 @@
+"""Retries as botocore's standard mode does them, over HTTP to a moto server.
+
+A before-send hook answers the first requests of an operation like IoT does when it fails, then lets the request
+through to the emulator. The hook sits below the retry handler, so this is the real retry path.
+"""
+
+import json
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from rollout_guard.iot import IotError, IotJobs
+from tests.conftest import create_jobs, http_iot_client
+
+
+class Faults:
+    def __init__(self, operation: str, answers: list[tuple[int, str]]):
+        self.operation = operation
+        self.answers = list(answers)
+        self.sent = 0
+
+    def __call__(self, request, **kwargs):
+        if kwargs["event_name"].split(".")[-1] != self.operation:
+            return None
+        self.sent += 1
+        if not self.answers:
+            return None
+        status, code = self.answers.pop(0)
+        body = json.dumps({"message": f"injected {code}"}).encode()
+        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+                           _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **kwargs):
+        yield self._body
+
+
+@pytest.fixture
+def seeded(emulator):
+    admin = boto3.client("iot", region_name="eu-west-1", endpoint_url=emulator)
+    create_jobs(admin, "fw-1")
+    client = http_iot_client(emulator, max_attempts=4)
+    return client, admin
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [(400, "ThrottlingException"), (410, "LimitExceededException"), (503, "ServiceUnavailableException"),
+     (500, "InternalFailureException")],
+)
+def test_transient_faults_are_retried_until_the_cancel_lands(seeded, fault):
+    client, admin = seeded
+    faults = Faults("CancelJob", [fault, fault])
+    client.meta.events.register("before-send.iot.CancelJob", faults)
+
+    IotJobs(client).cancel("fw-1", "CODE", "comment", False)
+
+    assert faults.sent == 3
+    assert admin.describe_job(jobId="fw-1")["job"]["status"] == "CANCELED"
+
+
+@pytest.mark.parametrize("fault", [(400, "InvalidRequestException"), (404, "ResourceNotFoundException")])
+def test_permanent_errors_are_not_retried(seeded, fault):
+    client, admin = seeded
+    faults = Faults("CancelJob", [fault])
+    client.meta.events.register("before-send.iot.CancelJob", faults)
+
+    with pytest.raises(IotError) as caught:
+        IotJobs(client).cancel("fw-1", "CODE", "comment", False)
+
+    assert faults.sent == 1 and caught.value.code == fault[1]
+    assert admin.describe_job(jobId="fw-1")["job"]["status"] != "CANCELED"
+
+
+def test_throttling_beyond_the_attempts_is_reported(seeded):
+    client, admin = seeded
+    faults = Faults("DescribeJob", [(400, "ThrottlingException")] * 4)
+    client.meta.events.register("before-send.iot.DescribeJob", faults)
+
+    with pytest.raises(IotError) as caught:
+        IotJobs(client).describe("fw-1")
+
+    assert faults.sent == 4 and caught.value.code == "ThrottlingException"
