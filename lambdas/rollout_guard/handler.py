@@ -10,6 +10,7 @@ Failure semantics:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,9 @@ from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from .iot import IotJobs, make_client
 from .settings import Settings
 
-logger = Logger(service="rollout-guard")
+# Logs go to stderr (Lambda ships both streams to CloudWatch Logs) so that stdout, where EMF metrics and the CLI's
+# result are printed, stays machine-readable.
+logger = Logger(service="rollout-guard", stream=sys.stderr)
 metrics = Metrics(namespace="RolloutGuard", service="rollout-guard")
 tracer = Tracer(service="rollout-guard")
 
@@ -68,8 +71,8 @@ def reset() -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rt = runtime()
     metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
+    rt = runtime()
     try:
         alert = alerts.parse(event)
     except alerts.UnrecognisedAlert as error:

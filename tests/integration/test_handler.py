@@ -1,0 +1,108 @@
+"""The Lambda handler end to end on moto in-process: Powertools wiring, metrics, failure semantics."""
+
+import io
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iot.models import iot_backends
+
+from rollout_guard import handler
+from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.policy import PolicyError
+from tests.conftest import ROOT, create_jobs, load_event
+
+
+@pytest.fixture
+def iot(monkeypatch):
+    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(ROOT / "policy.yaml"))
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RolloutGuard")
+    handler.reset()
+    with mock_aws():
+        yield boto3.client("iot", region_name="eu-west-1")
+    handler.reset()
+
+
+@pytest.fixture
+def logs(monkeypatch):
+    """The handler's log lines, parsed."""
+    stream = io.StringIO()
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
+    return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def emf(captured: str) -> dict:
+    """The metrics of the one EMF blob printed by the handler."""
+    blobs = [json.loads(line) for line in captured.splitlines() if line.startswith("{") and "_aws" in line]
+    assert len(blobs) == 1
+    values = {metric["Name"]: blobs[0][metric["Name"]] for metric in blobs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    return {name: sum(value) if isinstance(value, list) else value for name, value in values.items()}
+
+
+def test_crash_alarm_cancels_the_job_and_emits_metrics(iot, lambda_context, capfd):
+    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
+    iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].jobs["fw-2-4-eu"].status = "IN_PROGRESS"
+
+    result = handler.lambda_handler(load_event("eventbridge_alarm_metric"), lambda_context)
+
+    assert [(d["jobId"], d["action"]) for d in result["decisions"]] == [("fw-2-4-eu", "canceled")]
+    job = iot.describe_job(jobId="fw-2-4-eu")["job"]
+    assert (job["status"], job["reasonCode"]) == ("CANCELED", "FIRMWARE_CRASH_RATE")
+    assert job["comment"] == "fw-crash-rate-eu: Threshold Crossed: CrashRate moved to ALARM"
+    assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] != "CANCELED"
+    metrics = emf(capfd.readouterr().out)
+    assert metrics["AlertsReceived"] == 1.0 and metrics["JobsCancelled"] == 1.0 and metrics["JobsFailed"] == 0.0
+
+
+def test_logs_are_structured_with_the_alert_correlation_id(iot, lambda_context, logs):
+    create_jobs(iot, "fw-2-4-eu")
+    event = load_event("eventbridge_alarm_metric")
+
+    handler.lambda_handler(event, lambda_context)
+
+    handled = next(record for record in logs() if record["message"] == "Alert handled")
+    assert handled["correlation_id"] == event["id"]
+    assert handled["rule"] == "crash-rate" and handled["decisions"][0]["action"] == "canceled"
+    assert handled["function_request_id"] == lambda_context.aws_request_id
+
+
+def test_unrecognised_alert_raises_and_is_counted(iot, lambda_context, capfd, logs):
+    with pytest.raises(UnrecognisedAlert):
+        handler.lambda_handler({"hello": "world"}, lambda_context)
+
+    assert emf(capfd.readouterr().out)["AlertsUnrecognised"] == 1.0
+    error = next(record for record in logs() if record["message"] == "Unrecognised alert")
+    assert error["level"] == "ERROR" and "not an EventBridge event" in error["problem"]
+
+
+def test_failed_halt_raises_so_the_platform_retries(iot, lambda_context):
+    create_jobs(iot, "fw-2-4-us")
+    event = load_event("eventbridge_custom")  # names fw-2-4-eu (missing) and fw-2-4-us
+
+    with pytest.raises(handler.HaltIncomplete) as caught:
+        handler.lambda_handler(event, lambda_context)
+
+    actions = {d["jobId"]: d["action"] for d in caught.value.outcome["decisions"]}
+    assert actions == {"fw-2-4-eu": "failed", "fw-2-4-us": "canceled"}
+    assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] == "CANCELED"
+
+
+def test_dry_run_switch_cancels_nothing(iot, lambda_context, monkeypatch):
+    monkeypatch.setenv("ROLLOUT_GUARD_DRY_RUN", "true")
+    create_jobs(iot, "fw-2-4-eu")
+
+    result = handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+
+    assert result["decisions"][0]["action"] == "would_cancel"
+    assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] != "CANCELED"
+
+
+def test_invalid_policy_fails_the_invocation(iot, lambda_context, tmp_path, monkeypatch):
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"rules": [{"name": "r", "reason_code": "lower"}]}')
+    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(bad))
+
+    with pytest.raises(PolicyError, match="rule 'r'"):
+        handler.lambda_handler(load_event("sns_alarm"), lambda_context)
