@@ -78,7 +78,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     os.environ[settings.POLICY_FILE] = str(policy_file)
     if args.dry_run:
         os.environ[settings.DRY_RUN] = "true"
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if args.verbose else "WARNING")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if args.verbose else "CRITICAL")
     if not args.verbose:
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
