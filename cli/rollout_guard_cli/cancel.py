@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         _emit({"dryRun": True, "request": request}, args.output)
         return 0
 
-    from rollout_guard.iot import IotError, IotJobs, make_client
+    from rollout_guard.clients import make_client
+    from rollout_guard.iot import IotError, IotJobs
 
     try:
         client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import alerts, guard, policy
+from . import alerts, guard, halt_events, policy
 from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
-from .iot import IotJobs, make_client
+from .clients import make_client
+from .iot import IotJobs
 from .settings import Settings
 
 # Logs go to stderr (Lambda ships both streams to CloudWatch Logs) so that stdout, where EMF metrics and the CLI's
@@ -43,6 +45,7 @@ class Runtime:
     settings: Settings
     policy: policy.Policy
     jobs: guard.JobsPort
+    events: Any = None  # an EventBridge client, only when halts are announced
 
 
 _runtime: Runtime | None = None
@@ -57,6 +60,7 @@ def runtime() -> Runtime:
             settings=settings,
             policy=policy.load_file(settings.policy_file),
             jobs=IotJobs(make_client(max_attempts=settings.max_attempts)),
+            events=make_client("events", settings.max_attempts) if settings.event_bus else None,
         )
     return _runtime
 
@@ -102,6 +106,37 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "Alert handled",
         extra={"status": outcome.status, "detail": outcome.detail, "rule": result["rule"], "decisions": result["decisions"]},
     )
+    if outcome.count(CANCELED):
+        _after_halt(alert, result, rt)
     if outcome.failed:
         raise HaltIncomplete(result)
     return result
+
+
+def _after_halt(alert: alerts.Alert, result: dict[str, Any], rt: Runtime) -> None:
+    """Time-to-halt and the "Rollout Halted" events. A failure here is logged and counted, never raised: the jobs
+    are already cancelled, and a retry of the alert would not announce them again."""
+    started = _parse_time(alert.timestamp)
+    if started is not None:
+        elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
+        metrics.add_metric(name="TimeToHalt", unit=MetricUnit.Milliseconds, value=max(0.0, elapsed_ms))
+    if rt.events is None:
+        return
+    try:
+        failed = halt_events.publish(rt.events, result, rt.settings.event_bus)
+    except Exception as error:  # botocore raises many types; all mean the announcement did not go out
+        failed = len(halt_events.entries(result, rt.settings.event_bus))
+        logger.exception("Rollout Halted events not sent", extra={"error": str(error)})
+    if failed:
+        logger.error("Rollout Halted events rejected", extra={"failed": failed})
+    metrics.add_metric(name="HaltEventsFailed", unit=MetricUnit.Count, value=failed)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,9 +1,4 @@
-"""The IoT adapter: the only module that talks to AWS IoT Jobs.
-
-Retries live in botocore's `standard` mode: it retries throttling (IoT's ThrottlingException arrives as HTTP 400,
-and its 410 LimitExceededException counts as throttling there too), 5xx answers and connection faults with
-exponential backoff and jitter, and never retries ResourceNotFound or InvalidRequest.
-"""
+"""The IoT adapter: the only module that talks to AWS IoT Jobs. Retries are the client's (see `clients`)."""
 
 from __future__ import annotations
 
@@ -23,23 +18,6 @@ class IotError(Exception):
         self.code = code
         self.message = message
         super().__init__(f"{operation} failed: {code}: {message}")
-
-
-def make_client(
-    max_attempts: int = 5, region: str | None = None, endpoint_url: str | None = None, profile: str | None = None
-) -> Any:
-    """An IoT client with the guard's retry and timeout settings. Unless given, the region and endpoint come from
-    boto3's usual configuration (AWS_REGION, AWS_ENDPOINT_URL...)."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=3,
-        read_timeout=10,
-    )
-    session = boto3.session.Session(profile_name=profile) if profile else boto3
-    return session.client("iot", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 class IotJobs:

@@ -61,7 +61,12 @@ class Policy:
 
 
 def load_file(path: str | Path) -> Policy:
-    """Read and validate a policy file. JSON files need no YAML parser, which keeps the Lambda package small."""
+    """Read and validate a policy file."""
+    return load(read_document(path))
+
+
+def read_document(path: str | Path) -> Any:
+    """The parsed policy file, not yet validated. JSON files need no YAML parser, which keeps the Lambda small."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -69,15 +74,13 @@ def load_file(path: str | Path) -> Policy:
         raise PolicyError([f"cannot read policy file {path}: {error}"]) from error
     try:
         if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml  # only the CLI and the CDK app read YAML
+            return json.loads(text)
+        import yaml  # only the CLI and the CDK app read YAML
 
-            data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except Exception as error:  # the parsers raise many types; every one means the same thing here
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PolicyError([f"policy file {path} is not valid YAML/JSON: {first_line}"]) from error
-    return load(data)
 
 
 def load(data: Any) -> Policy:

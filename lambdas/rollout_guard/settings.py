@@ -8,6 +8,7 @@ from dataclasses import dataclass
 POLICY_FILE = "ROLLOUT_GUARD_POLICY_FILE"
 DRY_RUN = "ROLLOUT_GUARD_DRY_RUN"
 MAX_ATTEMPTS = "ROLLOUT_GUARD_MAX_ATTEMPTS"
+EVENT_BUS = "ROLLOUT_GUARD_EVENT_BUS"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -22,6 +23,7 @@ class Settings:
     policy_file: str
     dry_run: bool = False
     max_attempts: int = 5
+    event_bus: str | None = None  # where "Rollout Halted" events go; none are sent without it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -34,4 +36,9 @@ class Settings:
         attempts = env.get(MAX_ATTEMPTS, "5").strip()
         if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be a whole number from 1 to 20, not {attempts!r}")
-        return cls(policy_file=policy_file, dry_run=dry_run in _TRUE, max_attempts=int(attempts))
+        return cls(
+            policy_file=policy_file,
+            dry_run=dry_run in _TRUE,
+            max_attempts=int(attempts),
+            event_bus=env.get(EVENT_BUS, "").strip() or None,
+        )

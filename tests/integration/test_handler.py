@@ -2,6 +2,7 @@
 
 import io
 import json
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -106,3 +107,38 @@ def test_invalid_policy_fails_the_invocation(iot, lambda_context, tmp_path, monk
 
     with pytest.raises(PolicyError, match="rule 'r'"):
         handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+
+
+def test_halts_are_announced_on_eventbridge_and_timed(iot, lambda_context, monkeypatch, capfd):
+    monkeypatch.setenv("ROLLOUT_GUARD_EVENT_BUS", "default")
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    events = boto3.client("events", region_name="eu-west-1")
+    queue = sqs.create_queue(QueueName="halts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="halts", EventPattern=json.dumps({"detail-type": ["Rollout Halted"]}))
+    events.put_targets(Rule="halts", Targets=[{"Id": "q", "Arn": queue_arn}])
+    create_jobs(iot, "fw-2-4-eu")
+    event = load_event("eventbridge_alarm_metric")
+    five_seconds_ago = datetime.now(timezone.utc) - timedelta(seconds=5)
+    event["detail"]["state"]["timestamp"] = five_seconds_ago.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+    handler.lambda_handler(event, lambda_context)
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    detail = json.loads(messages[0]["Body"])["detail"]
+    assert len(messages) == 1
+    assert (detail["jobId"], detail["rule"], detail["reasonCode"], detail["force"]) == (
+        "fw-2-4-eu", "crash-rate", "FIRMWARE_CRASH_RATE", False)
+    assert detail["alert"]["alarmName"] == "fw-crash-rate-eu"
+    metrics = emf(capfd.readouterr().out)
+    assert metrics["HaltEventsFailed"] == 0.0
+    assert 5000 <= metrics["TimeToHalt"] < 60_000
+
+
+def test_no_halt_no_announcement(iot, lambda_context, monkeypatch, capfd):
+    monkeypatch.setenv("ROLLOUT_GUARD_EVENT_BUS", "default")
+
+    handler.lambda_handler(load_event("eventbridge_alarm_ok"), lambda_context)
+
+    metrics = emf(capfd.readouterr().out)
+    assert "TimeToHalt" not in metrics and "HaltEventsFailed" not in metrics

@@ -1,0 +1,1 @@
+"""CDK stacks and the reusable RolloutGuard construct."""

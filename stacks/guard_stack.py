@@ -1,0 +1,25 @@
+"""The stack `app.py` deploys: the RolloutGuard construct and its outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Stack
+from constructs import Construct
+
+from .config import GuardConfig
+from .rollout_guard import RolloutGuard
+
+
+class RolloutGuardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: GuardConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="rollout-guard: halts IoT firmware rollouts on alerts",
+                         **kwargs)
+        self.guard = RolloutGuard(self, "Guard", config=config)
+        CfnOutput(self, "AlertTopicArn", value=self.guard.topic.topic_arn,
+                  description="Use as a CloudWatch alarm action to route the alarm to the guard")
+        CfnOutput(self, "FunctionName", value=self.guard.function.function_name)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.guard.dead_letter_queue.queue_url)
+        CfnOutput(self, "DashboardUrl", value=(
+            f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards:name={self.guard.dashboard.dashboard_name}"))
