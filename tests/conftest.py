@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,9 @@ from rollout_guard import policy as policy_module
 
 EVENTS = Path(__file__).parent / "events"
 ROOT = Path(__file__).parent.parent
+
+# jsii (CDK) and the CDK CLI run on the Node that requirements.txt installs next to this interpreter.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def load_event(name: str) -> dict:

@@ -1,0 +1,78 @@
+"""`make deploy-local`: the real `cdk bootstrap` and `cdk deploy` against a moto server, as a rehearsal of a deploy.
+
+The endpoint is given as http://localhost:PORT: moto's CloudFormation reads a template URL with the bucket in the
+path only when the host is `localhost`, and the CDK CLI builds the template URL from the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .emulator import EMULATOR_ENV, client_env, moto_server
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
+ACCOUNT = "123456789012"
+STACK = "RolloutGuard"
+
+
+def local_url(url: str) -> str:
+    return url.replace("127.0.0.1", "localhost")
+
+
+def cdk_env(url: str) -> dict[str, str]:
+    """The CDK CLI's environment: the emulator, and the Node of this project's .venv first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, **client_env(local_url(url)), "PATH": path, "CDK_DISABLE_VERSION_CHECK": "1"}
+
+
+def cdk(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(CDK), *args, "--no-notices", "--no-color"], env=cdk_env(url), cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"cdk {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def deploy(url: str, assembly: Path) -> None:
+    """Bootstrap the emulated account and deploy the synthesized assembly to it."""
+    region = EMULATOR_ENV["AWS_REGION"]
+    with tempfile.TemporaryDirectory(prefix="rollout-guard-deploy-") as folder:
+        # Outside the project folder, so the CLI does not synthesize cdk.json's app again.
+        cdk(["bootstrap", f"aws://{ACCOUNT}/{region}", "--app", str(assembly)], url, Path(folder))
+        cdk(["deploy", "--app", str(assembly), "--require-approval", "never", STACK], url, Path(folder))
+
+
+def function_code(assembly: Path) -> dict[str, Any]:
+    """The S3 location of the function's asset, as the template names it."""
+    template = json.loads((assembly / f"{STACK}.template.json").read_text())
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    return functions[0]["Properties"]["Code"]
+
+
+def main() -> int:
+    assembly = ROOT / "cdk.out"
+    if not (assembly / f"{STACK}.template.json").is_file():
+        print("rollout-guard: no cdk.out: run `make synth` first", file=sys.stderr)
+        return 2
+    import boto3
+
+    with moto_server() as url:
+        deploy(url, assembly)
+        cfn = boto3.client("cloudformation", endpoint_url=url, region_name=EMULATOR_ENV["AWS_REGION"])
+        resources = cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        print(f"Deployed {STACK} to a moto server at {url}:")
+        for resource in resources:
+            print(f"  {resource['ResourceType'] or '(not modelled by moto)':32} {resource['LogicalResourceId']}")
+    print("moto server stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""One synth of the real app for every infrastructure test, plus cheap variants without bundling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def synthesize(outdir: Path, guard_context: dict | None = None, bundle: bool = True) -> dict:
+    """Synthesize app.py's stack into `outdir` and return the template. Without bundling, CDK stages a dummy asset."""
+    from aws_cdk import App
+
+    import app as cdk_app
+
+    context = {**CONTEXT, **({"rollout-guard": guard_context} if guard_context is not None else {})}
+    if not bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    application = App(outdir=str(outdir), context=context)
+    stack = cdk_app.build(application)
+    application.synth()
+    return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    synthesize(outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def template(assembly) -> dict:
+    return json.loads((assembly / "RolloutGuard.template.json").read_text())
+
+
+@pytest.fixture
+def variant(tmp_path):
+    """Synthesize with another `rollout-guard` context (no bundling: these tests look at the template only)."""
+
+    def build(**changes) -> dict:
+        return synthesize(tmp_path / "cdk.out", {**CONTEXT["rollout-guard"], **changes}, bundle=False)
+
+    return build

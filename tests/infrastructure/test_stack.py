@@ -1,0 +1,245 @@
+"""The synthesized stack, property by property: what a reviewer of the template would check."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import yaml
+
+from rollout_guard.policy import PolicyError
+from stacks.config import ConfigError
+from tests.conftest import ROOT
+from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements
+
+JOB_ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:job/"
+
+
+def logical_id(template: dict, kind: str) -> str:
+    return one(template, kind)[0]
+
+
+def test_function_runtime_architecture_tracing_and_concurrency(template):
+    _, function = one(template, "AWS::Lambda::Function")
+
+    assert function["Runtime"] == "python3.14"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "rollout_guard.handler.lambda_handler"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["ReservedConcurrentExecutions"] == 2
+    assert function["Timeout"] == 60
+
+
+def test_function_environment(template):
+    _, function = one(template, "AWS::Lambda::Function")
+
+    assert function["Environment"]["Variables"] == {
+        "ROLLOUT_GUARD_POLICY_FILE": "/var/task/policy.json",
+        "ROLLOUT_GUARD_DRY_RUN": "false",
+        "ROLLOUT_GUARD_EVENT_BUS": "default",
+        "POWERTOOLS_SERVICE_NAME": "rollout-guard",
+        "POWERTOOLS_METRICS_NAMESPACE": "RolloutGuard",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_cancel_and_describe_only_on_the_policy_job_globs(template):
+    for action in ("iot:CancelJob", "iot:DescribeJob"):
+        statement = statement_for(template, action)
+        assert statement["Action"] == [action]
+        assert resources_of(statement) == [JOB_ARN + "fw-*"]
+    assert "Condition" not in statement_for(template, "iot:CancelJob")
+
+
+def test_the_role_allows_nothing_else(template):
+    allowed = {action for statement in statements(template) if statement["Effect"] == "Allow"
+               for action in statement["Action"]}
+
+    assert allowed == {
+        "iot:CancelJob", "iot:DescribeJob", "iot:ListJobs", "iot:ListJobExecutionsForThing", "events:PutEvents",
+        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        # sending failed alerts to the KMS-encrypted dead-letter queue
+        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+        "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+    }
+    assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
+    assert resources_of(statement_for(template, "iot:ListJobExecutionsForThing")) == [
+        "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
+    assert resources_of(statement_for(template, "events:PutEvents")) == [
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"]
+
+
+def test_tag_condition_limits_cancel_to_opted_in_jobs(variant):
+    template = variant(jobTagKey="rollout-guard", jobTagValue="opt-in")
+
+    assert statement_for(template, "iot:CancelJob")["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/rollout-guard": "opt-in"}}
+
+
+def test_a_rule_without_jobs_opens_job_star_and_alarm_only_policies_skip_the_defender_lookup(variant, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"rules": [{"name": "any-crash", "match": {"alarm_name": "fw-*"}}]}))
+
+    template = variant(policyFile=str(policy))
+
+    assert resources_of(statement_for(template, "iot:CancelJob")) == [JOB_ARN + "*"]
+    allowed = {action for statement in statements(template) for action in statement["Action"]}
+    assert "iot:ListJobExecutionsForThing" not in allowed and "iot:ListJobs" not in allowed
+
+
+def test_alarm_rule_matches_only_transitions_into_alarm_of_the_prefixes(template):
+    rules = resources(template, "AWS::Events::Rule")
+    alarm = next(rule for rule in rules.values() if rule["EventPattern"].get("source") == ["aws.cloudwatch"])
+
+    assert alarm["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {
+            "alarmName": [{"prefix": "fw-crash-rate-"}],
+            "state": {"value": ["ALARM"]},
+            "previousState": {"value": [{"anything-but": ["ALARM"]}]},
+        },
+    }
+
+
+def test_custom_rule_and_every_target_dead_letters(template):
+    dlq = "${" + logical_id(template, "AWS::SQS::Queue") + ".Arn}"
+    rules = resources(template, "AWS::Events::Rule")
+
+    assert {"source": ["com.acme.monitoring"]} in [rule["EventPattern"] for rule in rules.values()]
+    for rule in rules.values():
+        (target,) = rule["Targets"]
+        assert target["DeadLetterConfig"] == {"Arn": dlq}
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+
+
+def test_async_failures_go_to_the_encrypted_dead_letter_queue(template):
+    queue_id, queue = one(template, "AWS::SQS::Queue")
+    _, invoke = one(template, "AWS::Lambda::EventInvokeConfig")
+    _, subscription = one(template, "AWS::SNS::Subscription")
+
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] == 3600
+    assert invoke["DestinationConfig"] == {"OnFailure": {"Destination": "${" + queue_id + ".Arn}"}}
+    assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": "${" + queue_id + ".Arn}"}
+    assert subscription["Protocol"] == "lambda"
+    assert queue["KmsMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
+
+
+def test_topic_policy_lets_only_this_account_publish(template):
+    topic_id, topic = one(template, "AWS::SNS::Topic")
+    _, policy = one(template, "AWS::SNS::TopicPolicy")
+    by_sid = {statement.get("Sid"): statement for statement in policy["PolicyDocument"]["Statement"]}
+
+    assert topic["KmsMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
+    assert by_sid["CloudWatchAlarmsOfThisAccount"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert by_sid["CloudWatchAlarmsOfThisAccount"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}}
+    assert by_sid["PrincipalsOfThisAccount"]["Principal"] == {
+        "AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    deny = by_sid["DenyPublishFromOutsideTheAccount"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": "*"}, "sns:Publish")
+    assert deny["Condition"] == {"StringNotEqualsIfExists": {"aws:SourceAccount": "${AWS::AccountId}",
+                                                             "aws:PrincipalAccount": "${AWS::AccountId}"}}
+    insecure = [s for s in by_sid.values() if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")]
+    assert insecure and insecure[0]["Effect"] == "Deny"
+
+
+def test_alarm_lambda_action_permission_is_scoped_to_the_prefixes(template):
+    permissions = resources(template, "AWS::Lambda::Permission").values()
+    alarm = [p for p in permissions if p["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"]
+
+    assert len(alarm) == 1
+    assert alarm[0]["SourceAccount"] == "${AWS::AccountId}"
+    assert alarm[0]["SourceArn"] == "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:fw-crash-rate-*"
+
+
+def test_existing_topics_are_subscribed_with_the_same_dead_letter_queue(variant):
+    arn = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
+
+    template = variant(alertTopicArns=[arn])
+
+    topics = {s["TopicArn"]: s for s in resources(template, "AWS::SNS::Subscription").values()}
+    assert arn in topics and "deadLetterTargetArn" in topics[arn]["RedrivePolicy"]
+
+
+def test_alarms_on_function_errors_and_dead_letters(template):
+    alarms = list(resources(template, "AWS::CloudWatch::Alarm").values())
+    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
+
+    errors = by_metric[("AWS/Lambda", "Errors")]
+    depth = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": "${" + logical_id(template, "AWS::Lambda::Function") + "}"}]
+    assert depth["Dimensions"][0]["Name"] == "QueueName"
+    assert errors["Threshold"] == depth["Threshold"] == 1
+
+
+def test_dashboard_shows_the_guard_metrics_and_the_queue(template):
+    _, dashboard = one(template, "AWS::CloudWatch::Dashboard")
+    body = dashboard["DashboardBody"]
+
+    for metric in ("AlertsReceived", "JobsCancelled", "JobsBlocked", "JobsFailed", "TimeToHalt",
+                   "ApproximateNumberOfMessagesVisible"):
+        assert f'"{metric}"' in body
+
+
+def test_log_retention_from_context(template, variant):
+    assert one(template, "AWS::Logs::LogGroup")[1]["RetentionInDays"] == 30
+    assert one(variant(logRetentionDays=90), "AWS::Logs::LogGroup")[1]["RetentionInDays"] == 90
+
+
+def test_dry_run_switch_reaches_the_function(variant):
+    _, function = one(variant(dryRun=True), "AWS::Lambda::Function")
+
+    assert function["Environment"]["Variables"]["ROLLOUT_GUARD_DRY_RUN"] == "true"
+
+
+def test_outputs(template):
+    assert set(template["Outputs"]) == {"AlertTopicArn", "FunctionName", "DeadLetterQueueUrl", "DashboardUrl"}
+    assert "#dashboards:name=" in render(template["Outputs"]["DashboardUrl"]["Value"])
+
+
+def test_invalid_policy_fails_the_synth_naming_the_rule(variant, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  - name: crash-rate\n    reason_code: crash\n")
+
+    with pytest.raises(PolicyError, match="rule 'crash-rate': reason_code 'crash'"):
+        variant(policyFile=str(policy))
+
+    context = {"rollout-guard": {"policyFile": str(policy)}}
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)})
+    assert done.returncode != 0
+    assert "invalid policy: rule 'crash-rate'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [({"alarmNamePrefix": ["fw-"]}, "unknown key 'alarmNamePrefix'"),
+     ({"alertTopicArns": ["not-an-arn"]}, "not an SNS topic ARN"),
+     ({"logRetentionDays": 31}, "logRetentionDays 31"),
+     ({"reservedConcurrency": 50}, "reservedConcurrency")],
+)
+def test_invalid_context_fails_the_synth(variant, changes, problem):
+    with pytest.raises(ConfigError, match=problem):
+        variant(**changes)
+
+
+def test_asset_holds_the_runtime_and_nothing_of_the_cli_or_tests(assembly, template):
+    _, function = one(template, "AWS::Lambda::Function")
+    asset = assembly / f"asset.{function['Code']['S3Key'].removesuffix('.zip')}"
+    top = {path.name for path in asset.iterdir()}
+
+    assert {"rollout_guard", "aws_lambda_powertools", "aws_xray_sdk", "wrapt", "policy.json"} <= top
+    assert not top & {"rollout_guard_cli", "tests", "yaml", "boto3", "botocore", "moto", "aws_cdk", "stacks"}
+    assert json.loads((asset / "policy.json").read_text()) == yaml.safe_load((ROOT / "policy.yaml").read_text())
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(asset.rglob("*")):
+            archive.write(path, path.relative_to(asset))
+    print(f"\nfunction asset: {zipped.tell() / 1e6:.2f} MB zipped")
+    assert zipped.tell() < 5_000_000
