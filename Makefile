@@ -1,17 +1,23 @@
-# Everything installs into .venv from the project's own files: Python packages, and (for the stacks) Node from
-# PyPI plus the pinned CDK CLI from package-lock.json.
+# Everything installs into the project from its own files: Python packages into .venv (Node 24 among them, from
+# PyPI), and the pinned CDK CLI from package-lock.json into node_modules. Nothing is taken from the machine but
+# Python 3.11+ and make.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CDK := node_modules/.bin/cdk
+# jsii and the CDK CLI find `node` on PATH: the one in .venv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: demo test install clean
+.PHONY: install demo test synth diff deploy deploy-local bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(STAMP)
@@ -22,5 +28,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+synth: $(STAMP)
+	$(CDK) synth --quiet
+
+diff: $(STAMP)
+	$(CDK) diff
+
+# Real AWS: needs credentials and a bootstrapped account (see README).
+deploy: $(STAMP)
+	$(CDK) deploy
+
+# A rehearsal on a moto server: real cdk bootstrap and deploy, nothing leaves this machine.
+deploy-local: synth
+	$(BIN)/python -m rollout_guard_cli.rehearsal
+
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .hypothesis

@@ -1,0 +1,115 @@
+"""The real `cdk bootstrap` and `cdk deploy` against a moto server, then the shipped artifact run on its own.
+
+The handler runs from the asset zip taken out of the bootstrap bucket, in a Python started with -S (no
+site-packages): only the asset and what the Lambda runtime itself provides (boto3 and its dependencies) are on the
+path. So a dependency missing from the asset fails this test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from rollout_guard_cli import rehearsal, samples
+from rollout_guard_cli.emulator import EMULATOR_ENV, client_env
+from tests.conftest import create_jobs
+
+# What the Python Lambda runtime ships besides the standard library.
+LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py")
+REGION = EMULATOR_ENV["AWS_REGION"]
+
+
+@pytest.fixture(scope="module")
+def deployed(moto_server_url, assembly):
+    rehearsal.deploy(moto_server_url, assembly)
+    return moto_server_url
+
+
+def aws(service: str, url: str):
+    return boto3.client(service, endpoint_url=url, region_name=REGION)
+
+
+def stack_resources(url: str) -> dict[str, str]:
+    summaries = aws("cloudformation", url).list_stack_resources(StackName="RolloutGuard")["StackResourceSummaries"]
+    return {s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries}
+
+
+def test_stack_is_deployed_with_its_resources(deployed, template):
+    stack = aws("cloudformation", deployed).describe_stacks(StackName="RolloutGuard")["Stacks"][0]
+    physical = stack_resources(deployed)
+    function_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function")
+    queue_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::SQS::Queue")
+
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    function = aws("lambda", deployed).get_function_configuration(FunctionName=physical[function_id])
+    assert function["Handler"] == "rollout_guard.handler.lambda_handler"
+    assert function["Environment"]["Variables"]["ROLLOUT_GUARD_POLICY_FILE"] == "/var/task/policy.json"
+    queues = aws("sqs", deployed).list_queues()["QueueUrls"]
+    assert any(physical[queue_id] in url or url.endswith(physical[queue_id].rsplit("/", 1)[-1]) for url in queues)
+    rules = aws("events", deployed).list_rules()["Rules"]
+    patterns = [json.loads(rule["EventPattern"]) for rule in rules]
+    assert any(p.get("detail", {}).get("state") == {"value": ["ALARM"]} for p in patterns)
+    assert aws("sns", deployed).list_topics()["Topics"]
+
+
+def unpack_asset(url: str, template: dict, folder: Path) -> Path:
+    function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
+    key = function["Properties"]["Code"]["S3Key"]
+    bucket = f"cdk-hnb659fds-assets-{rehearsal.ACCOUNT}-{REGION}"
+    body = aws("s3", url).get_object(Bucket=bucket, Key=key)["Body"].read()
+    asset = folder / "task"
+    zipfile.ZipFile(io.BytesIO(body)).extractall(asset)
+    print(f"\nasset from the bootstrap bucket: {len(body) / 1e6:.2f} MB zipped")
+    return asset
+
+
+def lambda_runtime_packages(folder: Path) -> Path:
+    runtime = folder / "runtime"
+    runtime.mkdir()
+    site_packages = Path(boto3.__file__).resolve().parent.parent
+    for name in LAMBDA_RUNTIME_PACKAGES:
+        (runtime / name).symlink_to(site_packages / name)
+    return runtime
+
+
+def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path):
+    physical = stack_resources(deployed)
+    function_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function")
+    variables = aws("lambda", deployed).get_function_configuration(
+        FunctionName=physical[function_id])["Environment"]["Variables"]
+    asset = unpack_asset(deployed, template, tmp_path)
+    runtime = lambda_runtime_packages(tmp_path)
+    iot = aws("iot", deployed)
+    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(samples.alarm_eventbridge(job_id="fw-2-4-eu")))
+    # The deployed environment, with /var/task where the zip was unpacked.
+    env = {key: value.replace("/var/task", str(asset)) for key, value in variables.items()}
+    env.update(client_env(deployed), PATH=os.environ["PATH"], PYTHONPATH=f"{asset}{os.pathsep}{runtime}")
+    script = (
+        "import json, sys\n"
+        "assert not [p for p in sys.path if 'site-packages' in p], sys.path\n"
+        "from rollout_guard.handler import lambda_handler\n"
+        "class Context:\n"
+        "    function_name = 'rollout-guard'; memory_limit_in_mb = 256; aws_request_id = 'rehearsal'\n"
+        "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard'\n"
+        "result = lambda_handler(json.load(open(sys.argv[1])), Context())\n"
+        "print('RESULT ' + json.dumps(result))\n"
+    )
+
+    done = subprocess.run([sys.executable, "-S", "-c", script, str(event)], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert [(d["jobId"], d["action"]) for d in result["decisions"]] == [("fw-2-4-eu", "canceled")]
+    assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED"
+    assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] != "CANCELED"
