@@ -7,6 +7,7 @@ policy says. The server is always stopped.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import samples
-from .emulator import client_env, moto_server
+from .emulator import client, client_env, moto_server
 
 GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
 CANARY = "dev-canary-1"
@@ -70,17 +71,12 @@ def _invoke(event: dict[str, Any], policy_file: Path, env: dict[str, str], folde
 
 
 def run(policy_file: Path | None) -> int:
-    import os
-
-    import boto3
-
     if policy_file is None or not policy_file.is_file():
         print(f"rollout-guard drill: policy file {policy_file} not found", file=sys.stderr)
         return 2
     with moto_server() as url, tempfile.TemporaryDirectory(prefix="rollout-guard-drill-") as folder:
         env = {**os.environ, **client_env(url)}
-        iot = boto3.client("iot", endpoint_url=url, region_name=env["AWS_REGION"],
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        iot = client("iot", url)
         seed(iot)
         print(f"Local drill on a moto server at {url}, policy {policy_file}\n")
         rows = []

@@ -62,3 +62,16 @@ def moto_server(startup_timeout: float = 30.0) -> Iterator[str]:
 def client_env(url: str) -> dict[str, str]:
     """Environment variables that point boto3 (and the AWS CLI) at the emulator."""
     return {**EMULATOR_ENV, "AWS_ENDPOINT_URL": url}
+
+
+def client(service: str, url: str):
+    """A boto3 client of the emulator, whatever the caller's own AWS configuration."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=EMULATOR_ENV["AWS_REGION"],
+        aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
+    )

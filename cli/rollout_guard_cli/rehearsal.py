@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .emulator import EMULATOR_ENV, client_env, moto_server
+from .emulator import EMULATOR_ENV, client, client_env, moto_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
@@ -61,15 +61,15 @@ def main() -> int:
     if not (assembly / f"{STACK}.template.json").is_file():
         print("rollout-guard: no cdk.out: run `make synth` first", file=sys.stderr)
         return 2
-    import boto3
-
+    template = json.loads((assembly / f"{STACK}.template.json").read_text())
     with moto_server() as url:
         deploy(url, assembly)
-        cfn = boto3.client("cloudformation", endpoint_url=url, region_name=EMULATOR_ENV["AWS_REGION"])
-        resources = cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        summaries = client("cloudformation", url).list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+        deployed = {summary["LogicalResourceId"] for summary in summaries}
         print(f"Deployed {STACK} to a moto server at {url}:")
-        for resource in resources:
-            print(f"  {resource['ResourceType'] or '(not modelled by moto)':32} {resource['LogicalResourceId']}")
+        for logical_id, resource in template["Resources"].items():
+            state = "created" if logical_id in deployed else "skipped (moto's CloudFormation does not model it)"
+            print(f"  {resource['Type']:34} {logical_id:60} {state}")
     print("moto server stopped.")
     return 0
 

@@ -11,11 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 from rollout_guard_cli import samples
-from rollout_guard_cli.emulator import client_env
+from rollout_guard_cli.emulator import client, client_env
 from tests.conftest import ROOT, create_jobs
 
 COMMAND = str(Path(sys.executable).parent / "rollout-guard")
@@ -28,7 +27,7 @@ def run(*args: str, url: str | None = None, cwd: Path = ROOT) -> subprocess.Comp
 
 @pytest.fixture
 def iot(emulator):
-    return boto3.client("iot", region_name="eu-west-1", endpoint_url=emulator)
+    return client("iot", emulator)
 
 
 def write(tmp_path: Path, event: dict, name: str = "event.json") -> str:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from rollout_guard_cli import rehearsal, samples
-from rollout_guard_cli.emulator import EMULATOR_ENV, client_env
+from rollout_guard_cli.emulator import EMULATOR_ENV, client, client_env
 from tests.conftest import create_jobs
 
 # What the Python Lambda runtime ships besides the standard library.
@@ -33,8 +33,7 @@ def deployed(moto_server_url, assembly):
     return moto_server_url
 
 
-def aws(service: str, url: str):
-    return boto3.client(service, endpoint_url=url, region_name=REGION)
+aws = client
 
 
 def stack_resources(url: str) -> dict[str, str]:
@@ -49,6 +48,11 @@ def test_stack_is_deployed_with_its_resources(deployed, template):
     queue_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::SQS::Queue")
 
     assert stack["StackStatus"] == "CREATE_COMPLETE"
+    modelled = {"AWS::KMS::Key", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Logs::LogGroup", "AWS::IAM::Role",
+                "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::Lambda::Permission", "AWS::Events::Rule",
+                "AWS::CloudWatch::Dashboard"}
+    expected = {k for k, v in template["Resources"].items() if v["Type"] in modelled}
+    assert expected <= set(physical)
     function = aws("lambda", deployed).get_function_configuration(FunctionName=physical[function_id])
     assert function["Handler"] == "rollout_guard.handler.lambda_handler"
     assert function["Environment"]["Variables"]["ROLLOUT_GUARD_POLICY_FILE"] == "/var/task/policy.json"

@@ -6,11 +6,11 @@ through to the emulator. The hook sits below the retry handler, so this is the r
 
 import json
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from rollout_guard.iot import IotError, IotJobs
+from rollout_guard_cli.emulator import client
 from tests.conftest import create_jobs, http_iot_client
 
 
@@ -42,7 +42,7 @@ class _Raw:
 
 @pytest.fixture
 def seeded(emulator):
-    admin = boto3.client("iot", region_name="eu-west-1", endpoint_url=emulator)
+    admin = client("iot", emulator)
     create_jobs(admin, "fw-1")
     client = http_iot_client(emulator, max_attempts=4)
     return client, admin
