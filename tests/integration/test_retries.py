@@ -44,8 +44,7 @@ class _Raw:
 def seeded(emulator):
     admin = client("iot", emulator)
     create_jobs(admin, "fw-1")
-    client = http_iot_client(emulator, max_attempts=4)
-    return client, admin
+    return http_iot_client(emulator, max_attempts=4), admin
 
 
 @pytest.mark.parametrize(
