@@ -12,7 +12,7 @@ from rollout_guard import policy as policy_module
 CONTEXT_KEY = "rollout-guard"
 KNOWN_KEYS = {
     "policyFile", "alarmNamePrefixes", "customEventSources", "alertTopicArns", "dryRun", "logRetentionDays",
-    "jobTagKey", "jobTagValue", "alarmLambdaAction", "reservedConcurrency",
+    "jobTagKey", "jobTagValue", "alarmLambdaAction", "reservedConcurrency", "tracing",
 }
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 # What CloudWatch Logs accepts as a retention, in days.
@@ -38,6 +38,7 @@ class GuardConfig:
     job_tag_value: str = "true"
     alarm_lambda_action: bool = True
     reserved_concurrency: int = 2
+    tracing: bool = False
 
     @classmethod
     def from_context(cls, context: Any, base: Path) -> GuardConfig:
@@ -58,7 +59,7 @@ class GuardConfig:
         prefixes, sources, topics = strings("alarmNamePrefixes"), strings("customEventSources"), strings("alertTopicArns")
         problems += [f"alertTopicArns: {arn!r} is not an SNS topic ARN" for arn in topics if not TOPIC_ARN.fullmatch(arn)]
         problems += [f"customEventSources: {s!r} is an AWS source" for s in sources if s.startswith("aws.")]
-        for flag in ("dryRun", "alarmLambdaAction"):
+        for flag in ("dryRun", "alarmLambdaAction", "tracing"):
             if flag in context and not isinstance(context[flag], bool):
                 problems.append(f"{flag} must be true or false")
         retention = context.get("logRetentionDays", 30)
@@ -91,6 +92,7 @@ class GuardConfig:
             job_tag_value=tag_value,
             alarm_lambda_action=context.get("alarmLambdaAction", True),
             reserved_concurrency=concurrency,
+            tracing=context.get("tracing", False),
         )
 
     def job_globs(self) -> tuple[str, ...] | None:

@@ -119,7 +119,7 @@ class RolloutGuard(Construct):
             role=role,
             memory_size=256,
             timeout=Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             # IoT allows about 10 CancelJob and DescribeJob requests a second; a few concurrent instances stay
             # under that, and botocore's retries absorb the rest.
@@ -131,6 +131,7 @@ class RolloutGuard(Construct):
                 settings.POLICY_FILE: f"/var/task/{POLICY_NAME}",
                 settings.DRY_RUN: "true" if config.dry_run else "false",
                 settings.EVENT_BUS: "default",
+                settings.TRACING: "true" if config.tracing else "false",
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -264,7 +265,8 @@ class RolloutGuard(Construct):
             for glob in (globs if globs is not None else ("*",))
         }
         role_findings["IAM5[Resource::*]"] = (
-            "X-Ray PutTraceSegments/PutTelemetryRecords and IoT ListJobs support no resource-level permissions")
+            "IoT ListJobs (and, with tracing on, X-Ray PutTraceSegments/PutTelemetryRecords) support no "
+            "resource-level permissions")
         for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
             role_findings[f"IAM5[Action::{action}]"] = (
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "

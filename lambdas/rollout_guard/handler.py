@@ -13,9 +13,10 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from . import alerts, guard, halt_events, policy
@@ -28,7 +29,6 @@ from .settings import Settings
 # result are printed, stays machine-readable.
 logger = Logger(service="rollout-guard", stream=sys.stderr)
 metrics = Metrics(namespace="RolloutGuard", service="rollout-guard")
-tracer = Tracer(service="rollout-guard")
 
 
 class HaltIncomplete(RuntimeError):
@@ -40,12 +40,20 @@ class HaltIncomplete(RuntimeError):
         super().__init__(f"could not halt jobs {failed}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runtime:
     settings: Settings
     policy: policy.Policy
     jobs: guard.JobsPort
-    events: Any = None  # an EventBridge client, only when halts are announced
+    # The work of one invocation; wrapped by Powertools' Tracer when tracing is on.
+    process: Callable[[dict[str, Any], Runtime], dict[str, Any]]
+    _events: Any = None
+
+    def events(self) -> Any:
+        """The EventBridge client, created at the first halt: most invocations announce nothing."""
+        if self._events is None:
+            self._events = make_client("events", self.settings.max_attempts)
+        return self._events
 
 
 _runtime: Runtime | None = None
@@ -56,11 +64,17 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         settings = Settings.from_env(os.environ)
+        process = _process
+        if settings.tracing:
+            # The X-Ray SDK costs about as much cold start as boto3 itself, so it loads only when tracing is on.
+            from aws_lambda_powertools import Tracer
+
+            process = Tracer(service="rollout-guard").capture_method(_process, capture_response=False)
         _runtime = Runtime(
             settings=settings,
             policy=policy.load_file(settings.policy_file),
             jobs=IotJobs(make_client(max_attempts=settings.max_attempts)),
-            events=make_client("events", settings.max_attempts) if settings.event_bus else None,
+            process=process,
         )
     return _runtime
 
@@ -73,10 +87,13 @@ def reset() -> None:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
     rt = runtime()
+    return rt.process(event, rt)
+
+
+def _process(event: dict[str, Any], rt: Runtime) -> dict[str, Any]:
     try:
         alert = alerts.parse(event)
     except alerts.UnrecognisedAlert as error:
@@ -120,10 +137,10 @@ def _after_halt(alert: alerts.Alert, result: dict[str, Any], rt: Runtime) -> Non
     if started is not None:
         elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
         metrics.add_metric(name="TimeToHalt", unit=MetricUnit.Milliseconds, value=max(0.0, elapsed_ms))
-    if rt.events is None:
+    if rt.settings.event_bus is None:
         return
     try:
-        failed = halt_events.publish(rt.events, result, rt.settings.event_bus)
+        failed = halt_events.publish(rt.events(), result, rt.settings.event_bus)
     except Exception as error:  # botocore raises many types; all mean the announcement did not go out
         failed = len(halt_events.entries(result, rt.settings.event_bus))
         logger.exception("Rollout Halted events not sent", extra={"error": str(error)})

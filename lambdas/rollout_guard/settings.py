@@ -9,6 +9,7 @@ POLICY_FILE = "ROLLOUT_GUARD_POLICY_FILE"
 DRY_RUN = "ROLLOUT_GUARD_DRY_RUN"
 MAX_ATTEMPTS = "ROLLOUT_GUARD_MAX_ATTEMPTS"
 EVENT_BUS = "ROLLOUT_GUARD_EVENT_BUS"
+TRACING = "ROLLOUT_GUARD_TRACING"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -24,21 +25,28 @@ class Settings:
     dry_run: bool = False
     max_attempts: int = 5
     event_bus: str | None = None  # where "Rollout Halted" events go; none are sent without it
+    tracing: bool = False  # X-Ray subsegments through Powertools' Tracer
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         policy_file = env.get(POLICY_FILE, "").strip()
         if not policy_file:
             raise SettingsError(f"{POLICY_FILE} is not set: it names the policy file")
-        dry_run = env.get(DRY_RUN, "false").strip().lower()
-        if dry_run not in _TRUE | _FALSE:
-            raise SettingsError(f"{DRY_RUN} must be true or false, not {dry_run!r}")
+        dry_run, tracing = _flag(env, DRY_RUN), _flag(env, TRACING)
         attempts = env.get(MAX_ATTEMPTS, "5").strip()
         if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be a whole number from 1 to 20, not {attempts!r}")
         return cls(
             policy_file=policy_file,
-            dry_run=dry_run in _TRUE,
+            dry_run=dry_run,
+            tracing=tracing,
             max_attempts=int(attempts),
             event_bus=env.get(EVENT_BUS, "").strip() or None,
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "false").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise SettingsError(f"{name} must be true or false, not {value!r}")
+    return value in _TRUE

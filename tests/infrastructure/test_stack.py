@@ -30,7 +30,7 @@ def test_function_runtime_architecture_tracing_and_concurrency(template):
     assert function["Runtime"] == "python3.14"
     assert function["Architectures"] == ["arm64"]
     assert function["Handler"] == "rollout_guard.handler.lambda_handler"
-    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert "TracingConfig" not in function  # X-Ray is opt-in: see the tracing switch
     assert function["ReservedConcurrentExecutions"] == 2
     assert function["Timeout"] == 60
 
@@ -42,6 +42,7 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_POLICY_FILE": "/var/task/policy.json",
         "ROLLOUT_GUARD_DRY_RUN": "false",
         "ROLLOUT_GUARD_EVENT_BUS": "default",
+        "ROLLOUT_GUARD_TRACING": "false",
         "POWERTOOLS_SERVICE_NAME": "rollout-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "RolloutGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -62,7 +63,7 @@ def test_the_role_allows_nothing_else(template):
 
     assert allowed == {
         "iot:CancelJob", "iot:DescribeJob", "iot:ListJobs", "iot:ListJobExecutionsForThing", "events:PutEvents",
-        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        "logs:CreateLogStream", "logs:PutLogEvents",
         # sending failed alerts to the KMS-encrypted dead-letter queue
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
         "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
@@ -72,6 +73,15 @@ def test_the_role_allows_nothing_else(template):
         "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
     assert resources_of(statement_for(template, "events:PutEvents")) == [
         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"]
+
+
+def test_tracing_switch_turns_on_xray_and_the_powertools_tracer(variant):
+    template = variant(tracing=True)
+
+    _, function = one(template, "AWS::Lambda::Function")
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Environment"]["Variables"]["ROLLOUT_GUARD_TRACING"] == "true"
+    assert resources_of(statement_for(template, "xray:PutTraceSegments")) == ["*"]
 
 
 def test_tag_condition_limits_cancel_to_opted_in_jobs(variant):

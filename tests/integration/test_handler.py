@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -142,3 +145,24 @@ def test_no_halt_no_announcement(iot, lambda_context, monkeypatch, capfd):
 
     metrics = emf(capfd.readouterr().out)
     assert "TimeToHalt" not in metrics and "HaltEventsFailed" not in metrics
+
+
+def test_tracing_switch_wraps_the_work_in_the_powertools_tracer(iot, lambda_context, monkeypatch):
+    monkeypatch.setenv("ROLLOUT_GUARD_TRACING", "true")
+    create_jobs(iot, "fw-2-4-eu")
+
+    result = handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+
+    assert handler.runtime().process is not handler._process
+    assert result["decisions"][0]["action"] == "canceled"
+
+
+def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"rules": [{"name": "any"}]}')
+    script = "import sys, rollout_guard.handler as h; h.runtime(); print('aws_xray_sdk' in sys.modules)"
+    env = {**os.environ, "ROLLOUT_GUARD_POLICY_FILE": str(policy)}
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.stdout.strip() == "False", done.stderr
