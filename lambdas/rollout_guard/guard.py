@@ -5,6 +5,8 @@ The port is `iot.IotJobs` in production and an in-memory fake in unit tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -16,6 +18,8 @@ from .policy import Policy, Rule
 
 IGNORED = "ignored"
 HANDLED = "handled"
+WORKERS = 4
+OUT_OF_TIME = "the invocation ran out of time; a retry of the alert finishes the job"
 
 
 class JobsPort(Protocol):
@@ -53,9 +57,16 @@ class Outcome:
         }
 
 
-def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False) -> Outcome:
+def respond(
+    alert: Alert,
+    policy: Policy,
+    jobs: JobsPort,
+    dry_run: bool = False,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
-    become that job's `failed` decision so the others go on."""
+    become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
+    jobs left are reported `failed`, for a retry of the alert to finish."""
     why_not = decisions.inaction_reason(alert)
     if why_not:
         return Outcome(alert, IGNORED, why_not)
@@ -76,27 +87,51 @@ def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False)
     else:
         candidates, skipped = decisions.select_from_active(rule, jobs.active_job_ids()), []
 
-    confirmed = {job_id: _confirm(jobs, job_id) for job_id in candidates}
-    planned = decisions.plan(rule, candidates, confirmed, dry_run=dry_run or rule.dry_run)
-    if any(decision.action == CANCEL for decision in planned):
-        comment = decisions.render_comment(rule, alert)
-        planned = [_carry_out(jobs, decision, comment) for decision in planned]
+    dry_run = dry_run or rule.dry_run
+    comment = decisions.render_comment(rule, alert)
+    if len(candidates) <= rule.max_jobs:
+        # The cap cannot be exceeded, so each job goes from DescribeJob straight to CancelJob: confirmations and
+        # cancellations overlap, and a fan-out takes as long as the slower of the two, not their sum.
+        planned = _each(lambda job_id: _one_job(jobs, rule, job_id, comment, dry_run, out_of_time), candidates)
+    else:
+        confirmed = dict(zip(candidates, _each(lambda job_id: _confirm(jobs, job_id, out_of_time), candidates)))
+        planned = decisions.plan(rule, candidates, confirmed, dry_run=dry_run)
+        planned = _each(lambda decision: _carry_out(jobs, decision, comment, out_of_time), planned)
     outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + planned)
     if not outcome.decisions:
         outcome.detail += "; no job selected"
     return outcome
 
 
-def _confirm(jobs: JobsPort, job_id: str) -> JobView | str:
+def _each(work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """`work` over `items` on a few threads, results in the items' order. boto3 clients are thread-safe."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def _one_job(jobs: JobsPort, rule: Rule, job_id: str, comment: str, dry_run: bool,
+             out_of_time: Callable[[], bool]) -> Decision:
+    confirmed = _confirm(jobs, job_id, out_of_time)
+    (decision,) = decisions.plan(rule, [job_id], {job_id: confirmed}, dry_run=dry_run)
+    return _carry_out(jobs, decision, comment, out_of_time)
+
+
+def _confirm(jobs: JobsPort, job_id: str, out_of_time: Callable[[], bool]) -> JobView | str:
+    if out_of_time():
+        return OUT_OF_TIME
     try:
         return jobs.describe(job_id)
     except IotError as error:
         return str(error)
 
 
-def _carry_out(jobs: JobsPort, decision: Decision, comment: str) -> Decision:
+def _carry_out(jobs: JobsPort, decision: Decision, comment: str, out_of_time: Callable[[], bool]) -> Decision:
     if decision.action != CANCEL:
         return decision
+    if out_of_time():
+        return replace(decision, action=FAILED, detail=f"cancel not attempted: {OUT_OF_TIME}")
     try:
         jobs.cancel(decision.job_id, decision.reason_code, comment, decision.force)
     except IotError as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import alerts, guard, halt_events, policy
 from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
-from .clients import make_client
+from .clients import make_client, pace
 from .iot import IotJobs
 from .settings import Settings
 
@@ -29,6 +30,7 @@ from .settings import Settings
 # result are printed, stays machine-readable.
 logger = Logger(service="rollout-guard", stream=sys.stderr)
 metrics = Metrics(namespace="RolloutGuard", service="rollout-guard")
+SAFETY_MARGIN_S = 10.0
 
 
 class HaltIncomplete(RuntimeError):
@@ -46,7 +48,7 @@ class Runtime:
     policy: policy.Policy
     jobs: guard.JobsPort
     # The work of one invocation; wrapped by Powertools' Tracer when tracing is on.
-    process: Callable[[dict[str, Any], Runtime], dict[str, Any]]
+    process: Callable[[dict[str, Any], Runtime, Callable[[], bool]], dict[str, Any]]
     _events: Any = None
 
     def events(self) -> Any:
@@ -73,7 +75,7 @@ def runtime() -> Runtime:
         _runtime = Runtime(
             settings=settings,
             policy=policy.load_file(settings.policy_file),
-            jobs=IotJobs(make_client(max_attempts=settings.max_attempts)),
+            jobs=IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate)),
             process=process,
         )
     return _runtime
@@ -90,10 +92,13 @@ def reset() -> None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=1)
     rt = runtime()
-    return rt.process(event, rt)
+    # Stop starting calls while a retried call could still finish before the timeout; what is left is reported
+    # failed, and the platform's retry of the alert finishes it.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
+    return rt.process(event, rt, lambda: time.monotonic() > deadline)
 
 
-def _process(event: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+def _process(event: dict[str, Any], rt: Runtime, out_of_time: Callable[[], bool]) -> dict[str, Any]:
     try:
         alert = alerts.parse(event)
     except alerts.UnrecognisedAlert as error:
@@ -104,7 +109,7 @@ def _process(event: dict[str, Any], rt: Runtime) -> dict[str, Any]:
         logger.set_correlation_id(alert.correlation_id)
     logger.append_keys(alert_kind=alert.kind)
 
-    outcome = guard.respond(alert, rt.policy, rt.jobs, dry_run=rt.settings.dry_run)
+    outcome = guard.respond(alert, rt.policy, rt.jobs, dry_run=rt.settings.dry_run, out_of_time=out_of_time)
     result = outcome.to_dict()
     for action, metric in (
         (CANCELED, "JobsCancelled"),

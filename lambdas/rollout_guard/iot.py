@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .decisions import ACTIVE_EXECUTION_STATUSES, INACTIVE_JOB_STATUSES, JobView
@@ -21,10 +23,18 @@ class IotError(Exception):
 
 
 class IotJobs:
-    """IoT Jobs as the guard needs it. Every failure surfaces as `IotError`."""
+    """IoT Jobs as the guard needs it. Every failure surfaces as `IotError`.
 
-    def __init__(self, client: Any):
+    A job seen finished (or cancelled here) is remembered for `FINISHED_TTL` seconds, so a storm of duplicate alerts
+    costs one DescribeJob per job and instance, not one per delivery. The memory is short because a deleted job's id
+    can be used again for a new rollout."""
+
+    FINISHED_TTL = 30.0
+
+    def __init__(self, client: Any, clock: Callable[[], float] = time.monotonic):
         self._client = client
+        self._clock = clock
+        self._finished: dict[str, tuple[float, JobView]] = {}
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -40,8 +50,14 @@ class IotJobs:
             raise IotError(operation, type(error).__name__, str(error)) from error
 
     def describe(self, job_id: str) -> JobView:
+        remembered = self._finished.get(job_id)
+        if remembered and self._clock() - remembered[0] < self.FINISHED_TTL:
+            return remembered[1]
         job = self._call("describe_job", jobId=job_id)["job"]
-        return JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())))
+        view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())))
+        if not view.active:
+            self._finished[job_id] = (self._clock(), view)
+        return view
 
     def _pages(self, operation: str, items: str, **params: Any) -> Any:
         """Every item of a paginated listing. A token seen twice means the listing would never end (moto's ListJobs
@@ -86,4 +102,5 @@ class IotJobs:
         if comment:
             params["comment"] = comment
         answer = self._call("cancel_job", **params)
+        self._finished[job_id] = (self._clock(), JobView(job_id=job_id, status="CANCELED"))
         return {key: answer[key] for key in ("jobArn", "jobId", "description") if key in answer}

@@ -10,6 +10,7 @@ DRY_RUN = "ROLLOUT_GUARD_DRY_RUN"
 MAX_ATTEMPTS = "ROLLOUT_GUARD_MAX_ATTEMPTS"
 EVENT_BUS = "ROLLOUT_GUARD_EVENT_BUS"
 TRACING = "ROLLOUT_GUARD_TRACING"
+IOT_RATE = "ROLLOUT_GUARD_IOT_RATE"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -26,6 +27,7 @@ class Settings:
     max_attempts: int = 5
     event_bus: str | None = None  # where "Rollout Halted" events go; none are sent without it
     tracing: bool = False  # X-Ray subsegments through Powertools' Tracer
+    iot_rate: float = 10.0  # requests a second per IoT operation; 0 = unpaced
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -36,8 +38,16 @@ class Settings:
         attempts = env.get(MAX_ATTEMPTS, "5").strip()
         if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be a whole number from 1 to 20, not {attempts!r}")
+        rate = env.get(IOT_RATE, "10").strip()
+        try:
+            iot_rate = float(rate)
+        except ValueError:
+            iot_rate = -1.0
+        if not 0 <= iot_rate <= 1000:
+            raise SettingsError(f"{IOT_RATE} must be a number of requests a second from 0 to 1000, not {rate!r}")
         return cls(
             policy_file=policy_file,
+            iot_rate=iot_rate,
             dry_run=dry_run,
             tracing=tracing,
             max_attempts=int(attempts),

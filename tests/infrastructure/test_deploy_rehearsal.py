@@ -105,6 +105,7 @@ def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path
         "class Context:\n"
         "    function_name = 'rollout-guard'; memory_limit_in_mb = 256; aws_request_id = 'rehearsal'\n"
         "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard'\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
         "result = lambda_handler(json.load(open(sys.argv[1])), Context())\n"
         "print('RESULT ' + json.dumps(result))\n"
     )

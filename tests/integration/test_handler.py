@@ -166,3 +166,14 @@ def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
 
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_an_invocation_near_its_timeout_hands_the_work_to_a_retry(iot, lambda_context, monkeypatch):
+    create_jobs(iot, "fw-2-4-eu")
+    monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 5_000)
+
+    with pytest.raises(handler.HaltIncomplete) as caught:
+        handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+
+    assert caught.value.outcome["decisions"][0]["action"] == "failed"
+    assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] != "CANCELED"

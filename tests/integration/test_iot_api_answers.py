@@ -106,3 +106,44 @@ def test_a_listing_whose_token_repeats_is_an_error_not_a_silent_cut(stubbed):
 
     with pytest.raises(IotError, match="PaginationLoop"):
         jobs.active_job_ids()
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_finished_job_is_remembered_briefly_so_duplicates_cost_no_call():
+    client = boto3.client("iot", region_name="eu-west-1")
+    clock = Clock()
+    jobs = IotJobs(client, clock=clock)
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_job", describe_answer("CANCELED"), {"jobId": "fw-2-4-eu"})
+        stubber.add_response("describe_job", describe_answer("IN_PROGRESS"), {"jobId": "fw-2-4-eu"})
+
+        first, second = jobs.describe("fw-2-4-eu"), jobs.describe("fw-2-4-eu")
+        clock.now = IotJobs.FINISHED_TTL + 1
+        third = jobs.describe("fw-2-4-eu")  # a deleted job's id may come back as a new rollout
+
+        stubber.assert_no_pending_responses()
+    assert (first.status, second.status, third.status) == ("CANCELED", "CANCELED", "IN_PROGRESS")
+
+
+def test_a_job_cancelled_here_is_not_described_again(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response("cancel_job", {"jobArn": JOB_ARN, "jobId": "fw-2-4-eu"})
+
+    jobs.cancel("fw-2-4-eu", "CODE", "c", False)
+
+    assert jobs.describe("fw-2-4-eu").status == "CANCELED"
+
+
+def test_an_active_job_is_always_described_afresh(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response("describe_job", describe_answer("IN_PROGRESS"))
+    stubber.add_response("describe_job", describe_answer("IN_PROGRESS"))
+
+    assert jobs.describe("fw-2-4-eu").active and jobs.describe("fw-2-4-eu").active

@@ -5,6 +5,7 @@ through to the emulator. The hook sits below the retry handler, so this is the r
 """
 
 import json
+import time
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -85,3 +86,22 @@ def test_throttling_beyond_the_attempts_is_reported(seeded):
         IotJobs(client).describe("fw-1")
 
     assert faults.sent == 4 and caught.value.code == "ThrottlingException"
+
+
+def test_pacing_spaces_each_operation_at_the_configured_rate(seeded):
+    from rollout_guard.clients import pace
+
+    client, _ = seeded
+    sent: list[tuple[str, float]] = []
+    pace(client, per_second=20)
+    client.meta.events.register("before-send.iot", lambda event_name, **kw: sent.append(
+        (event_name.rsplit(".", 1)[-1], time.monotonic())))
+
+    for _ in range(5):
+        client.describe_job(jobId="fw-1")
+    client.list_jobs()
+
+    describes = [at for operation, at in sent if operation == "DescribeJob"]
+    gaps = [later - earlier for earlier, later in zip(describes, describes[1:])]
+    assert len(describes) == 5 and min(gaps) >= 0.045
+    assert sent[-1][0] == "ListJobs" and sent[-1][1] - describes[-1] < 0.045  # another operation is not held back

@@ -190,3 +190,35 @@ def test_outcome_serialises_the_contract_fields():
     assert result["decisions"] == [{"jobId": "fw-2-4-eu", "action": "canceled", "reasonCode": "FIRMWARE_CRASH_RATE",
                                     "force": True, "detail": "rule crash cancels; CancelJob accepted (with force)"}]
     assert result["alert"]["alarmName"] == "fw-crash-rate-eu"
+
+
+def test_out_of_time_starts_no_call_and_reports_the_jobs_failed_for_a_retry():
+    jobs = FakeJobs({"fw-a": active("fw-a"), "fw-b": active("fw-b")})
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs, out_of_time=lambda: True)
+
+    assert actions(outcome) == [("fw-a", FAILED), ("fw-b", FAILED)]
+    assert "ran out of time" in outcome.decisions[0].detail
+    assert jobs.calls == []
+
+
+def test_running_out_of_time_between_confirm_and_cancel_cancels_nothing_more():
+    jobs = FakeJobs({"fw-a": active("fw-a")})
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a",))
+    checks = iter([False, True])
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs, out_of_time=lambda: next(checks))
+
+    assert actions(outcome) == [("fw-a", FAILED)] and "cancel not attempted" in outcome.decisions[0].detail
+    assert jobs.cancels() == []
+
+
+def test_fan_out_keeps_the_candidates_order():
+    jobs = FakeJobs({f"fw-{i:02d}": active(f"fw-{i:02d}") for i in range(20)})
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=tuple(f"fw-{i:02d}" for i in range(20)))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 20}]"), jobs)
+
+    assert actions(outcome) == [(f"fw-{i:02d}", CANCELED) for i in range(20)]
+    assert len(jobs.cancels()) == 20
