@@ -42,5 +42,9 @@ deploy: $(STAMP)
 deploy-local: synth
 	$(BIN)/python -m rollout_guard_cli.rehearsal
 
+# Not part of make test: figures side by side with a bare handler, printed as one table (see BENCHMARKS.md).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .hypothesis

@@ -28,12 +28,11 @@ from constructs import Construct
 
 from rollout_guard import settings
 
-from .bundling import POLICY_NAME, ROOT, LocalPipBundling
+from .asset import PLATFORM, POLICY_NAME, PYTHON_VERSION, ROOT
+from .bundling import LocalPipBundling
 from .config import GuardConfig
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
-PYTHON_VERSION = "3.14"
-PLATFORM = "manylinux2014_aarch64"
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
 METRICS_NAMESPACE = "RolloutGuard"
 SERVICE = "rollout-guard"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"

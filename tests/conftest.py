@@ -73,11 +73,9 @@ def moto_server_url():
 @pytest.fixture
 def emulator(moto_server_url):
     """The shared moto server, emptied before each test."""
-    import urllib.request
+    from rollout_guard_cli.emulator import reset
 
-    request = urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    reset(moto_server_url)
     return moto_server_url
 
 

@@ -75,3 +75,10 @@ def client(service: str, url: str):
         aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def reset(url: str) -> None:
+    """Empty the emulator (moto's own reset API)."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass

@@ -49,6 +49,25 @@ def deploy(url: str, assembly: Path) -> None:
         cdk(["deploy", "--app", str(assembly), "--require-approval", "never", STACK], url, Path(folder))
 
 
+# What the Python Lambda runtime ships besides the standard library.
+LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py")
+
+
+def lambda_runtime(folder: Path) -> Path:
+    """A folder holding only what the Lambda runtime provides (links into this environment's packages): with the
+    asset, the whole path of a `python -S` that stands in for the function."""
+    import boto3
+
+    runtime = folder / "lambda-runtime"
+    runtime.mkdir(exist_ok=True)
+    site_packages = Path(boto3.__file__).resolve().parent.parent
+    for name in LAMBDA_RUNTIME_PACKAGES:
+        link = runtime / name
+        if not link.exists():
+            link.symlink_to(site_packages / name)
+    return runtime
+
+
 def function_code(assembly: Path) -> dict[str, Any]:
     """The S3 location of the function's asset, as the template names it."""
     template = json.loads((assembly / f"{STACK}.template.json").read_text())

@@ -6,7 +6,6 @@ The port is `iot.IotJobs` in production and an in-memory fake in unit tests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -107,6 +106,8 @@ def _each(work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """`work` over `items` on a few threads, results in the items' order. boto3 clients are thread-safe."""
     if len(items) <= 1:
         return [work(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only a fan-out pays for it
+
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
         return list(pool.map(work, items))
 

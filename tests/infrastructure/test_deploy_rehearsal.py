@@ -15,15 +15,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 
 from rollout_guard_cli import rehearsal, samples
 from rollout_guard_cli.emulator import EMULATOR_ENV, client, client_env
 from tests.conftest import create_jobs
 
-# What the Python Lambda runtime ships besides the standard library.
-LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py")
 REGION = EMULATOR_ENV["AWS_REGION"]
 
 
@@ -75,22 +72,13 @@ def unpack_asset(url: str, template: dict, folder: Path) -> Path:
     return asset
 
 
-def lambda_runtime_packages(folder: Path) -> Path:
-    runtime = folder / "runtime"
-    runtime.mkdir()
-    site_packages = Path(boto3.__file__).resolve().parent.parent
-    for name in LAMBDA_RUNTIME_PACKAGES:
-        (runtime / name).symlink_to(site_packages / name)
-    return runtime
-
-
 def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path):
     physical = stack_resources(deployed)
     function_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function")
     variables = aws("lambda", deployed).get_function_configuration(
         FunctionName=physical[function_id])["Environment"]["Variables"]
     asset = unpack_asset(deployed, template, tmp_path)
-    runtime = lambda_runtime_packages(tmp_path)
+    runtime = rehearsal.lambda_runtime(tmp_path)
     iot = aws("iot", deployed)
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
     event = tmp_path / "event.json"

@@ -88,20 +88,24 @@ def test_throttling_beyond_the_attempts_is_reported(seeded):
     assert faults.sent == 4 and caught.value.code == "ThrottlingException"
 
 
-def test_pacing_spaces_each_operation_at_the_configured_rate(seeded):
+def test_pacing_allows_a_burst_then_holds_each_operation_to_the_rate(seeded):
     from rollout_guard.clients import pace
 
     client, _ = seeded
     sent: list[tuple[str, float]] = []
-    pace(client, per_second=20)
+    pace(client, per_second=20)  # a burst of 10, then one every 50 ms
     client.meta.events.register("before-send.iot", lambda event_name, **kw: sent.append(
         (event_name.rsplit(".", 1)[-1], time.monotonic())))
 
-    for _ in range(5):
+    for _ in range(20):
         client.describe_job(jobId="fw-1")
     client.list_jobs()
 
     describes = [at for operation, at in sent if operation == "DescribeJob"]
-    gaps = [later - earlier for earlier, later in zip(describes, describes[1:])]
-    assert len(describes) == 5 and min(gaps) >= 0.045
+    assert len(describes) == 20
+    # The token bucket's promise: within any window, at most the burst plus the rate times the window's length.
+    for first in range(20):
+        for last in range(first + 1, 20):
+            assert last - first + 1 <= 10 + 20 * (describes[last] - describes[first]) + 0.01
+    assert describes[-1] - describes[0] >= (20 - 10) / 20 - 0.01
     assert sent[-1][0] == "ListJobs" and sent[-1][1] - describes[-1] < 0.045  # another operation is not held back
