@@ -25,7 +25,6 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
 from rollout_guard import settings
 
 from .asset import PLATFORM, POLICY_NAME, PYTHON_VERSION, ROOT

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from rollout_guard import policy as policy_module
 
 EVENTS = Path(__file__).parent / "events"

@@ -56,10 +56,10 @@ def seed(iot: Any) -> None:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     line = "  ".join("-" * width for width in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)), line]
-    out += ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(row.rstrip() for row in out)
 
 

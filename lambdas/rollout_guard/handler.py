@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from . import alerts, guard, halt_events, policy
-from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from .clients import make_client, pace
+from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from .iot import IotJobs
 from .settings import Settings
 

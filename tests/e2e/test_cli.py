@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from rollout_guard_cli import samples
 from rollout_guard_cli.emulator import client, client_env
+
 from tests.conftest import ROOT, create_jobs
 
 COMMAND = str(Path(sys.executable).parent / "rollout-guard")
@@ -280,4 +280,4 @@ def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
     with pytest.raises(OSError):
         import urllib.request
 
-        urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+        urllib.request.urlopen(f"{url}/moto-api/", timeout=2)  # noqa: S310 (the drill's loopback URL)

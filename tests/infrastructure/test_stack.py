@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 import yaml
-
 from rollout_guard.policy import PolicyError
+
 from stacks.config import ConfigError
 from tests.conftest import ROOT
 from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements

@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
-
 from rollout_guard import handler
 from rollout_guard.alerts import UnrecognisedAlert
 from rollout_guard.policy import PolicyError
+
 from tests.conftest import ROOT, create_jobs, load_event
 
 

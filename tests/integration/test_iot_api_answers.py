@@ -3,10 +3,10 @@
 import boto3
 import pytest
 from botocore.stub import Stubber
-
 from rollout_guard import alerts, guard
 from rollout_guard.decisions import CANCELED, FAILED
 from rollout_guard.iot import IotError, IotJobs
+
 from tests.conftest import load_event, make_policy
 
 JOB_ARN = "arn:aws:iot:eu-west-1:123456789012:job/fw-2-4-eu"

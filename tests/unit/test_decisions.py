@@ -1,10 +1,10 @@
 """The pure decision functions: given an alert, a rule and confirmed jobs, then these decisions."""
 
 import pytest
-
 from rollout_guard import alerts, decisions
 from rollout_guard.alerts import Alert
 from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL, JobView
+
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import active
 
