@@ -1,0 +1,160 @@
+"""Property-based tests: whatever arrives, parsing and deciding end as decisions or a clean rejection.
+
+Inputs are arbitrary JSON and mutations of every supported alert shape (fields missing, wrong types, huge strings,
+unicode, control characters, nested junk), including mutations of the JSON carried inside an SNS message.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollout_guard import alerts, decisions, guard, policy
+from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.policy import PolicyError
+from tests.conftest import EVENTS, make_policy
+from tests.unit.fakes import FakeJobs, active
+
+FIXTURES = {path.stem: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
+EXAMPLES = 600
+POLICY = make_policy(
+    """
+    rules:
+      - {name: crash, match: {alarm_name: "fw-*"}, jobs: ["fw-*"], max_jobs: 3}
+      - {name: defender, match: {security_profile: "*"}}
+      - {name: anything}
+    """
+)
+
+text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+    st.sampled_from(["", "ALARM", "OK", "in-alarm", "fw-2-4-eu", "fw 2/4", "\n\t\x00", "\u202e\u200b", "x" * 5000]),
+)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), text)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(text, children, max_size=5)),
+    max_leaves=20,
+)
+
+
+def paths(value, prefix=()):
+    """Every path to a value inside a JSON document."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from paths(inner, (*prefix, index))
+
+
+@st.composite
+def mutated_alerts(draw):
+    event = copy.deepcopy(FIXTURES[draw(st.sampled_from(sorted(FIXTURES)))])
+    if "Records" in event and draw(st.booleans()):  # mutate the JSON inside the SNS message instead
+        record = event["Records"][0]["Sns"]
+        try:
+            message = json.loads(record["Message"])
+        except ValueError:
+            message = record["Message"]
+        record["Message"] = json.dumps(draw(mutate(message)))
+        return event
+    return draw(mutate(event))
+
+
+@st.composite
+def mutate(draw, document):
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        candidates = [path for path in paths(document) if path]
+        if not candidates:
+            return draw(json_values)
+        path = draw(st.sampled_from(candidates))
+        parent = document
+        for step in path[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["delete", "replace", "nest"]))
+        if action == "delete":
+            del parent[path[-1]]
+        elif action == "replace":
+            parent[path[-1]] = draw(json_values)
+        else:
+            parent[path[-1]] = {"junk": [parent[path[-1]], draw(json_values)]}
+    return document
+
+
+def decide_or_reject(event) -> None:
+    try:
+        alert = alerts.parse(event)
+    except UnrecognisedAlert as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    jobs = FakeJobs({job: active(job) for job in ("fw-2-4-eu", "fw-2-4-us")}, {"dev-canary-1": ["fw-2-4-eu"]})
+    outcome = guard.respond(alert, POLICY, jobs)
+    json.dumps(outcome.to_dict())  # the CLI prints it
+    for decision in outcome.decisions:
+        assert decision.action in {"canceled", "would_cancel", "skipped", "blocked", "failed"}
+    for call in jobs.cancels():
+        assert decisions.JOB_ID.fullmatch(call[1])  # only valid ids ever reach the API
+        assert decisions.comment_length(call[3]) <= decisions.COMMENT_LIMIT
+        assert not any(decisions.is_control(char) for char in call[3])
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_arbitrary_json_is_decided_or_rejected(event):
+    decide_or_reject(event)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_alerts())
+def test_mutated_alerts_are_decided_or_rejected(event):
+    decide_or_reject(event)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.dictionaries(st.sampled_from(["jobId", "jobIds", "severity", "reason", "source"]), json_values))
+def test_custom_alert_bodies_are_decided_or_rejected(body):
+    decide_or_reject({"source": "com.acme.monitoring", "detail-type": "Alert", "detail": body})
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(json_values)
+def test_arbitrary_policies_load_or_list_their_problems(document):
+    try:
+        loaded = policy.load(document)
+    except PolicyError as error:
+        assert error.problems and all(isinstance(problem, str) for problem in error.problems)
+        return
+    assert loaded.rules
+
+
+valid_rule = st.fixed_dictionaries(
+    {"name": st.text(min_size=1, max_size=10)},
+    optional={
+        "reason_code": st.one_of(st.from_regex(r"[A-Z0-9_]{1,20}", fullmatch=True), text),
+        "force": st.one_of(st.booleans(), scalars),
+        "max_jobs": st.one_of(st.integers(min_value=-2, max_value=300), scalars),
+        "jobs": st.one_of(st.lists(st.from_regex(r"[a-z*?-]{1,8}", fullmatch=True), max_size=3), json_values),
+        "match": st.one_of(st.dictionaries(st.sampled_from(["alarm_name", "source", "severity", "security_profile",
+                                                            "other"]), json_values, max_size=3), json_values),
+        "comment": st.one_of(st.sampled_from(["{rule}: {reason}", "{job}", "{", "{reason!r}"]), text),
+        "thing_group": json_values,
+    },
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(valid_rule, min_size=1, max_size=4))
+def test_near_valid_policies_load_or_name_the_rule(rules):
+    try:
+        loaded = policy.load({"rules": rules})
+    except PolicyError as error:
+        assert all(problem.startswith("rule ") for problem in error.problems)
+        return
+    for rule in loaded.rules:
+        assert policy.REASON_CODE.fullmatch(rule.reason_code) and rule.max_jobs >= 1
