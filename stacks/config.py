@@ -13,7 +13,9 @@ CONTEXT_KEY = "rollout-guard"
 KNOWN_KEYS = {
     "policyFile", "alarmNamePrefixes", "customEventSources", "alertTopicArns", "dryRun", "logRetentionDays",
     "jobTagKey", "jobTagValue", "alarmLambdaAction", "reservedConcurrency", "tracing",
+    "killSwitchParameter",
 }
+PARAMETER = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 # What CloudWatch Logs accepts as a retention, in days.
 RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
@@ -39,6 +41,7 @@ class GuardConfig:
     alarm_lambda_action: bool = True
     reserved_concurrency: int = 2
     tracing: bool = False
+    kill_switch_parameter: str | None = None
 
     @classmethod
     def from_context(cls, context: Any, base: Path) -> GuardConfig:
@@ -74,6 +77,9 @@ class GuardConfig:
         tag_value = context.get("jobTagValue", "true")
         if not isinstance(tag_value, str) or not tag_value:
             problems.append("jobTagValue must be a non-empty string")
+        kill_switch = context.get("killSwitchParameter")
+        if kill_switch is not None and (not isinstance(kill_switch, str) or not PARAMETER.fullmatch(kill_switch)):
+            problems.append(f"killSwitchParameter {kill_switch!r} is not an SSM parameter name starting with /")
         if problems:
             raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': " + "; ".join(problems))
 
@@ -93,6 +99,7 @@ class GuardConfig:
             alarm_lambda_action=context.get("alarmLambdaAction", True),
             reserved_concurrency=concurrency,
             tracing=context.get("tracing", False),
+            kill_switch_parameter=kill_switch,
         )
 
     def job_globs(self) -> tuple[str, ...] | None:

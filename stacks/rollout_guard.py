@@ -130,6 +130,8 @@ class RolloutGuard(Construct):
                 settings.DRY_RUN: "true" if config.dry_run else "false",
                 settings.EVENT_BUS: "default",
                 settings.TRACING: "true" if config.tracing else "false",
+                settings.DEAD_LETTER_QUEUE: self.dead_letter_queue.queue_url,
+                **({settings.KILL_SWITCH: config.kill_switch_parameter} if config.kill_switch_parameter else {}),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -166,6 +168,12 @@ class RolloutGuard(Construct):
             role.add_to_policy(iam.PolicyStatement(
                 sid="JobsOfViolatingThing", actions=["iot:ListJobExecutionsForThing"],
                 resources=[f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:thing/*"],
+            ))
+        if config.kill_switch_parameter:
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ReadKillSwitch", actions=["ssm:GetParameter"],
+                resources=[f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter"
+                           f"{config.kill_switch_parameter}"],
             ))
         role.add_to_policy(iam.PolicyStatement(
             sid="AnnounceHalts", actions=["events:PutEvents"],

@@ -62,10 +62,12 @@ def respond(
     jobs: JobsPort,
     dry_run: bool = False,
     out_of_time: Callable[[], bool] = lambda: False,
+    kill_switch: Callable[[], bool] = lambda: False,
 ) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
-    jobs left are reported `failed`, for a retry of the alert to finish."""
+    jobs left are reported `failed`, for a retry of the alert to finish. `kill_switch()` is asked only when some job
+    could be cancelled; when it says so, every action is a dry run."""
     why_not = decisions.inaction_reason(alert)
     if why_not:
         return Outcome(alert, IGNORED, why_not)
@@ -86,7 +88,7 @@ def respond(
     else:
         candidates, skipped = decisions.select_from_active(rule, jobs.active_job_ids()), []
 
-    dry_run = dry_run or rule.dry_run
+    dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
     comment = decisions.render_comment(rule, alert)
     if len(candidates) <= rule.max_jobs:
         # The cap cannot be exceeded, so each job goes from DescribeJob straight to CancelJob: confirmations and

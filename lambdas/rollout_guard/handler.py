@@ -9,6 +9,7 @@ Failure semantics:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from . import alerts, guard, halt_events, policy
 from .clients import make_client, pace
 from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from .iot import IotJobs
+from .kill_switch import KillSwitch
 from .settings import Settings
 
 # Logs go to stderr (Lambda ships both streams to CloudWatch Logs) so that stdout, where EMF metrics and the CLI's
@@ -49,13 +51,32 @@ class Runtime:
     jobs: guard.JobsPort
     # The work of one invocation; wrapped by Powertools' Tracer when tracing is on.
     process: Callable[[dict[str, Any], Runtime, Callable[[], bool]], dict[str, Any]]
+    kill_switch: KillSwitch | None = None
     _events: Any = None
+    _sqs: Any = None
 
     def events(self) -> Any:
         """The EventBridge client, created at the first halt: most invocations announce nothing."""
         if self._events is None:
             self._events = make_client("events", self.settings.max_attempts)
         return self._events
+
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = make_client("sqs", self.settings.max_attempts)
+        return self._sqs
+
+    def kill_switch_engaged(self) -> bool:
+        if self.kill_switch is None:
+            return False
+        state = self.kill_switch.state()
+        if state.problem:
+            metrics.add_metric(name="KillSwitchUnreadable", unit=MetricUnit.Count, value=1)
+            logger.error("Kill switch unreadable: acting as if off", extra={"problem": state.problem})
+        if state.engaged:
+            metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count, value=1)
+            logger.warning("Kill switch on: every action is a dry run", extra={"parameter": self.kill_switch.name})
+        return state.engaged
 
 
 _runtime: Runtime | None = None
@@ -78,6 +99,10 @@ def runtime() -> Runtime:
             jobs=IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate)),
             process=process,
         )
+        if settings.kill_switch_parameter:
+            # Few attempts: a slow SSM must not hold a halt back for long; failing reads count as "off".
+            ssm = make_client("ssm", max_attempts=2)
+            _runtime.kill_switch = KillSwitch(settings.kill_switch_parameter, ssm)
     return _runtime
 
 
@@ -104,12 +129,19 @@ def _process(event: dict[str, Any], rt: Runtime, out_of_time: Callable[[], bool]
     except alerts.UnrecognisedAlert as error:
         metrics.add_metric(name="AlertsUnrecognised", unit=MetricUnit.Count, value=1)
         logger.error("Unrecognised alert", extra={"problem": str(error)})
-        raise
+        if rt.settings.dead_letter_queue_url is None:
+            raise
+        # Kept in the dead-letter queue at once: a retry could not make it recognisable. If keeping it fails, the
+        # error goes up, and the platform's retries and on-failure destination keep it instead.
+        body = json.dumps({"problem": str(error), "event": event}, default=str)
+        rt.sqs().send_message(QueueUrl=rt.settings.dead_letter_queue_url, MessageBody=body)
+        return {"status": "rejected", "detail": str(error), "rule": None, "decisions": []}
     if alert.correlation_id:
         logger.set_correlation_id(alert.correlation_id)
     logger.append_keys(alert_kind=alert.kind)
 
-    outcome = guard.respond(alert, rt.policy, rt.jobs, dry_run=rt.settings.dry_run, out_of_time=out_of_time)
+    outcome = guard.respond(alert, rt.policy, rt.jobs, dry_run=rt.settings.dry_run, out_of_time=out_of_time,
+                            kill_switch=rt.kill_switch_engaged)
     result = outcome.to_dict()
     for action, metric in (
         (CANCELED, "JobsCancelled"),

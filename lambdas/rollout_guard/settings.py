@@ -11,6 +11,8 @@ MAX_ATTEMPTS = "ROLLOUT_GUARD_MAX_ATTEMPTS"
 EVENT_BUS = "ROLLOUT_GUARD_EVENT_BUS"
 TRACING = "ROLLOUT_GUARD_TRACING"
 IOT_RATE = "ROLLOUT_GUARD_IOT_RATE"
+KILL_SWITCH = "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER"
+DEAD_LETTER_QUEUE = "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -28,6 +30,8 @@ class Settings:
     event_bus: str | None = None  # where "Rollout Halted" events go; none are sent without it
     tracing: bool = False  # X-Ray subsegments through Powertools' Tracer
     iot_rate: float = 10.0  # requests a second per IoT operation; 0 = unpaced
+    kill_switch_parameter: str | None = None  # the SSM parameter that turns every action into a dry run
+    dead_letter_queue_url: str | None = None  # where unrecognisable alerts are kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             tracing=tracing,
             max_attempts=int(attempts),
             event_bus=env.get(EVENT_BUS, "").strip() or None,
+            kill_switch_parameter=env.get(KILL_SWITCH, "").strip() or None,
+            dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE, "").strip() or None,
         )
 
 

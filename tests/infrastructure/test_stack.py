@@ -43,6 +43,8 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_DRY_RUN": "false",
         "ROLLOUT_GUARD_EVENT_BUS": "default",
         "ROLLOUT_GUARD_TRACING": "false",
+        "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue") + "}",
+        "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_SERVICE_NAME": "rollout-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "RolloutGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -63,6 +65,7 @@ def test_the_role_allows_nothing_else(template):
 
     assert allowed == {
         "iot:CancelJob", "iot:DescribeJob", "iot:ListJobs", "iot:ListJobExecutionsForThing", "events:PutEvents",
+        "ssm:GetParameter",
         "logs:CreateLogStream", "logs:PutLogEvents",
         # sending failed alerts to the KMS-encrypted dead-letter queue
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
@@ -71,6 +74,8 @@ def test_the_role_allows_nothing_else(template):
     assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForThing")) == [
         "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
+    assert resources_of(statement_for(template, "ssm:GetParameter")) == [
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/rollout-guard/kill-switch"]
     assert resources_of(statement_for(template, "events:PutEvents")) == [
         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"]
 
@@ -232,7 +237,8 @@ def test_invalid_policy_fails_the_synth_naming_the_rule(variant, tmp_path):
     [({"alarmNamePrefix": ["fw-"]}, "unknown key 'alarmNamePrefix'"),
      ({"alertTopicArns": ["not-an-arn"]}, "not an SNS topic ARN"),
      ({"logRetentionDays": 31}, "logRetentionDays 31"),
-     ({"reservedConcurrency": 50}, "reservedConcurrency")],
+     ({"reservedConcurrency": 50}, "reservedConcurrency"),
+     ({"killSwitchParameter": "no-slash"}, "killSwitchParameter")],
 )
 def test_invalid_context_fails_the_synth(variant, changes, problem):
     with pytest.raises(ConfigError, match=problem):

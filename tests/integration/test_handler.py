@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from unittest import mock
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -14,6 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 from rollout_guard import handler
 from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.iot import IotError
 from rollout_guard.policy import PolicyError
 
 from tests.conftest import ROOT, create_jobs, load_event
@@ -177,3 +179,26 @@ def test_an_invocation_near_its_timeout_hands_the_work_to_a_retry(iot, lambda_co
 
     assert caught.value.outcome["decisions"][0]["action"] == "failed"
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] != "CANCELED"
+
+
+def test_unrecognised_alert_is_kept_in_the_dead_letter_queue_without_a_retry(iot, lambda_context, monkeypatch):
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    queue = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    monkeypatch.setenv("ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL", queue)
+
+    result = handler.lambda_handler({"hello": "world"}, lambda_context)
+
+    assert result["status"] == "rejected" and "not an EventBridge event" in result["detail"]
+    (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+    kept = json.loads(message["Body"])
+    assert kept["event"] == {"hello": "world"} and kept["problem"] == result["detail"]
+
+
+def test_a_transient_failure_raises_for_the_platform_to_retry(iot, lambda_context, monkeypatch):
+    monkeypatch.setenv("ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq")
+    event = load_event("eventbridge_alarm_composite_untagged")  # names no job: the rule lists active jobs
+
+    with pytest.raises(IotError):
+        with mock.patch.object(handler.runtime().jobs, "active_job_ids",
+                               side_effect=IotError("ListJobs", "ServiceUnavailableException", "down")):
+            handler.lambda_handler(event, lambda_context)

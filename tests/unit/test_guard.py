@@ -223,3 +223,22 @@ def test_fan_out_keeps_the_candidates_order():
 
     assert actions(outcome) == [(f"fw-{i:02d}", CANCELED) for i in range(20)]
     assert len(jobs.cancels()) == 20
+
+
+def test_kill_switch_turns_actions_into_dry_runs_and_is_asked_only_when_something_could_be_cancelled():
+    asked = []
+
+    def switch():
+        asked.append(True)
+        return True
+
+    jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
+    ignored = guard.respond(alerts.parse(load_event("eventbridge_alarm_ok")), POLICY, jobs, kill_switch=switch)
+    unmatched = guard.respond(Alert(kind=alerts.ALARM, via="sns", alarm_name="billing", state="ALARM"), POLICY, jobs,
+                              kill_switch=switch)
+    assert asked == [] and ignored.decisions == unmatched.decisions == []
+
+    outcome = guard.respond(alerts.parse(load_event("sns_alarm")), POLICY, jobs, kill_switch=switch)
+
+    assert actions(outcome) == [("fw-2-4-eu", WOULD_CANCEL)] and asked == [True]
+    assert jobs.cancels() == []
