@@ -25,8 +25,8 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "cli")]
 
 from rollout_guard_cli.emulator import EMULATOR_ENV, client, moto_server, reset  # noqa: E402
+from rollout_guard_cli.fault_proxy import FaultProxy  # noqa: E402
 from rollout_guard_cli.rehearsal import lambda_runtime  # noqa: E402
-from throttle_proxy import ThrottleProxy  # noqa: E402
 
 from stacks.asset import POLICY_NAME, build_asset  # noqa: E402
 
@@ -124,7 +124,7 @@ class Bench:
         thing = iot.create_thing(thingName="fan-thing")["thingArn"]
         for index in range(FAN_OUT_JOBS):
             iot.create_job(jobId=f"fan-{index:03d}", targets=[thing], document="{}")
-        with ThrottleProxy(url, IOT_RATE) as proxy:
+        with FaultProxy(url, rate=IOT_RATE) as proxy:
             result = self.worker("fan-out", url=proxy.url)
         cancelled = sum(1 for index in range(FAN_OUT_JOBS)
                         if iot.describe_job(jobId=f"fan-{index:03d}")["job"]["status"] == "CANCELED")
@@ -135,7 +135,7 @@ class Bench:
                  f"{result['seconds'] / floor:.2f} ({result['seconds']:.1f} s / {floor:.1f} s)", "<= 1.15",
                  result["seconds"] / floor <= 1.15)
         self.row("throttled fan-out: jobs cancelled / failed, throttled answers",
-                 f"{cancelled} / {failed}, {sum(proxy.throttled.values())} throttled", f"{FAN_OUT_JOBS} / 0",
+                 f"{cancelled} / {failed}, {proxy.injected.get('throttle', 0)} throttled", f"{FAN_OUT_JOBS} / 0",
                  cancelled == FAN_OUT_JOBS and failed == 0)
 
     def storm(self, url: str) -> None:

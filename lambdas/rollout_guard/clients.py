@@ -18,6 +18,7 @@ def make_client(
     region: str | None = None,
     endpoint_url: str | None = None,
     profile: str | None = None,
+    read_timeout: float = 10,
 ) -> Any:
     """A client with the guard's retry and timeout settings. Unless given, the region and endpoint come from boto3's
     usual configuration (AWS_REGION, AWS_ENDPOINT_URL...)."""
@@ -27,7 +28,7 @@ def make_client(
     config = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=3,
-        read_timeout=10,
+        read_timeout=read_timeout,
     )
     session = boto3.session.Session(profile_name=profile) if profile else boto3
     return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)

@@ -1,0 +1,138 @@
+"""A loopback HTTP proxy in front of the emulator that answers like IoT when things go wrong.
+
+- Rate: each IoT operation may have its own token bucket (rate per second, burst of the same size, as IoT's limits
+  are per API); over it the proxy answers HTTP 400 `ThrottlingException`, IoT's answer.
+- Faults: a plan, called with the operation and path of every request, may answer `throttle`, `unavailable`
+  (HTTP 503 ServiceUnavailableException), `reset` (the connection is closed with no answer) or `timeout` (the
+  request reaches the emulator, but the answer comes only after `timeout_s`, later than the client waits).
+
+Used by `make bench` (throttled fan-out) and the fault-injection tests. It listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+OPERATIONS = [
+    ("GET", re.compile(r"^/jobs/[^/]+$"), "DescribeJob"),
+    ("PUT", re.compile(r"^/jobs/[^/]+/cancel$"), "CancelJob"),
+    ("GET", re.compile(r"^/jobs$"), "ListJobs"),
+    ("GET", re.compile(r"^/jobs/[^/]+/things$"), "ListJobExecutionsForJob"),
+    ("PUT", re.compile(r"^/things/[^/]+/jobs/[^/]+/cancel$"), "CancelJobExecution"),
+]
+ERRORS = {"throttle": (400, "ThrottlingException"), "unavailable": (503, "ServiceUnavailableException")}
+
+
+class Bucket:
+    def __init__(self, rate: float):
+        self.rate, self.tokens, self.at = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+def operation_of(method: str, path: str) -> str | None:
+    return next((name for verb, pattern, name in OPERATIONS if verb == method and pattern.match(path)), None)
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, rate: float | None = None,
+                 plan: Callable[[str | None, str], str | None] | None = None, timeout_s: float = 2.0):
+        self.upstream = urlparse(upstream)
+        self.buckets = {name: Bucket(rate) for *_, name in OPERATIONS} if rate else {}
+        self.plan = plan or (lambda operation, path: None)
+        self.timeout_s = timeout_s
+        self.injected: dict[str, int] = {}  # fault -> count, throttling by the rate included
+        self.forwarded: list[tuple[str | None, str]] = []  # (operation, path) of what reached the emulator
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def count(self, fault: str) -> None:
+        with self._lock:
+            self.injected[fault] = self.injected.get(fault, 0) + 1
+
+    def _forward(self, method: str, target: str, body: bytes, headers: dict[str, str]):
+        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, answer.getheaders(), answer.read()
+        finally:
+            connection.close()
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _relay(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = urlparse(self.path).path
+                operation = operation_of(self.command, path)
+                fault = proxy.plan(operation, path)
+                if fault is None and operation in proxy.buckets and not proxy.buckets[operation].take():
+                    fault = "throttle"
+                if fault in ERRORS:
+                    proxy.count(fault)
+                    status, code = ERRORS[fault]
+                    self._answer(status, [("x-amzn-ErrorType", code), ("Content-Type", "application/json")],
+                                 b'{"message":"injected by the fault proxy"}')
+                    return
+                if fault == "reset":
+                    proxy.count(fault)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                status, answer_headers, data = proxy._forward(self.command, self.path, body, headers)
+                with proxy._lock:
+                    proxy.forwarded.append((operation, path))
+                if fault == "timeout":
+                    proxy.count(fault)
+                    time.sleep(proxy.timeout_s)
+                    self.close_connection = True
+                    return
+                self._answer(status, answer_headers, data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = _relay
+
+        return Handler
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
