@@ -8,8 +8,8 @@ from pathlib import Path
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
-from rollout_guard.policy import PolicyError
 
+from rollout_guard.policy import PolicyError
 from stacks.config import CONTEXT_KEY, ConfigError, GuardConfig
 from stacks.guard_stack import RolloutGuardStack
 

@@ -27,7 +27,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "cli")]
 from rollout_guard_cli.emulator import EMULATOR_ENV, client, moto_server, reset  # noqa: E402
 from rollout_guard_cli.fault_proxy import FaultProxy  # noqa: E402
 from rollout_guard_cli.rehearsal import lambda_runtime  # noqa: E402
-
 from stacks.asset import POLICY_NAME, build_asset  # noqa: E402
 
 COLD_RUNS = 15

@@ -66,6 +66,7 @@ def cold_bare() -> dict:
 
 def warm(rounds: str) -> dict:
     import bare_handler
+
     import rollout_guard.handler as handler
 
     handler.lambda_handler(alarm("fw-warmup"), Context())  # warm: runtime built, first calls made

@@ -112,6 +112,10 @@ class GuardConfig:
         """ListJobs serves rules that choose among active jobs by their globs."""
         return any(rule.jobs is not None for rule in self.policy.rules)
 
+    def escalates(self) -> bool:
+        """Some rule forces: it may force-cancel the IN_PROGRESS executions of a job cancelled without force."""
+        return any(rule.force for rule in self.policy.rules)
+
     def handles_defender(self) -> bool:
         """Some rule can match a Device Defender violation, so the function looks up a thing's jobs."""
         return any(

@@ -25,6 +25,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from rollout_guard import settings
 
 from .asset import PLATFORM, POLICY_NAME, PYTHON_VERSION, ROOT
@@ -169,6 +170,13 @@ class RolloutGuard(Construct):
                 sid="JobsOfViolatingThing", actions=["iot:ListJobExecutionsForThing"],
                 resources=[f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:thing/*"],
             ))
+        if config.escalates():
+            role.add_to_policy(iam.PolicyStatement(
+                sid="FindExecutionsLeftRunning", actions=["iot:ListJobExecutionsForJob"], resources=self.job_arns()))
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ForceExecutionsLeftRunning", actions=["iot:CancelJobExecution"],
+                resources=[*self.job_arns(), f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:thing/*"],
+            ))
         if config.kill_switch_parameter:
             role.add_to_policy(iam.PolicyStatement(
                 sid="ReadKillSwitch", actions=["ssm:GetParameter"],
@@ -277,9 +285,10 @@ class RolloutGuard(Construct):
             role_findings[f"IAM5[Action::{action}]"] = (
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
                 "the statement names only that key")
-        if self.config.handles_defender():
+        if self.config.handles_defender() or self.config.escalates():
             role_findings[f"IAM5[Resource::{arn}:thing/*]"] = (
-                "A Device Defender violation can name any thing; the statement allows only ListJobExecutionsForThing")
+                "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
+                "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")
         for finding, reason in role_findings.items():
             Validations.of(self.function.role).acknowledge(
                 Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))

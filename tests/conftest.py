@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from rollout_guard import policy as policy_module
 
 EVENTS = Path(__file__).parent / "events"

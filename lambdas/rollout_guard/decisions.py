@@ -19,8 +19,11 @@ WOULD_CANCEL = "would_cancel"
 SKIPPED = "skipped"
 BLOCKED = "blocked"
 FAILED = "failed"
-# Internal: chosen for cancellation, not yet sent. The guard turns it into CANCELED or FAILED.
+ESCALATED = "escalated"
+# Internal: chosen, not yet sent. The guard turns CANCEL into CANCELED or FAILED, ESCALATE into ESCALATED, SKIPPED
+# (nothing was left in progress) or FAILED.
 CANCEL = "cancel"
+ESCALATE = "escalate"
 
 JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
@@ -35,10 +38,16 @@ class JobView:
     job_id: str
     status: str
     targets: tuple[str, ...] = ()
+    force_canceled: bool = False
 
     @property
     def active(self) -> bool:
         return self.status not in INACTIVE_JOB_STATUSES
+
+    @property
+    def cancelled_without_force(self) -> bool:
+        """Cancelled, but its IN_PROGRESS executions may still run: a forcing rule can escalate."""
+        return self.status == "CANCELED" and not self.force_canceled
 
 
 @dataclass(frozen=True)
@@ -133,11 +142,15 @@ def plan(
 ) -> list[Decision]:
     """Decide each candidate from its confirmed state (a `JobView`, or the error text when it could not be read)."""
     decided: list[Decision] = []
-    active: list[str] = []
+    active: list[str] = []  # jobs to act on: cancel, or escalate (they count against the cap alike)
+    escalations: set[str] = set()
     for job_id in candidates:
         job = confirmed[job_id]
         if isinstance(job, str):
             decided.append(_decision(rule, job_id, FAILED, f"could not read the job's status: {job}"))
+        elif rule.force and job.cancelled_without_force and _targets_ok(rule, job):
+            active.append(job_id)
+            escalations.add(job_id)
         elif not job.active:
             decided.append(_decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel"))
         elif rule.thing_group and not targets_group(job, rule.thing_group):
@@ -148,11 +161,22 @@ def plan(
         detail = f"{len(active)} active jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
         return decided + [_decision(rule, job_id, BLOCKED, detail) for job_id in active]
     for job_id in active:
-        if dry_run:
+        if job_id in escalations:
+            if dry_run:
+                detail = f"dry run: rule {rule.name} would force-cancel the IN_PROGRESS executions of this job"
+                decided.append(_decision(rule, job_id, WOULD_CANCEL, detail))
+            else:
+                detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
+                decided.append(_decision(rule, job_id, ESCALATE, detail))
+        elif dry_run:
             decided.append(_decision(rule, job_id, WOULD_CANCEL, f"dry run: rule {rule.name} would cancel"))
         else:
             decided.append(_decision(rule, job_id, CANCEL, f"rule {rule.name} cancels"))
     return decided
+
+
+def _targets_ok(rule: Rule, job: JobView) -> bool:
+    return not rule.thing_group or targets_group(job, rule.thing_group)
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from . import decisions
 from .alerts import DEFENDER, Alert
-from .decisions import CANCEL, CANCELED, FAILED, Decision, JobView
+from .decisions import CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, Decision, JobView
 from .iot import IotError
 from .policy import Policy, Rule
 
@@ -29,6 +29,10 @@ class JobsPort(Protocol):
     def job_ids_on_thing(self, thing_name: str) -> list[str]: ...
 
     def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict[str, Any]: ...
+
+    def things_in_progress(self, job_id: str) -> list[str]: ...
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool: ...
 
 
 @dataclass
@@ -131,6 +135,8 @@ def _confirm(jobs: JobsPort, job_id: str, out_of_time: Callable[[], bool]) -> Jo
 
 
 def _carry_out(jobs: JobsPort, decision: Decision, comment: str, out_of_time: Callable[[], bool]) -> Decision:
+    if decision.action == ESCALATE:
+        return _escalate(jobs, decision, out_of_time)
     if decision.action != CANCEL:
         return decision
     if out_of_time():
@@ -141,3 +147,28 @@ def _carry_out(jobs: JobsPort, decision: Decision, comment: str, out_of_time: Ca
         return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
     force = "with force" if decision.force else "without force"
     return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force})")
+
+
+def _escalate(jobs: JobsPort, decision: Decision, out_of_time: Callable[[], bool]) -> Decision:
+    """The documented way to stop what a cancel without force left running: list the job's IN_PROGRESS executions,
+    then force-cancel each one."""
+    try:
+        things = jobs.things_in_progress(decision.job_id)
+    except IotError as error:
+        return replace(decision, action=FAILED, detail=f"escalation failed: {error}")
+    if not things:
+        return replace(decision, action=SKIPPED, detail="job is CANCELED and no execution is IN_PROGRESS")
+    stopped, failures = 0, []
+    for thing in things:
+        if out_of_time():
+            failures.append(f"{thing}: {OUT_OF_TIME}")
+            continue
+        try:
+            stopped += jobs.force_cancel_execution(decision.job_id, thing)
+        except IotError as error:
+            failures.append(f"{thing}: {error}")
+    if failures:
+        detail = f"escalation stopped {stopped} of {len(things)} IN_PROGRESS executions; failed: " + "; ".join(failures)
+        return replace(decision, action=FAILED, detail=detail)
+    return replace(decision, action=ESCALATED,
+                   detail=f"{decision.detail}; force-cancelled {stopped} IN_PROGRESS execution(s)")

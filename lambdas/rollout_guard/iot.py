@@ -54,7 +54,8 @@ class IotJobs:
         if remembered and self._clock() - remembered[0] < self.FINISHED_TTL:
             return remembered[1]
         job = self._call("describe_job", jobId=job_id)["job"]
-        view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())))
+        view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())),
+                       force_canceled=bool(job.get("forceCanceled", False)))
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view
@@ -102,5 +103,26 @@ class IotJobs:
         if comment:
             params["comment"] = comment
         answer = self._call("cancel_job", **params)
-        self._finished[job_id] = (self._clock(), JobView(job_id=job_id, status="CANCELED"))
+        self._finished[job_id] = (self._clock(), JobView(job_id=job_id, status="CANCELED", force_canceled=force))
         return {key: answer[key] for key in ("jobArn", "jobId", "description") if key in answer}
+
+    def things_in_progress(self, job_id: str) -> list[str]:
+        """Names of the things whose execution of the job is IN_PROGRESS."""
+        summaries = self._pages("list_job_executions_for_job", "executionSummaries", jobId=job_id,
+                                status="IN_PROGRESS", maxResults=PAGE_SIZE)
+        return [summary["thingArn"].rsplit("/", 1)[-1] for summary in summaries
+                if summary.get("jobExecutionSummary", {}).get("status", "IN_PROGRESS") == "IN_PROGRESS"]
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
+        """Force-cancel one IN_PROGRESS execution; False when it had already finished (nothing left to stop)."""
+        try:
+            self._call("cancel_job_execution", jobId=job_id, thingName=thing_name, force=True)
+        except IotError as error:
+            if error.code == "InvalidStateTransitionException":
+                return False
+            raise
+        return True
+
+    def forget(self, job_id: str) -> None:
+        """Drop what is remembered of a job (after an escalation changed what its executions do)."""
+        self._finished.pop(job_id, None)

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from rollout_guard_cli import samples
 from rollout_guard_cli.emulator import client, client_env
-
 from tests.conftest import ROOT, create_jobs
 
 COMMAND = str(Path(sys.executable).parent / "rollout-guard")

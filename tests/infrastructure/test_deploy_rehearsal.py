@@ -16,9 +16,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from rollout_guard_cli import rehearsal, samples
 from rollout_guard_cli.emulator import EMULATOR_ENV, client, client_env
-
 from tests.conftest import create_jobs
 
 REGION = EMULATOR_ENV["AWS_REGION"]

@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 import yaml
-from rollout_guard.policy import PolicyError
 
+from rollout_guard.policy import PolicyError
 from stacks.config import ConfigError
 from tests.conftest import ROOT
 from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements
@@ -87,6 +87,24 @@ def test_tracing_switch_turns_on_xray_and_the_powertools_tracer(variant):
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Environment"]["Variables"]["ROLLOUT_GUARD_TRACING"] == "true"
     assert resources_of(statement_for(template, "xray:PutTraceSegments")) == ["*"]
+
+
+def test_a_forcing_rule_may_escalate_on_the_policy_jobs_only(variant, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"rules": [{"name": "hard", "match": {"alarm_name": "fw-*"}, "jobs": ["fw-*"],
+                                                 "force": True}]}))
+
+    template = variant(policyFile=str(policy))
+
+    assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
+    assert resources_of(statement_for(template, "iot:CancelJobExecution")) == [
+        JOB_ARN + "fw-*", "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
+
+
+def test_without_a_forcing_rule_there_is_no_escalation_permission(template):
+    allowed = {action for statement in statements(template) for action in statement["Action"]}
+
+    assert not allowed & {"iot:ListJobExecutionsForJob", "iot:CancelJobExecution"}
 
 
 def test_tag_condition_limits_cancel_to_opted_in_jobs(variant):

@@ -5,19 +5,19 @@ import json
 import os
 import subprocess
 import sys
-from unittest import mock
 from datetime import datetime, timedelta, timezone
+from unittest import mock
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
+
 from rollout_guard import handler
 from rollout_guard.alerts import UnrecognisedAlert
 from rollout_guard.iot import IotError
 from rollout_guard.policy import PolicyError
-
 from tests.conftest import ROOT, create_jobs, load_event
 
 
@@ -202,3 +202,27 @@ def test_a_transient_failure_raises_for_the_platform_to_retry(iot, lambda_contex
         with mock.patch.object(handler.runtime().jobs, "active_job_ids",
                                side_effect=IotError("ListJobs", "ServiceUnavailableException", "down")):
             handler.lambda_handler(event, lambda_context)
+
+
+def test_a_later_forcing_alert_escalates_a_soft_cancel(iot, lambda_context, monkeypatch, tmp_path):
+    backend = iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+    things = [iot.create_thing(thingName=f"dev-{i}")["thingArn"] for i in range(3)]
+    iot.create_job(jobId="fw-2-4-eu", targets=things, document="{}")
+    for thing in ("dev-0", "dev-1"):
+        backend.job_executions[("fw-2-4-eu", thing)].status = "IN_PROGRESS"
+    soft, hard = tmp_path / "soft.json", tmp_path / "hard.json"
+    soft.write_text('{"rules": [{"name": "soft", "reason_code": "FIRST_LOOK"}]}')
+    hard.write_text('{"rules": [{"name": "hard", "force": true, "reason_code": "CRASH_LOOP"}]}')
+    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(soft))
+    first = handler.lambda_handler(load_event("sns_custom"), lambda_context)
+    handler.reset()
+    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(hard))
+
+    second = handler.lambda_handler(load_event("sns_custom"), lambda_context)
+
+    assert first["decisions"][0]["action"] == "canceled"
+    assert second["decisions"][0]["action"] == "escalated"
+    assert "force-cancelled 2" in second["decisions"][0]["detail"]
+    executions = {thing: backend.job_executions[("fw-2-4-eu", thing)] for thing in ("dev-0", "dev-1", "dev-2")}
+    assert [executions[t].status for t in ("dev-0", "dev-1")] == ["CANCELED", "CANCELED"]
+    assert executions["dev-0"].force_canceled and executions["dev-2"].status == "QUEUED"

@@ -5,8 +5,8 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
-from rollout_guard.iot import IotError, IotJobs
 
+from rollout_guard.iot import IotError, IotJobs
 from tests.conftest import create_jobs
 
 

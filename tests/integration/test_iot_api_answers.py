@@ -3,10 +3,10 @@
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from rollout_guard import alerts, guard
 from rollout_guard.decisions import CANCELED, FAILED
 from rollout_guard.iot import IotError, IotJobs
-
 from tests.conftest import load_event, make_policy
 
 JOB_ARN = "arn:aws:iot:eu-west-1:123456789012:job/fw-2-4-eu"
@@ -147,3 +147,27 @@ def test_an_active_job_is_always_described_afresh(stubbed):
     stubber.add_response("describe_job", describe_answer("IN_PROGRESS"))
 
     assert jobs.describe("fw-2-4-eu").active and jobs.describe("fw-2-4-eu").active
+
+
+def test_in_progress_things_come_from_list_job_executions_for_job(stubbed):
+    jobs, stubber = stubbed
+    summary = {"thingArn": "arn:aws:iot:eu-west-1:123456789012:thing/dev-1",
+               "jobExecutionSummary": {"status": "IN_PROGRESS", "executionNumber": 1}}
+    stubber.add_response("list_job_executions_for_job", {"executionSummaries": [summary]},
+                         {"jobId": "fw-2-4-eu", "status": "IN_PROGRESS", "maxResults": 250})
+
+    assert jobs.things_in_progress("fw-2-4-eu") == ["dev-1"]
+
+
+def test_force_cancel_execution_sends_force_and_treats_a_finished_execution_as_nothing_to_stop(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_response("cancel_job_execution", {}, {"jobId": "fw-2-4-eu", "thingName": "dev-1", "force": True})
+    stubber.add_client_error("cancel_job_execution", service_error_code="InvalidStateTransitionException",
+                             http_status_code=409)
+    stubber.add_client_error("cancel_job_execution", service_error_code="ResourceNotFoundException",
+                             http_status_code=404)
+
+    assert jobs.force_cancel_execution("fw-2-4-eu", "dev-1") is True
+    assert jobs.force_cancel_execution("fw-2-4-eu", "dev-2") is False
+    with pytest.raises(IotError, match="ResourceNotFoundException"):
+        jobs.force_cancel_execution("fw-2-4-eu", "dev-3")

@@ -9,9 +9,9 @@ import time
 
 import pytest
 from botocore.awsrequest import AWSResponse
+
 from rollout_guard.iot import IotError, IotJobs
 from rollout_guard_cli.emulator import client
-
 from tests.conftest import create_jobs, http_iot_client
 
 

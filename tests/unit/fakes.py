@@ -13,6 +13,8 @@ class FakeJobs:
         self.calls: list[tuple] = []
         self.fail_cancel: set[str] = set()
         self.fail_describe: set[str] = set()
+        self.fail_execution: set[str] = set()
+        self.executions_of: dict[tuple[str, str], str] = {}  # (job, thing) -> execution status
 
     def describe(self, job_id: str) -> JobView:
         self.calls.append(("describe", job_id))
@@ -34,8 +36,21 @@ class FakeJobs:
         self.calls.append(("cancel", job_id, reason_code, comment, force))
         if job_id in self.fail_cancel:
             raise IotError("CancelJob", "ThrottlingException", "Rate exceeded")
-        self.jobs[job_id] = JobView(job_id, "CANCELED", self.jobs[job_id].targets)
+        self.jobs[job_id] = JobView(job_id, "CANCELED", self.jobs[job_id].targets, force_canceled=force)
         return {"jobId": job_id, "jobArn": f"arn:aws:iot:eu-west-1:123456789012:job/{job_id}"}
+
+    def things_in_progress(self, job_id: str) -> list[str]:
+        self.calls.append(("in_progress", job_id))
+        return [thing for (job, thing), status in self.executions_of.items() if job == job_id and status == "IN_PROGRESS"]
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
+        self.calls.append(("force_execution", job_id, thing_name))
+        if thing_name in self.fail_execution:
+            raise IotError("CancelJobExecution", "ThrottlingException", "Rate exceeded")
+        if self.executions_of[(job_id, thing_name)] != "IN_PROGRESS":
+            return False
+        self.executions_of[(job_id, thing_name)] = "CANCELED"
+        return True
 
     def cancels(self) -> list[tuple]:
         return [call for call in self.calls if call[0] == "cancel"]

@@ -1,9 +1,9 @@
 """Given each delivery shape, when parsed, then the alert carries the right kind, state and jobs."""
 
 import pytest
+
 from rollout_guard import alerts
 from rollout_guard.alerts import ALARM, CUSTOM, DEFENDER, UnrecognisedAlert
-
 from tests.conftest import load_event
 
 

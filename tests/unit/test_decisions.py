@@ -1,10 +1,10 @@
 """The pure decision functions: given an alert, a rule and confirmed jobs, then these decisions."""
 
 import pytest
+
 from rollout_guard import alerts, decisions
 from rollout_guard.alerts import Alert
 from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL, JobView
-
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import active
 
@@ -110,7 +110,7 @@ def test_plan_skips_inactive_and_fails_unreadable_jobs():
     confirmed = {
         "a": active("a"),
         "b": JobView("b", "COMPLETED"),
-        "c": JobView("c", "CANCELED"),
+        "c": JobView("c", "CANCELED", force_canceled=True),
         "d": JobView("d", "DELETION_IN_PROGRESS"),
         "e": "DescribeJob failed: ServiceUnavailableException: later",
         "f": JobView("f", "SCHEDULED"),
@@ -121,6 +121,19 @@ def test_plan_skips_inactive_and_fails_unreadable_jobs():
     assert [(d.job_id, d.action) for d in planned] == [
         ("b", SKIPPED), ("c", SKIPPED), ("d", SKIPPED), ("e", FAILED), ("a", CANCEL), ("f", CANCEL)]
     assert "ServiceUnavailableException" in planned[3].detail
+
+
+def test_a_forcing_rule_escalates_a_job_cancelled_without_force():
+    confirmed = {"soft": JobView("soft", "CANCELED"), "hard": JobView("hard", "CANCELED", force_canceled=True)}
+    gentle = make_policy("rules: [{name: gentle}]").rules[0]
+
+    forced = decisions.plan(rule("crash"), ["soft", "hard"], confirmed, dry_run=False)
+    dry = decisions.plan(rule("crash"), ["soft"], confirmed, dry_run=True)
+    unforced = decisions.plan(gentle, ["soft"], confirmed, dry_run=False)
+
+    assert [(d.job_id, d.action) for d in forced] == [("hard", SKIPPED), ("soft", decisions.ESCALATE)]
+    assert dry[0].action == WOULD_CANCEL and "force-cancel the IN_PROGRESS executions" in dry[0].detail
+    assert unforced[0].action == SKIPPED
 
 
 def test_plan_in_dry_run_would_cancel():

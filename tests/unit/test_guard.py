@@ -3,7 +3,6 @@
 from rollout_guard import alerts, guard
 from rollout_guard.alerts import Alert
 from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL, JobView
-
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
 
@@ -242,3 +241,33 @@ def test_kill_switch_turns_actions_into_dry_runs_and_is_asked_only_when_somethin
 
     assert actions(outcome) == [("fw-2-4-eu", WOULD_CANCEL)] and asked == [True]
     assert jobs.cancels() == []
+
+
+FORCING = make_policy("rules: [{name: force-it, jobs: ['fw-*'], force: true, reason_code: ESCALATE_ME}]")
+
+
+def test_escalation_force_cancels_what_a_soft_cancel_left_in_progress():
+    jobs = FakeJobs({"fw-a": JobView("fw-a", "CANCELED")})
+    jobs.executions_of = {("fw-a", "dev-1"): "IN_PROGRESS", ("fw-a", "dev-2"): "IN_PROGRESS",
+                          ("fw-a", "dev-3"): "SUCCEEDED"}
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a",))
+
+    outcome = guard.respond(alert, FORCING, jobs)
+
+    assert actions(outcome) == [("fw-a", "escalated")]
+    assert "force-cancelled 2 IN_PROGRESS execution(s)" in outcome.decisions[0].detail
+    assert [c for c in jobs.calls if c[0] == "force_execution"] == [
+        ("force_execution", "fw-a", "dev-1"), ("force_execution", "fw-a", "dev-2")]
+    assert jobs.cancels() == []
+
+
+def test_escalation_with_nothing_in_progress_is_skipped_and_a_failed_execution_is_reported():
+    jobs = FakeJobs({"fw-a": JobView("fw-a", "CANCELED"), "fw-b": JobView("fw-b", "CANCELED")})
+    jobs.executions_of = {("fw-b", "dev-1"): "IN_PROGRESS", ("fw-b", "dev-2"): "IN_PROGRESS"}
+    jobs.fail_execution.add("dev-2")
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+
+    outcome = guard.respond(alert, FORCING, jobs)
+
+    assert actions(outcome) == [("fw-a", SKIPPED), ("fw-b", FAILED)]
+    assert "stopped 1 of 2" in outcome.decisions[1].detail and "dev-2" in outcome.decisions[1].detail

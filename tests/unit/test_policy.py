@@ -3,9 +3,9 @@
 import json
 
 import pytest
+
 from rollout_guard import policy
 from rollout_guard.policy import PolicyError
-
 from tests.conftest import ROOT, make_policy
 
 

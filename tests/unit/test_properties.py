@@ -97,7 +97,7 @@ def decide_or_reject(event) -> None:
     outcome = guard.respond(alert, POLICY, jobs)
     json.dumps(outcome.to_dict())  # the CLI prints it
     for decision in outcome.decisions:
-        assert decision.action in {"canceled", "would_cancel", "skipped", "blocked", "failed"}
+        assert decision.action in {"canceled", "would_cancel", "skipped", "blocked", "failed", "escalated"}
     for call in jobs.cancels():
         assert decisions.JOB_ID.fullmatch(call[1])  # only valid ids ever reach the API
         assert decisions.comment_length(call[3]) <= decisions.COMMENT_LIMIT
