@@ -158,7 +158,8 @@ def _process(event: dict[str, Any], rt: Runtime, out_of_time: Callable[[], bool]
         )
     logger.info(
         "Alert handled",
-        extra={"status": outcome.status, "detail": outcome.detail, "rule": result["rule"], "decisions": result["decisions"]},
+        extra={"status": outcome.status, "detail": outcome.detail, "rule": result["rule"], "alert": result["alert"],
+               "decisions": result["decisions"]},
     )
     if outcome.count(CANCELED):
         _after_halt(alert, result, rt)

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -226,3 +227,26 @@ def test_a_later_forcing_alert_escalates_a_soft_cancel(iot, lambda_context, monk
     executions = {thing: backend.job_executions[("fw-2-4-eu", thing)] for thing in ("dev-0", "dev-1", "dev-2")}
     assert [executions[t].status for t in ("dev-0", "dev-1")] == ["CANCELED", "CANCELED"]
     assert executions["dev-0"].force_canceled and executions["dev-2"].status == "QUEUED"
+
+
+def test_alert_text_enters_logs_only_as_structured_fields(iot, lambda_context, logs):
+    marker = "MARKER-\\n-{alarm}-%s-\u202e"
+    create_jobs(iot, "fw-2-4-eu")
+    event = load_event("eventbridge_alarm_metric")
+    event["detail"]["state"]["reason"] = marker
+    handler.lambda_handler(event, lambda_context)
+    junk = {"Records": [{"Sns": {"Message": json.dumps({"hello": marker})}}]}
+    with pytest.raises(UnrecognisedAlert):
+        handler.lambda_handler(junk, lambda_context)
+
+    records = logs()
+    assert records and all(marker not in record["message"] for record in records)
+    handled = next(record for record in records if record["message"] == "Alert handled")
+    assert handled["alert"]["reason"] == marker  # kept whole, as a field value
+
+
+def test_no_log_call_formats_its_message():
+    source = "\n".join(path.read_text() for path in (ROOT / "lambdas" / "rollout_guard").glob("*.py"))
+
+    assert not re.search(r"logger\.\w+\(\s*f[\"']", source)
+    assert not re.search(r"logger\.\w+\([^)]*%", source)
