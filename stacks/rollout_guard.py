@@ -258,7 +258,8 @@ class RolloutGuard(Construct):
             cloudwatch.GraphWidget(title="Alerts received", left=[self.metric("AlertsReceived"),
                                                                    self.metric("AlertsUnrecognised")]),
             cloudwatch.GraphWidget(title="Jobs", left=[self.metric("JobsCancelled"), self.metric("JobsBlocked"),
-                                                       self.metric("JobsFailed"), self.metric("JobsWouldCancel")]),
+                                                       self.metric("JobsFailed"), self.metric("JobsWouldCancel"),
+                                                       self.metric("JobsEscalated")]),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Time to halt (ms, alarm state change to accepted CancelJob)",

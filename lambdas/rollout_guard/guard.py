@@ -99,7 +99,8 @@ def respond(
         # cancellations overlap, and a fan-out takes as long as the slower of the two, not their sum.
         planned = _each(lambda job_id: _one_job(jobs, rule, job_id, comment, dry_run, out_of_time), candidates)
     else:
-        confirmed = dict(zip(candidates, _each(lambda job_id: _confirm(jobs, job_id, out_of_time), candidates), strict=True))
+        views = _each(lambda job_id: _confirm(jobs, job_id, out_of_time), candidates)
+        confirmed = dict(zip(candidates, views, strict=True))
         planned = decisions.plan(rule, candidates, confirmed, dry_run=dry_run)
         planned = _each(lambda decision: _carry_out(jobs, decision, comment, out_of_time), planned)
     outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + planned)

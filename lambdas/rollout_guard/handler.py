@@ -1,10 +1,12 @@
 """The Lambda entry point: wires Powertools, configuration, the policy and the IoT adapter to the guard.
 
 Failure semantics:
-- an input that is not an alert raises `UnrecognisedAlert`;
+- an input that is not an alert is kept in the dead-letter queue with its reason and the invocation succeeds (no
+  retry could help); without a queue configured (the CLI) it raises `UnrecognisedAlert`;
 - a job that could not be confirmed or cancelled raises `HaltIncomplete` after every other job was handled, so the
   platform retries the alert (a retry re-checks each job with DescribeJob and never cancels twice) and finally
-  dead-letters it: no alert is lost.
+  dead-letters it: no alert is lost;
+- any other failure (listing jobs, AWS faults past the retries) raises, with the same retry and dead-letter path.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import alerts, guard, halt_events, policy
 from .clients import make_client, pace
-from .decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, SKIPPED, WOULD_CANCEL
 from .iot import IotJobs
 from .kill_switch import KillSwitch
 from .settings import Settings
@@ -149,6 +151,7 @@ def _process(event: dict[str, Any], rt: Runtime, out_of_time: Callable[[], bool]
         (SKIPPED, "JobsSkipped"),
         (BLOCKED, "JobsBlocked"),
         (FAILED, "JobsFailed"),
+        (ESCALATED, "JobsEscalated"),
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=outcome.count(action))
     if outcome.count(BLOCKED):
