@@ -122,7 +122,3 @@ class IotJobs:
                 return False
             raise
         return True
-
-    def forget(self, job_id: str) -> None:
-        """Drop what is remembered of a job (after an escalation changed what its executions do)."""
-        self._finished.pop(job_id, None)
