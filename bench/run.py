@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "cli")]
 from rollout_guard_cli.emulator import EMULATOR_ENV, client, moto_server, reset  # noqa: E402
 from rollout_guard_cli.fault_proxy import FaultProxy  # noqa: E402
 from rollout_guard_cli.rehearsal import lambda_runtime  # noqa: E402
+from rollout_guard_cli.samples import alarm_eventbridge  # noqa: E402
 from stacks.asset import POLICY_NAME, build_asset  # noqa: E402
 
 COLD_RUNS = 15
@@ -50,7 +51,7 @@ class Bench:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "ROLLOUT_GUARD_"))}
         env.update(EMULATOR_ENV)
         env.update({
-            "PYTHONPATH": os.pathsep.join([str(self.asset), str(self.runtime), str(BENCH)]),
+            "PYTHONPATH": os.pathsep.join([str(self.asset), str(self.runtime), str(BENCH), str(ROOT / "cli")]),
             "ROLLOUT_GUARD_POLICY_FILE": str(self.asset / POLICY_NAME),
             "ROLLOUT_GUARD_EVENT_BUS": "default",
             "POWERTOOLS_SERVICE_NAME": "rollout-guard",
@@ -143,15 +144,13 @@ class Bench:
         jobs = [f"storm-{index}" for index in range(STORM_JOBS)]
         for job_id in jobs:
             iot.create_job(jobId=job_id, targets=[thing], document="{}")
-        sys.path.insert(0, str(BENCH))
-        from worker import alarm
-
         rng = random.Random(7)
         deliveries = []
         for _ in range(STORM_DELIVERIES):
             job = rng.choice(jobs)
             state = rng.choices([("ALARM", "OK"), ("OK", "ALARM"), ("ALARM", "ALARM")], weights=[8, 1, 1])[0]
-            deliveries.append(alarm(job, name=f"fw-crash-rate-{job}", state=state[0], previous=state[1]))
+            deliveries.append(alarm_eventbridge(job_id=job, alarm_name=f"fw-crash-rate-{job}", state=state[0],
+                                                previous_state=state[1]))
         shares = [deliveries[index::STORM_INSTANCES] for index in range(STORM_INSTANCES)]
         running = []
         for index, share in enumerate(shares):

@@ -1,5 +1,5 @@
 """One measurement in a fresh process (`python -S`, the function's asset and the Lambda runtime's packages on the
-path). Usage: worker.py MODE RESULT_FILE [ARGS...]; the result is written as JSON to RESULT_FILE."""
+path, plus the CLI package for its sample alerts and Lambda context; the cold-start modes import neither). Usage: worker.py MODE RESULT_FILE [ARGS...]; the result is written as JSON to RESULT_FILE."""
 
 from __future__ import annotations
 
@@ -10,33 +10,16 @@ import time
 T0 = time.perf_counter()
 
 
-class Context:
-    function_name = "rollout-guard-bench"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard-bench"
-    aws_request_id = "bench"
-
-    def __init__(self, timeout_s: float = 60.0):
-        self.deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
-
-
 def alarm(job_id: str | None, name: str = "fw-crash-rate-eu", state: str = "ALARM", previous: str = "OK") -> dict:
-    dimensions = {"JobId": job_id} if job_id else {}
-    return {
-        "version": "0", "id": f"{name}-{job_id}-{state}", "source": "aws.cloudwatch",
-        "detail-type": "CloudWatch Alarm State Change", "account": "123456789012", "region": "eu-west-1",
-        "time": "2026-11-29T10:00:00Z", "resources": [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"],
-        "detail": {
-            "alarmName": name,
-            "state": {"value": state, "reason": "Threshold Crossed", "timestamp": "2026-11-29T10:00:00.000+0000"},
-            "previousState": {"value": previous, "reason": "", "timestamp": "2026-11-29T09:59:00.000+0000"},
-            "configuration": {"metrics": [{"id": "m", "metricStat": {"metric": {
-                "namespace": "Fleet", "name": "CrashRate", "dimensions": dimensions}}}]},
-        },
-    }
+    from rollout_guard_cli.samples import alarm_eventbridge
+
+    return alarm_eventbridge(job_id=job_id, alarm_name=name, state=state, previous_state=previous)
+
+
+def context(timeout_s: float = 60.0):
+    from rollout_guard_cli.context import LocalContext
+
+    return LocalContext(function_name="rollout-guard-bench", timeout_ms=int(timeout_s * 1000))
 
 
 def counter(client) -> dict[str, int]:
@@ -69,7 +52,7 @@ def warm(rounds: str) -> dict:
 
     import rollout_guard.handler as handler
 
-    handler.lambda_handler(alarm("fw-warmup"), Context())  # warm: runtime built, first calls made
+    handler.lambda_handler(alarm("fw-warmup"), context())  # warm: runtime built, first calls made
     bare_handler.handler(alarm("bare-warmup"), None)
     calls = counter(handler.runtime().jobs._client)
     accepted: list[float] = []  # when each CancelJob answer arrived
@@ -81,7 +64,7 @@ def warm(rounds: str) -> dict:
         # (back to back, the guard's pacing would wait where real IoT would throttle the bare handler).
         time.sleep(0.25)
         start = time.perf_counter()
-        result = handler.lambda_handler(alarm(f"fw-{index}"), Context())
+        result = handler.lambda_handler(alarm(f"fw-{index}"), context())
         guard_times.append(time.perf_counter() - start)
         guard_halt.append(accepted[-1] - start)
         assert result["decisions"][0]["action"] == "canceled", result
@@ -92,7 +75,7 @@ def warm(rounds: str) -> dict:
     per_cancel = sum(calls.values()) / int(rounds)
     calls.clear()
     for index in range(int(rounds)):
-        handler.lambda_handler(alarm(f"fw-{index}", state="OK", previous="ALARM"), Context())
+        handler.lambda_handler(alarm(f"fw-{index}", state="OK", previous="ALARM"), context())
     return {"guard": guard_times, "bare": bare_times, "guard_halt": guard_halt, "bare_halt": bare_halt,
             "calls_per_cancel": per_cancel,
             "calls_per_ignored": sum(calls.values()) / int(rounds)}
@@ -105,7 +88,7 @@ def fan_out() -> dict:
     calls = counter(runtime.jobs._client)
     start = time.perf_counter()
     try:
-        result = handler.lambda_handler(alarm(None, name="fleet-fanout-all"), Context(timeout_s=60))
+        result = handler.lambda_handler(alarm(None, name="fleet-fanout-all"), context(timeout_s=60))
         failed_invocation = False
     except handler.HaltIncomplete as error:
         result, failed_invocation = error.outcome, True
@@ -123,7 +106,7 @@ def storm(deliveries_file: str) -> dict:
     handler.runtime()
     calls = counter(handler.runtime().jobs._client)
     for event in deliveries:
-        handler.lambda_handler(event, Context())
+        handler.lambda_handler(event, context())
     return {"calls": calls}
 
 
@@ -132,7 +115,7 @@ def rss() -> dict:
 
     import rollout_guard.handler as handler
 
-    result = handler.lambda_handler(alarm("fw-rss"), Context())
+    result = handler.lambda_handler(alarm("fw-rss"), context())
     assert result["decisions"][0]["action"] == "canceled"
     return {"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

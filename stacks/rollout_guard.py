@@ -60,6 +60,8 @@ class RolloutGuard(Construct):
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key, enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        self.dead_letter_depth = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(1), statistic="Maximum")
         self.topic = self._alert_topic()
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH,
                                        removal_policy=RemovalPolicy.RETAIN)
@@ -244,8 +246,7 @@ class RolloutGuard(Construct):
         )
         dead_letters = cloudwatch.Alarm(
             self, "DeadLetterAlarm", alarm_description="alerts the guard could not handle wait in its dead-letter queue",
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic="Maximum"),
+            metric=self.dead_letter_depth,
             threshold=1, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -265,8 +266,7 @@ class RolloutGuard(Construct):
             cloudwatch.GraphWidget(title="Time to halt (ms, alarm state change to accepted CancelJob)",
                                    left=[self.metric("TimeToHalt", "p50"), self.metric("TimeToHalt", "Maximum")]),
             cloudwatch.GraphWidget(title="Dead-letter queue depth",
-                                   left=[self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                                       period=Duration.minutes(1), statistic="Maximum")]),
+                                   left=[self.dead_letter_depth]),
         )
         return dashboard
 

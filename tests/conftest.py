@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,20 +28,11 @@ def make_policy(text: str) -> policy_module.Policy:
     return policy_module.load(yaml.safe_load(textwrap.dedent(text)))
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "rollout-guard-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard-test"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 @pytest.fixture
-def lambda_context() -> FakeContext:
-    return FakeContext()
+def lambda_context():
+    from rollout_guard_cli.context import LocalContext
+
+    return LocalContext()
 
 
 @pytest.fixture(autouse=True)

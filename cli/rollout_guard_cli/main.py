@@ -14,12 +14,10 @@ import contextlib
 import json
 import os
 import sys
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cancel, samples
+from .context import LocalContext
 
 HANDLED, HALT_FAILED, BAD_INPUT = 0, 1, 2
 CONTEXT_KEY = "rollout-guard"
@@ -43,22 +41,6 @@ def project_policy_file(start: Path | None = None) -> Path | None:
             except (ValueError, AttributeError):
                 return None
     return None
-
-
-@dataclass
-class LocalContext:
-    """Enough of the Lambda context for Powertools and the guard."""
-
-    function_name: str = "rollout-guard-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:rollout-guard-local"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    timeout_ms: int = 60_000
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

@@ -148,12 +148,14 @@ def plan(
         job = confirmed[job_id]
         if isinstance(job, str):
             decided.append(_decision(rule, job_id, FAILED, f"could not read the job's status: {job}"))
-        elif rule.force and job.cancelled_without_force and _targets_ok(rule, job):
+            continue
+        in_scope = not rule.thing_group or targets_group(job, rule.thing_group)
+        if rule.force and job.cancelled_without_force and in_scope:
             active.append(job_id)
             escalations.add(job_id)
         elif not job.active:
             decided.append(_decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel"))
-        elif rule.thing_group and not targets_group(job, rule.thing_group):
+        elif not in_scope:
             decided.append(_decision(rule, job_id, SKIPPED, f"job does not target thing group {rule.thing_group}"))
         else:
             active.append(job_id)
@@ -173,10 +175,6 @@ def plan(
         else:
             decided.append(_decision(rule, job_id, CANCEL, f"rule {rule.name} cancels"))
     return decided
-
-
-def _targets_ok(rule: Rule, job: JobView) -> bool:
-    return not rule.thing_group or targets_group(job, rule.thing_group)
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -54,19 +55,15 @@ class Runtime:
     # The work of one invocation; wrapped by Powertools' Tracer when tracing is on.
     process: Callable[[dict[str, Any], Runtime, Callable[[], bool]], dict[str, Any]]
     kill_switch: KillSwitch | None = None
-    _events: Any = None
-    _sqs: Any = None
 
+    # Clients most invocations never need are made at their first use, not at cold start.
+    @cached_property
     def events(self) -> Any:
-        """The EventBridge client, created at the first halt: most invocations announce nothing."""
-        if self._events is None:
-            self._events = make_client("events", self.settings.max_attempts)
-        return self._events
+        return make_client("events", self.settings.max_attempts)
 
+    @cached_property
     def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = make_client("sqs", self.settings.max_attempts)
-        return self._sqs
+        return make_client("sqs", self.settings.max_attempts)
 
     def kill_switch_engaged(self) -> bool:
         if self.kill_switch is None:
@@ -95,16 +92,17 @@ def runtime() -> Runtime:
             from aws_lambda_powertools import Tracer
 
             process = Tracer(service="rollout-guard").capture_method(_process, capture_response=False)
+        kill_switch = None
+        if settings.kill_switch_parameter:
+            # Few attempts: a slow SSM must not hold a halt back for long; failing reads count as "off".
+            kill_switch = KillSwitch(settings.kill_switch_parameter, make_client("ssm", max_attempts=2))
         _runtime = Runtime(
             settings=settings,
             policy=policy.load_file(settings.policy_file),
             jobs=IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate)),
             process=process,
+            kill_switch=kill_switch,
         )
-        if settings.kill_switch_parameter:
-            # Few attempts: a slow SSM must not hold a halt back for long; failing reads count as "off".
-            ssm = make_client("ssm", max_attempts=2)
-            _runtime.kill_switch = KillSwitch(settings.kill_switch_parameter, ssm)
     return _runtime
 
 
@@ -136,7 +134,7 @@ def _process(event: dict[str, Any], rt: Runtime, out_of_time: Callable[[], bool]
         # Kept in the dead-letter queue at once: a retry could not make it recognisable. If keeping it fails, the
         # error goes up, and the platform's retries and on-failure destination keep it instead.
         body = json.dumps({"problem": str(error), "event": event}, default=str)
-        rt.sqs().send_message(QueueUrl=rt.settings.dead_letter_queue_url, MessageBody=body)
+        rt.sqs.send_message(QueueUrl=rt.settings.dead_letter_queue_url, MessageBody=body)
         return {"status": "rejected", "detail": str(error), "rule": None, "decisions": []}
     if alert.correlation_id:
         logger.set_correlation_id(alert.correlation_id)
@@ -181,7 +179,7 @@ def _after_halt(alert: alerts.Alert, result: dict[str, Any], rt: Runtime) -> Non
     if rt.settings.event_bus is None:
         return
     try:
-        failed = halt_events.publish(rt.events(), result, rt.settings.event_bus)
+        failed = halt_events.publish(rt.events, result, rt.settings.event_bus)
     except Exception as error:  # botocore raises many types; all mean the announcement did not go out
         failed = len(halt_events.entries(result, rt.settings.event_bus))
         logger.exception("Rollout Halted events not sent", extra={"error": str(error)})

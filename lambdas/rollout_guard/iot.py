@@ -36,18 +36,21 @@ class IotJobs:
         self._clock = clock
         self._finished: dict[str, tuple[float, JobView]] = {}
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+    def _api_name(self, method: str) -> str:
+        """`list_jobs` -> `ListJobs`, as the API and its errors name it."""
+        return self._client.meta.method_to_api_mapping.get(method, method)
+
+    def _call(self, method: str, **params: Any) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._client, operation)(**params)
+            return getattr(self._client, method)(**params)
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise IotError(
-                error.operation_name, details.get("Code", "Unknown"), details.get("Message", str(error))
-            ) from error
+            code, message = details.get("Code", "Unknown"), details.get("Message", str(error))
+            raise IotError(self._api_name(method), code, message) from error
         except BotoCoreError as error:
-            raise IotError(operation, type(error).__name__, str(error)) from error
+            raise IotError(self._api_name(method), type(error).__name__, str(error)) from error
 
     def describe(self, job_id: str) -> JobView:
         remembered = self._finished.get(job_id)
@@ -60,41 +63,36 @@ class IotJobs:
             self._finished[job_id] = (self._clock(), view)
         return view
 
-    def _pages(self, operation: str, items: str, **params: Any) -> Any:
+    def _pages(self, method: str, items: str, **params: Any) -> Any:
         """Every item of a paginated listing. A token seen twice means the listing would never end (moto's ListJobs
         does this): that is an error, since a listing cut short could hide a job that must be halted."""
         seen: set[str] = set()
         token = None
         while True:
-            page = self._call(operation, **params, **({"nextToken": token} if token else {}))
+            page = self._call(method, **params, **({"nextToken": token} if token else {}))
             yield from page.get(items, [])
             token = page.get("nextToken")
             if not token:
                 return
             if token in seen:
-                raise IotError(operation, "PaginationLoop", "the same nextToken came back twice")
+                raise IotError(self._api_name(method), "PaginationLoop", "the same nextToken came back twice")
             seen.add(token)
 
     def active_job_ids(self) -> list[str]:
         """Ids of jobs listed as active. A listing is a hint only: callers confirm each job with `describe`."""
-        found: list[str] = []
-        for status in ACTIVE_LISTING_STATUSES:
-            for job in self._pages("list_jobs", "jobs", status=status, maxResults=PAGE_SIZE):
-                if job["jobId"] not in found and job.get("status") not in INACTIVE_JOB_STATUSES:
-                    found.append(job["jobId"])
-        return found
+        listed = (job for status in ACTIVE_LISTING_STATUSES
+                  for job in self._pages("list_jobs", "jobs", status=status, maxResults=PAGE_SIZE))
+        return list(dict.fromkeys(job["jobId"] for job in listed if job.get("status") not in INACTIVE_JOB_STATUSES))
 
     def job_ids_on_thing(self, thing_name: str) -> list[str]:
         """Ids of jobs with a queued or in-progress execution on the thing."""
-        found: list[str] = []
         summaries = self._pages(
             "list_job_executions_for_thing", "executionSummaries", thingName=thing_name, maxResults=PAGE_SIZE
         )
-        for summary in summaries:
-            execution = summary.get("jobExecutionSummary", {})
-            if execution.get("status") in ACTIVE_EXECUTION_STATUSES and summary["jobId"] not in found:
-                found.append(summary["jobId"])
-        return found
+        return list(dict.fromkeys(
+            summary["jobId"] for summary in summaries
+            if summary.get("jobExecutionSummary", {}).get("status") in ACTIVE_EXECUTION_STATUSES
+        ))
 
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"jobId": job_id, "force": force}
