@@ -12,11 +12,11 @@ export CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: install demo test synth diff deploy deploy-local bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml package.json package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cdk,local]'
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -40,7 +40,7 @@ deploy: $(STAMP)
 
 # A rehearsal on a moto server: real cdk bootstrap and deploy, nothing leaves this machine.
 deploy-local: synth
-	$(BIN)/python -m rollout_guard_cli.rehearsal
+	$(BIN)/python -m rollout_guard_local.rehearsal
 
 # Not part of make test: figures side by side with a bare handler, printed as one table (see BENCHMARKS.md).
 bench: $(STAMP)

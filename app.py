@@ -10,8 +10,9 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from rollout_guard.policy import PolicyError
-from stacks.config import CONTEXT_KEY, ConfigError, GuardConfig
-from stacks.guard_stack import RolloutGuardStack
+from rollout_guard_cdk.config import ConfigError, GuardConfig
+from rollout_guard_cdk.guard_stack import RolloutGuardStack
+from rollout_guard_cdk.project import CONTEXT_KEY
 
 
 def build(app: App) -> RolloutGuardStack:

@@ -20,15 +20,14 @@ import time
 import zipfile
 from pathlib import Path
 
+from rollout_guard_cdk.asset import POLICY_NAME, build_asset
+from rollout_guard_cli.samples import alarm_eventbridge
+from rollout_guard_local.emulator import EMULATOR_ENV, client, moto_server, reset
+from rollout_guard_local.fault_proxy import FaultProxy
+from rollout_guard_local.rehearsal import lambda_runtime
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "cli")]
-
-from rollout_guard_cli.emulator import EMULATOR_ENV, client, moto_server, reset  # noqa: E402
-from rollout_guard_cli.fault_proxy import FaultProxy  # noqa: E402
-from rollout_guard_cli.rehearsal import lambda_runtime  # noqa: E402
-from rollout_guard_cli.samples import alarm_eventbridge  # noqa: E402
-from stacks.asset import POLICY_NAME, build_asset  # noqa: E402
 
 COLD_RUNS = 15
 WARM_ROUNDS = 30
@@ -51,11 +50,10 @@ class Bench:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "ROLLOUT_GUARD_"))}
         env.update(EMULATOR_ENV)
         env.update({
-            "PYTHONPATH": os.pathsep.join([str(self.asset), str(self.runtime), str(BENCH), str(ROOT / "cli")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(self.asset), str(self.runtime), str(BENCH), str(ROOT / "cli"), str(ROOT / "local")]),
             "ROLLOUT_GUARD_POLICY_FILE": str(self.asset / POLICY_NAME),
             "ROLLOUT_GUARD_EVENT_BUS": "default",
-            "POWERTOOLS_SERVICE_NAME": "rollout-guard",
-            "POWERTOOLS_METRICS_NAMESPACE": "RolloutGuard",
         })
         if url:
             env["AWS_ENDPOINT_URL"] = url

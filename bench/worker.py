@@ -17,7 +17,7 @@ def alarm(job_id: str | None, name: str = "fw-crash-rate-eu", state: str = "ALAR
 
 
 def context(timeout_s: float = 60.0):
-    from rollout_guard_cli.context import LocalContext
+    from rollout_guard_local.context import LocalContext
 
     return LocalContext(function_name="rollout-guard-bench", timeout_ms=int(timeout_s * 1000))
 
@@ -37,7 +37,7 @@ def cold_guard() -> dict:
     # T0 is taken as this module starts: the figure is import plus module init, without the interpreter's start.
     import rollout_guard.handler as handler
 
-    handler.runtime()
+    handler.default_runtime()
     return {"seconds": time.perf_counter() - T0}
 
 
@@ -54,9 +54,9 @@ def warm(rounds: str) -> dict:
 
     handler.lambda_handler(alarm("fw-warmup"), context())  # warm: runtime built, first calls made
     bare_handler.handler(alarm("bare-warmup"), None)
-    calls = counter(handler.runtime().jobs._client)
+    calls = counter(handler.default_runtime().jobs._client)
     accepted: list[float] = []  # when each CancelJob answer arrived
-    for iot_client in (handler.runtime().jobs._client, bare_handler.iot):
+    for iot_client in (handler.default_runtime().jobs._client, bare_handler.iot):
         iot_client.meta.events.register("after-call.iot.CancelJob", lambda **kw: accepted.append(time.perf_counter()))
     guard_times, bare_times, guard_halt, bare_halt = [], [], [], []
     for index in range(int(rounds)):
@@ -84,7 +84,7 @@ def warm(rounds: str) -> dict:
 def fan_out() -> dict:
     import rollout_guard.handler as handler
 
-    runtime = handler.runtime()
+    runtime = handler.default_runtime()
     calls = counter(runtime.jobs._client)
     start = time.perf_counter()
     try:
@@ -103,8 +103,8 @@ def storm(deliveries_file: str) -> dict:
     import rollout_guard.handler as handler
 
     deliveries = json.loads(open(deliveries_file).read())
-    handler.runtime()
-    calls = counter(handler.runtime().jobs._client)
+    handler.default_runtime()
+    calls = counter(handler.default_runtime().jobs._client)
     for event in deliveries:
         handler.lambda_handler(event, context())
     return {"calls": calls}

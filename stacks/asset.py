@@ -2,6 +2,8 @@
 
 pip installs the runtime dependencies for the Lambda platform (arm64, the runtime's Python, binary wheels only) next
 to the `rollout_guard` package and the validated policy as JSON. Nothing of the CLI, the demo or the tests goes in.
+The package and its pinned requirements are found where Python imports them from, so the construct works the same
+from this checkout and from an installed wheel.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "lambdas" / "rollout_guard"
-REQUIREMENTS = ROOT / "lambdas" / "requirements.txt"
+import rollout_guard
+
+PACKAGE = Path(rollout_guard.__file__).resolve().parent
+REQUIREMENTS = PACKAGE / "requirements.txt"
 POLICY_NAME = "policy.json"
 PYTHON_VERSION = "3.14"
 PLATFORM = "manylinux2014_aarch64"
@@ -32,5 +35,6 @@ def build_asset(output_dir: Path, policy_document: Any, python_version: str = PY
     )
     for stubs in output_dir.glob("*-stubs"):  # type stubs serve editors, not the runtime
         shutil.rmtree(stubs)
-    shutil.copytree(PACKAGE, output_dir / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PACKAGE, output_dir / PACKAGE.name,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", REQUIREMENTS.name))
     (output_dir / POLICY_NAME).write_text(json.dumps(policy_document, indent=1, sort_keys=True))

@@ -1,29 +1,97 @@
-"""The deployment's configuration: the `rollout-guard` object in cdk.json's context, validated at synth time."""
+"""The deployment's configuration: the `rollout-guard` object in cdk.json's context, validated at synth time.
+
+Each option is one field below: its context key, its default and its check are written once, there.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rollout_guard import policy as policy_module
+from rollout_guard.alerts import DEFENDER
+from rollout_guard.decisions import kinds_matched
 
-CONTEXT_KEY = "rollout-guard"
-KNOWN_KEYS = {
-    "policyFile", "alarmNamePrefixes", "customEventSources", "alertTopicArns", "dryRun", "logRetentionDays",
-    "jobTagKey", "jobTagValue", "alarmLambdaAction", "reservedConcurrency", "tracing",
-    "killSwitchParameter",
-}
+from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE
+
 PARAMETER = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 # What CloudWatch Logs accepts as a retention, in days.
 RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653}
 
+# A check returns the value to keep, or raises ValueError with the problem.
+Check = Callable[[str, Any], Any]
+
 
 class ConfigError(ValueError):
     """The cdk.json context is invalid."""
+
+
+def _strings(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{key} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _topic_arns(key: str, value: Any) -> tuple[str, ...]:
+    arns = _strings(key, value)
+    bad = [arn for arn in arns if not TOPIC_ARN.fullmatch(arn)]
+    if bad:
+        raise ValueError(f"{key}: {bad[0]!r} is not an SNS topic ARN")
+    return arns
+
+
+def _event_sources(key: str, value: Any) -> tuple[str, ...]:
+    sources = _strings(key, value)
+    aws = [source for source in sources if source.startswith("aws.")]
+    if aws:
+        raise ValueError(f"{key}: {aws[0]!r} is an AWS source")
+    return sources
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
+def _retention(key: str, value: Any) -> int:
+    if isinstance(value, bool) or value not in RETENTION_DAYS:
+        raise ValueError(f"{key} {value!r} is not a CloudWatch Logs retention")
+    return int(value)
+
+
+def _concurrency(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise ValueError(f"{key} must be a whole number from 1 to 10 (IoT allows ~10 CancelJob/s)")
+    return value
+
+
+def _optional_text(key: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{key} must be a non-empty string or null")
+    return value
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
+
+
+def _parameter(key: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not PARAMETER.fullmatch(value)):
+        raise ValueError(f"{key} {value!r} is not an SSM parameter name starting with /")
+    return value
+
+
+def option(key: str, default: Any, check: Check) -> Any:
+    """A context option: the field's default is the option's default."""
+    return field(default=default, metadata={"key": key, "check": check})
 
 
 @dataclass(frozen=True)
@@ -31,82 +99,54 @@ class GuardConfig:
     policy_file: Path
     policy: policy_module.Policy
     policy_document: Any
-    alarm_name_prefixes: tuple[str, ...] = ()
-    custom_event_sources: tuple[str, ...] = ()
-    alert_topic_arns: tuple[str, ...] = ()
-    dry_run: bool = False
-    log_retention_days: int = 30
-    job_tag_key: str | None = None
-    job_tag_value: str = "true"
-    alarm_lambda_action: bool = True
-    reserved_concurrency: int = 2
-    tracing: bool = False
-    kill_switch_parameter: str | None = None
+    alarm_name_prefixes: tuple[str, ...] = option("alarmNamePrefixes", (), _strings)
+    custom_event_sources: tuple[str, ...] = option("customEventSources", (), _event_sources)
+    alert_topic_arns: tuple[str, ...] = option("alertTopicArns", (), _topic_arns)
+    dry_run: bool = option("dryRun", False, _flag)
+    log_retention_days: int = option("logRetentionDays", 30, _retention)
+    job_tag_key: str | None = option("jobTagKey", None, _optional_text)
+    job_tag_value: str = option("jobTagValue", "true", _text)
+    alarm_lambda_action: bool = option("alarmLambdaAction", True, _flag)
+    reserved_concurrency: int = option("reservedConcurrency", 2, _concurrency)
+    tracing: bool = option("tracing", False, _flag)
+    kill_switch_parameter: str | None = option("killSwitchParameter", None, _parameter)
+
+    @classmethod
+    def options(cls) -> dict[str, Any]:
+        """Context key -> the dataclass field it sets."""
+        return {f.metadata["key"]: f for f in fields(cls) if "key" in f.metadata}
 
     @classmethod
     def from_context(cls, context: Any, base: Path) -> GuardConfig:
         """Build from the context object; the policy file is resolved against `base` (the cdk.json folder)."""
-        if context is None:
-            context = {}
+        context = {} if context is None else context
         if not isinstance(context, dict):
             raise ConfigError(f"context '{CONTEXT_KEY}' must be an object")
-        problems = [f"unknown key {key!r}" for key in sorted(set(context) - KNOWN_KEYS)]
-
-        def strings(key: str) -> tuple[str, ...]:
-            value = context.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-                problems.append(f"{key} must be a list of non-empty strings")
-                return ()
-            return tuple(value)
-
-        prefixes, sources, topics = strings("alarmNamePrefixes"), strings("customEventSources"), strings("alertTopicArns")
-        problems += [f"alertTopicArns: {arn!r} is not an SNS topic ARN" for arn in topics if not TOPIC_ARN.fullmatch(arn)]
-        problems += [f"customEventSources: {s!r} is an AWS source" for s in sources if s.startswith("aws.")]
-        for flag in ("dryRun", "alarmLambdaAction", "tracing"):
-            if flag in context and not isinstance(context[flag], bool):
-                problems.append(f"{flag} must be true or false")
-        retention = context.get("logRetentionDays", 30)
-        if retention not in RETENTION_DAYS or isinstance(retention, bool):
-            problems.append(f"logRetentionDays {retention!r} is not a CloudWatch Logs retention")
-        concurrency = context.get("reservedConcurrency", 2)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 10:
-            problems.append("reservedConcurrency must be a whole number from 1 to 10 (IoT allows ~10 CancelJob/s)")
-        tag_key = context.get("jobTagKey")
-        if tag_key is not None and (not isinstance(tag_key, str) or not tag_key):
-            problems.append("jobTagKey must be a non-empty string or null")
-        tag_value = context.get("jobTagValue", "true")
-        if not isinstance(tag_value, str) or not tag_value:
-            problems.append("jobTagValue must be a non-empty string")
-        kill_switch = context.get("killSwitchParameter")
-        if kill_switch is not None and (not isinstance(kill_switch, str) or not PARAMETER.fullmatch(kill_switch)):
-            problems.append(f"killSwitchParameter {kill_switch!r} is not an SSM parameter name starting with /")
+        options = cls.options()
+        problems = [f"unknown key {key!r}" for key in sorted(set(context) - set(options) - {"policyFile"})]
+        values: dict[str, Any] = {}
+        for key, spec in options.items():
+            if key in context:
+                try:
+                    values[spec.name] = spec.metadata["check"](key, context[key])
+                except ValueError as error:
+                    problems.append(str(error))
         if problems:
             raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': " + "; ".join(problems))
-
-        policy_file = base / context.get("policyFile", "policy.yaml")
+        policy_file = base / context.get("policyFile", DEFAULT_POLICY_FILE)
         document = policy_module.read_document(policy_file)
-        return cls(
-            policy_file=policy_file,
-            policy=policy_module.load(document),
-            policy_document=document,
-            alarm_name_prefixes=prefixes,
-            custom_event_sources=sources,
-            alert_topic_arns=topics,
-            dry_run=context.get("dryRun", False),
-            log_retention_days=retention,
-            job_tag_key=tag_key,
-            job_tag_value=tag_value,
-            alarm_lambda_action=context.get("alarmLambdaAction", True),
-            reserved_concurrency=concurrency,
-            tracing=context.get("tracing", False),
-            kill_switch_parameter=kill_switch,
-        )
+        return cls(policy_file=policy_file, policy=policy_module.load(document), policy_document=document, **values)
+
+    # --- what the function's IAM needs, from the policy's own matching ---------------------------------------
 
     def job_globs(self) -> tuple[str, ...] | None:
         """The job id globs the function may ever cancel, or None when some rule leaves jobs open."""
-        if any(rule.jobs is None for rule in self.policy.rules):
-            return None
-        return tuple(dict.fromkeys(glob for rule in self.policy.rules for glob in rule.jobs))
+        globs: list[str] = []
+        for rule in self.policy.rules:
+            if rule.jobs is None:
+                return None
+            globs += rule.jobs
+        return tuple(dict.fromkeys(globs))
 
     def needs_listing(self) -> bool:
         """ListJobs serves rules that choose among active jobs by their globs."""
@@ -118,7 +158,4 @@ class GuardConfig:
 
     def handles_defender(self) -> bool:
         """Some rule can match a Device Defender violation, so the function looks up a thing's jobs."""
-        return any(
-            rule.match.alarm_name is None and rule.match.source is None and rule.match.severity is None
-            for rule in self.policy.rules
-        )
+        return any(DEFENDER in kinds_matched(rule) for rule in self.policy.rules)

@@ -30,7 +30,7 @@ def make_policy(text: str) -> policy_module.Policy:
 
 @pytest.fixture
 def lambda_context():
-    from rollout_guard_cli.context import LocalContext
+    from rollout_guard_local.context import LocalContext
 
     return LocalContext()
 
@@ -54,7 +54,7 @@ def _aws_env(monkeypatch):
 @pytest.fixture(scope="session")
 def moto_server_url():
     """One moto server over HTTP on loopback for the session; stopped at the end."""
-    from rollout_guard_cli.emulator import moto_server
+    from rollout_guard_local.emulator import moto_server
 
     with moto_server() as url:
         yield url
@@ -63,7 +63,7 @@ def moto_server_url():
 @pytest.fixture
 def emulator(moto_server_url):
     """The shared moto server, emptied before each test."""
-    from rollout_guard_cli.emulator import reset
+    from rollout_guard_local.emulator import reset
 
     reset(moto_server_url)
     return moto_server_url

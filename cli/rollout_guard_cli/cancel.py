@@ -12,8 +12,7 @@ import json
 import sys
 from typing import Any
 
-from rollout_guard.decisions import COMMENT_LIMIT, JOB_ID, comment_length, is_control
-from rollout_guard.policy import REASON_CODE
+from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, REASON_CODE, comment_length, is_control
 
 USAGE_ERROR = 252
 SERVICE_ERROR = 254
@@ -135,14 +134,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from rollout_guard.clients import make_client
-    from rollout_guard.iot import IotError, IotJobs
+    from rollout_guard.iot import IotJobs
+    from rollout_guard.jobs import JobsError
 
     try:
         client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
         answer = IotJobs(client).cancel(
             request["jobId"], request.get("reasonCode"), request.get("comment"), request.get("force", False)
         )
-    except IotError as error:
+    except JobsError as error:
         print(f"An error occurred ({error.code}) when calling the CancelJob operation: {error.message}",
               file=sys.stderr)
         return SERVICE_ERROR

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rollout_guard_local.emulator import client, client_env, moto_server
+
 from . import samples
-from .emulator import client, client_env, moto_server
 
 GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
 CANARY = "dev-canary-1"

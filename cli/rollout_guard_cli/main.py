@@ -12,35 +12,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
+from rollout_guard_cdk.project import project_policy_file
+
 from . import cancel, samples
-from .context import LocalContext
 
 HANDLED, HALT_FAILED, BAD_INPUT = 0, 1, 2
-CONTEXT_KEY = "rollout-guard"
 
 
 def fail(message: str, code: int = BAD_INPUT) -> int:
     print(f"rollout-guard: {message}", file=sys.stderr)
     return code
-
-
-def project_policy_file(start: Path | None = None) -> Path | None:
-    """The policy the stacks deploy: `policyFile` in cdk.json's context, from the nearest cdk.json above the working
-    folder, else from this project's own checkout."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
-        config = folder / "cdk.json"
-        if config.is_file():
-            try:
-                context = json.loads(config.read_text(encoding="utf-8")).get("context", {})
-                return folder / context.get(CONTEXT_KEY, {}).get("policyFile", "policy.yaml")
-            except (ValueError, AttributeError):
-                return None
-    return None
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -54,38 +40,43 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if policy_file is None:
         return fail("no project policy found (no cdk.json here or above): pass --policy FILE")
 
-    from rollout_guard import settings
-
-    os.environ[settings.POLICY_FILE] = str(policy_file)
-    if args.dry_run:
-        os.environ[settings.DRY_RUN] = "true"
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if args.verbose else "CRITICAL")
-    if not args.verbose:
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-
     from rollout_guard import handler
     from rollout_guard.alerts import UnrecognisedAlert
-    from rollout_guard.iot import IotError
+    from rollout_guard.jobs import JobsError
     from rollout_guard.policy import PolicyError
+    from rollout_guard.runtime import build_runtime
+    from rollout_guard.settings import Settings, SettingsError
+    from rollout_guard.telemetry import logger
+    from rollout_guard_local.context import LocalContext
 
-    handler.reset()
+    logger.setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     try:
-        # The handler's own output (metrics) goes to stderr: stdout carries only the result.
-        with contextlib.redirect_stdout(sys.stderr):
-            result = handler.lambda_handler(event, LocalContext())
+        runtime = build_runtime(Settings.from_env({**os.environ, **_settings_env(policy_file, args.dry_run)}))
+        # The handler's own output (metrics) goes to stderr, or nowhere: stdout carries only the result.
+        with contextlib.ExitStack() as stack:
+            sink = sys.stderr if args.verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: PTH123
+            stack.enter_context(contextlib.redirect_stdout(sink))
+            result = handler.lambda_handler(event, LocalContext(), runtime=runtime)
     except UnrecognisedAlert as error:
         return fail(f"not a recognisable alert: {error}")
     except PolicyError as error:
         return fail(f"invalid policy {policy_file}: {error}")
-    except settings.SettingsError as error:
+    except SettingsError as error:
         return fail(str(error))
     except handler.HaltIncomplete as error:
         print(json.dumps(error.outcome, indent=2))
         return HALT_FAILED
-    except IotError as error:
+    except JobsError as error:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
     print(json.dumps(result, indent=2))
     return HANDLED
+
+
+def _settings_env(policy_file: Path, dry_run: bool) -> dict[str, str]:
+    """The CLI's own choices, over the guard's variables the operator may have set (ROLLOUT_GUARD_IOT_RATE...)."""
+    from rollout_guard import settings
+
+    return {settings.POLICY_FILE: str(policy_file), **({settings.DRY_RUN: "true"} if dry_run else {})}
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -1,17 +1,16 @@
-"""The decision: which jobs an alert halts, with what reason, comment and force.
+"""The decision: which jobs an alert halts, with what reason, comment and force, under the blast-radius cap.
 
 Pure functions of the alert, the policy and the jobs' confirmed states: no AWS call happens here.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
 from .alerts import ALARM, CUSTOM, DEFENDER, Alert
+from .jobs import JOB_ID, JobView, safe_comment
 from .policy import Policy, Rule
 
 CANCELED = "canceled"
@@ -24,30 +23,12 @@ ESCALATED = "escalated"
 # (nothing was left in progress) or FAILED.
 CANCEL = "cancel"
 ESCALATE = "escalate"
+# What counts against a rule's max_jobs: every job the rule would act on, dry run or not.
+ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
 
-JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
-ACTIVE_EXECUTION_STATUSES = frozenset({"QUEUED", "IN_PROGRESS"})
-COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
-
-
-@dataclass(frozen=True)
-class JobView:
-    """What DescribeJob confirmed about a job."""
-
-    job_id: str
-    status: str
-    targets: tuple[str, ...] = ()
-    force_canceled: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.status not in INACTIVE_JOB_STATUSES
-
-    @property
-    def cancelled_without_force(self) -> bool:
-        """Cancelled, but its IN_PROGRESS executions may still run: a forcing rule can escalate."""
-        return self.status == "CANCELED" and not self.force_canceled
+# The alert kind each match key belongs to: a key of another kind never holds.
+MATCH_KINDS = {"alarm_name": ALARM, "source": CUSTOM, "severity": CUSTOM, "security_profile": DEFENDER}
+ALERT_KINDS = frozenset(MATCH_KINDS.values())
 
 
 @dataclass(frozen=True)
@@ -80,6 +61,12 @@ def inaction_reason(alert: Alert) -> str | None:
     return None
 
 
+def kinds_matched(rule: Rule) -> frozenset[str]:
+    """The alert kinds the rule can match at all: those that every match key it gives belongs to."""
+    given = {MATCH_KINDS[key] for key, value in vars(rule.match).items() if value is not None}
+    return ALERT_KINDS if not given else frozenset(given) if len(given) == 1 else frozenset()
+
+
 def _glob_holds(glob: str | None, value: str | None) -> bool:
     return glob is None or (value is not None and fnmatchcase(value, glob))
 
@@ -87,19 +74,15 @@ def _glob_holds(glob: str | None, value: str | None) -> bool:
 def rule_matches(rule: Rule, alert: Alert) -> bool:
     """Every match key the rule gives must hold for the alert; a key of another alert kind never holds."""
     match = rule.match
-    if match.alarm_name is not None and (alert.kind != ALARM or not _glob_holds(match.alarm_name, alert.alarm_name)):
+    if alert.kind not in kinds_matched(rule):
         return False
-    if match.source is not None and (alert.kind != CUSTOM or not _glob_holds(match.source, alert.source)):
-        return False
-    if match.severity is not None and (
-        alert.kind != CUSTOM or alert.severity is None or alert.severity.lower() not in match.severity
-    ):
-        return False
-    if match.security_profile is not None and (
-        alert.kind != DEFENDER or not _glob_holds(match.security_profile, alert.security_profile)
-    ):
-        return False
-    return True
+    severity_holds = match.severity is None or (alert.severity is not None and alert.severity.lower() in match.severity)
+    return (
+        severity_holds
+        and _glob_holds(match.alarm_name, alert.alarm_name)
+        and _glob_holds(match.source, alert.source)
+        and _glob_holds(match.security_profile, alert.security_profile)
+    )
 
 
 def select_rule(policy: Policy, alert: Alert) -> Rule | None:
@@ -133,48 +116,68 @@ def select_from_active(rule: Rule, active_job_ids: list[str]) -> list[str]:
     return [job_id for job_id in active_job_ids if JOB_ID.fullmatch(job_id) and allowed_by_rule(rule, job_id)]
 
 
-def targets_group(job: JobView, group: str) -> bool:
-    return any(target.endswith(f":thinggroup/{group}") for target in job.targets)
+def decide(rule: Rule, job_id: str, job: JobView | str, dry_run: bool) -> Decision:
+    """One candidate from its confirmed state (a `JobView`, or the error text when it could not be read)."""
+    if isinstance(job, str):
+        return _decision(rule, job_id, FAILED, f"could not read the job's status: {job}")
+    in_scope = not rule.thing_group or job.targets_group(rule.thing_group)
+    if rule.force and job.cancelled_without_force and in_scope:
+        if dry_run:
+            detail = f"dry run: rule {rule.name} would force-cancel the IN_PROGRESS executions of this job"
+            return _decision(rule, job_id, WOULD_CANCEL, detail)
+        detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
+        return _decision(rule, job_id, ESCALATE, detail)
+    if not job.active:
+        return _decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel")
+    if not in_scope:
+        return _decision(rule, job_id, SKIPPED, f"job does not target thing group {rule.thing_group}")
+    if dry_run:
+        return _decision(rule, job_id, WOULD_CANCEL, f"dry run: rule {rule.name} would cancel")
+    return _decision(rule, job_id, CANCEL, f"rule {rule.name} cancels")
 
 
-def plan(
-    rule: Rule, candidates: list[str], confirmed: dict[str, JobView | str], dry_run: bool
-) -> list[Decision]:
-    """Decide each candidate from its confirmed state (a `JobView`, or the error text when it could not be read)."""
-    decided: list[Decision] = []
-    active: list[str] = []  # jobs to act on: cancel, or escalate (they count against the cap alike)
-    escalations: set[str] = set()
-    for job_id in candidates:
-        job = confirmed[job_id]
-        if isinstance(job, str):
-            decided.append(_decision(rule, job_id, FAILED, f"could not read the job's status: {job}"))
-            continue
-        in_scope = not rule.thing_group or targets_group(job, rule.thing_group)
-        if rule.force and job.cancelled_without_force and in_scope:
-            active.append(job_id)
-            escalations.add(job_id)
-        elif not job.active:
-            decided.append(_decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel"))
-        elif not in_scope:
-            decided.append(_decision(rule, job_id, SKIPPED, f"job does not target thing group {rule.thing_group}"))
-        else:
-            active.append(job_id)
-    if len(active) > rule.max_jobs:
-        detail = f"{len(active)} active jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
-        return decided + [_decision(rule, job_id, BLOCKED, detail) for job_id in active]
-    for job_id in active:
-        if job_id in escalations:
-            if dry_run:
-                detail = f"dry run: rule {rule.name} would force-cancel the IN_PROGRESS executions of this job"
-                decided.append(_decision(rule, job_id, WOULD_CANCEL, detail))
-            else:
-                detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
-                decided.append(_decision(rule, job_id, ESCALATE, detail))
-        elif dry_run:
-            decided.append(_decision(rule, job_id, WOULD_CANCEL, f"dry run: rule {rule.name} would cancel"))
-        else:
-            decided.append(_decision(rule, job_id, CANCEL, f"rule {rule.name} cancels"))
-    return decided
+class BlastRadius:
+    """The blast-radius cap, the one place it is checked: a rule acts on at most `max_jobs` jobs per alert.
+
+    Fed each candidate's decision as its state is confirmed, it tells when acting is safe (even if every candidate
+    still unconfirmed turned out active, the cap would hold) and when the cap is exceeded (more jobs to act on than
+    the cap: nothing may be acted on, and nothing more needs confirming)."""
+
+    def __init__(self, rule: Rule, candidates: int):
+        self.rule = rule
+        self.unconfirmed = candidates
+        self.acting = 0
+
+    def confirmed(self, decision: Decision) -> None:
+        self.unconfirmed -= 1
+        self.acting += decision.action in ACTING
+
+    @property
+    def safe(self) -> bool:
+        return self.acting + self.unconfirmed <= self.rule.max_jobs
+
+    @property
+    def exceeded(self) -> bool:
+        return self.acting > self.rule.max_jobs
+
+    def block(self, decision: Decision) -> Decision:
+        """What becomes of an acting decision once the cap is exceeded."""
+        rule = self.rule
+        detail = f"{self.acting} active jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
+        return _decision(rule, decision.job_id, BLOCKED, detail)
+
+
+def plan(rule: Rule, candidates: list[str], confirmed: dict[str, JobView | str], dry_run: bool) -> list[Decision]:
+    """Every candidate decided at once (the guard does the same job by job): the jobs not acted on first, then the
+    ones acted on, or all of those blocked when they exceed the cap."""
+    cap = BlastRadius(rule, len(candidates))
+    decided = [decide(rule, job_id, confirmed[job_id], dry_run) for job_id in candidates]
+    for decision in decided:
+        cap.confirmed(decision)
+    acting = [decision for decision in decided if decision.action in ACTING]
+    if cap.exceeded:
+        acting = [cap.block(decision) for decision in acting]
+    return [decision for decision in decided if decision.action not in ACTING] + acting
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:
@@ -197,26 +200,3 @@ def render_comment(rule: Rule, alert: Alert) -> str:
             thing_name=alert.thing_name or "",
         )
     return safe_comment(text) or safe_comment(f"rollout-guard rule {rule.name}")
-
-
-def is_control(char: str) -> bool:
-    """What the API's comment pattern `[^\\p{C}]+` refuses: control, format, surrogate, private and unassigned."""
-    return unicodedata.category(char).startswith("C")
-
-
-def comment_length(text: str) -> int:
-    """Length as the API counts it, in UTF-16 code units."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def safe_comment(text: str) -> str:
-    """Control characters become spaces; the result fits the API's 2028 characters."""
-    cleaned = "".join(" " if is_control(char) else char for char in text)
-    if comment_length(cleaned) <= COMMENT_LIMIT:
-        return cleaned.strip()
-    units = 0
-    for index, char in enumerate(cleaned):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > COMMENT_LIMIT:
-            return cleaned[:index].strip()
-    return cleaned.strip()

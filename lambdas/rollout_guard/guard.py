@@ -1,38 +1,26 @@
-"""The guard's use case: from a parsed alert to decisions carried out through a jobs port.
+"""The guard's use case: from a parsed alert to decisions carried out through the jobs port.
 
-The port is `iot.IotJobs` in production and an in-memory fake in unit tests.
+The port (`jobs.JobsPort`) is `iot.IotJobs` in production and an in-memory fake in unit tests; this module never
+imports an adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from . import decisions
 from .alerts import DEFENDER, Alert
-from .decisions import CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, Decision, JobView
-from .iot import IotError
+from .decisions import ACTING, CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, BlastRadius, Decision
+from .jobs import JobsError, JobsPort, JobView
 from .policy import Policy, Rule
 
 IGNORED = "ignored"
 HANDLED = "handled"
 WORKERS = 4
 OUT_OF_TIME = "the invocation ran out of time; a retry of the alert finishes the job"
-
-
-class JobsPort(Protocol):
-    def describe(self, job_id: str) -> JobView: ...
-
-    def active_job_ids(self) -> list[str]: ...
-
-    def job_ids_on_thing(self, thing_name: str) -> list[str]: ...
-
-    def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict[str, Any]: ...
-
-    def things_in_progress(self, job_id: str) -> list[str]: ...
-
-    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool: ...
 
 
 @dataclass
@@ -49,6 +37,9 @@ class Outcome:
 
     def count(self, action: str) -> int:
         return sum(1 for decision in self.decisions if decision.action == action)
+
+    def with_action(self, action: str) -> list[Decision]:
+        return [decision for decision in self.decisions if decision.action == action]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,97 +70,110 @@ def respond(
     if rule is None:
         return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
 
-    if alert.kind == DEFENDER:
+    if alert.kind == DEFENDER and alert.thing_name is not None:
         named = tuple(jobs.job_ids_on_thing(alert.thing_name))
         if not named:
             return Outcome(alert, HANDLED, f"no active job has an execution on thing {alert.thing_name}", rule)
     else:
         named = alert.job_ids
+    skipped: list[Decision] = []
     if named:
         candidates, skipped = decisions.screen_named(rule, named)
     elif rule.jobs is None:
         return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
     else:
-        candidates, skipped = decisions.select_from_active(rule, jobs.active_job_ids()), []
+        candidates = decisions.select_from_active(rule, jobs.active_job_ids())
 
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
-    comment = decisions.render_comment(rule, alert)
-    if len(candidates) <= rule.max_jobs:
-        # The cap cannot be exceeded, so each job goes from DescribeJob straight to CancelJob: confirmations and
-        # cancellations overlap, and a fan-out takes as long as the slower of the two, not their sum.
-        planned = _each(lambda job_id: _one_job(jobs, rule, job_id, comment, dry_run, out_of_time), candidates)
-    else:
-        views = _each(lambda job_id: _confirm(jobs, job_id, out_of_time), candidates)
-        confirmed = dict(zip(candidates, views, strict=True))
-        planned = decisions.plan(rule, candidates, confirmed, dry_run=dry_run)
-        planned = _each(lambda decision: _carry_out(jobs, decision, comment, out_of_time), planned)
-    outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + planned)
+    work = _Work(jobs, rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
+    outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + work.run(candidates))
     if not outcome.decisions:
         outcome.detail += "; no job selected"
     return outcome
 
 
-def _each(work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """`work` over `items` on a few threads, results in the items' order. boto3 clients are thread-safe."""
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor  # only a fan-out pays for it
+class _Work:
+    """The candidates of one alert, confirmed and carried out on a few threads (boto3 clients are thread-safe).
 
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
-        return list(pool.map(work, items))
+    Each job goes from DescribeJob to CancelJob as soon as the blast-radius cap is sure to hold, so confirmations
+    and cancellations overlap and a fan-out takes as long as the slower of the two, not their sum. Once the cap is
+    exceeded, no confirmation starts and nothing is carried out."""
 
+    def __init__(self, jobs: JobsPort, rule: Rule, comment: str, dry_run: bool, out_of_time: Callable[[], bool]):
+        self.jobs, self.rule, self.comment, self.dry_run, self.out_of_time = jobs, rule, comment, dry_run, out_of_time
 
-def _one_job(jobs: JobsPort, rule: Rule, job_id: str, comment: str, dry_run: bool,
-             out_of_time: Callable[[], bool]) -> Decision:
-    confirmed = _confirm(jobs, job_id, out_of_time)
-    (decision,) = decisions.plan(rule, [job_id], {job_id: confirmed}, dry_run=dry_run)
-    return _carry_out(jobs, decision, comment, out_of_time)
+    def run(self, candidates: list[str]) -> list[Decision]:
+        if not candidates:
+            return []
+        cap = BlastRadius(self.rule, len(candidates))
+        decided: dict[str, Decision] = {}
+        waiting: list[Decision] = []  # acting decisions held until the cap is sure to hold
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(candidates))) as pool:
+            confirming = {pool.submit(self._confirm, job_id): job_id for job_id in candidates}
+            acting: dict[Future[Decision], str] = {}
+            while confirming:
+                done, _ = wait(confirming, return_when=FIRST_COMPLETED)
+                for future in done:
+                    decision = decisions.decide(self.rule, confirming.pop(future), future.result(), self.dry_run)
+                    cap.confirmed(decision)
+                    decided[decision.job_id] = decision
+                    if decision.action in ACTING:
+                        waiting.append(decision)
+                if cap.exceeded:
+                    for future in confirming:
+                        future.cancel()
+                    return [cap.block(decided[job_id]) if decided[job_id].action in ACTING else decided[job_id]
+                            for job_id in candidates if job_id in decided]
+                if cap.safe:
+                    acting.update({pool.submit(self._carry_out, decision): decision.job_id for decision in waiting})
+                    waiting = []
+            for future, job_id in acting.items():
+                decided[job_id] = future.result()
+        return [decided[job_id] for job_id in candidates]
 
-
-def _confirm(jobs: JobsPort, job_id: str, out_of_time: Callable[[], bool]) -> JobView | str:
-    if out_of_time():
-        return OUT_OF_TIME
-    try:
-        return jobs.describe(job_id)
-    except IotError as error:
-        return str(error)
-
-
-def _carry_out(jobs: JobsPort, decision: Decision, comment: str, out_of_time: Callable[[], bool]) -> Decision:
-    if decision.action == ESCALATE:
-        return _escalate(jobs, decision, out_of_time)
-    if decision.action != CANCEL:
-        return decision
-    if out_of_time():
-        return replace(decision, action=FAILED, detail=f"cancel not attempted: {OUT_OF_TIME}")
-    try:
-        jobs.cancel(decision.job_id, decision.reason_code, comment, decision.force)
-    except IotError as error:
-        return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
-    force = "with force" if decision.force else "without force"
-    return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force})")
-
-
-def _escalate(jobs: JobsPort, decision: Decision, out_of_time: Callable[[], bool]) -> Decision:
-    """The documented way to stop what a cancel without force left running: list the job's IN_PROGRESS executions,
-    then force-cancel each one."""
-    try:
-        things = jobs.things_in_progress(decision.job_id)
-    except IotError as error:
-        return replace(decision, action=FAILED, detail=f"escalation failed: {error}")
-    if not things:
-        return replace(decision, action=SKIPPED, detail="job is CANCELED and no execution is IN_PROGRESS")
-    stopped, failures = 0, []
-    for thing in things:
-        if out_of_time():
-            failures.append(f"{thing}: {OUT_OF_TIME}")
-            continue
+    def _confirm(self, job_id: str) -> JobView | str:
+        if self.out_of_time():
+            return OUT_OF_TIME
         try:
-            stopped += jobs.force_cancel_execution(decision.job_id, thing)
-        except IotError as error:
-            failures.append(f"{thing}: {error}")
-    if failures:
-        detail = f"escalation stopped {stopped} of {len(things)} IN_PROGRESS executions; failed: " + "; ".join(failures)
-        return replace(decision, action=FAILED, detail=detail)
-    return replace(decision, action=ESCALATED,
-                   detail=f"{decision.detail}; force-cancelled {stopped} IN_PROGRESS execution(s)")
+            return self.jobs.describe(job_id)
+        except JobsError as error:
+            return str(error)
+
+    def _carry_out(self, decision: Decision) -> Decision:
+        if decision.action == ESCALATE:
+            return self._escalate(decision)
+        if decision.action != CANCEL:
+            return decision
+        if self.out_of_time():
+            return replace(decision, action=FAILED, detail=f"cancel not attempted: {OUT_OF_TIME}")
+        try:
+            self.jobs.cancel(decision.job_id, decision.reason_code, self.comment, decision.force)
+        except JobsError as error:
+            return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
+        force = "with force" if decision.force else "without force"
+        return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force})")
+
+    def _escalate(self, decision: Decision) -> Decision:
+        """The documented way to stop what a cancel without force left running: list the job's IN_PROGRESS
+        executions, then force-cancel each one."""
+        try:
+            things = self.jobs.things_in_progress(decision.job_id)
+        except JobsError as error:
+            return replace(decision, action=FAILED, detail=f"escalation failed: {error}")
+        if not things:
+            return replace(decision, action=SKIPPED, detail="job is CANCELED and no execution is IN_PROGRESS")
+        stopped, failures = 0, []
+        for thing in things:
+            if self.out_of_time():
+                failures.append(f"{thing}: {OUT_OF_TIME}")
+                continue
+            try:
+                stopped += self.jobs.force_cancel_execution(decision.job_id, thing)
+            except JobsError as error:
+                failures.append(f"{thing}: {error}")
+        if failures:
+            detail = (f"escalation stopped {stopped} of {len(things)} IN_PROGRESS executions; failed: "
+                      + "; ".join(failures))
+            return replace(decision, action=FAILED, detail=detail)
+        return replace(decision, action=ESCALATED,
+                       detail=f"{decision.detail}; force-cancelled {stopped} IN_PROGRESS execution(s)")

@@ -3,38 +3,56 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .decisions import CANCELED
+
+if TYPE_CHECKING:
+    from .guard import Outcome
 
 SOURCE = "rollout-guard"
 DETAIL_TYPE = "Rollout Halted"
 BATCH = 10  # PutEvents takes at most 10 entries
 
 
-def entries(outcome: dict[str, Any], bus: str) -> list[dict[str, Any]]:
+def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
     """The PutEvents entries for every cancelled job of an outcome."""
+    alert = outcome.alert.summary()
+    rule = outcome.rule.name if outcome.rule else None
     return [
         {
             "Source": SOURCE,
             "DetailType": DETAIL_TYPE,
             "EventBusName": bus,
             "Detail": json.dumps({
-                "jobId": decision["jobId"],
-                "rule": outcome["rule"],
-                "reasonCode": decision["reasonCode"],
-                "force": decision["force"],
-                "alert": outcome["alert"],
+                "jobId": decision.job_id,
+                "rule": rule,
+                "reasonCode": decision.reason_code,
+                "force": decision.force,
+                "alert": alert,
             }),
         }
-        for decision in outcome["decisions"]
-        if decision["action"] == "canceled"
+        for decision in outcome.with_action(CANCELED)
     ]
 
 
-def publish(client: Any, outcome: dict[str, Any], bus: str) -> int:
-    """Put the events; returns how many EventBridge did not accept (botocore already retried the call)."""
-    pending = entries(outcome, bus)
-    failed = 0
-    for start in range(0, len(pending), BATCH):
-        answer = client.put_events(Entries=pending[start:start + BATCH])
-        failed += answer.get("FailedEntryCount", 0)
-    return failed
+class HaltAnnouncer:
+    def __init__(self, bus: str, client_factory: Callable[[], Any]):
+        self.bus = bus
+        self._client_factory = client_factory
+
+    @cached_property
+    def _client(self) -> Any:  # made at the first halt, not at cold start
+        return self._client_factory()
+
+    def announce(self, outcome: Outcome) -> int:
+        """Put the events; returns how many EventBridge did not accept (botocore already retried the call). Raises
+        when the call itself fails."""
+        pending = entries(outcome, self.bus)
+        failed = 0
+        for start in range(0, len(pending), BATCH):
+            answer = self._client.put_events(Entries=pending[start:start + BATCH])
+            failed += int(answer.get("FailedEntryCount", 0))
+        return failed

@@ -1,4 +1,6 @@
-"""The IoT adapter: the only module that talks to AWS IoT Jobs. Retries are the client's (see `clients`)."""
+"""The IoT adapter: the jobs port (`jobs.JobsPort`) over AWS IoT Jobs, the only module that talks to it.
+
+Retries are the client's (see `clients`)."""
 
 from __future__ import annotations
 
@@ -6,24 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .decisions import ACTIVE_EXECUTION_STATUSES, INACTIVE_JOB_STATUSES, JobView
+from .jobs import ACTIVE_EXECUTION_STATUSES, ACTIVE_LISTING_STATUSES, INACTIVE_JOB_STATUSES, JobsError, JobView
 
-ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")
 PAGE_SIZE = 250
 
 
-class IotError(Exception):
-    """An IoT API call failed for good (after botocore's retries, where the error is retryable)."""
-
-    def __init__(self, operation: str, code: str, message: str):
-        self.operation = operation
-        self.code = code
-        self.message = message
-        super().__init__(f"{operation} failed: {code}: {message}")
-
-
 class IotJobs:
-    """IoT Jobs as the guard needs it. Every failure surfaces as `IotError`.
+    """The jobs port over IoT Jobs. Every failure surfaces as `JobsError`.
 
     A job seen finished (or cancelled here) is remembered for `FINISHED_TTL` seconds, so a storm of duplicate alerts
     costs one DescribeJob per job and instance, not one per delivery. The memory is short because a deleted job's id
@@ -48,9 +39,9 @@ class IotJobs:
         except ClientError as error:
             details = error.response.get("Error", {})
             code, message = details.get("Code", "Unknown"), details.get("Message", str(error))
-            raise IotError(self._api_name(method), code, message) from error
+            raise JobsError(self._api_name(method), code, message) from error
         except BotoCoreError as error:
-            raise IotError(self._api_name(method), type(error).__name__, str(error)) from error
+            raise JobsError(self._api_name(method), type(error).__name__, str(error)) from error
 
     def describe(self, job_id: str) -> JobView:
         remembered = self._finished.get(job_id)
@@ -75,7 +66,7 @@ class IotJobs:
             if not token:
                 return
             if token in seen:
-                raise IotError(self._api_name(method), "PaginationLoop", "the same nextToken came back twice")
+                raise JobsError(self._api_name(method), "PaginationLoop", "the same nextToken came back twice")
             seen.add(token)
 
     def active_job_ids(self) -> list[str]:
@@ -115,7 +106,7 @@ class IotJobs:
         """Force-cancel one IN_PROGRESS execution; False when it had already finished (nothing left to stop)."""
         try:
             self._call("cancel_job_execution", jobId=job_id, thingName=thing_name, force=True)
-        except IotError as error:
+        except JobsError as error:
             if error.code == "InvalidStateTransitionException":
                 return False
             raise

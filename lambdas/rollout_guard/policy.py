@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
+from .jobs import REASON_CODE
+
 # Globs over job ids use only characters that job ids and IAM resource patterns share, so the stacks can turn
 # each glob into an exact job ARN pattern.
 JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rollout_guard_cli import samples
-from rollout_guard_cli.emulator import client, client_env
+from rollout_guard_local.emulator import client, client_env
 from tests.conftest import ROOT, create_jobs
 
 COMMAND = str(Path(sys.executable).parent / "rollout-guard")

@@ -17,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from rollout_guard_cli import rehearsal, samples
-from rollout_guard_cli.emulator import EMULATOR_ENV, client, client_env
-from tests.conftest import create_jobs
+from rollout_guard_cli import samples
+from rollout_guard_local import rehearsal
+from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env
+from tests.conftest import ROOT, create_jobs
 
 REGION = EMULATOR_ENV["AWS_REGION"]
 
 
 @pytest.fixture(scope="module")
 def deployed(moto_server_url, assembly):
-    rehearsal.deploy(moto_server_url, assembly)
+    rehearsal.deploy(moto_server_url, assembly, ROOT)
     return moto_server_url
 
 

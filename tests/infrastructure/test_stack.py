@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rollout_guard.policy import PolicyError
-from stacks.config import ConfigError
+from rollout_guard_cdk.config import ConfigError
 from tests.conftest import ROOT
 from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements
 
@@ -45,8 +45,6 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_TRACING": "false",
         "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
-        "POWERTOOLS_SERVICE_NAME": "rollout-guard",
-        "POWERTOOLS_METRICS_NAMESPACE": "RolloutGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -269,7 +267,9 @@ def test_asset_holds_the_runtime_and_nothing_of_the_cli_or_tests(assembly, templ
     top = {path.name for path in asset.iterdir()}
 
     assert {"rollout_guard", "aws_lambda_powertools", "aws_xray_sdk", "wrapt", "policy.json"} <= top
-    assert not top & {"rollout_guard_cli", "tests", "yaml", "boto3", "botocore", "moto", "aws_cdk", "stacks"}
+    assert not top & {"rollout_guard_cli", "rollout_guard_local", "rollout_guard_cdk", "tests", "yaml", "boto3",
+                      "botocore", "moto", "aws_cdk", "stacks"}
+    assert not (asset / "rollout_guard" / "requirements.txt").exists()
     assert json.loads((asset / "policy.json").read_text()) == yaml.safe_load((ROOT / "policy.yaml").read_text())
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -10,8 +10,8 @@ import pytest
 from rollout_guard import alerts, guard
 from rollout_guard.clients import make_client
 from rollout_guard.iot import IotJobs
-from rollout_guard_cli.emulator import client
-from rollout_guard_cli.fault_proxy import FaultProxy
+from rollout_guard_local.emulator import client
+from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import create_jobs, make_policy
 
 JOBS = [f"fw-{index}" for index in range(8)]

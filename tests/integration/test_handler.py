@@ -15,28 +15,32 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
-from rollout_guard import handler
+from rollout_guard import handler, telemetry
 from rollout_guard.alerts import UnrecognisedAlert
-from rollout_guard.iot import IotError
+from rollout_guard.jobs import JobsError
 from rollout_guard.policy import PolicyError
+from rollout_guard.runtime import build_runtime
+from rollout_guard.settings import Settings
 from tests.conftest import ROOT, create_jobs, load_event
 
 
 @pytest.fixture
-def iot(monkeypatch):
-    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(ROOT / "policy.yaml"))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RolloutGuard")
-    handler.reset()
+def iot():
     with mock_aws():
         yield boto3.client("iot", region_name="eu-west-1")
-    handler.reset()
+
+
+def invoke(event, context, **settings):
+    """The Lambda handler with a runtime built from the project's policy and `settings`."""
+    runtime = build_runtime(Settings(**{"policy_file": str(ROOT / "policy.yaml"), **settings}))
+    return handler.lambda_handler(event, context, runtime=runtime)
 
 
 @pytest.fixture
 def logs(monkeypatch):
     """The handler's log lines, parsed."""
     stream = io.StringIO()
-    monkeypatch.setattr(handler.logger.registered_handler, "stream", stream)
+    monkeypatch.setattr(telemetry.logger.registered_handler, "stream", stream)
     return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
@@ -52,7 +56,7 @@ def test_crash_alarm_cancels_the_job_and_emits_metrics(iot, lambda_context, capf
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
     iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].jobs["fw-2-4-eu"].status = "IN_PROGRESS"
 
-    result = handler.lambda_handler(load_event("eventbridge_alarm_metric"), lambda_context)
+    result = invoke(load_event("eventbridge_alarm_metric"), lambda_context)
 
     assert [(d["jobId"], d["action"]) for d in result["decisions"]] == [("fw-2-4-eu", "canceled")]
     job = iot.describe_job(jobId="fw-2-4-eu")["job"]
@@ -67,7 +71,7 @@ def test_logs_are_structured_with_the_alert_correlation_id(iot, lambda_context, 
     create_jobs(iot, "fw-2-4-eu")
     event = load_event("eventbridge_alarm_metric")
 
-    handler.lambda_handler(event, lambda_context)
+    invoke(event, lambda_context)
 
     handled = next(record for record in logs() if record["message"] == "Alert handled")
     assert handled["correlation_id"] == event["id"]
@@ -77,7 +81,7 @@ def test_logs_are_structured_with_the_alert_correlation_id(iot, lambda_context, 
 
 def test_unrecognised_alert_raises_and_is_counted(iot, lambda_context, capfd, logs):
     with pytest.raises(UnrecognisedAlert):
-        handler.lambda_handler({"hello": "world"}, lambda_context)
+        invoke({"hello": "world"}, lambda_context)
 
     assert emf(capfd.readouterr().out)["AlertsUnrecognised"] == 1.0
     error = next(record for record in logs() if record["message"] == "Unrecognised alert")
@@ -89,18 +93,17 @@ def test_failed_halt_raises_so_the_platform_retries(iot, lambda_context):
     event = load_event("eventbridge_custom")  # names fw-2-4-eu (missing) and fw-2-4-us
 
     with pytest.raises(handler.HaltIncomplete) as caught:
-        handler.lambda_handler(event, lambda_context)
+        invoke(event, lambda_context)
 
     actions = {d["jobId"]: d["action"] for d in caught.value.outcome["decisions"]}
     assert actions == {"fw-2-4-eu": "failed", "fw-2-4-us": "canceled"}
     assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] == "CANCELED"
 
 
-def test_dry_run_switch_cancels_nothing(iot, lambda_context, monkeypatch):
-    monkeypatch.setenv("ROLLOUT_GUARD_DRY_RUN", "true")
+def test_dry_run_switch_cancels_nothing(iot, lambda_context):
     create_jobs(iot, "fw-2-4-eu")
 
-    result = handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+    result = invoke(load_event("sns_alarm"), lambda_context, dry_run=True)
 
     assert result["decisions"][0]["action"] == "would_cancel"
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] != "CANCELED"
@@ -109,14 +112,15 @@ def test_dry_run_switch_cancels_nothing(iot, lambda_context, monkeypatch):
 def test_invalid_policy_fails_the_invocation(iot, lambda_context, tmp_path, monkeypatch):
     bad = tmp_path / "policy.json"
     bad.write_text('{"rules": [{"name": "r", "reason_code": "lower"}]}')
-    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(bad))
+    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(bad))  # the function's own runtime reads its environment
+    handler.default_runtime.cache_clear()
 
     with pytest.raises(PolicyError, match="rule 'r'"):
         handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+    handler.default_runtime.cache_clear()
 
 
-def test_halts_are_announced_on_eventbridge_and_timed(iot, lambda_context, monkeypatch, capfd):
-    monkeypatch.setenv("ROLLOUT_GUARD_EVENT_BUS", "default")
+def test_halts_are_announced_on_eventbridge_and_timed(iot, lambda_context, capfd):
     sqs = boto3.client("sqs", region_name="eu-west-1")
     events = boto3.client("events", region_name="eu-west-1")
     queue = sqs.create_queue(QueueName="halts")["QueueUrl"]
@@ -128,7 +132,7 @@ def test_halts_are_announced_on_eventbridge_and_timed(iot, lambda_context, monke
     five_seconds_ago = datetime.now(timezone.utc) - timedelta(seconds=5)
     event["detail"]["state"]["timestamp"] = five_seconds_ago.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
-    handler.lambda_handler(event, lambda_context)
+    invoke(event, lambda_context, event_bus="default")
 
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     detail = json.loads(messages[0]["Body"])["detail"]
@@ -141,29 +145,27 @@ def test_halts_are_announced_on_eventbridge_and_timed(iot, lambda_context, monke
     assert 5000 <= metrics["TimeToHalt"] < 60_000
 
 
-def test_no_halt_no_announcement(iot, lambda_context, monkeypatch, capfd):
-    monkeypatch.setenv("ROLLOUT_GUARD_EVENT_BUS", "default")
-
-    handler.lambda_handler(load_event("eventbridge_alarm_ok"), lambda_context)
+def test_no_halt_no_announcement(iot, lambda_context, capfd):
+    invoke(load_event("eventbridge_alarm_ok"), lambda_context, event_bus="default")
 
     metrics = emf(capfd.readouterr().out)
     assert "TimeToHalt" not in metrics and "HaltEventsFailed" not in metrics
 
 
-def test_tracing_switch_wraps_the_work_in_the_powertools_tracer(iot, lambda_context, monkeypatch):
-    monkeypatch.setenv("ROLLOUT_GUARD_TRACING", "true")
+def test_tracing_switch_wraps_the_work_in_the_powertools_tracer(iot, lambda_context):
     create_jobs(iot, "fw-2-4-eu")
+    runtime = build_runtime(Settings(policy_file=str(ROOT / "policy.yaml"), tracing=True))
 
-    result = handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+    result = handler.lambda_handler(load_event("sns_alarm"), lambda_context, runtime=runtime)
 
-    assert handler.runtime().process is not handler._process
+    assert runtime.tracer is not None and type(runtime.tracer).__name__ == "Tracer"
     assert result["decisions"][0]["action"] == "canceled"
 
 
 def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
     policy = tmp_path / "policy.json"
     policy.write_text('{"rules": [{"name": "any"}]}')
-    script = "import sys, rollout_guard.handler as h; h.runtime(); print('aws_xray_sdk' in sys.modules)"
+    script = "import sys, rollout_guard.handler as h; h.default_runtime(); print('aws_xray_sdk' in sys.modules)"
     env = {**os.environ, "ROLLOUT_GUARD_POLICY_FILE": str(policy)}
 
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -176,18 +178,17 @@ def test_an_invocation_near_its_timeout_hands_the_work_to_a_retry(iot, lambda_co
     monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 5_000)
 
     with pytest.raises(handler.HaltIncomplete) as caught:
-        handler.lambda_handler(load_event("sns_alarm"), lambda_context)
+        invoke(load_event("sns_alarm"), lambda_context)
 
     assert caught.value.outcome["decisions"][0]["action"] == "failed"
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] != "CANCELED"
 
 
-def test_unrecognised_alert_is_kept_in_the_dead_letter_queue_without_a_retry(iot, lambda_context, monkeypatch):
+def test_unrecognised_alert_is_kept_in_the_dead_letter_queue_without_a_retry(iot, lambda_context):
     sqs = boto3.client("sqs", region_name="eu-west-1")
     queue = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-    monkeypatch.setenv("ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL", queue)
 
-    result = handler.lambda_handler({"hello": "world"}, lambda_context)
+    result = invoke({"hello": "world"}, lambda_context, dead_letter_queue_url=queue)
 
     assert result["status"] == "rejected" and "not an EventBridge event" in result["detail"]
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
@@ -195,17 +196,18 @@ def test_unrecognised_alert_is_kept_in_the_dead_letter_queue_without_a_retry(iot
     assert kept["event"] == {"hello": "world"} and kept["problem"] == result["detail"]
 
 
-def test_a_transient_failure_raises_for_the_platform_to_retry(iot, lambda_context, monkeypatch):
-    monkeypatch.setenv("ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq")
+def test_a_transient_failure_raises_for_the_platform_to_retry(iot, lambda_context):
+    runtime = build_runtime(Settings(policy_file=str(ROOT / "policy.yaml"),
+                                     dead_letter_queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"))
     event = load_event("eventbridge_alarm_composite_untagged")  # names no job: the rule lists active jobs
 
-    with pytest.raises(IotError):
-        with mock.patch.object(handler.runtime().jobs, "active_job_ids",
-                               side_effect=IotError("ListJobs", "ServiceUnavailableException", "down")):
-            handler.lambda_handler(event, lambda_context)
+    with pytest.raises(JobsError):
+        with mock.patch.object(runtime.jobs, "active_job_ids",
+                               side_effect=JobsError("ListJobs", "ServiceUnavailableException", "down")):
+            handler.lambda_handler(event, lambda_context, runtime=runtime)
 
 
-def test_a_later_forcing_alert_escalates_a_soft_cancel(iot, lambda_context, monkeypatch, tmp_path):
+def test_a_later_forcing_alert_escalates_a_soft_cancel(iot, lambda_context, tmp_path):
     backend = iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
     things = [iot.create_thing(thingName=f"dev-{i}")["thingArn"] for i in range(3)]
     iot.create_job(jobId="fw-2-4-eu", targets=things, document="{}")
@@ -214,12 +216,9 @@ def test_a_later_forcing_alert_escalates_a_soft_cancel(iot, lambda_context, monk
     soft, hard = tmp_path / "soft.json", tmp_path / "hard.json"
     soft.write_text('{"rules": [{"name": "soft", "reason_code": "FIRST_LOOK"}]}')
     hard.write_text('{"rules": [{"name": "hard", "force": true, "reason_code": "CRASH_LOOP"}]}')
-    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(soft))
-    first = handler.lambda_handler(load_event("sns_custom"), lambda_context)
-    handler.reset()
-    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(hard))
+    first = invoke(load_event("sns_custom"), lambda_context, policy_file=str(soft))
 
-    second = handler.lambda_handler(load_event("sns_custom"), lambda_context)
+    second = invoke(load_event("sns_custom"), lambda_context, policy_file=str(hard))
 
     assert first["decisions"][0]["action"] == "canceled"
     assert second["decisions"][0]["action"] == "escalated"
@@ -234,10 +233,10 @@ def test_alert_text_enters_logs_only_as_structured_fields(iot, lambda_context, l
     create_jobs(iot, "fw-2-4-eu")
     event = load_event("eventbridge_alarm_metric")
     event["detail"]["state"]["reason"] = marker
-    handler.lambda_handler(event, lambda_context)
+    invoke(event, lambda_context)
     junk = {"Records": [{"Sns": {"Message": json.dumps({"hello": marker})}}]}
     with pytest.raises(UnrecognisedAlert):
-        handler.lambda_handler(junk, lambda_context)
+        invoke(junk, lambda_context)
 
     records = logs()
     assert records and all(marker not in record["message"] for record in records)

@@ -6,7 +6,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
-from rollout_guard.iot import IotError, IotJobs
+from rollout_guard.iot import IotJobs
+from rollout_guard.jobs import JobsError
 from tests.conftest import create_jobs
 
 
@@ -32,7 +33,7 @@ def test_describe_confirms_status_and_targets(iot):
 
 
 def test_describe_of_unknown_job_is_an_iot_error(iot):
-    with pytest.raises(IotError) as caught:
+    with pytest.raises(JobsError) as caught:
         IotJobs(iot).describe("fw-missing")
 
     assert caught.value.code == "ResourceNotFoundException"

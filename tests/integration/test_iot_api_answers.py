@@ -6,7 +6,8 @@ from botocore.stub import Stubber
 
 from rollout_guard import alerts, guard
 from rollout_guard.decisions import CANCELED, FAILED
-from rollout_guard.iot import IotError, IotJobs
+from rollout_guard.iot import IotJobs
+from rollout_guard.jobs import JobsError
 from tests.conftest import load_event, make_policy
 
 JOB_ARN = "arn:aws:iot:eu-west-1:123456789012:job/fw-2-4-eu"
@@ -33,7 +34,7 @@ def test_cancel_errors_surface_with_their_code(stubbed, code, status):
     jobs, stubber = stubbed
     stubber.add_client_error("cancel_job", service_error_code=code, http_status_code=status, service_message="no")
 
-    with pytest.raises(IotError) as caught:
+    with pytest.raises(JobsError) as caught:
         jobs.cancel("fw-2-4-eu", "CODE", "comment", False)
 
     assert caught.value.code == code
@@ -104,7 +105,7 @@ def test_a_listing_whose_token_repeats_is_an_error_not_a_silent_cut(stubbed):
     stubber.add_response("list_jobs", page)
     stubber.add_response("list_jobs", page)
 
-    with pytest.raises(IotError, match="PaginationLoop"):
+    with pytest.raises(JobsError, match="PaginationLoop"):
         jobs.active_job_ids()
 
 
@@ -169,5 +170,5 @@ def test_force_cancel_execution_sends_force_and_treats_a_finished_execution_as_n
 
     assert jobs.force_cancel_execution("fw-2-4-eu", "dev-1") is True
     assert jobs.force_cancel_execution("fw-2-4-eu", "dev-2") is False
-    with pytest.raises(IotError, match="ResourceNotFoundException"):
+    with pytest.raises(JobsError, match="ResourceNotFoundException"):
         jobs.force_cancel_execution("fw-2-4-eu", "dev-3")

@@ -5,22 +5,17 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from rollout_guard import handler
 from rollout_guard.kill_switch import KillSwitch
-from tests.conftest import ROOT, create_jobs, load_event
-from tests.integration.test_handler import emf
+from tests.conftest import create_jobs, load_event
+from tests.integration.test_handler import emf, invoke
 
 PARAMETER = "/rollout-guard/kill-switch"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("ROLLOUT_GUARD_POLICY_FILE", str(ROOT / "policy.yaml"))
-    monkeypatch.setenv("ROLLOUT_GUARD_KILL_SWITCH_PARAMETER", PARAMETER)
-    handler.reset()
+def aws():
     with mock_aws():
         yield boto3.client("iot", region_name="eu-west-1"), boto3.client("ssm", region_name="eu-west-1")
-    handler.reset()
 
 
 @pytest.mark.parametrize(("value", "action"), [("on", "would_cancel"), ("ON ", "would_cancel"), ("dry-run", "would_cancel"),
@@ -31,7 +26,7 @@ def test_switch_on_makes_every_action_a_dry_run(aws, lambda_context, value, acti
     if value is not None:
         ssm.put_parameter(Name=PARAMETER, Value=value, Type="String")
 
-    result = handler.lambda_handler(load_event("eventbridge_alarm_metric"), lambda_context)
+    result = invoke(load_event("eventbridge_alarm_metric"), lambda_context, kill_switch_parameter=PARAMETER)
 
     assert result["decisions"][0]["action"] == action
     assert (iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED") == (action == "canceled")
@@ -42,7 +37,7 @@ def test_a_value_neither_on_nor_off_fails_towards_acting_and_says_so(aws, lambda
     create_jobs(iot, "fw-2-4-eu")
     ssm.put_parameter(Name=PARAMETER, Value="maybe", Type="String")
 
-    result = handler.lambda_handler(load_event("eventbridge_alarm_metric"), lambda_context)
+    result = invoke(load_event("eventbridge_alarm_metric"), lambda_context, kill_switch_parameter=PARAMETER)
 
     assert result["decisions"][0]["action"] == "canceled"
     assert emf(capfd.readouterr().out)["KillSwitchUnreadable"] == 1.0

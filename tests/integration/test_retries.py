@@ -10,8 +10,9 @@ import time
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from rollout_guard.iot import IotError, IotJobs
-from rollout_guard_cli.emulator import client
+from rollout_guard.iot import IotJobs
+from rollout_guard.jobs import JobsError
+from rollout_guard_local.emulator import client
 from tests.conftest import create_jobs, http_iot_client
 
 
@@ -70,7 +71,7 @@ def test_permanent_errors_are_not_retried(seeded, fault):
     faults = Faults("CancelJob", [fault])
     client.meta.events.register("before-send.iot.CancelJob", faults)
 
-    with pytest.raises(IotError) as caught:
+    with pytest.raises(JobsError) as caught:
         IotJobs(client).cancel("fw-1", "CODE", "comment", False)
 
     assert faults.sent == 1 and caught.value.code == fault[1]
@@ -82,7 +83,7 @@ def test_throttling_beyond_the_attempts_is_reported(seeded):
     faults = Faults("DescribeJob", [(400, "ThrottlingException")] * 4)
     client.meta.events.register("before-send.iot.DescribeJob", faults)
 
-    with pytest.raises(IotError) as caught:
+    with pytest.raises(JobsError) as caught:
         IotJobs(client).describe("fw-1")
 
     assert faults.sent == 4 and caught.value.code == "ThrottlingException"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rollout_guard.decisions import JobView
-from rollout_guard.iot import IotError
+from rollout_guard.jobs import JobsError, JobView
 
 
 class FakeJobs:
@@ -19,9 +18,9 @@ class FakeJobs:
     def describe(self, job_id: str) -> JobView:
         self.calls.append(("describe", job_id))
         if job_id in self.fail_describe:
-            raise IotError("DescribeJob", "ServiceUnavailableException", "try later")
+            raise JobsError("DescribeJob", "ServiceUnavailableException", "try later")
         if job_id not in self.jobs:
-            raise IotError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
+            raise JobsError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
         return self.jobs[job_id]
 
     def active_job_ids(self) -> list[str]:
@@ -35,7 +34,7 @@ class FakeJobs:
     def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict:
         self.calls.append(("cancel", job_id, reason_code, comment, force))
         if job_id in self.fail_cancel:
-            raise IotError("CancelJob", "ThrottlingException", "Rate exceeded")
+            raise JobsError("CancelJob", "ThrottlingException", "Rate exceeded")
         self.jobs[job_id] = JobView(job_id, "CANCELED", self.jobs[job_id].targets, force_canceled=force)
         return {"jobId": job_id, "jobArn": f"arn:aws:iot:eu-west-1:123456789012:job/{job_id}"}
 
@@ -46,7 +45,7 @@ class FakeJobs:
     def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
         self.calls.append(("force_execution", job_id, thing_name))
         if thing_name in self.fail_execution:
-            raise IotError("CancelJobExecution", "ThrottlingException", "Rate exceeded")
+            raise JobsError("CancelJobExecution", "ThrottlingException", "Rate exceeded")
         if self.executions_of[(job_id, thing_name)] != "IN_PROGRESS":
             return False
         self.executions_of[(job_id, thing_name)] = "CANCELED"

@@ -2,9 +2,10 @@
 
 import pytest
 
-from rollout_guard import alerts, decisions
+from rollout_guard import alerts, decisions, jobs
 from rollout_guard.alerts import Alert
-from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL, JobView
+from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.jobs import JobView
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import active
 
@@ -203,7 +204,7 @@ def test_comment_is_made_safe_for_the_api():
 def test_comment_limit_counts_utf16_units():
     text = "😀" * 2000  # each is two UTF-16 units
 
-    safe = decisions.safe_comment(text)
+    safe = jobs.safe_comment(text)
 
-    assert decisions.comment_length(safe) <= 2028
+    assert jobs.comment_length(safe) <= 2028
     assert len(safe) == 1014

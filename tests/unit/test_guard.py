@@ -2,7 +2,8 @@
 
 from rollout_guard import alerts, guard
 from rollout_guard.alerts import Alert
-from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL, JobView
+from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.jobs import JobView
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
 

@@ -12,8 +12,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollout_guard import alerts, decisions, guard, policy
+from rollout_guard import alerts, guard, policy
 from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
 from rollout_guard.policy import PolicyError
 from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -99,9 +100,9 @@ def decide_or_reject(event) -> None:
     for decision in outcome.decisions:
         assert decision.action in {"canceled", "would_cancel", "skipped", "blocked", "failed", "escalated"}
     for call in jobs.cancels():
-        assert decisions.JOB_ID.fullmatch(call[1])  # only valid ids ever reach the API
-        assert decisions.comment_length(call[3]) <= decisions.COMMENT_LIMIT
-        assert not any(decisions.is_control(char) for char in call[3])
+        assert JOB_ID.fullmatch(call[1])  # only valid ids ever reach the API
+        assert comment_length(call[3]) <= COMMENT_LIMIT
+        assert not any(is_control(char) for char in call[3])
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,12 +12,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from .emulator import EMULATOR_ENV, client, client_env, moto_server
 
-ROOT = Path(__file__).resolve().parents[2]
-CDK = ROOT / "node_modules" / ".bin" / "cdk"
+CDK = Path("node_modules") / ".bin" / "cdk"  # the project's pinned CDK CLI (package-lock.json)
 ACCOUNT = "123456789012"
 STACK = "RolloutGuard"
 
@@ -32,21 +30,21 @@ def cdk_env(url: str) -> dict[str, str]:
     return {**os.environ, **client_env(local_url(url)), "PATH": path, "CDK_DISABLE_VERSION_CHECK": "1"}
 
 
-def cdk(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(CDK), *args, "--no-notices", "--no-color"], env=cdk_env(url), cwd=cwd,
+def cdk(args: list[str], url: str, cwd: Path, project: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str((project / CDK).resolve()), *args, "--no-notices", "--no-color"], env=cdk_env(url), cwd=cwd,
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"cdk {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
 
 
-def deploy(url: str, assembly: Path) -> None:
-    """Bootstrap the emulated account and deploy the synthesized assembly to it."""
+def deploy(url: str, assembly: Path, project: Path) -> None:
+    """Bootstrap the emulated account and deploy the synthesized assembly to it with `project`'s CDK CLI."""
     region = EMULATOR_ENV["AWS_REGION"]
     with tempfile.TemporaryDirectory(prefix="rollout-guard-deploy-") as folder:
         # Outside the project folder, so the CLI does not synthesize cdk.json's app again.
-        cdk(["bootstrap", f"aws://{ACCOUNT}/{region}", "--app", str(assembly)], url, Path(folder))
-        cdk(["deploy", "--app", str(assembly), "--require-approval", "never", STACK], url, Path(folder))
+        cdk(["bootstrap", f"aws://{ACCOUNT}/{region}", "--app", str(assembly)], url, Path(folder), project)
+        cdk(["deploy", "--app", str(assembly), "--require-approval", "never", STACK], url, Path(folder), project)
 
 
 # What the Python Lambda runtime ships besides the standard library.
@@ -68,21 +66,15 @@ def lambda_runtime(folder: Path) -> Path:
     return runtime
 
 
-def function_code(assembly: Path) -> dict[str, Any]:
-    """The S3 location of the function's asset, as the template names it."""
-    template = json.loads((assembly / f"{STACK}.template.json").read_text())
-    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    return functions[0]["Properties"]["Code"]
-
-
 def main() -> int:
-    assembly = ROOT / "cdk.out"
+    project = Path.cwd()  # `make deploy-local` runs in the project's folder, next to cdk.out and node_modules
+    assembly = project / "cdk.out"
     if not (assembly / f"{STACK}.template.json").is_file():
         print("rollout-guard: no cdk.out: run `make synth` first", file=sys.stderr)
         return 2
     template = json.loads((assembly / f"{STACK}.template.json").read_text())
     with moto_server() as url:
-        deploy(url, assembly)
+        deploy(url, assembly, project)
         summaries = client("cloudformation", url).list_stack_resources(StackName=STACK)["StackResourceSummaries"]
         deployed = {summary["LogicalResourceId"] for summary in summaries}
         print(f"Deployed {STACK} to a moto server at {url}:")

@@ -1,0 +1,99 @@
+"""The jobs port: what the guard needs of AWS IoT Jobs, its error, the job view and the API's own rules.
+
+The use case (`guard`) and the pure decisions import this module only; `iot.IotJobs` implements the port against
+AWS and the unit tests' fake implements it in memory. The CancelJob constraints live here because they are facts of
+the API that every caller (the guard, the `cancel` drop-in) must respect before sending anything.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+# --- IoT's vocabulary ---------------------------------------------------------------------------------------
+
+INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
+ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")  # what ListJobs is asked for; moto's QUEUED counts as active
+ACTIVE_EXECUTION_STATUSES = frozenset({"QUEUED", "IN_PROGRESS"})
+
+# --- CancelJob's constraints (botocore's service model) ------------------------------------------------------
+
+JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
+COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
+
+
+class JobsError(Exception):
+    """A call to IoT Jobs failed for good (after the client's retries, where the error is retryable)."""
+
+    def __init__(self, operation: str, code: str, message: str):
+        self.operation = operation
+        self.code = code
+        self.message = message
+        super().__init__(f"{operation} failed: {code}: {message}")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What DescribeJob confirmed about a job."""
+
+    job_id: str
+    status: str
+    targets: tuple[str, ...] = ()
+    force_canceled: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.status not in INACTIVE_JOB_STATUSES
+
+    @property
+    def cancelled_without_force(self) -> bool:
+        """Cancelled, but its IN_PROGRESS executions may still run: a forcing rule can escalate."""
+        return self.status == "CANCELED" and not self.force_canceled
+
+    def targets_group(self, group: str) -> bool:
+        return any(target.endswith(f":thinggroup/{group}") for target in self.targets)
+
+
+class JobsPort(Protocol):
+    """IoT Jobs as the guard uses it. Every failure is a `JobsError`."""
+
+    def describe(self, job_id: str) -> JobView: ...
+
+    def active_job_ids(self) -> list[str]: ...
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]: ...
+
+    def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]: ...
+
+    def things_in_progress(self, job_id: str) -> list[str]: ...
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool: ...
+
+
+# --- the comment, as the API counts and refuses it -----------------------------------------------------------
+
+
+def is_control(char: str) -> bool:
+    """What the API's comment pattern `[^\\p{C}]+` refuses: control, format, surrogate, private and unassigned."""
+    return unicodedata.category(char).startswith("C")
+
+
+def comment_length(text: str) -> int:
+    """Length as the API counts it, in UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def safe_comment(text: str) -> str:
+    """Control characters become spaces; the result fits the API's 2028 characters."""
+    cleaned = "".join(" " if is_control(char) else char for char in text)
+    if comment_length(cleaned) <= COMMENT_LIMIT:
+        return cleaned.strip()
+    units = 0
+    for index, char in enumerate(cleaned):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > COMMENT_LIMIT:
+            return cleaned[:index].strip()
+    return cleaned.strip()

@@ -1,0 +1,38 @@
+"""The observability contract: service, namespace, dimensions and every metric the function emits.
+
+Spelled once, here. The function emits through these names and the stack's dashboard and alarms chart them from
+here, so a rename cannot silently empty a dashboard; a test holds the three together. Plain constants only: the
+CDK app imports this module without loading Powertools.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+SERVICE = "rollout-guard"
+NAMESPACE = "RolloutGuard"
+# Powertools' Metrics adds the service as the one default dimension of every metric.
+DIMENSIONS = {"service": SERVICE}
+LOG_LEVEL = "INFO"
+
+
+class Metric(StrEnum):
+    ALERTS_RECEIVED = "AlertsReceived"
+    ALERTS_UNRECOGNISED = "AlertsUnrecognised"
+    JOBS_CANCELLED = "JobsCancelled"
+    JOBS_WOULD_CANCEL = "JobsWouldCancel"
+    JOBS_SKIPPED = "JobsSkipped"
+    JOBS_BLOCKED = "JobsBlocked"
+    JOBS_FAILED = "JobsFailed"
+    JOBS_ESCALATED = "JobsEscalated"
+    TIME_TO_HALT = "TimeToHalt"
+    HALT_EVENTS_FAILED = "HaltEventsFailed"
+    KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
+    KILL_SWITCH_UNREADABLE = "KillSwitchUnreadable"
+
+
+# Emitted, yet neither charted nor alarmed, and why.
+UNCHARTED: dict[Metric, str] = {
+    Metric.JOBS_SKIPPED: "a skip is the guard doing its job (a finished job, a duplicate delivery, a job outside the "
+                         "rule's globs); each one is in the 'Alert handled' log line with its reason",
+}

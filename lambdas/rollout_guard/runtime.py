@@ -1,0 +1,177 @@
+"""The function's runtime: its collaborators built from `Settings`, and the work of one invocation.
+
+Failure semantics:
+- an input that is not an alert is kept in the dead-letter queue with its reason and the invocation succeeds (no
+  retry could help); without a queue configured (the CLI) it raises `UnrecognisedAlert`;
+- a job that could not be confirmed or cancelled raises `HaltIncomplete` after every other job was handled, so the
+  platform retries the alert (a retry re-checks each job with DescribeJob and never cancels twice) and finally
+  dead-letters it: no alert is lost;
+- any other failure (listing jobs, AWS faults past the retries) raises, with the same retry and dead-letter path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from . import alerts, guard
+from .clients import make_client, pace
+from .dead_letters import DeadLetterQueue
+from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, SKIPPED, WOULD_CANCEL
+from .halt_events import HaltAnnouncer
+from .jobs import JobsPort
+from .kill_switch import KillSwitch
+from .observability import Metric
+from .policy import Policy, load_file
+from .settings import Settings
+from .telemetry import count, logger, milliseconds
+
+ACTION_METRICS = {
+    CANCELED: Metric.JOBS_CANCELLED,
+    WOULD_CANCEL: Metric.JOBS_WOULD_CANCEL,
+    SKIPPED: Metric.JOBS_SKIPPED,
+    BLOCKED: Metric.JOBS_BLOCKED,
+    FAILED: Metric.JOBS_FAILED,
+    ESCALATED: Metric.JOBS_ESCALATED,
+}
+
+
+class HaltIncomplete(RuntimeError):
+    """Some job could not be confirmed or cancelled; `outcome` (the result as JSON) says which."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        self.outcome = outcome
+        failed = [d["jobId"] for d in outcome["decisions"] if d["action"] == FAILED]
+        super().__init__(f"could not halt jobs {failed}")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    policy: Policy
+    jobs: JobsPort
+    kill_switch: KillSwitch | None = None
+    dead_letters: DeadLetterQueue | None = None
+    announcer: HaltAnnouncer | None = None
+    tracer: Any = None  # Powertools' Tracer, when tracing is on
+
+    def handle(self, event: Any, out_of_time: Callable[[], bool]) -> dict[str, Any]:
+        """One alert from parsing to announcement; returns the result, or raises as the module docstring says."""
+        count(Metric.ALERTS_RECEIVED)
+        with self._span("handle"):
+            try:
+                alert = alerts.parse(event)
+            except alerts.UnrecognisedAlert as error:
+                return self._reject(event, error)
+            if alert.correlation_id:
+                logger.set_correlation_id(alert.correlation_id)
+            logger.append_keys(alert_kind=alert.kind)
+            outcome = guard.respond(alert, self.policy, self.jobs, dry_run=self.settings.dry_run,
+                                    out_of_time=out_of_time, kill_switch=self._kill_switch_engaged)
+            self._report(outcome)
+            if outcome.count(CANCELED):
+                self._after_halt(outcome)
+        result = outcome.to_dict()
+        if outcome.failed:
+            raise HaltIncomplete(result)
+        return result
+
+    def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        return self.tracer.provider.in_subsegment(f"## {name}") if self.tracer else contextlib.nullcontext()
+
+    def _reject(self, event: Any, error: alerts.UnrecognisedAlert) -> dict[str, Any]:
+        count(Metric.ALERTS_UNRECOGNISED)
+        logger.error("Unrecognised alert", extra={"problem": str(error)})
+        if self.dead_letters is None:
+            raise error
+        # Kept at once: a retry could not make it recognisable. If keeping it fails, the error goes up, and the
+        # platform's retries and on-failure destination keep it instead.
+        self.dead_letters.keep(event, str(error))
+        return {"status": "rejected", "detail": str(error), "rule": None, "decisions": []}
+
+    def _kill_switch_engaged(self) -> bool:
+        if self.kill_switch is None:
+            return False
+        state = self.kill_switch.state()
+        if state.problem:
+            count(Metric.KILL_SWITCH_UNREADABLE)
+            logger.error("Kill switch unreadable: acting as if off", extra={"problem": state.problem})
+        if state.engaged:
+            count(Metric.KILL_SWITCH_ENGAGED)
+            logger.warning("Kill switch on: every action is a dry run", extra={"parameter": self.kill_switch.name})
+        return state.engaged
+
+    def _report(self, outcome: guard.Outcome) -> None:
+        for action, metric in ACTION_METRICS.items():
+            count(metric, outcome.count(action))
+        decided = [decision.to_dict() for decision in outcome.decisions]
+        rule = outcome.rule.name if outcome.rule else None
+        if outcome.count(BLOCKED):
+            logger.error("BLAST RADIUS CAP HIT: nothing cancelled",
+                         extra={"rule": rule, "blocked": outcome.count(BLOCKED), "decisions": decided})
+        logger.info("Alert handled", extra={"status": outcome.status, "detail": outcome.detail, "rule": rule,
+                                            "alert": outcome.alert.summary(), "decisions": decided})
+
+    def _after_halt(self, outcome: guard.Outcome) -> None:
+        """Time-to-halt and the "Rollout Halted" events. A failure here is logged and counted, never raised: the jobs
+        are already cancelled, and a retry of the alert would not announce them again."""
+        started = _parse_time(outcome.alert.timestamp)
+        if started is not None:
+            elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
+            milliseconds(Metric.TIME_TO_HALT, max(0.0, elapsed_ms))
+        if self.announcer is None:
+            return
+        try:
+            failed = self.announcer.announce(outcome)
+        except Exception as error:  # botocore raises many types; all mean the announcement did not go out
+            failed = outcome.count(CANCELED)
+            logger.exception("Rollout Halted events not sent", extra={"error": str(error)})
+        if failed:
+            logger.error("Rollout Halted events rejected", extra={"failed": failed})
+        count(Metric.HALT_EVENTS_FAILED, failed)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Every collaborator from the settings: the Lambda entry point, the CLI and the tests call this."""
+    tracer = None
+    if settings.tracing:
+        # The X-Ray SDK costs about as much cold start as boto3 itself, so it loads only when tracing is on.
+        from aws_lambda_powertools import Tracer
+
+        tracer = Tracer(service=logger.service)
+    kill_switch = None
+    if settings.kill_switch_parameter:
+        # Few attempts: a slow SSM must not hold a halt back for long; failing reads count as "off".
+        kill_switch = KillSwitch(settings.kill_switch_parameter, make_client("ssm", max_attempts=2))
+    attempts = settings.max_attempts
+    queue, bus = settings.dead_letter_queue_url, settings.event_bus
+    return Runtime(
+        settings=settings,
+        policy=load_file(settings.policy_file),
+        jobs=_iot_jobs(settings),
+        kill_switch=kill_switch,
+        dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
+        announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
+        tracer=tracer,
+    )
+
+
+def _iot_jobs(settings: Settings) -> JobsPort:
+    from .iot import IotJobs
+
+    return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+

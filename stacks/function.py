@@ -1,0 +1,153 @@
+"""The function and its IAM: the bundled handler, its log group, and a role that may cancel only the policy's jobs."""
+
+from __future__ import annotations
+
+from aws_cdk import (
+    Acknowledgment,
+    AssetHashType,
+    Aws,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from rollout_guard import observability, settings
+
+from .asset import PACKAGE, PLATFORM, POLICY_NAME, PYTHON_VERSION
+from .bundling import LocalPipBundling
+from .config import GuardConfig
+from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
+
+
+class GuardFunction:
+    """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
+
+    def __init__(self, scope: Construct, config: GuardConfig, dead_letter_queue: sqs.IQueue) -> None:
+        self.scope = scope
+        self.config = config
+        self.log_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_MONTH,
+                                       removal_policy=RemovalPolicy.RETAIN)
+        self.log_group.node.default_child.retention_in_days = config.log_retention_days  # type: ignore[union-attr]
+        self.role = iam.Role(scope, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="rollout-guard: cancel the IoT jobs its policy names, nothing else")
+        self.function = lambda_.Function(
+            scope, "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="rollout_guard.handler.lambda_handler",
+            code=self._code(),
+            role=self.role,
+            memory_size=256,
+            timeout=Duration.seconds(60),
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
+            log_group=self.log_group,
+            # IoT allows about 10 CancelJob and DescribeJob requests a second; a few concurrent instances stay
+            # under that, and botocore's retries absorb the rest.
+            reserved_concurrent_executions=config.reserved_concurrency,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(dead_letter_queue),
+            environment=self._environment(dead_letter_queue),
+        )
+        self._grant_least_privilege()
+        # The function reaches its role through GetAtt already; CDK's extra DependsOn on the role is redundant
+        # (cfn-lint W3005). Keep only the wait for the role's policy, which nothing else orders.
+        default_policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        self.function.node.default_child.add_override(  # type: ignore[union-attr]
+            "DependsOn", [Stack.of(scope).get_logical_id(default_policy)])  # type: ignore[arg-type]
+        self._acknowledge_findings()
+
+    def _code(self) -> lambda_.Code:
+        return lambda_.Code.from_asset(
+            str(PACKAGE),
+            asset_hash_type=AssetHashType.OUTPUT,
+            bundling=BundlingOptions(
+                # Never pulled: local bundling always succeeds or fails the synth.
+                image=DockerImage.from_registry("local-bundling-only"),
+                local=LocalPipBundling(self.config.policy_document, PYTHON_VERSION, PLATFORM),
+            ),
+        )
+
+    def _environment(self, dead_letter_queue: sqs.IQueue) -> dict[str, str]:
+        config = self.config
+        return {
+            settings.POLICY_FILE: f"/var/task/{POLICY_NAME}",
+            settings.DRY_RUN: "true" if config.dry_run else "false",
+            settings.EVENT_BUS: "default",
+            settings.TRACING: "true" if config.tracing else "false",
+            settings.DEAD_LETTER_QUEUE: dead_letter_queue.queue_url,
+            **({settings.KILL_SWITCH: config.kill_switch_parameter} if config.kill_switch_parameter else {}),
+            # Service and namespace are the function's own constants (rollout_guard.observability); the level is
+            # left to this variable so that an operator can raise it without a deploy.
+            "POWERTOOLS_LOG_LEVEL": observability.LOG_LEVEL,
+        }
+
+    def job_arns(self) -> list[str]:
+        globs = self.config.job_globs()
+        prefix = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:job/"
+        return [prefix + "*"] if globs is None else [prefix + glob for glob in globs]
+
+    def thing_arns(self) -> list[str]:
+        return [f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:thing/*"]
+
+    def _allow(self, sid: str, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
+        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources,
+                                                    conditions=conditions))
+
+    def _grant_least_privilege(self) -> None:
+        config = self.config
+        self._allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
+        self._allow("ConfirmJobs", ["iot:DescribeJob"], self.job_arns())
+        conditions = None
+        if config.job_tag_key:
+            conditions = {"StringEquals": {f"aws:ResourceTag/{config.job_tag_key}": config.job_tag_value}}
+        self._allow("CancelPolicyJobs", ["iot:CancelJob"], self.job_arns(), conditions)
+        if config.needs_listing():
+            self._allow("ListActiveJobs", ["iot:ListJobs"], ["*"])
+        if config.handles_defender():
+            self._allow("JobsOfViolatingThing", ["iot:ListJobExecutionsForThing"], self.thing_arns())
+        if config.escalates():
+            self._allow("FindExecutionsLeftRunning", ["iot:ListJobExecutionsForJob"], self.job_arns())
+            self._allow("ForceExecutionsLeftRunning", ["iot:CancelJobExecution"],
+                        [*self.job_arns(), *self.thing_arns()])
+        if config.kill_switch_parameter:
+            self._allow("ReadKillSwitch", ["ssm:GetParameter"],
+                        [f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter"
+                         f"{config.kill_switch_parameter}"])
+        self._allow("AnnounceHalts", ["events:PutEvents"],
+                    [f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"])
+
+    def _acknowledge_findings(self) -> None:
+        """Each cdk-nag finding on the role that is right here, with why."""
+        arn = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+        globs = self.config.job_globs()
+        findings = {
+            f"IAM5[Resource::{arn}:job/{glob}]": "CancelJob and DescribeJob are limited to the job ARNs that match the "
+            "policy's jobs globs, the narrowest way a rule names its rollouts"
+            for glob in (globs if globs is not None else ("*",))
+        }
+        findings["IAM5[Resource::*]"] = (
+            "IoT ListJobs (and, with tracing on, X-Ray PutTraceSegments/PutTelemetryRecords) support no "
+            "resource-level permissions")
+        for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+            findings[f"IAM5[Action::{action}]"] = (
+                "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
+                "the statement names only that key")
+        if self.config.handles_defender() or self.config.escalates():
+            findings[f"IAM5[Resource::{arn}:thing/*]"] = (
+                "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
+                "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")
+        for finding, reason in findings.items():
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))
