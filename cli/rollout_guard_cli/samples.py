@@ -1,17 +1,27 @@
 """Sample alerts of every supported kind, in the exact shape each delivery path hands to the Lambda.
 
-`rollout-guard events` prints them; the drill and the tests build their alerts here too.
+`rollout-guard events` prints them; the drill, the bench and the tests build their alerts here too (the test
+fixtures in tests/events are made from these builders, and a test holds them equal). Ids are derived from the
+content, so a sample is the same every time and the same alert delivered twice carries the same id, as a
+redelivery does.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 TIME = "2026-11-29T10:00:00.000+0000"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:rollout-guard-alerts"
+
+
+def _id(*parts: Any) -> str:
+    """A stable id for content: the same content gets the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(parts, sort_keys=True)))
 
 
 def _alarm_arn(name: str) -> str:
@@ -52,7 +62,7 @@ def _alarm_detail(alarm_name: str, state: str, previous_state: str, configuratio
 def _eventbridge(source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> dict[str, Any]:
     return {
         "version": "0",
-        "id": str(uuid.uuid4()),
+        "id": _id(source, detail_type, detail),
         "detail-type": detail_type,
         "source": source,
         "account": ACCOUNT,
@@ -64,7 +74,7 @@ def _eventbridge(source: str, detail_type: str, detail: dict[str, Any], resource
 
 
 def alarm_eventbridge(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
-                      state: str = "ALARM", previous_state: str = "OK", tag_job_id: str | None = None) -> dict:
+                      state: str = "ALARM", previous_state: str = "OK", tag_job_id: str | None = None) -> dict[str, Any]:
     """EventBridge "CloudWatch Alarm State Change" of a metric alarm with a JobId dimension."""
     detail = _alarm_detail(alarm_name, state, previous_state,
                            {"description": "Crash rate of the rollout", "metrics": [_metric(job_id)]})
@@ -74,7 +84,7 @@ def alarm_eventbridge(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-cr
 
 
 def alarm_eventbridge_math(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
-                           state: str = "ALARM", previous_state: str = "OK") -> dict:
+                           state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
     """A metric-math alarm: an expression over metrics, one of which carries the JobId dimension."""
     expression = {"id": "ratio", "expression": "100 * crashes / boots", "label": "crash %", "returnData": True}
     boots = _metric(job_id)
@@ -87,7 +97,7 @@ def alarm_eventbridge_math(job_id: str | None = "fw-2-4-eu", alarm_name: str = "
 
 
 def alarm_composite(tag_job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-composite",
-                    state: str = "ALARM", previous_state: str = "OK") -> dict:
+                    state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
     """A composite alarm: no metrics, a rule over other alarms; the job comes from the JobId tag if any."""
     detail = _alarm_detail(alarm_name, state, previous_state,
                            {"alarmRule": "ALARM(fw-crash-rate-eu) AND ALARM(fw-boot-loops-eu)"})
@@ -96,20 +106,21 @@ def alarm_composite(tag_job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-
     return _eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [_alarm_arn(alarm_name)])
 
 
-def _sns(message: dict[str, Any], subject: str | None = None) -> dict[str, Any]:
-    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:rollout-guard-alerts"
+def sns_envelope(message: dict[str, Any] | str, subject: str | None = None) -> dict[str, Any]:
+    """A message as SNS hands it to a Lambda subscriber (a dict is sent as its JSON text)."""
+    body = message if isinstance(message, str) else json.dumps(message)
     return {
         "Records": [
             {
                 "EventSource": "aws:sns",
                 "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
+                "EventSubscriptionArn": f"{TOPIC}:{_id('subscription', TOPIC)}",
                 "Sns": {
                     "Type": "Notification",
-                    "MessageId": str(uuid.uuid4()),
-                    "TopicArn": topic,
+                    "MessageId": _id(body, subject),
+                    "TopicArn": TOPIC,
                     "Subject": subject,
-                    "Message": json.dumps(message),
+                    "Message": body,
                     "Timestamp": TIME.replace("+0000", "Z"),
                     "SignatureVersion": "1",
                     "Signature": "EXAMPLE",
@@ -122,10 +133,7 @@ def _sns(message: dict[str, Any], subject: str | None = None) -> dict[str, Any]:
     }
 
 
-def alarm_sns(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
-              state: str = "ALARM", previous_state: str = "OK") -> dict:
-    """A CloudWatch alarm notification delivered through SNS (dimensions as a list)."""
-    dimensions = [{"name": "JobId", "value": job_id}] if job_id else []
+def _sns_alarm(alarm_name: str, state: str, previous_state: str, trigger: dict[str, Any]) -> dict[str, Any]:
     message = {
         "AlarmName": alarm_name,
         "AlarmDescription": "Crash rate of the rollout",
@@ -138,27 +146,41 @@ def alarm_sns(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate
         "AlarmArn": _alarm_arn(alarm_name),
         "OldStateValue": previous_state,
         "OKActions": [],
-        "AlarmActions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:rollout-guard-alerts"],
+        "AlarmActions": [TOPIC],
         "InsufficientDataActions": [],
-        "Trigger": {
-            "MetricName": "CrashRate",
-            "Namespace": "Fleet/Firmware",
-            "StatisticType": "Statistic",
-            "Statistic": "AVERAGE",
-            "Unit": None,
-            "Dimensions": dimensions,
-            "Period": 60,
-            "EvaluationPeriods": 1,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "Threshold": 5.0,
-            "TreatMissingData": "missing",
-        },
+        "Trigger": {**trigger, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
+                    "Threshold": 5.0, "TreatMissingData": "missing"},
     }
-    return _sns(message, subject=f'{state}: "{alarm_name}" in EU (Ireland)')
+    return sns_envelope(message, subject=f'{state}: "{alarm_name}" in EU (Ireland)')
+
+
+def _sns_dimensions(job_id: str | None) -> list[dict[str, str]]:
+    return [{"name": "JobId", "value": job_id}] if job_id else []
+
+
+def alarm_sns(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+              state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
+    """A CloudWatch alarm notification delivered through SNS (dimensions as a list)."""
+    trigger = {"MetricName": "CrashRate", "Namespace": "Fleet/Firmware", "StatisticType": "Statistic",
+               "Statistic": "AVERAGE", "Unit": None, "Dimensions": _sns_dimensions(job_id), "Period": 60}
+    return _sns_alarm(alarm_name, state, previous_state, trigger)
+
+
+def alarm_sns_math(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
+                   state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
+    """A metric-math alarm notification through SNS: Trigger.Metrics, the JobId on the metrics it divides."""
+
+    def stat(metric_id: str, name: str) -> dict[str, Any]:
+        metric = {"Dimensions": _sns_dimensions(job_id), "MetricName": name, "Namespace": "Fleet/Firmware"}
+        return {"Id": metric_id, "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Sum"}, "ReturnData": False}
+
+    expression = {"Expression": "100 * m1 / m2", "Id": "e1", "Label": "crash %", "ReturnData": True}
+    return _sns_alarm(alarm_name, state, previous_state,
+                      {"Metrics": [expression, stat("m1", "Crashes"), stat("m2", "Boots")]})
 
 
 def alarm_action(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-eu",
-                 state: str = "ALARM", previous_state: str = "OK") -> dict:
+                 state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
     """The payload of a CloudWatch alarm's Lambda action."""
     return {
         "source": "aws.cloudwatch",
@@ -176,10 +198,10 @@ def alarm_action(job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-r
 
 
 def defender_sns(thing_name: str = "dev-canary-1", security_profile: str = "fw-canary-behaviour",
-                 violation_event_type: str = "in-alarm") -> dict:
+                 violation_event_type: str = "in-alarm") -> dict[str, Any]:
     """A Device Defender violation delivered through SNS."""
     message = {
-        "violationId": str(uuid.uuid4()),
+        "violationId": _id(thing_name, security_profile, violation_event_type),
         "thingName": thing_name,
         "securityProfileName": security_profile,
         "behavior": {
@@ -191,27 +213,28 @@ def defender_sns(thing_name: str = "dev-canary-1", security_profile: str = "fw-c
         "violationEventType": violation_event_type,
         "violationEventTime": 1796032800000,
     }
-    return _sns(message)
+    return sns_envelope(message)
 
 
 def custom_eventbridge(job_ids: list[str] | None = None, source: str = "com.acme.monitoring",
-                       severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict:
+                       severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict[str, Any]:
     """A monitoring tool's alert put on EventBridge under its own source."""
     detail = {"jobIds": job_ids or ["fw-2-4-eu"], "severity": severity, "reason": reason}
     return _eventbridge(source, "Rollout Health Alert", detail, [])
 
 
 def custom_sns(job_id: str = "fw-2-4-eu", source: str = "com.acme.monitoring",
-               severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict:
+               severity: str = "critical", reason: str = "Crash spike on fw 2.4") -> dict[str, Any]:
     """A monitoring tool's alert published to SNS as a JSON body."""
-    return _sns({"jobId": job_id, "source": source, "severity": severity, "reason": reason})
+    return sns_envelope({"jobId": job_id, "source": source, "severity": severity, "reason": reason})
 
 
-KINDS = {
+KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alarm-eventbridge": alarm_eventbridge,
     "alarm-eventbridge-math": alarm_eventbridge_math,
     "alarm-composite": alarm_composite,
     "alarm-sns": alarm_sns,
+    "alarm-sns-math": alarm_sns_math,
     "alarm-action": alarm_action,
     "defender-sns": defender_sns,
     "custom-eventbridge": custom_eventbridge,

@@ -99,11 +99,16 @@ def _obj(value: Any, what: str, required: bool = True) -> dict[str, Any]:
     return value
 
 
-def _str(value: Any, what: str, required: bool = False) -> str | None:
-    if value is None or (value == "" and not required):
-        if required:
-            raise UnrecognisedAlert(f"{what} is missing")
+def _str(value: Any, what: str) -> str | None:
+    """An optional string: absent or empty is None."""
+    if value is None or value == "":
         return None
+    return _required(value, what)
+
+
+def _required(value: Any, what: str) -> str:
+    if value is None:
+        raise UnrecognisedAlert(f"{what} is missing")
     if not isinstance(value, str) or not value:
         raise UnrecognisedAlert(f"{what} must be a non-empty string")
     return value
@@ -163,8 +168,8 @@ def _alarm(
         kind=ALARM,
         via=via,
         correlation_id=correlation_id,
-        alarm_name=_str(name, "alarm name", required=True),
-        state=_str(value, "alarm state", required=True),
+        alarm_name=_required(name, "alarm name"),
+        state=_required(value, "alarm state"),
         previous_state=previous,
         reason=reason,
         job_ids=_unique(job_ids),
@@ -173,7 +178,7 @@ def _alarm(
 
 
 def _parse_eventbridge(event: dict[str, Any]) -> Alert:
-    source = _str(event.get("source"), "source", required=True)
+    source = _required(event.get("source"), "source")
     detail_type = event.get("detail-type")
     if source == "aws.cloudwatch" and detail_type == ALARM_STATE_CHANGE:
         detail = _obj(event.get("detail"), "detail")
@@ -242,7 +247,7 @@ def _sns_alarm(message: dict[str, Any], message_id: str | None) -> Alert:
 
 
 def _sns_defender(message: dict[str, Any], message_id: str | None) -> Alert:
-    thing = _str(message.get("thingName"), "thingName", required=True)
+    thing = _required(message.get("thingName"), "thingName")
     behavior = _obj(message.get("behavior"), "behavior", required=False)
     behavior_name = _str(behavior.get("name"), "behavior.name") or "unnamed behavior"
     event_time = message.get("violationEventTime")
@@ -256,9 +261,9 @@ def _sns_defender(message: dict[str, Any], message_id: str | None) -> Alert:
         kind=DEFENDER,
         via="sns",
         correlation_id=_str(message.get("violationId"), "violationId") or message_id,
-        security_profile=_str(message.get("securityProfileName"), "securityProfileName", required=True),
+        security_profile=_required(message.get("securityProfileName"), "securityProfileName"),
         thing_name=thing,
-        violation_event_type=_str(message.get("violationEventType"), "violationEventType", required=True),
+        violation_event_type=_required(message.get("violationEventType"), "violationEventType"),
         reason=f"Device Defender behavior {behavior_name} violated on {thing}",
         timestamp=timestamp,
     )
@@ -270,7 +275,7 @@ def _parse_sns(event: dict[str, Any]) -> Alert:
         raise UnrecognisedAlert(f"an SNS event must hold exactly one record, got {len(records)}")
     record = _obj(records[0], "Records[0]")
     sns = _obj(record.get("Sns"), "Records[0].Sns")
-    body = _str(sns.get("Message"), "Sns.Message", required=True)
+    body = _required(sns.get("Message"), "Sns.Message")
     try:
         message = json.loads(body)
     except (ValueError, RecursionError) as error:

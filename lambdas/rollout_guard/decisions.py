@@ -160,11 +160,16 @@ class BlastRadius:
     def exceeded(self) -> bool:
         return self.acting > self.rule.max_jobs
 
-    def block(self, decision: Decision) -> Decision:
-        """What becomes of an acting decision once the cap is exceeded."""
+    def block(self, job_id: str, decision: Decision | None) -> Decision:
+        """What becomes of a candidate once the cap is exceeded: an acting decision is blocked, and so is a job
+        left unconfirmed (describing stopped); a job not acted on keeps its decision."""
+        if decision is not None and decision.action not in ACTING:
+            return decision
         rule = self.rule
         detail = f"{self.acting} active jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
-        return _decision(rule, decision.job_id, BLOCKED, detail)
+        if decision is None:
+            detail += "; not confirmed: describing stopped at the cap"
+        return _decision(rule, job_id, BLOCKED, detail)
 
 
 def plan(rule: Rule, candidates: list[str], confirmed: dict[str, JobView | str], dry_run: bool) -> list[Decision]:
@@ -176,7 +181,7 @@ def plan(rule: Rule, candidates: list[str], confirmed: dict[str, JobView | str],
         cap.confirmed(decision)
     acting = [decision for decision in decided if decision.action in ACTING]
     if cap.exceeded:
-        acting = [cap.block(decision) for decision in acting]
+        acting = [cap.block(decision.job_id, decision) for decision in acting]
     return [decision for decision in decided if decision.action not in ACTING] + acting
 
 

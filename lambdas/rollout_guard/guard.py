@@ -6,6 +6,7 @@ imports an adapter.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -95,9 +96,10 @@ def respond(
 class _Work:
     """The candidates of one alert, confirmed and carried out on a few threads (boto3 clients are thread-safe).
 
-    Each job goes from DescribeJob to CancelJob as soon as the blast-radius cap is sure to hold, so confirmations
-    and cancellations overlap and a fan-out takes as long as the slower of the two, not their sum. Once the cap is
-    exceeded, no confirmation starts and nothing is carried out."""
+    A job goes from DescribeJob to CancelJob as soon as the blast-radius cap is sure to hold, and a job cleared to
+    act takes the next free worker before another confirmation does, so confirmations and cancellations overlap and
+    a fan-out takes as long as the slower of the two, not their sum. Once the cap is exceeded, no confirmation
+    starts and nothing is carried out."""
 
     def __init__(self, jobs: JobsPort, rule: Rule, comment: str, dry_run: bool, out_of_time: Callable[[], bool]):
         self.jobs, self.rule, self.comment, self.dry_run, self.out_of_time = jobs, rule, comment, dry_run, out_of_time
@@ -107,28 +109,34 @@ class _Work:
             return []
         cap = BlastRadius(self.rule, len(candidates))
         decided: dict[str, Decision] = {}
-        waiting: list[Decision] = []  # acting decisions held until the cap is sure to hold
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(candidates))) as pool:
-            confirming = {pool.submit(self._confirm, job_id): job_id for job_id in candidates}
-            acting: dict[Future[Decision], str] = {}
-            while confirming:
-                done, _ = wait(confirming, return_when=FIRST_COMPLETED)
+        to_confirm, cleared = deque(candidates), deque[Decision]()
+        held: list[Decision] = []  # acting decisions waiting until the cap is sure to hold
+        workers = min(WORKERS, len(candidates))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running: dict[Future[Any], str] = {}
+            while to_confirm or cleared or running:
+                while len(running) < workers and (cleared or to_confirm):
+                    if cleared:
+                        decision = cleared.popleft()
+                        running[pool.submit(self._carry_out, decision)] = decision.job_id
+                    else:
+                        job_id = to_confirm.popleft()
+                        running[pool.submit(self._confirm, job_id)] = job_id
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    decision = decisions.decide(self.rule, confirming.pop(future), future.result(), self.dry_run)
+                    job_id, answer = running.pop(future), future.result()
+                    if isinstance(answer, Decision):  # carried out
+                        decided[job_id] = answer
+                        continue
+                    decision = decided[job_id] = decisions.decide(self.rule, job_id, answer, self.dry_run)
                     cap.confirmed(decision)
-                    decided[decision.job_id] = decision
                     if decision.action in ACTING:
-                        waiting.append(decision)
-                if cap.exceeded:
-                    for future in confirming:
-                        future.cancel()
-                    return [cap.block(decided[job_id]) if decided[job_id].action in ACTING else decided[job_id]
-                            for job_id in candidates if job_id in decided]
+                        held.append(decision)
+                if cap.exceeded:  # nothing was carried out: the cap was never safe
+                    return [cap.block(job_id, decided.get(job_id)) for job_id in candidates]
                 if cap.safe:
-                    acting.update({pool.submit(self._carry_out, decision): decision.job_id for decision in waiting})
-                    waiting = []
-            for future, job_id in acting.items():
-                decided[job_id] = future.result()
+                    cleared.extend(held)
+                    held.clear()
         return [decided[job_id] for job_id in candidates]
 
     def _confirm(self, job_id: str) -> JobView | str:

@@ -29,13 +29,15 @@ class IotJobs:
 
     def _api_name(self, method: str) -> str:
         """`list_jobs` -> `ListJobs`, as the API and its errors name it."""
-        return self._client.meta.method_to_api_mapping.get(method, method)
+        name: str = self._client.meta.method_to_api_mapping.get(method, method)
+        return name
 
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._client, method)(**params)
+            answer: dict[str, Any] = getattr(self._client, method)(**params)
+            return answer
         except ClientError as error:
             details = error.response.get("Error", {})
             code, message = details.get("Code", "Unknown"), details.get("Message", str(error))

@@ -211,6 +211,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("name must be a non-empty string")
+        name = ""
     settings = {key: raw[key] for key in DEFAULT_KEYS if key in raw}
     problems += _check_settings(settings)
     match = _match(raw.get("match"), problems)

@@ -70,7 +70,7 @@ class FaultProxy:
             self.injected[fault] = self.injected.get(fault, 0) + 1
 
     def _forward(self, method: str, target: str, body: bytes, headers: dict[str, str]):
-        connection = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        connection = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30)
         try:
             connection.request(method, target, body=body, headers=headers)
             answer = connection.getresponse()

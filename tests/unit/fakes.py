@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from rollout_guard.jobs import JobsError, JobView
+import time
+
+from rollout_guard.jobs import JobsError, JobsPort, JobView
 
 
 class FakeJobs:
-    def __init__(self, jobs: dict[str, JobView] | None = None, executions: dict[str, list[str]] | None = None):
+    def __init__(self, jobs: dict[str, JobView] | None = None, executions: dict[str, list[str]] | None = None,
+                 latency: float = 0.0):
         self.jobs = dict(jobs or {})
+        self.latency = latency  # seconds each describe and cancel takes, as a network call would
         self.executions = executions or {}
         self.calls: list[tuple] = []
         self.fail_cancel: set[str] = set()
@@ -17,6 +21,7 @@ class FakeJobs:
 
     def describe(self, job_id: str) -> JobView:
         self.calls.append(("describe", job_id))
+        time.sleep(self.latency)
         if job_id in self.fail_describe:
             raise JobsError("DescribeJob", "ServiceUnavailableException", "try later")
         if job_id not in self.jobs:
@@ -31,8 +36,9 @@ class FakeJobs:
         self.calls.append(("on_thing", thing_name))
         return list(self.executions.get(thing_name, []))
 
-    def cancel(self, job_id: str, reason_code: str, comment: str, force: bool) -> dict:
+    def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]:
         self.calls.append(("cancel", job_id, reason_code, comment, force))
+        time.sleep(self.latency)
         if job_id in self.fail_cancel:
             raise JobsError("CancelJob", "ThrottlingException", "Rate exceeded")
         self.jobs[job_id] = JobView(job_id, "CANCELED", self.jobs[job_id].targets, force_canceled=force)
@@ -57,3 +63,8 @@ class FakeJobs:
 
 def active(job_id: str, *groups: str) -> JobView:
     return JobView(job_id, "IN_PROGRESS", tuple(f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{g}" for g in groups))
+
+
+def _keeps_to_the_port(fake: FakeJobs) -> JobsPort:
+    """Never called: mypy (in make test) fails here when the fake drifts from the port."""
+    return fake

@@ -272,3 +272,26 @@ def test_escalation_with_nothing_in_progress_is_skipped_and_a_failed_execution_i
 
     assert actions(outcome) == [("fw-a", SKIPPED), ("fw-b", FAILED)]
     assert "stopped 1 of 2" in outcome.decisions[1].detail and "dev-2" in outcome.decisions[1].detail
+
+
+def test_describing_stops_once_the_cap_is_exceeded_and_every_candidate_is_blocked():
+    jobs = FakeJobs({f"fw-{i:03d}": active(f"fw-{i:03d}") for i in range(300)}, latency=0.005)
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(jobs.jobs))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 10}]"), jobs)
+
+    described = [call for call in jobs.calls if call[0] == "describe"]
+    assert len(described) < 30  # the cap (10) plus what was in flight on the few workers, not 300
+    assert len(outcome.decisions) == 300 and {d.action for d in outcome.decisions} == {BLOCKED}
+    assert jobs.cancels() == []
+
+
+def test_cancels_start_before_every_candidate_is_confirmed_when_the_cap_cannot_be_exceeded():
+    jobs = FakeJobs({f"fw-{i}": active(f"fw-{i}") for i in range(8)}, latency=0.005)
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(jobs.jobs))
+
+    guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 8}]"), jobs)
+
+    kinds = [call[0] for call in jobs.calls]
+    assert kinds.count("cancel") == 8
+    assert kinds.index("cancel") < len(kinds) - 1 - kinds[::-1].index("describe")  # overlap: a cancel before the last describe

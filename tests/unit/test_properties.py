@@ -12,7 +12,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollout_guard import alerts, guard, policy
+from rollout_guard import alerts, decisions, guard, policy
 from rollout_guard.alerts import UnrecognisedAlert
 from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
 from rollout_guard.policy import PolicyError
@@ -159,3 +159,31 @@ def test_near_valid_policies_load_or_name_the_rule(rules):
         return
     for rule in loaded.rules:
         assert policy.REASON_CODE.fullmatch(rule.reason_code) and rule.max_jobs >= 1
+
+
+JOB_STATES = st.sampled_from(["IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED", "DELETION_IN_PROGRESS", "missing"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(states=st.lists(JOB_STATES, min_size=1, max_size=12), cap=st.integers(min_value=1, max_value=8),
+       dry_run=st.booleans())
+def test_the_guard_job_by_job_decides_as_the_plan_does_all_at_once(states, cap, dry_run):
+    from rollout_guard.decisions import ACTING, BLOCKED, CANCEL, CANCELED
+    from rollout_guard.jobs import JobView
+
+    known = {f"fw-{i}": JobView(f"fw-{i}", state) for i, state in enumerate(states) if state != "missing"}
+    candidates = [f"fw-{i}" for i in range(len(states))]
+    rule = make_policy(f"rules: [{{name: any, max_jobs: {cap}}}]").rules[0]
+    jobs = FakeJobs(known)
+    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(candidates))
+
+    outcome = guard.respond(alert, policy.Policy(rules=(rule,)), jobs, dry_run=dry_run)
+
+    confirmed = {job_id: known.get(job_id, "ResourceNotFoundException") for job_id in candidates}
+    planned = {d.job_id: d.action for d in decisions.plan(rule, candidates, confirmed, dry_run)}
+    acted = {d.job_id: d.action for d in outcome.decisions}
+    if BLOCKED in planned.values():
+        assert jobs.cancels() == [] and BLOCKED in acted.values()
+        assert all(acted[job_id] == BLOCKED for job_id, action in planned.items() if action in ACTING | {BLOCKED})
+    else:
+        assert acted == {job_id: CANCELED if action == CANCEL else action for job_id, action in planned.items()}
