@@ -102,6 +102,10 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        return fail("the drill runs on the moto emulator: pip install 'rollout-guard[local]'")
     from . import drill
 
     return drill.run(policy_file=Path(args.policy) if args.policy else project_policy_file())
