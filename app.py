@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from aws_cdk import App, Validations
+from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from rollout_guard.policy import PolicyError
@@ -17,7 +18,10 @@ from rollout_guard_cdk.project import CONTEXT_KEY
 
 def build(app: App) -> RolloutGuardStack:
     config = GuardConfig.from_context(app.node.try_get_context(CONTEXT_KEY), Path(__file__).resolve().parent)
-    stack = RolloutGuardStack(app, "RolloutGuard", config=config)
+    # The CLI's account and region when it knows them (CDK's usual pattern), so that checks which need them (a
+    # foreign alert topic) run at synth; without credentials the stack stays environment-agnostic.
+    env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    stack = RolloutGuardStack(app, "RolloutGuard", config=config, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,6 +93,18 @@ def respond(
     return outcome
 
 
+class _Inline(Executor):
+    """The executor of a single job: each call runs at once, so the common alert pays for no thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed over as a thread pool would, to be raised by result()
+            future.set_exception(error)
+        return future
+
+
 class _Work:
     """The candidates of one alert, confirmed and carried out on a few threads (boto3 clients are thread-safe).
 
@@ -112,7 +124,7 @@ class _Work:
         to_confirm, cleared = deque(candidates), deque[Decision]()
         held: list[Decision] = []  # acting decisions waiting until the cap is sure to hold
         workers = min(WORKERS, len(candidates))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline() as pool:
             running: dict[Future[Any], str] = {}
             while to_confirm or cleared or running:
                 while len(running) < workers and (cleared or to_confirm):

@@ -30,6 +30,7 @@ def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
                 "jobId": decision.job_id,
                 "rule": rule,
                 "reasonCode": decision.reason_code,
+                "subject": outcome.alert.subject,
                 "force": decision.force,
                 "alert": alert,
             }),

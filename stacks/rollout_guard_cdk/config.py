@@ -19,6 +19,7 @@ from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE
 
 PARAMETER = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # What CloudWatch Logs accepts as a retention, in days.
 RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653}
@@ -65,9 +66,21 @@ def _retention(key: str, value: Any) -> int:
     return int(value)
 
 
-def _concurrency(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
-        raise ValueError(f"{key} must be a whole number from 1 to 10 (IoT allows ~10 CancelJob/s)")
+def _concurrency(key: str, value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10):
+        raise ValueError(f"{key} must be null (none reserved) or a whole number from 1 to 10")
+    return value
+
+
+def _topic_arn(key: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not TOPIC_ARN.fullmatch(value)):
+        raise ValueError(f"{key}: {value!r} is not an SNS topic ARN")
+    return value
+
+
+def _email(key: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not EMAIL.fullmatch(value)):
+        raise ValueError(f"{key}: {value!r} is not an e-mail address")
     return value
 
 
@@ -106,10 +119,15 @@ class GuardConfig:
     log_retention_days: int = option("logRetentionDays", 30, _retention)
     job_tag_key: str | None = option("jobTagKey", None, _optional_text)
     job_tag_value: str = option("jobTagValue", "true", _text)
-    alarm_lambda_action: bool = option("alarmLambdaAction", True, _flag)
-    reserved_concurrency: int = option("reservedConcurrency", 2, _concurrency)
+    # One path per alarm by default: the EventBridge rule on alarmNamePrefixes. The Lambda alarm action is an
+    # alternative to turn on knowingly (an alarm wired both ways runs the guard twice).
+    alarm_lambda_action: bool = option("alarmLambdaAction", False, _flag)
+    # Opt-in: Lambda keeps 10 executions of the account unreserved, and new accounts often have only 10.
+    reserved_concurrency: int | None = option("reservedConcurrency", None, _concurrency)
     tracing: bool = option("tracing", False, _flag)
     kill_switch_parameter: str | None = option("killSwitchParameter", None, _parameter)
+    operations_topic_arn: str | None = option("operationsTopicArn", None, _topic_arn)
+    operations_email: str | None = option("operationsEmail", None, _email)
 
     @classmethod
     def options(cls) -> dict[str, Any]:
@@ -157,5 +175,11 @@ class GuardConfig:
         return any(rule.force for rule in self.policy.rules)
 
     def handles_defender(self) -> bool:
-        """Some rule can match a Device Defender violation, so the function looks up a thing's jobs."""
-        return any(DEFENDER in kinds_matched(rule) for rule in self.policy.rules)
+        """Some rule can match a Device Defender violation, so the function looks up a thing's jobs and Device
+        Defender gets a role to publish to the alert topic."""
+        return bool(self.security_profiles())
+
+    def security_profiles(self) -> tuple[str, ...]:
+        """Globs of the security profiles whose violations some rule can match ('*' for a rule that names none)."""
+        defender_rules = [rule for rule in self.policy.rules if DEFENDER in kinds_matched(rule)]
+        return tuple(dict.fromkeys(rule.match.security_profile or "*" for rule in defender_rules))

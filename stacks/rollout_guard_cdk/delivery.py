@@ -1,12 +1,14 @@
 """Delivery: how alerts reach the function, and where the ones it cannot take are kept.
 
 The key, the dead-letter queue and the alert topic, then the routes to the function: EventBridge rules, topic
-subscriptions and the alarm Lambda-action permission, each with retries and the dead-letter queue.
+subscriptions, the optional alarm Lambda-action permission and Device Defender's publishing role, each with retries
+and the dead-letter queue. Which principal writes where, and the statements that let it, are in the README's table
+of delivery paths; tests/infrastructure/test_delivery_paths.py holds the template to it.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, Duration, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +21,7 @@ from constructs import Construct
 
 from rollout_guard.alerts import ALARM_STATE_CHANGE
 
-from .config import GuardConfig
+from .config import ConfigError, GuardConfig
 
 # An alert that fails is retried by the platform, then kept in the dead-letter queue.
 RETRY_ATTEMPTS = 2
@@ -32,16 +34,11 @@ class Delivery:
     def __init__(self, scope: Construct, config: GuardConfig) -> None:
         self.scope = scope
         self.config = config
+        self.rules: list[events.Rule] = []  # every EventBridge rule that targets the function
+        self.subscribed_topics: list[sns.ITopic] = []  # every topic the function is subscribed to
         self.key = kms.Key(scope, "Key", enable_key_rotation=True,
-                           description="rollout-guard: alert topic and dead-letter queue")
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AlertSendersOfThisAccount",
-            principals=[iam.ServicePrincipal(name) for name in
-                        ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-        ))
+                           description="rollout-guard: alert topic, operations topic and dead-letter queue")
+        self._key_policy()
         self.dead_letter_queue = sqs.Queue(
             scope, "DeadLetterQueue",
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key, enforce_ssl=True,
@@ -50,6 +47,32 @@ class Delivery:
         Validations.of(self.dead_letter_queue).acknowledge(Acknowledgment(
             id="AwsSolutions::AwsSolutions-SQS3", reason="This queue is itself the dead-letter queue of the guard"))
         self.topic = self._alert_topic()
+        self.defender_role = self._defender_role() if config.handles_defender() else None
+
+    def _key_policy(self) -> None:
+        """Per service, as each documents it. CloudWatch (alarm actions) and SNS (subscription dead letters) can be
+        scoped to this account. EventBridge cannot: SNS's documentation says aws:SourceAccount, aws:SourceArn and
+        aws:SourceOrgID are not supported in a key policy for EventBridge delivering to an encrypted topic, and
+        whether its dead-letter sends carry them is undocumented. So EventBridge is scoped by the encryption context
+        instead, to this stack's queues and topics (CloudFormation names them after the stack)."""
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAndSnsOfThisAccount",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("sns.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+        ))
+        own = f"{Aws.REGION}:{Aws.ACCOUNT_ID}:{Aws.STACK_NAME}-*"
+        for sid, context_key, service in (("EventBridgeToThisStacksQueues", "aws:sqs:arn", "sqs"),
+                                          ("EventBridgeToThisStacksTopics", "aws:sns:topicArn", "sns")):
+            self.key.add_to_resource_policy(iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringLike": {f"kms:EncryptionContext:{context_key}":
+                                           f"arn:{Aws.PARTITION}:{service}:{own}"}},
+            ))
 
     def _alert_topic(self) -> sns.Topic:
         topic = sns.Topic(self.scope, "AlertTopic", master_key=self.key, enforce_ssl=True,
@@ -75,13 +98,39 @@ class Delivery:
         ))
         return topic
 
+    def _defender_role(self) -> iam.Role:
+        """The role Device Defender assumes to publish violations to the alert topic (a role, not a service
+        principal, per the Device Defender guide), scoped against the confused deputy to this account and to the
+        security profiles the policy matches (aws:SourceArn `...:securityprofile/NAME`, per the same guide)."""
+        profiles = [f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:securityprofile/{glob}"
+                    for glob in self.config.security_profiles()]
+        role = iam.Role(
+            self.scope, "DefenderAlertRole",
+            description="rollout-guard: Device Defender publishes violations to the alert topic",
+            assumed_by=iam.ServicePrincipal("iot.amazonaws.com", conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": profiles},
+            }),
+        )
+        role.add_to_policy(iam.PolicyStatement(sid="PublishViolations", actions=["sns:Publish"],
+                                               resources=[self.topic.topic_arn]))
+        role.add_to_policy(iam.PolicyStatement(sid="EncryptForTheTopic",
+                                               actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                                               resources=[self.key.key_arn]))
+        Validations.of(role).acknowledge(Acknowledgment(
+            id="AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            reason="SNS needs a data key of the topic's own key to store an encrypted message; only that key"))
+        CfnOutput(Stack.of(self.scope), "DefenderAlertRoleArn", value=role.role_arn,
+                  description="roleArn of a security profile's SNS alert target (with AlertTopicArn)")
+        return role
+
     def route_to(self, function: lambda_.IFunction) -> None:
         """Every configured path from an alert to the function."""
         config, scope = self.config, self.scope
         target = targets.LambdaFunction(function, dead_letter_queue=self.dead_letter_queue,
                                         retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
         if config.alarm_name_prefixes:
-            events.Rule(
+            self.rules.append(events.Rule(
                 scope, "AlarmRule",
                 description="CloudWatch alarms of the rollout moving into ALARM",
                 event_pattern=events.EventPattern(
@@ -94,19 +143,18 @@ class Delivery:
                     },
                 ),
                 targets=[target],
-            )
+            ))
         if config.custom_event_sources:
-            events.Rule(
+            self.rules.append(events.Rule(
                 scope, "CustomAlertRule",
                 description="Alerts of the configured monitoring tools",
                 event_pattern=events.EventPattern(source=list(config.custom_event_sources)),
                 targets=[target],
-            )
-        self.topic.add_subscription(
-            subscriptions.LambdaSubscription(function, dead_letter_queue=self.dead_letter_queue))
+            ))
+        self._subscribe(self.topic, function)
         for index, arn in enumerate(config.alert_topic_arns):
-            sns.Topic.from_topic_arn(scope, f"ExistingTopic{index}", arn).add_subscription(
-                subscriptions.LambdaSubscription(function, dead_letter_queue=self.dead_letter_queue))
+            self._refuse_foreign(arn, index)
+            self._subscribe(sns.Topic.from_topic_arn(scope, f"ExistingTopic{index}", arn), function)
         if config.alarm_lambda_action:
             for index, prefix in enumerate(config.alarm_name_prefixes):
                 function.add_permission(
@@ -115,3 +163,25 @@ class Delivery:
                     source_account=Aws.ACCOUNT_ID,
                     source_arn=f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{prefix}*",
                 )
+
+    def _subscribe(self, topic: sns.ITopic, function: lambda_.IFunction) -> None:
+        topic.add_subscription(subscriptions.LambdaSubscription(function, dead_letter_queue=self.dead_letter_queue))
+        self.subscribed_topics.append(topic)
+
+    def _refuse_foreign(self, arn: str, index: int) -> None:
+        """An SNS subscription's dead-letter queue must be in the subscription's account and region, and the key
+        refuses other accounts: a topic elsewhere could never deliver here. Refused at synth when the stack's
+        environment is known, else by a template rule before CloudFormation creates anything."""
+        region, account = arn.split(":")[3:5]
+        stack = Stack.of(self.scope)
+        if not Token.is_unresolved(stack.account) and not Token.is_unresolved(stack.region):
+            if (account, region) != (stack.account, stack.region):
+                raise ConfigError(f"alertTopicArns: {arn} is outside this stack's account {stack.account} and region "
+                                  f"{stack.region}; an SNS subscription's dead-letter queue must be in its own")
+            return
+        CfnRule(stack, f"AlertTopic{index}InThisAccountAndRegion", assertions=[CfnRuleAssertion(
+            assert_=Fn.condition_and(Fn.condition_equals(Aws.ACCOUNT_ID, account),
+                                     Fn.condition_equals(Aws.REGION, region)),
+            assert_description=f"alertTopicArns: {arn} must be in this stack's account and region (an SNS "
+                               "subscription's dead-letter queue must be in its own)",
+        )])

@@ -52,8 +52,8 @@ class GuardFunction:
             timeout=Duration.seconds(60),
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
-            # IoT allows about 10 CancelJob and DescribeJob requests a second; a few concurrent instances stay
-            # under that, and botocore's retries absorb the rest.
+            # None by default: reserving fails the deploy on accounts whose limit is 10 (Lambda keeps 10
+            # unreserved). The function paces itself at IoT's rate; botocore's retries absorb the rest.
             reserved_concurrent_executions=config.reserved_concurrency,
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,

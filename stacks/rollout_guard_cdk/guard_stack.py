@@ -20,6 +20,8 @@ class RolloutGuardStack(Stack):
                   description="Use as a CloudWatch alarm action to route the alarm to the guard")
         CfnOutput(self, "FunctionName", value=self.guard.function.function_name)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.guard.dead_letter_queue.queue_url)
+        CfnOutput(self, "OperationsTopicArn", value=self.guard.operations_topic.topic_arn,
+                  description="Every alarm of the guard and a line per halt: subscribe e-mail or chat here")
         CfnOutput(self, "DashboardUrl", value=(
             f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
             f"#dashboards:name={self.guard.dashboard.dashboard_name}"))

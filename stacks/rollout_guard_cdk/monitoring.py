@@ -1,15 +1,30 @@
-"""Observability: the dashboard and the alarms, charting the function's metrics by the names the function emits
-(`rollout_guard.observability`, the one contract both sides import)."""
+"""Observability: the operations channel, the alarms and the dashboard.
+
+Every alarm the stack makes acts on the operations topic, and every halt is announced there as one readable line
+(an EventBridge rule with an input transformer over the guard's "Rollout Halted" events), so e-mail, or Slack and
+Teams through AWS's chat integration, need no code. The function's own metrics are charted by the names it emits
+(`rollout_guard.observability`, the one contract both sides import).
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+import jsii
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from rollout_guard import halt_events
 from rollout_guard.observability import DIMENSIONS, NAMESPACE, Metric
+
+from .config import GuardConfig
+from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery
 
 PERIOD = Duration.minutes(1)
 # The dashboard's graphs: each metric of the contract is charted here, alarmed below, or listed in UNCHARTED.
@@ -22,6 +37,7 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Guard health: announcements lost, kill switch on or unreadable": [
         (Metric.HALT_EVENTS_FAILED, "Sum"), (Metric.KILL_SWITCH_ENGAGED, "Sum"), (Metric.KILL_SWITCH_UNREADABLE, "Sum")],
 }
+HALT_LINE = ("rollout-guard halted job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
 
 
 def metric(name: Metric, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -29,25 +45,128 @@ def metric(name: Metric, statistic: str = "Sum") -> cloudwatch.Metric:
                              statistic=statistic, period=PERIOD)
 
 
+def _aws_metric(namespace: str, name: str, dimensions: dict[str, str]) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dimensions, statistic="Sum",
+                             period=PERIOD)
+
+
 class Monitoring:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
-    def __init__(self, scope: Construct, function: lambda_.Function, dead_letter_queue: sqs.Queue) -> None:
-        self.dead_letter_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
+    def __init__(self, scope: Construct, config: GuardConfig, function: lambda_.Function, delivery: Delivery) -> None:
+        self.scope = scope
+        self.operations_topic = self._operations_topic(config, delivery)
+        self.dead_letter_queue = delivery.dead_letter_queue
+        self.halt_rule = self._halt_rule()
+        self.dead_letter_depth = delivery.dead_letter_queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum")
-        self.alarms = [
+        self.alarms = self._alarms(function, delivery)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(actions.SnsAction(self.operations_topic))
+        self.dashboard = self._dashboard()
+
+    def _halt_rule(self) -> events.Rule:
+        line = HALT_LINE
+        for field in ("jobId", "rule", "reasonCode", "subject"):
+            line = line.replace(f"<{field}>", events.EventField.from_path(f"$.detail.{field}"))
+        rule = events.Rule(
+            self.scope, "HaltNotificationRule",
+            description="One readable line on the operations topic per job the guard halted",
+            event_pattern=events.EventPattern(source=[halt_events.SOURCE], detail_type=[halt_events.DETAIL_TYPE]),
+            targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line),
+                                  self.dead_letter_queue)],
+        )
+        if isinstance(self.operations_topic, sns.Topic):  # a topic of this stack: its policy admits this rule only
+            self.operations_topic.add_to_resource_policy(iam.PolicyStatement(
+                sid="HaltLinesOfThisStack",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"], resources=[self.operations_topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            ))
+        return rule
+
+    def _operations_topic(self, config: GuardConfig, delivery: Delivery) -> sns.ITopic:
+        topic: sns.ITopic
+        if config.operations_topic_arn:
+            topic = sns.Topic.from_topic_arn(self.scope, "ExistingOperationsTopic", config.operations_topic_arn)
+        else:
+            created = sns.Topic(self.scope, "OperationsTopic", master_key=delivery.key, enforce_ssl=True,
+                                display_name="rollout-guard operations")
+            created.add_to_resource_policy(iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"], resources=[created.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ))
+            topic = created
+        if config.operations_email:
+            topic.add_subscription(subscriptions.EmailSubscription(config.operations_email))
+        return topic
+
+    def _alarms(self, function: lambda_.Function, delivery: Delivery) -> list[cloudwatch.Alarm]:
+        scope = self.scope
+        function_name = {"FunctionName": function.function_name}
+        alarms = [
             _at_least_one(scope, "FunctionErrorsAlarm", "rollout-guard failed to handle an alert",
                           function.metric_errors(period=PERIOD, statistic="Sum")),
             _at_least_one(scope, "DeadLetterAlarm", "alerts the guard could not handle wait in its dead-letter queue",
                           self.dead_letter_depth),
+            _at_least_one(scope, "FunctionThrottlesAlarm", "Lambda throttled the guard: alerts are delayed",
+                          function.metric_throttles(period=PERIOD, statistic="Sum")),
+            _at_least_one(scope, "DestinationDeliveryFailuresAlarm",
+                          "a failed alert could not be sent to the dead-letter queue",
+                          _aws_metric("AWS/Lambda", "DestinationDeliveryFailures", function_name)),
         ]
-        self.dashboard = cloudwatch.Dashboard(scope, "Dashboard",
-                                              dashboard_name=f"rollout-guard-{Stack.of(scope).stack_name}")
+        for rule in [*delivery.rules, self.halt_rule]:
+            name = {"RuleName": rule.rule_name}
+            alarms.append(_at_least_one(scope, f"{rule.node.id}FailedInvocationsAlarm",
+                                        f"EventBridge rule {rule.node.id} failed to deliver to its target",
+                                        _aws_metric("AWS/Events", "FailedInvocations", name)))
+            alarms.append(_at_least_one(scope, f"{rule.node.id}DeadLetterFailuresAlarm",
+                                        f"EventBridge rule {rule.node.id} lost an event: its dead-letter send failed",
+                                        _aws_metric("AWS/Events", "InvocationsFailedToBeSentToDLQ", name)))
+        for index, topic in enumerate(delivery.subscribed_topics):
+            alarms.append(_at_least_one(scope, f"Subscription{index}RedriveFailuresAlarm",
+                                        "an alert the topic could not deliver was lost: its dead-letter send failed",
+                                        _aws_metric("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq",
+                                                    {"TopicName": topic.topic_name})))
+        return alarms
+
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self.scope, "Dashboard",
+                                         dashboard_name=f"rollout-guard-{Stack.of(self.scope).stack_name}")
         graphs = [cloudwatch.GraphWidget(title=title, left=[metric(name, statistic) for name, statistic in shown])
                   for title, shown in GRAPHS.items()]
         graphs.insert(3, cloudwatch.GraphWidget(title="Dead-letter queue depth", left=[self.dead_letter_depth]))
         for row in range(0, len(graphs), 2):
-            self.dashboard.add_widgets(*graphs[row:row + 2])
+            dashboard.add_widgets(*graphs[row:row + 2])
+        return dashboard
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, without the grants CDK's `targets.SnsTopic` adds: for an encrypted topic
+    those include an unconditioned key-policy statement for events.amazonaws.com, where this stack scopes
+    EventBridge by encryption context (see delivery) and the topic policy by the rule's ARN."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput, dead_letter_queue: sqs.IQueue):
+        self.topic = topic
+        self.message = message
+        self.dead_letter_queue = dead_letter_queue
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii's name)
+        self.dead_letter_queue.add_to_resource_policy(iam.PolicyStatement(
+            sid="HaltLinesNotDelivered",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        ))
+        return events.RuleTargetConfig(
+            arn=self.topic.topic_arn, input=self.message,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE.to_seconds()),
+        )
 
 
 def _at_least_one(scope: Construct, construct_id: str, description: str,

@@ -25,7 +25,7 @@ class RolloutGuard(Construct):
         self.delivery = Delivery(self, config)
         self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue)
         self.delivery.route_to(self.guard_function.function)
-        self.monitoring = Monitoring(self, self.guard_function.function, self.delivery.dead_letter_queue)
+        self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery)
 
     @property
     def function(self) -> lambda_.Function:
@@ -42,3 +42,7 @@ class RolloutGuard(Construct):
     @property
     def dashboard(self) -> cloudwatch.Dashboard:
         return self.monitoring.dashboard
+
+    @property
+    def operations_topic(self) -> sns.ITopic:
+        return self.monitoring.operations_topic

@@ -31,16 +31,20 @@ def resources(template: dict, kind: str) -> dict[str, dict]:
     }
 
 
-def one(template: dict, kind: str) -> tuple[str, dict]:
-    found = resources(template, kind)
+def one(template: dict, kind: str, named: str = "") -> tuple[str, dict]:
+    """The one resource of a type (whose logical id holds `named`, when given)."""
+    found = {logical_id: props for logical_id, props in resources(template, kind).items() if named in logical_id}
     assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
     return next(iter(found.items()))
 
 
-def statements(template: dict) -> list[dict]:
-    """Every statement of every IAM policy in the template, with actions as lists."""
+def statements(template: dict, role: str = "FunctionRole") -> list[dict]:
+    """Every statement of the IAM policies attached to the role whose logical id holds `role` (the function's by
+    default), with actions as lists."""
     found = []
     for policy in resources(template, "AWS::IAM::Policy").values():
+        if not any(role in str(attached) for attached in policy.get("Roles", [])):
+            continue
         for statement in policy["PolicyDocument"]["Statement"]:
             actions = statement["Action"]
             found.append({**statement, "Action": actions if isinstance(actions, list) else [actions]})

@@ -31,8 +31,14 @@ def test_function_runtime_architecture_tracing_and_concurrency(template):
     assert function["Architectures"] == ["arm64"]
     assert function["Handler"] == "rollout_guard.handler.lambda_handler"
     assert "TracingConfig" not in function  # X-Ray is opt-in: see the tracing switch
-    assert function["ReservedConcurrentExecutions"] == 2
+    assert "ReservedConcurrentExecutions" not in function  # opt-in: see the next test
     assert function["Timeout"] == 60
+
+
+def test_reserved_concurrency_is_opt_in(variant):
+    _, function = one(variant(reservedConcurrency=2), "AWS::Lambda::Function")
+
+    assert function["ReservedConcurrentExecutions"] == 2
 
 
 def test_function_environment(template):
@@ -162,8 +168,8 @@ def test_async_failures_go_to_the_encrypted_dead_letter_queue(template):
 
 
 def test_topic_policy_lets_only_this_account_publish(template):
-    topic_id, topic = one(template, "AWS::SNS::Topic")
-    _, policy = one(template, "AWS::SNS::TopicPolicy")
+    topic_id, topic = one(template, "AWS::SNS::Topic", named="AlertTopic")
+    _, policy = one(template, "AWS::SNS::TopicPolicy", named="AlertTopic")
     by_sid = {statement.get("Sid"): statement for statement in policy["PolicyDocument"]["Statement"]}
 
     assert topic["KmsMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
@@ -180,8 +186,14 @@ def test_topic_policy_lets_only_this_account_publish(template):
     assert insecure and insecure[0]["Effect"] == "Deny"
 
 
-def test_alarm_lambda_action_permission_is_scoped_to_the_prefixes(template):
+def test_the_alarm_lambda_action_is_off_by_default_one_path_per_alarm(template):
     permissions = resources(template, "AWS::Lambda::Permission").values()
+
+    assert not [p for p in permissions if p["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"]
+
+
+def test_alarm_lambda_action_permission_is_scoped_to_the_prefixes(variant):
+    permissions = resources(variant(alarmLambdaAction=True), "AWS::Lambda::Permission").values()
     alarm = [p for p in permissions if p["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"]
 
     assert len(alarm) == 1
@@ -200,7 +212,7 @@ def test_existing_topics_are_subscribed_with_the_same_dead_letter_queue(variant)
 
 def test_alarms_on_function_errors_and_dead_letters(template):
     alarms = list(resources(template, "AWS::CloudWatch::Alarm").values())
-    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
+    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}  # one per metric is enough here
 
     errors = by_metric[("AWS/Lambda", "Errors")]
     depth = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
@@ -230,7 +242,8 @@ def test_dry_run_switch_reaches_the_function(variant):
 
 
 def test_outputs(template):
-    assert set(template["Outputs"]) == {"AlertTopicArn", "FunctionName", "DeadLetterQueueUrl", "DashboardUrl"}
+    assert set(template["Outputs"]) == {"AlertTopicArn", "FunctionName", "DeadLetterQueueUrl", "DashboardUrl",
+                                        "OperationsTopicArn", "DefenderAlertRoleArn"}
     assert "#dashboards:name=" in render(template["Outputs"]["DashboardUrl"]["Value"])
 
 
@@ -254,6 +267,8 @@ def test_invalid_policy_fails_the_synth_naming_the_rule(variant, tmp_path):
      ({"alertTopicArns": ["not-an-arn"]}, "not an SNS topic ARN"),
      ({"logRetentionDays": 31}, "logRetentionDays 31"),
      ({"reservedConcurrency": 50}, "reservedConcurrency"),
+     ({"operationsTopicArn": "arn:aws:sqs:eu-west-1:123456789012:q"}, "operationsTopicArn"),
+     ({"operationsEmail": "ops at example"}, "operationsEmail"),
      ({"killSwitchParameter": "no-slash"}, "killSwitchParameter")],
 )
 def test_invalid_context_fails_the_synth(variant, changes, problem):
