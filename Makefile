@@ -6,18 +6,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
+TOOLS := .tools
 # jsii and the CDK CLI find `node` on PATH: the one in .venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: install demo test synth diff deploy deploy-local bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cdk,local]'
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 install: $(STAMP)
@@ -47,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .hypothesis .mypy_cache

@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from rollout_guard import halt_events
@@ -154,12 +155,12 @@ class _TopicTarget:
         self.message = message
         self.dead_letter_queue = dead_letter_queue
 
-    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii's name)
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii's name)
         self.dead_letter_queue.add_to_resource_policy(iam.PolicyStatement(
             sid="HaltLinesNotDelivered",
             principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn],
-            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_ref.rule_arn}},
         ))
         return events.RuleTargetConfig(
             arn=self.topic.topic_arn, input=self.message,

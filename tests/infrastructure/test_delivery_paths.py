@@ -222,3 +222,24 @@ def test_the_synth_command_names_a_foreign_topic_in_one_line(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("rollout-guard: alertTopicArns: arn:aws:sns:us-east-1")
     assert not Path(tmp_path, "RolloutGuard.template.json").exists()
+
+
+def test_the_halt_line_reads_fields_every_halt_event_carries(template):
+    from rollout_guard import alerts, guard, halt_events
+    from rollout_guard.policy import load_file
+    from rollout_guard_cli import samples
+    from tests.conftest import ROOT
+    from tests.unit.fakes import FakeJobs, active
+
+    _, rule = one(template, "AWS::Events::Rule", named="HaltNotificationRule")
+    transformer = rule["Targets"][0]["InputTransformer"]
+    outcome = guard.respond(alerts.parse(samples.alarm_eventbridge()), load_file(ROOT / "policy.yaml"),
+                            FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")}))
+    (entry,) = halt_events.entries(outcome, "default")
+    detail = json.loads(entry["Detail"])
+
+    line = json.loads(transformer["InputTemplate"])
+    for name, path in transformer["InputPathsMap"].items():
+        line = line.replace(f"<{name}>", detail[path.removeprefix("$.detail.")])
+    assert line == ("rollout-guard halted job fw-2-4-eu: rule crash-rate, reason FIRMWARE_CRASH_RATE, "
+                    "alarm fw-crash-rate-eu")
