@@ -35,7 +35,9 @@ FAN_OUT_JOBS = 200
 IOT_RATE = 10
 STORM_DELIVERIES = 1000
 STORM_JOBS = 5
-STORM_INSTANCES = 2
+STORM_INSTANCES = 4
+FIRST_RUNS = 9
+STATE_TABLE = "bench-state"
 
 
 class Bench:
@@ -46,7 +48,7 @@ class Bench:
         self.runtime = lambda_runtime(folder)
         self.rows: list[tuple[str, str, str, bool | None]] = []
 
-    def env(self, url: str | None = None) -> dict[str, str]:
+    def env(self, url: str | None = None, claims: bool = False) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "ROLLOUT_GUARD_"))}
         env.update(EMULATOR_ENV)
         env.update({
@@ -57,12 +59,15 @@ class Bench:
         })
         if url:
             env["AWS_ENDPOINT_URL"] = url
+        if claims:
+            env["ROLLOUT_GUARD_STATE_TABLE"] = STATE_TABLE
         return env
 
-    def worker(self, mode: str, *args: str, url: str | None = None, wait: bool = True):
+    def worker(self, mode: str, *args: str, url: str | None = None, wait: bool = True, claims: bool = False):
         result = self.folder / f"result-{mode}-{time.monotonic_ns()}.json"
         process = subprocess.Popen([sys.executable, "-S", str(BENCH / "worker.py"), mode, str(result), *args],
-                                   env=self.env(url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                   env=self.env(url, claims), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
         if not wait:
             return process, result
         return self.collect(process, result)
@@ -96,13 +101,20 @@ class Bench:
                  f"{whole_ratio:.2f} ({statistics.median(guard_process) * 1000:.0f} ms / "
                  f"{statistics.median(bare_process) * 1000:.0f} ms)", "-", None)
 
-    def warm(self, url: str) -> None:
+    @staticmethod
+    def warm_fleet(url: str) -> None:
         iot = client("iot", url)
         thing = iot.create_thing(thingName="bench-thing")["thingArn"]
-        for prefix in ("fw", "bare"):
-            for index in ["warmup", *range(WARM_ROUNDS)]:
-                iot.create_job(jobId=f"{prefix}-{index}", targets=[thing], document="{}")
-        iot.create_job(jobId="fw-rss", targets=[thing], document="{}")
+        for job_id in ["fw-rss"] + [f"{prefix}-{index}" for prefix in ("fw", "bare")
+                                    for index in ["warmup", *range(WARM_ROUNDS)]]:
+            iot.create_job(jobId=job_id, targets=[thing], document="{}")
+
+    def warm(self, url: str) -> None:
+        self.warm_fleet(url)
+        create_state_table(url)
+        claimed = self.worker("warm", str(WARM_ROUNDS), url=url, claims=True)
+        reset(url)
+        self.warm_fleet(url)
         result = self.worker("warm", str(WARM_ROUNDS), url=url)
         guard, bare = statistics.median(result["guard"]), statistics.median(result["bare"])
         self.row(f"warm latency per alert over HTTP, whole invocation, guard / bare (median of {WARM_ROUNDS})",
@@ -110,12 +122,39 @@ class Bench:
         guard, bare = statistics.median(result["guard_halt"]), statistics.median(result["bare_halt"])
         self.row("warm: alert in to CancelJob accepted, guard / bare",
                  f"{guard / bare:.2f} ({guard * 1000:.1f} ms / {bare * 1000:.1f} ms)", "-", None)
+        with_claim = statistics.median(claimed["guard_halt"])
+        self.row("warm: alert in to CancelJob accepted, with the exactly-once claim / without",
+                 f"{with_claim / guard:.2f} ({with_claim * 1000:.1f} ms / {guard * 1000:.1f} ms)", "<= 1.05",
+                 with_claim / guard <= 1.05)
         self.row("API calls per cancelled job", f"{result['calls_per_cancel']:.1f}", "<= 2",
                  result["calls_per_cancel"] <= 2)
         self.row("API calls per ignored alert", f"{result['calls_per_ignored']:.1f}", "0",
                  result["calls_per_ignored"] == 0)
         rss = self.worker("rss", url=url)["max_rss_mb"]
         self.row("peak RSS of a cold invocation", f"{rss:.0f} MB", "<= 100 MB", rss <= 100)
+
+    def first_alert(self, url: str) -> None:
+        """A new execution environment's first alert, from process start to CancelJob accepted (interpreter start
+        included), as in production: the guard with its claims, the bare handler with nothing."""
+        iot = client("iot", url)
+        thing = iot.create_thing(thingName="first-thing")["thingArn"]
+        create_state_table(url)
+        spans: dict[str, list[float]] = {"first-guard": [], "first-bare": [], "first-guard-unclaimed": []}
+        for run in range(FIRST_RUNS):
+            for mode in spans:
+                job_id = f"{mode}-{run}"
+                iot.create_job(jobId=job_id, targets=[thing], document="{}")
+                started = time.time()
+                accepted = self.worker(mode.removesuffix("-unclaimed"), job_id, url=url,
+                                       claims=not mode.endswith("unclaimed"))["accepted"]
+                spans[mode].append(accepted - started)
+        guard, bare = statistics.median(spans["first-guard"]), statistics.median(spans["first-bare"])
+        unclaimed = statistics.median(spans["first-guard-unclaimed"])
+        self.row(f"first alert of a new environment, process start to CancelJob accepted, guard / bare (median of "
+                 f"{FIRST_RUNS})", f"{guard / bare:.2f} ({guard * 1000:.0f} ms / {bare * 1000:.0f} ms)", "<= 1.1",
+                 guard / bare <= 1.1)
+        self.row("first alert, guard without the state table / bare",
+                 f"{unclaimed / bare:.2f} ({unclaimed * 1000:.0f} ms / {bare * 1000:.0f} ms)", "-", None)
 
     def fan_out(self, url: str) -> None:
         iot = client("iot", url)
@@ -150,11 +189,12 @@ class Bench:
             deliveries.append(alarm_eventbridge(job_id=job, alarm_name=f"fw-crash-rate-{job}", state=state[0],
                                                 previous_state=state[1]))
         shares = [deliveries[index::STORM_INSTANCES] for index in range(STORM_INSTANCES)]
+        create_state_table(url)
         running = []
         for index, share in enumerate(shares):
             path = self.folder / f"storm-{index}.json"
             path.write_text(json.dumps(share))
-            running.append(self.worker("storm", str(path), url=url, wait=False))
+            running.append(self.worker("storm", str(path), url=url, wait=False, claims=True))
         totals: dict[str, int] = {}
         for process, result in running:
             for operation, count in self.collect(process, result)["calls"].items():
@@ -181,6 +221,16 @@ class Bench:
         return "\n".join(lines)
 
 
+def create_state_table(url: str) -> None:
+    from rollout_guard.claims import TABLE_KEY
+
+    dynamodb = client("dynamodb", url)
+    if STATE_TABLE not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(TableName=STATE_TABLE, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="also write the figures to this file")
@@ -190,7 +240,7 @@ def main() -> int:
         bench.footprint()
         bench.cold_start()
         with moto_server() as url:
-            for section in (bench.warm, bench.storm, bench.fan_out):
+            for section in (bench.first_alert, bench.warm, bench.storm, bench.fan_out):
                 reset(url)
                 section(url)
         print(bench.table())

@@ -47,6 +47,27 @@ def cold_bare() -> dict:
     return {"seconds": time.perf_counter() - T0}
 
 
+def first_guard(job_id: str) -> dict:
+    """The first alert of an execution environment: import, runtime, claim and CancelJob, timed to the answer."""
+    import rollout_guard.handler as handler
+
+    accepted: list[float] = []
+    handler.default_runtime().jobs._client.meta.events.register(
+        "after-call.iot.CancelJob", lambda **kw: accepted.append(time.time()))
+    result = handler.lambda_handler(alarm(job_id), context())
+    assert result["decisions"][0]["action"] == "canceled", result
+    return {"accepted": accepted[0]}
+
+
+def first_bare(job_id: str) -> dict:
+    import bare_handler
+
+    accepted: list[float] = []
+    bare_handler.iot.meta.events.register("after-call.iot.CancelJob", lambda **kw: accepted.append(time.time()))
+    assert bare_handler.handler(alarm(job_id), None)["cancelled"] == [job_id]
+    return {"accepted": accepted[0]}
+
+
 def warm(rounds: str) -> dict:
     import bare_handler
 
@@ -123,6 +144,6 @@ def rss() -> dict:
 if __name__ == "__main__":
     mode, result_file, *args = sys.argv[1:]
     outcome = {"cold-guard": cold_guard, "cold-bare": cold_bare, "warm": warm, "fan-out": fan_out,
-               "storm": storm, "rss": rss}[mode](*args)
+               "storm": storm, "rss": rss, "first-guard": first_guard, "first-bare": first_bare}[mode](*args)
     with open(result_file, "w") as handle:
         json.dump(outcome, handle)

@@ -14,6 +14,8 @@ from typing import Any
 from rollout_guard_cli import samples
 
 EVENTS = Path(__file__).parent / "events"
+# Published sample events, kept verbatim with their sources (events/published/README.md); not made from samples.
+PUBLISHED = EVENTS / "published"
 
 
 def _without(event: dict[str, Any], key: str) -> dict[str, Any]:
@@ -49,6 +51,11 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "eventbridge_alarm_bad_and_tagged_ids": _bad_and_tagged_ids,
     "eventbridge_alarm_composite_tagged": samples.alarm_composite,
     "eventbridge_alarm_composite_untagged": lambda: samples.alarm_composite(tag_job_id=None),
+    "eventbridge_alarm_composite_suppressed": lambda: samples.alarm_composite(suppressed_by="WaitPeriod"),
+    "eventbridge_alarm_composite_suppression_ended": lambda: samples.alarm_composite(
+        previous_state="ALARM", previous_suppressed_by="WaitPeriod"),
+    "eventbridge_alarm_composite_suppressed_still": lambda: samples.alarm_composite(
+        previous_state="ALARM", suppressed_by="Alarm", previous_suppressed_by="WaitPeriod"),
     "eventbridge_aws_other": _aws_other,
     "eventbridge_custom": lambda: samples.custom_eventbridge(job_ids=["fw-2-4-eu", "fw-2-4-us"], severity="CRITICAL"),
     "eventbridge_custom_no_jobs": _custom_no_jobs,
@@ -56,6 +63,7 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "sns_alarm": samples.alarm_sns,
     "sns_alarm_math": samples.alarm_sns_math,
     "sns_alarm_ok": lambda: samples.alarm_sns(state="OK", previous_state="ALARM"),
+    "sns_alarm_again": lambda: samples.alarm_sns(previous_state="ALARM"),
     "sns_custom": lambda: samples.custom_sns(severity="Critical"),
     "sns_custom_lower_case_severity": samples.custom_sns,
     "sns_defender_in_alarm": samples.defender_sns,

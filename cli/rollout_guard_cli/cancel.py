@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
+from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show
 from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, REASON_CODE, comment_length, is_control
 
 USAGE_ERROR = 252
@@ -37,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--cli-input-json", help="parameters as JSON, or file://PATH")
     source.add_argument("--cli-input-yaml", help="parameters as YAML, or file://PATH")
-    source.add_argument("--generate-cli-skeleton", nargs="?", const="input", choices=("input", "yaml-input", "output"),
-                        help="print a parameter skeleton and exit")
+    # As in the AWS CLI: input and yaml-input print a skeleton whatever else is given; output first validates the
+    # command (with --cli-input-* if given) and prints a sample answer in the --output format.
+    parser.add_argument("--generate-cli-skeleton", nargs="?", const="input", choices=("input", "yaml-input", "output"),
+                        help="print a parameter skeleton (or, with output, validate and print a sample answer)")
     parser.add_argument("--dry-run", action="store_true", help="check and show the request without sending it")
     parser.add_argument("--output", choices=("json", "yaml", "text"), default="json")
     parser.add_argument("--region")
@@ -55,19 +59,16 @@ def _read_input(value: str, fmt: str) -> dict[str, Any]:
         except OSError as error:
             raise CancelInputError(f"cannot read {value}: {error.strerror}") from error
     try:
-        if fmt == "json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as error:  # json and yaml raise different types for the same problem
-        raise CancelInputError(f"--cli-input-{fmt} is not valid {fmt.upper()}") from error
+        data = load_json(text) if fmt == "json" else load_yaml(text)
+    except DuplicateKeys as error:
+        raise CancelInputError(f"--cli-input-{fmt}: {error.problems[0]}") from error
+    except DocumentError as error:
+        raise CancelInputError(f"--cli-input-{fmt} is not valid {fmt.upper()}: {error.problems[0]}") from error
     if not isinstance(data, dict):
         raise CancelInputError(f"--cli-input-{fmt} must hold an object")
     unknown = sorted(set(data) - set(INPUT_KEYS), key=str)
     if unknown:
-        raise CancelInputError(f"Unknown parameter in input: {unknown[0]!r}, must be one of: {', '.join(INPUT_KEYS)}")
+        raise CancelInputError(f"Unknown parameter in input: {show(unknown[0])}, must be one of: {', '.join(INPUT_KEYS)}")
     return data
 
 
@@ -86,10 +87,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     if job_id is None:
         raise CancelInputError("the following arguments are required: --job-id")
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
-        raise CancelInputError(f"invalid --job-id {job_id!r}: 1 to 64 of a-z, A-Z, 0-9, _ and -")
+        raise CancelInputError(f"invalid --job-id {show(job_id)}: 1 to 64 of a-z, A-Z, 0-9, _ and -")
     code = request.get("reasonCode")
     if code is not None and (not isinstance(code, str) or not REASON_CODE.fullmatch(code)):
-        raise CancelInputError(f"invalid --reason-code {code!r}: 1 to 128 of A-Z, 0-9 and _")
+        raise CancelInputError(f"invalid --reason-code {show(code)}: 1 to 128 of A-Z, 0-9 and _")
     comment = request.get("comment")
     if comment is not None:
         if not isinstance(comment, str) or not comment:
@@ -114,12 +115,25 @@ def _emit(data: dict[str, Any], fmt: str) -> None:
         print("\t".join(str(data[key]) for key in sorted(data)))
 
 
+def yaml_input_skeleton() -> str:
+    """The AWS CLI's yaml-input skeleton: each parameter with its empty value and, as a comment, [REQUIRED] where it
+    is and the first sentence of its documentation in the IoT service model botocore ships."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("iot").operation_model("CancelJob").input_shape
+    lines = []
+    for name, member in shape.members.items():
+        text = re.sub(r"<[^>]+>", "", member.documentation)
+        sentence = re.split(r"[.:]+", text, maxsplit=1)[0].replace("\n", " ").replace("\u2028", " ")
+        comment = " ".join(["[REQUIRED]"] * (name in shape.required_members) + ([sentence + "."] if sentence else []))
+        value = "true" if member.type_name == "boolean" else "''"
+        lines.append(f"{name}: {value}" + (f" # {comment}" if comment else ""))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.generate_cli_skeleton == "output":
-        _emit(OUTPUT_SKELETON, "json")
-        return 0
     if args.generate_cli_skeleton == "yaml-input":
-        _emit(INPUT_SKELETON, "yaml")
+        print(yaml_input_skeleton())
         return 0
     if args.generate_cli_skeleton == "input":
         _emit(INPUT_SKELETON, "json")
@@ -129,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     except CancelInputError as error:
         print(f"rollout-guard cancel: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    if args.generate_cli_skeleton == "output":
+        _emit(OUTPUT_SKELETON, args.output)
+        return 0
     if args.dry_run:
         _emit({"dryRun": True, "request": request}, args.output)
         return 0
@@ -143,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
             request["jobId"], request.get("reasonCode"), request.get("comment"), request.get("force", False)
         )
     except JobsError as error:
+        if not error.answered:  # no connection, a timeout: the AWS CLI's 255 and its one line
+            print(error.message.splitlines()[0], file=sys.stderr)
+            return OTHER_ERROR
         print(f"An error occurred ({error.code}) when calling the CancelJob operation: {error.message}",
               file=sys.stderr)
         return SERVICE_ERROR

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard_local.emulator import client, client_env, moto_server
+from rollout_guard_local.fault_proxy import FaultProxy
 
 from . import samples
 
@@ -27,7 +28,11 @@ JOBS = {
     "fw-2-4-canary": (f"thing:{CANARY}", "CANCELED"),
     "fw-2-3-eu": ("group:fleet-eu", "CANCELED"),  # an older rollout, cancelled before the drill
     "ops-reboot-eu": ("group:fleet-eu", "ACTIVE"),  # not firmware: no rule may touch it
+    "fw-2-5-eu": ("group:fleet-eu", "CANCELED"),  # its alarm is delivered twice at the same moment
 }
+STATE_TABLE = "rollout-guard-drill-state"
+TWICE_AT_ONCE = ("the same alarm, two deliveries at once",
+                 samples.alarm_eventbridge(job_id="fw-2-5-eu", alarm_name="fw-crash-rate-eu-2-5"))
 ALERTS = [
     ("crash alarm fw-crash-rate-eu -> ALARM", samples.alarm_eventbridge(job_id="fw-2-4-eu")),
     ("the same alarm, delivered twice", samples.alarm_eventbridge(job_id="fw-2-4-eu")),
@@ -64,11 +69,35 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(row.rstrip() for row in out)
 
 
-def _invoke(event: dict[str, Any], policy_file: Path, env: dict[str, str], folder: Path, index: int):
+def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int) -> list[str]:
     path = folder / f"alert-{index}.json"
     path.write_text(json.dumps(event))
-    command = [sys.executable, "-m", "rollout_guard_cli.main", "invoke", str(path), "--policy", str(policy_file)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return [sys.executable, "-m", "rollout_guard_cli.main", "invoke", str(path), "--policy", str(policy_file),
+            "--state-table", STATE_TABLE]
+
+
+def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:
+    if returncode != 0:
+        return [[str(index), title, str(returncode), "-", "-", "-", stderr.strip()]]
+    outcome = json.loads(stdout)
+    decisions = outcome["decisions"] or [{"jobId": "-", "action": "-", "reasonCode": "-", "detail": ""}]
+    return [[str(index) if n == 0 else "", title if n == 0 else "", "0", d["jobId"], d["action"], d["reasonCode"],
+             d["detail"] or outcome["detail"]] for n, d in enumerate(decisions)]
+
+
+def _twice_at_once(policy_file: Path, url: str, folder: Path, index: int) -> tuple[list[list[str]], int]:
+    """Two instances get one alarm at the same moment, through a loopback proxy that counts the CancelJob calls."""
+    title, event = TWICE_AT_ONCE
+    with FaultProxy(url) as proxy:
+        env = {**os.environ, **client_env(proxy.url)}
+        running = [subprocess.Popen(_command(event, policy_file, folder, index * 10 + n), env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(2)]
+        rows = []
+        for n, process in enumerate(running):
+            stdout, stderr = process.communicate(timeout=120)
+            rows += _rows(index, f"{title} ({'ab'[n]})", process.returncode, stdout, stderr)
+        cancels = sum(1 for operation, path in proxy.forwarded if operation == "CancelJob" and "fw-2-5-eu" in path)
+    return rows, cancels
 
 
 def run(policy_file: Path | None) -> int:
@@ -79,20 +108,18 @@ def run(policy_file: Path | None) -> int:
         env = {**os.environ, **client_env(url)}
         iot = client("iot", url)
         seed(iot)
-        print(f"Local drill on a moto server at {url}, policy {policy_file}\n")
+        print(f"Local drill on a moto server at {url}, policy {policy_file}")
+        init = subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "state", "init", STATE_TABLE],
+                              env=env, capture_output=True, text=True, timeout=120)
+        print(f"rollout-guard state init: {(init.stdout or init.stderr).strip()}\n")
         rows = []
         for index, (title, event) in enumerate(ALERTS, start=1):
-            done = _invoke(event, policy_file, env, Path(folder), index)
-            if done.returncode == 0:
-                outcome = json.loads(done.stdout)
-                decisions = outcome["decisions"] or [{"jobId": "-", "action": "-", "reasonCode": "-", "detail": ""}]
-                for d_index, decision in enumerate(decisions):
-                    detail = decision["detail"] or outcome["detail"]
-                    rows.append([str(index) if d_index == 0 else "", title if d_index == 0 else "", "0",
-                                 decision["jobId"], decision["action"], decision["reasonCode"], detail])
-            else:
-                rows.append([str(index), title, str(done.returncode), "-", "-", "-", done.stderr.strip()])
-        print(_table(rows, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
+            done = subprocess.run(_command(event, policy_file, Path(folder), index), env=env, capture_output=True,
+                                  text=True, timeout=120)
+            rows += _rows(index, title, done.returncode, done.stdout, done.stderr)
+        twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
+        print(_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
+        print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
 
         print("\nJobs at the end:\n")
         rows, wrong = [], []
@@ -107,6 +134,8 @@ def run(policy_file: Path | None) -> int:
                          "ok" if ok else f"WRONG: expected {expected}"])
         print(_table(rows, ["job", "targets", "status", "reason code", "comment", "check"]))
     print("\nmoto server stopped.")
+    if cancels != 1:
+        wrong.append(f"fw-2-5-eu (CancelJob called {cancels} times)")
     if wrong:
         print(f"\nDrill FAILED: {', '.join(wrong)} did not end as the policy says.", file=sys.stderr)
         return 1

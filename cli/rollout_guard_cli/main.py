@@ -3,6 +3,7 @@
   invoke EVENT_FILE   run the Lambda's handler locally on an alert (exit 0 handled, 1 a halt failed, 2 bad input)
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
   events [KIND]       print sample alerts
+  state init NAME     create the exactly-once state table
   policy check FILE   validate a policy
   drill               the whole flow on a local emulator
 """
@@ -36,9 +37,14 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return fail(f"cannot read event file {args.event_file}: {error.strerror}")
     except ValueError as error:
         return fail(f"event file {args.event_file} is not JSON: {error}")
+    except RecursionError:
+        return fail(f"event file {args.event_file} is nested too deeply to be an alert")
     policy_file = Path(args.policy) if args.policy else project_policy_file()
     if policy_file is None:
         return fail("no project policy found (no cdk.json here or above): pass --policy FILE")
+
+    import boto3
+    from botocore.exceptions import BotoCoreError
 
     from rollout_guard import handler
     from rollout_guard.alerts import UnrecognisedAlert
@@ -51,7 +57,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
     logger.setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     try:
-        runtime = build_runtime(Settings.from_env({**os.environ, **_settings_env(policy_file, args.dry_run)}))
+        if boto3.session.Session().get_credentials() is None:
+            return fail("AWS credentials not found (environment, shared files, instance role), nothing decided",
+                        HALT_FAILED)
+        runtime = build_runtime(Settings.from_env({**os.environ, **_settings_env(args, policy_file)}))
         # The handler's own output (metrics) goes to stderr, or nowhere: stdout carries only the result.
         with contextlib.ExitStack() as stack:
             sink = sys.stderr if args.verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: PTH123
@@ -68,15 +77,47 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return HALT_FAILED
     except JobsError as error:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
+    except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
+        return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
     print(json.dumps(result, indent=2))
     return HANDLED
 
 
-def _settings_env(policy_file: Path, dry_run: bool) -> dict[str, str]:
+def _settings_env(args: argparse.Namespace, policy_file: Path) -> dict[str, str]:
     """The CLI's own choices, over the guard's variables the operator may have set (ROLLOUT_GUARD_IOT_RATE...)."""
     from rollout_guard import settings
 
-    return {settings.POLICY_FILE: str(policy_file), **({settings.DRY_RUN: "true"} if dry_run else {})}
+    chosen = {settings.POLICY_FILE: str(policy_file)}
+    if args.dry_run:
+        chosen[settings.DRY_RUN] = "true"
+    if args.state_table:
+        chosen[settings.STATE_TABLE] = args.state_table
+    return chosen
+
+
+def cmd_state_init(args: argparse.Namespace) -> int:
+    """Create the state table (the schema the stack deploys) where boto3 points; exit 0 also when it exists."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+    from rollout_guard.clients import make_client
+
+    try:
+        dynamodb = make_client("dynamodb")
+        try:
+            dynamodb.create_table(TableName=args.name, BillingMode="PAY_PER_REQUEST",
+                                  AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
+                                  KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
+        except dynamodb.exceptions.ResourceInUseException:
+            print(f"state table {args.name} already exists")
+            return 0
+        dynamodb.get_waiter("table_exists").wait(TableName=args.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        dynamodb.update_time_to_live(TableName=args.name,
+                                     TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL})
+    except (BotoCoreError, ClientError) as error:
+        return fail(f"cannot create state table {args.name}: {error}".splitlines()[0], HALT_FAILED)
+    print(f"state table {args.name} created (key {TABLE_KEY}, TTL on {TABLE_TTL})")
+    return 0
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -120,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--policy", help="policy file (default: the project's, from cdk.json)")
     invoke.add_argument("--dry-run", action="store_true", help="decide but cancel nothing")
     invoke.add_argument("--verbose", action="store_true", help="show the handler's logs and metrics on stderr")
+    invoke.add_argument("--state-table", help="take exactly-once claims in this DynamoDB table (see `state init`)")
     invoke.set_defaults(run=cmd_invoke)
 
     # `main` parses `cancel` with its own parser; it is listed here for --help.
@@ -134,6 +176,12 @@ def parser() -> argparse.ArgumentParser:
     check = policy_commands.add_parser("check", help="validate a policy file")
     check.add_argument("file")
     check.set_defaults(run=cmd_policy_check)
+
+    state = commands.add_parser("state", help="the exactly-once state table")
+    state_commands = state.add_subparsers(dest="state_command", required=True)
+    init = state_commands.add_parser("init", help="create the state table where boto3 points (exit 0 if it exists)")
+    init.add_argument("name")
+    init.set_defaults(run=cmd_state_init)
 
     drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
     drill.add_argument("--policy", help="policy file (default: the project's)")

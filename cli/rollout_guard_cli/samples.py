@@ -97,10 +97,19 @@ def alarm_eventbridge_math(job_id: str | None = "fw-2-4-eu", alarm_name: str = "
 
 
 def alarm_composite(tag_job_id: str | None = "fw-2-4-eu", alarm_name: str = "fw-crash-rate-composite",
-                    state: str = "ALARM", previous_state: str = "OK") -> dict[str, Any]:
-    """A composite alarm: no metrics, a rule over other alarms; the job comes from the JobId tag if any."""
-    detail = _alarm_detail(alarm_name, state, previous_state,
-                           {"alarmRule": "ALARM(fw-crash-rate-eu) AND ALARM(fw-boot-loops-eu)"})
+                    state: str = "ALARM", previous_state: str = "OK", suppressed_by: str | None = None,
+                    previous_suppressed_by: str | None = None) -> dict[str, Any]:
+    """A composite alarm: no metrics, a rule over other alarms; the job comes from the JobId tag if any. With
+    `suppressed_by` (WaitPeriod, ExtensionPeriod or Alarm) its actions suppressor holds the actions back, as
+    CloudWatch says in the state's actionsSuppressedBy; `previous_suppressed_by` marks the end of a suppression."""
+    configuration: dict[str, Any] = {"alarmRule": "ALARM(fw-crash-rate-eu) AND ALARM(fw-boot-loops-eu)"}
+    if suppressed_by or previous_suppressed_by:
+        configuration.update({"actionsSuppressor": "fw-maintenance-window", "actionsSuppressorWaitPeriod": 120,
+                              "actionsSuppressorExtensionPeriod": 180})
+    detail = _alarm_detail(alarm_name, state, previous_state, configuration)
+    for key, by in (("state", suppressed_by), ("previousState", previous_suppressed_by)):
+        if by:
+            detail[key].update({"actionsSuppressedBy": by, "actionsSuppressedReason": f"Actions suppressed by {by}"})
     if tag_job_id:
         detail["alarmTags"] = {"JobId": tag_job_id}
     return _eventbridge("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [_alarm_arn(alarm_name)])

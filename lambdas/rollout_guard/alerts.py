@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
+
+from .documents import show
 
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
@@ -41,6 +43,9 @@ class Alert:
     security_profile: str | None = None
     thing_name: str | None = None
     violation_event_type: str | None = None
+    # An alarm's actions held back by its actions suppressor, now and in the previous state (EventBridge only).
+    actions_suppressed_by: str | None = None
+    previous_actions_suppressed_by: str | None = None
     # Job ids exactly as the alert gave them; they may break the API's pattern and are checked later, never repaired.
     job_ids: tuple[Any, ...] = ()
     # When the condition began (the alarm's state timestamp), ISO 8601, if the alert says.
@@ -63,12 +68,14 @@ class Alert:
             "alarmName": self.alarm_name,
             "state": self.state,
             "previousState": self.previous_state,
+            "actionsSuppressedBy": self.actions_suppressed_by,
+            "previousActionsSuppressedBy": self.previous_actions_suppressed_by,
             "source": self.source,
             "severity": self.severity,
             "securityProfile": self.security_profile,
             "thingName": self.thing_name,
             "violationEventType": self.violation_event_type,
-            "jobIds": list(self.job_ids),
+            "jobIds": [job_id if isinstance(job_id, str) else show(job_id) for job_id in self.job_ids],
             "reason": self.reason,
             "timestamp": self.timestamp,
         }
@@ -123,22 +130,38 @@ def _list(value: Any, what: str) -> list[Any]:
 
 
 def _unique(values: list[Any]) -> tuple[Any, ...]:
-    seen: list[Any] = []
+    """The values in order without repeats, in linear time. Values that cannot be hashed (a job id given as a list
+    or object: never a valid id) are compared by their JSON text, or kept when even that cannot be made."""
+    seen: set[Any] = set()
+    unique: list[Any] = []
     for value in values:
-        if value not in seen:
-            seen.append(value)
-    return tuple(seen)
+        try:
+            key = ("value", value) if value.__hash__ is not None else ("json", json.dumps(value, sort_keys=True))
+        except (TypeError, ValueError, RecursionError):
+            key = ("object", id(value))
+        if key not in seen:
+            seen.add(key)
+            unique.append(value)
+    return tuple(unique)
 
 
 # --- CloudWatch alarms --------------------------------------------------------------------------------------
 
 
-def _state(value: Any, what: str) -> tuple[str | None, str, str | None]:
+class _State(NamedTuple):
+    value: str | None
+    reason: str
+    timestamp: str | None
+    suppressed_by: str | None  # why CloudWatch held the alarm's actions back (composite alarms with a suppressor)
+
+
+def _state(value: Any, what: str) -> _State:
     state = _obj(value, what, required=False)
-    return (
+    return _State(
         _str(state.get("value"), f"{what}.value"),
         _str(state.get("reason"), f"{what}.reason") or "",
         _str(state.get("timestamp"), f"{what}.timestamp"),
+        _str(state.get("actionsSuppressedBy"), f"{what}.actionsSuppressedBy"),
     )
 
 
@@ -158,22 +181,23 @@ def _map_dimension_job_ids(configuration: dict[str, Any]) -> list[Any]:
 def _alarm(
     via: str,
     name: Any,
-    state: tuple[str | None, str, str | None],
-    previous: str | None,
+    state: _State,
+    previous: _State,
     job_ids: list[Any],
     correlation_id: str | None,
 ) -> Alert:
-    value, reason, timestamp = state
     return Alert(
         kind=ALARM,
         via=via,
         correlation_id=correlation_id,
         alarm_name=_required(name, "alarm name"),
-        state=_required(value, "alarm state"),
-        previous_state=previous,
-        reason=reason,
+        state=_required(state.value, "alarm state"),
+        previous_state=previous.value,
+        actions_suppressed_by=state.suppressed_by,
+        previous_actions_suppressed_by=previous.suppressed_by,
+        reason=state.reason,
         job_ids=_unique(job_ids),
-        timestamp=timestamp,
+        timestamp=state.timestamp,
     )
 
 
@@ -187,7 +211,7 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
         tags = _obj(detail.get("alarmTags"), "detail.alarmTags", required=False)
         if JOB_ID_DIMENSION in tags:
             job_ids.append(tags[JOB_ID_DIMENSION])
-        previous = _state(detail.get("previousState"), "detail.previousState")[0]
+        previous = _state(detail.get("previousState"), "detail.previousState")
         return _alarm(
             "eventbridge",
             detail.get("alarmName"),
@@ -214,7 +238,7 @@ def _parse_alarm_action(event: dict[str, Any]) -> Alert:
         "alarm_action",
         data.get("alarmName"),
         _state(data.get("state"), "alarmData.state"),
-        _state(data.get("previousState"), "alarmData.previousState")[0],
+        _state(data.get("previousState"), "alarmData.previousState"),
         _map_dimension_job_ids(configuration),
         correlation,
     )
@@ -237,12 +261,13 @@ def _sns_alarm(message: dict[str, Any], message_id: str | None) -> Alert:
         stat = _obj(metric.get("MetricStat"), "MetricStat", required=False)
         definition = _obj(stat.get("Metric"), "MetricStat.Metric", required=False)
         job_ids += _list_dimension_job_ids(definition.get("Dimensions"), "MetricStat.Metric.Dimensions")
-    state = (
+    state = _State(
         message.get("NewStateValue"),
         _str(message.get("NewStateReason"), "NewStateReason") or "",
         _str(message.get("StateChangeTime"), "StateChangeTime"),
+        None,
     )
-    previous = _str(message.get("OldStateValue"), "OldStateValue")
+    previous = _State(_str(message.get("OldStateValue"), "OldStateValue"), "", None, None)
     return _alarm("sns", message.get("AlarmName"), state, previous, job_ids, message_id)
 
 

@@ -10,7 +10,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from .alerts import ALARM, CUSTOM, DEFENDER, Alert
-from .jobs import JOB_ID, JobView, safe_comment
+from .documents import show
+from .jobs import JOB_ID, JobsError, JobView, safe_comment
 from .policy import Policy, Rule
 
 CANCELED = "canceled"
@@ -23,6 +24,7 @@ ESCALATED = "escalated"
 # (nothing was left in progress) or FAILED.
 CANCEL = "cancel"
 ESCALATE = "escalate"
+NO_SUCH_JOB = "no such job"
 # What counts against a rule's max_jobs: every job the rule would act on, dry run or not.
 ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
 
@@ -41,7 +43,7 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "jobId": self.job_id,
+            "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id),  # an id as given, kept short
             "action": self.action,
             "reasonCode": self.reason_code,
             "force": self.force,
@@ -50,11 +52,22 @@ class Decision:
 
 
 def inaction_reason(alert: Alert) -> str | None:
-    """Why this alert calls for no action at all, or None when it may act."""
+    """Why this alert calls for no action at all, or None when it may act.
+
+    The guard acts exactly when CloudWatch runs the alarm's ALARM actions. An SNS notification and a Lambda alarm
+    action are such actions themselves: a new state of ALARM means act, whatever the previous state (when a
+    composite alarm's suppression ends with the alarm still in ALARM, CloudWatch runs the actions and they show
+    ALARM as the previous state). An EventBridge state change is not an action: it means act when the new state is
+    ALARM with its actions not suppressed, and the alarm was not in ALARM before or its actions were suppressed
+    then (the suppression has ended)."""
     if alert.kind == ALARM:
         if alert.state != "ALARM":
             return f"alarm {alert.alarm_name} moved to {alert.state}, not into ALARM"
-        if alert.previous_state == "ALARM":
+        if alert.via != "eventbridge":
+            return None
+        if alert.actions_suppressed_by:
+            return f"alarm {alert.alarm_name} is in ALARM with its actions suppressed ({alert.actions_suppressed_by})"
+        if alert.previous_state == "ALARM" and not alert.previous_actions_suppressed_by:
             return f"alarm {alert.alarm_name} was already in ALARM"
     if alert.kind == DEFENDER and alert.violation_event_type != "in-alarm":
         return f"Defender violation event is {alert.violation_event_type}, not in-alarm"
@@ -116,9 +129,16 @@ def select_from_active(rule: Rule, active_job_ids: list[str]) -> list[str]:
     return [job_id for job_id in active_job_ids if JOB_ID.fullmatch(job_id) and allowed_by_rule(rule, job_id)]
 
 
-def decide(rule: Rule, job_id: str, job: JobView | str, dry_run: bool) -> Decision:
-    """One candidate from its confirmed state (a `JobView`, or the error text when it could not be read)."""
-    if isinstance(job, str):
+# What DescribeJob confirmed of a candidate: its view, the error it answered, or why it was not asked.
+Confirmed = JobView | JobsError | str
+
+
+def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
+    """One candidate from its confirmed state. A job that does not exist is skipped: no retry could ever halt it,
+    so it must neither fail the alert nor send it to the dead letters."""
+    if isinstance(job, JobsError) and job.not_found:
+        return _decision(rule, job_id, SKIPPED, NO_SUCH_JOB)
+    if not isinstance(job, JobView):
         return _decision(rule, job_id, FAILED, f"could not read the job's status: {job}")
     in_scope = not rule.thing_group or job.targets_group(rule.thing_group)
     if rule.force and job.cancelled_without_force and in_scope:
@@ -172,7 +192,7 @@ class BlastRadius:
         return _decision(rule, job_id, BLOCKED, detail)
 
 
-def plan(rule: Rule, candidates: list[str], confirmed: dict[str, JobView | str], dry_run: bool) -> list[Decision]:
+def plan(rule: Rule, candidates: list[str], confirmed: dict[str, Confirmed], dry_run: bool) -> list[Decision]:
     """Every candidate decided at once (the guard does the same job by job): the jobs not acted on first, then the
     ones acted on, or all of those blocked when they exceed the cap."""
     cap = BlastRadius(rule, len(candidates))

@@ -12,10 +12,12 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import claims as claim_levels
 from . import decisions
 from .alerts import DEFENDER, Alert
+from .claims import Claims, NoClaims, cancel_level, skipped_detail
 from .decisions import ACTING, CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, BlastRadius, Decision
-from .jobs import JobsError, JobsPort, JobView
+from .jobs import JobsError, JobsPort
 from .policy import Policy, Rule
 
 IGNORED = "ignored"
@@ -59,11 +61,13 @@ def respond(
     dry_run: bool = False,
     out_of_time: Callable[[], bool] = lambda: False,
     kill_switch: Callable[[], bool] = lambda: False,
+    claims: Claims | None = None,
 ) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
     jobs left are reported `failed`, for a retry of the alert to finish. `kill_switch()` is asked only when some job
-    could be cancelled; when it says so, every action is a dry run."""
+    could be cancelled; when it says so, every action is a dry run. Each cancel and escalation first takes its claim
+    (`claims`), so concurrent invocations act on a job once."""
     why_not = decisions.inaction_reason(alert)
     if why_not:
         return Outcome(alert, IGNORED, why_not)
@@ -86,11 +90,19 @@ def respond(
         candidates = decisions.select_from_active(rule, jobs.active_job_ids())
 
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
-    work = _Work(jobs, rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
+    work = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
     outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + work.run(candidates))
     if not outcome.decisions:
         outcome.detail += "; no job selected"
     return outcome
+
+
+class _Incomplete(Exception):
+    """An escalation that did not finish: raised through the claim so that the claim is released."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.detail)
+        self.decision = decision
 
 
 class _Inline(Executor):
@@ -113,8 +125,10 @@ class _Work:
     a fan-out takes as long as the slower of the two, not their sum. Once the cap is exceeded, no confirmation
     starts and nothing is carried out."""
 
-    def __init__(self, jobs: JobsPort, rule: Rule, comment: str, dry_run: bool, out_of_time: Callable[[], bool]):
-        self.jobs, self.rule, self.comment, self.dry_run, self.out_of_time = jobs, rule, comment, dry_run, out_of_time
+    def __init__(self, jobs: JobsPort, claims: Claims, rule: Rule, comment: str, dry_run: bool,
+                 out_of_time: Callable[[], bool]):
+        self.jobs, self.claims, self.rule, self.comment = jobs, claims, rule, comment
+        self.dry_run, self.out_of_time = dry_run, out_of_time
 
     def run(self, candidates: list[str]) -> list[Decision]:
         if not candidates:
@@ -151,13 +165,13 @@ class _Work:
                     held.clear()
         return [decided[job_id] for job_id in candidates]
 
-    def _confirm(self, job_id: str) -> JobView | str:
+    def _confirm(self, job_id: str) -> decisions.Confirmed:
         if self.out_of_time():
             return OUT_OF_TIME
         try:
             return self.jobs.describe(job_id)
         except JobsError as error:
-            return str(error)
+            return error
 
     def _carry_out(self, decision: Decision) -> Decision:
         if decision.action == ESCALATE:
@@ -167,15 +181,38 @@ class _Work:
         if self.out_of_time():
             return replace(decision, action=FAILED, detail=f"cancel not attempted: {OUT_OF_TIME}")
         try:
-            self.jobs.cancel(decision.job_id, decision.reason_code, self.comment, decision.force)
+            claimed = self.claims.once(decision.job_id, cancel_level(decision.force), lambda: self.jobs.cancel(
+                decision.job_id, decision.reason_code, self.comment, decision.force))
         except JobsError as error:
             return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
+        if not claimed.acted:
+            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed))
         force = "with force" if decision.force else "without force"
-        return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force})")
+        note = f"; {claimed.detail}" if claimed.detail else ""
+        return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force}){note}")
 
     def _escalate(self, decision: Decision) -> Decision:
+        """Under its own claim: a concurrent escalation of the same job skips."""
+        escalated: list[Decision] = []
+
+        def force() -> None:
+            result = self._force(decision)
+            if result.action == FAILED:
+                raise _Incomplete(result)  # releases the claim: a retry of the alert escalates again
+            escalated.append(result)
+
+        try:
+            claimed = self.claims.once(decision.job_id, claim_levels.ESCALATE, force)
+        except _Incomplete as incomplete:
+            return incomplete.decision
+        if not claimed.acted:
+            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed).replace("cancelling",
+                                                                                           "escalating"))
+        return escalated[0] if escalated else decision
+
+    def _force(self, decision: Decision) -> Decision:
         """The documented way to stop what a cancel without force left running: list the job's IN_PROGRESS
-        executions, then force-cancel each one."""
+        executions, then force-cancel each one. A failure raises, releasing the claim for a retry."""
         try:
             things = self.jobs.things_in_progress(decision.job_id)
         except JobsError as error:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -13,10 +11,6 @@ from .settings import Settings
 from .telemetry import logger, metrics
 
 __all__ = ["HaltIncomplete", "default_runtime", "lambda_handler"]
-
-# Stop starting calls while a retried call could still finish before the timeout; what is left is reported failed,
-# and the platform's retry of the alert finishes it.
-SAFETY_MARGIN_S = 10.0
 
 
 @cache
@@ -29,10 +23,4 @@ def default_runtime() -> Runtime:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: Any, runtime: Runtime | None = None) -> dict[str, Any]:
     """The function's handler; the CLI and tests pass a runtime built from their own settings."""
-    return (runtime or default_runtime()).handle(event, deadline(context))
-
-
-def deadline(context: Any) -> Callable[[], bool]:
-    """`out_of_time()` for this invocation."""
-    end = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
-    return lambda: time.monotonic() > end
+    return (runtime or default_runtime()).handle(event, context)

@@ -43,7 +43,7 @@ class IotJobs:
             code, message = details.get("Code", "Unknown"), details.get("Message", str(error))
             raise JobsError(self._api_name(method), code, message) from error
         except BotoCoreError as error:
-            raise JobsError(self._api_name(method), type(error).__name__, str(error)) from error
+            raise JobsError(self._api_name(method), type(error).__name__, str(error), answered=False) from error
 
     def describe(self, job_id: str) -> JobView:
         remembered = self._finished.get(job_id)

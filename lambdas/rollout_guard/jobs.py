@@ -25,14 +25,25 @@ REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
 COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
 
 
-class JobsError(Exception):
-    """A call to IoT Jobs failed for good (after the client's retries, where the error is retryable)."""
+NOT_FOUND = "ResourceNotFoundException"
 
-    def __init__(self, operation: str, code: str, message: str):
+
+class JobsError(Exception):
+    """A call to IoT Jobs failed for good (after the client's retries, where the error is retryable).
+
+    `answered` says whether the service answered with this error; when it did not (no connection, a timeout, no
+    credentials), the request may never have left this machine."""
+
+    def __init__(self, operation: str, code: str, message: str, answered: bool = True):
         self.operation = operation
         self.code = code
         self.message = message
+        self.answered = answered
         super().__init__(f"{operation} failed: {code}: {message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == NOT_FOUND
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,12 @@ class Metric(StrEnum):
     JOBS_BLOCKED = "JobsBlocked"
     JOBS_FAILED = "JobsFailed"
     JOBS_ESCALATED = "JobsEscalated"
+    JOBS_NOT_FOUND = "JobsNotFound"
     TIME_TO_HALT = "TimeToHalt"
     HALT_EVENTS_FAILED = "HaltEventsFailed"
     KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
     KILL_SWITCH_UNREADABLE = "KillSwitchUnreadable"
+    CLAIM_STORE_UNAVAILABLE = "ClaimStoreUnavailable"
 
 
 # Emitted, yet neither charted nor alarmed, and why.

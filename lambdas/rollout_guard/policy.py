@@ -6,13 +6,13 @@ so `rollout-guard policy check` and `cdk synth` can list them all at once.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
 from .jobs import REASON_CODE
 
 # Globs over job ids use only characters that job ids and IAM resource patterns share, so the stacks can turn
@@ -74,14 +74,25 @@ def read_document(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise PolicyError([f"cannot read policy file {path}: {error}"]) from error
     try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        import yaml  # only the CLI and the CDK app read YAML
+        return load_json(text) if path.suffix == ".json" else load_yaml(text)
+    except DuplicateKeys as error:
+        raise PolicyError([_duplicate(error.document, where_, key) for where_, key in error.found]) from error
+    except DocumentError as error:
+        raise PolicyError([f"policy file {path}: {problem}" for problem in error.problems]) from error
 
-        return yaml.safe_load(text)
-    except Exception as error:  # the parsers raise many types; every one means the same thing here
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise PolicyError([f"policy file {path} is not valid YAML/JSON: {first_line}"]) from error
+
+def _duplicate(document: Any, path: tuple[str | int, ...], key: str) -> str:
+    """A duplicated key, named by its rule where it is in one ("rule 'crash-rate': match: duplicate key ...")."""
+    label, inner = where(path), path
+    if path[:1] == ("rules",) and len(path) > 1 and isinstance(path[1], int):
+        rules = document.get("rules") if isinstance(document, dict) else None
+        raw = rules[path[1]] if isinstance(rules, list) and path[1] < len(rules) else None
+        name = raw.get("name") if isinstance(raw, dict) else None
+        label = f"rule {show(name)}" if isinstance(name, str) and name.strip() else f"rule #{path[1] + 1}"
+        inner = path[2:]
+        if inner:
+            label += f": {where(inner)}"
+    return f"{label}: duplicate key {show(key)}"
 
 
 def load(data: Any) -> Policy:
@@ -90,7 +101,7 @@ def load(data: Any) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(["the policy must be a mapping with 'rules' (and optionally 'defaults')"])
     for key in sorted(set(data) - {"defaults", "rules"}, key=str):
-        problems.append(f"unknown top-level key {key!r}")
+        problems.append(f"unknown top-level key {show(key)}")
 
     defaults = dict(BUILTIN_DEFAULTS)
     given_defaults = data.get("defaults", {})
@@ -98,7 +109,7 @@ def load(data: Any) -> Policy:
         problems.append("'defaults' must be a mapping")
     else:
         for key in sorted(set(given_defaults) - DEFAULT_KEYS, key=str):
-            problems.append(f"defaults: unknown key {key!r}")
+            problems.append(f"defaults: unknown key {show(key)}")
         settings = {key: value for key, value in given_defaults.items() if key in DEFAULT_KEYS}
         problems += [f"defaults: {problem}" for problem in _check_settings(settings)]
         defaults.update(settings)
@@ -113,9 +124,9 @@ def load(data: Any) -> Policy:
         label = f"rule #{index + 1}"
         rule, rule_problems = _rule(raw, defaults)
         if isinstance(raw, dict) and isinstance(raw.get("name"), str) and raw["name"].strip():
-            label = f"rule {raw['name']!r}"
+            label = f"rule {show(raw['name'])}"
             if raw["name"] in names:
-                rule_problems.append(f"duplicate rule name {raw['name']!r}")
+                rule_problems.append(f"duplicate rule name {show(raw['name'])}")
             names.add(raw["name"])
         problems += [f"{label}: {problem}" for problem in rule_problems]
         if rule is not None:
@@ -130,14 +141,14 @@ def _check_settings(settings: dict[str, Any]) -> list[str]:
     if "reason_code" in settings:
         code = settings["reason_code"]
         if not isinstance(code, str) or not REASON_CODE.fullmatch(code):
-            problems.append(f"reason_code {code!r} must be 1 to 128 of A-Z, 0-9 and _")
+            problems.append(f"reason_code {show(code)} must be 1 to 128 of A-Z, 0-9 and _")
     for flag in ("force", "dry_run"):
         if flag in settings and not isinstance(settings[flag], bool):
             problems.append(f"{flag} must be true or false")
     if "max_jobs" in settings:
         cap = settings["max_jobs"]
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            problems.append(f"max_jobs {cap!r} must be a whole number of at least 1")
+            problems.append(f"max_jobs {show(cap)} must be a whole number of at least 1")
     return problems
 
 
@@ -155,7 +166,7 @@ def _match(raw: Any, problems: list[str]) -> Match:
         problems.append("match must be a mapping")
         return Match()
     for key in sorted(set(raw) - MATCH_KEYS, key=str):
-        problems.append(f"match: unknown key {key!r}")
+        problems.append(f"match: unknown key {show(key)}")
     globs = {
         key: _glob(raw[key], f"match.{key}", problems)
         for key in ("alarm_name", "source", "security_profile")
@@ -182,7 +193,7 @@ def _jobs(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
         if not isinstance(glob, str) or not glob.strip():
             problems.append("jobs: empty glob")
         elif not JOB_GLOB.fullmatch(glob):
-            problems.append(f"jobs: glob {glob!r} may hold only letters, digits, '_', '-', '*' and '?' (64 at most)")
+            problems.append(f"jobs: glob {show(glob)} may hold only letters, digits, '_', '-', '*' and '?' (64 at most)")
     return tuple(raw)
 
 
@@ -207,7 +218,7 @@ def _comment(raw: Any, problems: list[str]) -> str | None:
 def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["must be a mapping"]
-    problems = [f"unknown key {key!r}" for key in sorted(set(raw) - RULE_KEYS, key=str)]
+    problems = [f"unknown key {show(key)}" for key in sorted(set(raw) - RULE_KEYS, key=str)]
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("name must be a non-empty string")
@@ -218,7 +229,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     jobs = _jobs(raw.get("jobs"), problems)
     thing_group = raw.get("thing_group")
     if thing_group is not None and (not isinstance(thing_group, str) or not THING_GROUP.fullmatch(thing_group)):
-        problems.append(f"thing_group {thing_group!r} is not a thing group name")
+        problems.append(f"thing_group {show(thing_group)} is not a thing group name")
     comment = _comment(raw.get("comment"), problems)
     if problems:
         return None, problems

@@ -12,23 +12,26 @@ Failure semantics:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from . import alerts, guard
+from .claims import Claims, NoClaims
 from .clients import make_client, pace
 from .dead_letters import DeadLetterQueue
-from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, SKIPPED, WOULD_CANCEL
+from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
 from .halt_events import HaltAnnouncer
 from .jobs import JobsPort
 from .kill_switch import KillSwitch
 from .observability import Metric
 from .policy import Policy, load_file
 from .settings import Settings
-from .telemetry import count, logger, milliseconds
+from .telemetry import count, log, logger, milliseconds
 
+SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
     CANCELED: Metric.JOBS_CANCELLED,
     WOULD_CANCEL: Metric.JOBS_WOULD_CANCEL,
@@ -54,13 +57,16 @@ class Runtime:
     policy: Policy
     jobs: JobsPort
     kill_switch: KillSwitch | None = None
+    claims: Claims = field(default_factory=NoClaims)
     dead_letters: DeadLetterQueue | None = None
     announcer: HaltAnnouncer | None = None
     tracer: Any = None  # Powertools' Tracer, when tracing is on
 
-    def handle(self, event: Any, out_of_time: Callable[[], bool]) -> dict[str, Any]:
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """One alert from parsing to announcement; returns the result, or raises as the module docstring says."""
         count(Metric.ALERTS_RECEIVED)
+        out_of_time = deadline(context)
+        self.claims.begin(context)
         with self._span("handle"):
             try:
                 alert = alerts.parse(event)
@@ -70,7 +76,8 @@ class Runtime:
                 logger.set_correlation_id(alert.correlation_id)
             logger.append_keys(alert_kind=alert.kind)
             outcome = guard.respond(alert, self.policy, self.jobs, dry_run=self.settings.dry_run,
-                                    out_of_time=out_of_time, kill_switch=self._kill_switch_engaged)
+                                    out_of_time=out_of_time, kill_switch=self._kill_switch_engaged,
+                                    claims=self.claims)
             self._report(outcome)
             if outcome.count(CANCELED):
                 self._after_halt(outcome)
@@ -84,7 +91,7 @@ class Runtime:
 
     def _reject(self, event: Any, error: alerts.UnrecognisedAlert) -> dict[str, Any]:
         count(Metric.ALERTS_UNRECOGNISED)
-        logger.error("Unrecognised alert", extra={"problem": str(error)})
+        log("error", "Unrecognised alert", problem=str(error))
         if self.dead_letters is None:
             raise error
         # Kept at once: a retry could not make it recognisable. If keeping it fails, the error goes up, and the
@@ -98,22 +105,23 @@ class Runtime:
         state = self.kill_switch.state()
         if state.problem:
             count(Metric.KILL_SWITCH_UNREADABLE)
-            logger.error("Kill switch unreadable: acting as if off", extra={"problem": state.problem})
+            log("error", "Kill switch unreadable: acting as if off", problem=state.problem)
         if state.engaged:
             count(Metric.KILL_SWITCH_ENGAGED)
-            logger.warning("Kill switch on: every action is a dry run", extra={"parameter": self.kill_switch.name})
+            log("warning", "Kill switch on: every action is a dry run", parameter=self.kill_switch.name)
         return state.engaged
 
     def _report(self, outcome: guard.Outcome) -> None:
         for action, metric in ACTION_METRICS.items():
             count(metric, outcome.count(action))
+        count(Metric.JOBS_NOT_FOUND, sum(1 for d in outcome.decisions if d.detail == NO_SUCH_JOB))
         decided = [decision.to_dict() for decision in outcome.decisions]
         rule = outcome.rule.name if outcome.rule else None
         if outcome.count(BLOCKED):
-            logger.error("BLAST RADIUS CAP HIT: nothing cancelled",
-                         extra={"rule": rule, "blocked": outcome.count(BLOCKED), "decisions": decided})
-        logger.info("Alert handled", extra={"status": outcome.status, "detail": outcome.detail, "rule": rule,
-                                            "alert": outcome.alert.summary(), "decisions": decided})
+            log("error", "BLAST RADIUS CAP HIT: nothing cancelled", rule=rule, blocked=outcome.count(BLOCKED),
+                decisions=decided)
+        log("info", "Alert handled", status=outcome.status, detail=outcome.detail, rule=rule,
+            alert=outcome.alert.summary(), decisions=decided)
 
     def _after_halt(self, outcome: guard.Outcome) -> None:
         """Time-to-halt and the "Rollout Halted" events. A failure here is logged and counted, never raised: the jobs
@@ -128,9 +136,9 @@ class Runtime:
             failed = self.announcer.announce(outcome)
         except Exception as error:  # botocore raises many types; all mean the announcement did not go out
             failed = outcome.count(CANCELED)
-            logger.exception("Rollout Halted events not sent", extra={"error": str(error)})
+            log("error", "Rollout Halted events not sent", exc_info=True, error=str(error))
         if failed:
-            logger.error("Rollout Halted events rejected", extra={"failed": failed})
+            log("error", "Rollout Halted events rejected", failed=failed)
         count(Metric.HALT_EVENTS_FAILED, failed)
 
 
@@ -153,10 +161,27 @@ def build_runtime(settings: Settings) -> Runtime:
         policy=load_file(settings.policy_file),
         jobs=_iot_jobs(settings),
         kill_switch=kill_switch,
+        claims=_claims(settings),
         dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
         announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
         tracer=tracer,
     )
+
+
+def _claims(settings: Settings) -> Claims:
+    if not settings.state_table:
+        return NoClaims()
+    from .dynamo_claims import DynamoClaims
+
+    # Few attempts and a short read: a slow store must not hold a halt back; failing claims act anyway.
+    return DynamoClaims(settings.state_table, make_client("dynamodb", max_attempts=2, read_timeout=2))
+
+
+def deadline(context: Any) -> Callable[[], bool]:
+    """`out_of_time()` for an invocation: stop starting calls while a retried call could still finish before the
+    timeout; what is left is reported failed, and the platform's retry of the alert finishes it."""
+    end = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
+    return lambda: time.monotonic() > end
 
 
 def _iot_jobs(settings: Settings) -> JobsPort:

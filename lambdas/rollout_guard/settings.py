@@ -13,6 +13,7 @@ TRACING = "ROLLOUT_GUARD_TRACING"
 IOT_RATE = "ROLLOUT_GUARD_IOT_RATE"
 KILL_SWITCH = "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER"
 DEAD_LETTER_QUEUE = "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL"
+STATE_TABLE = "ROLLOUT_GUARD_STATE_TABLE"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -32,6 +33,7 @@ class Settings:
     iot_rate: float = 10.0  # requests a second per IoT operation; 0 = unpaced
     kill_switch_parameter: str | None = None  # the SSM parameter that turns every action into a dry run
     dead_letter_queue_url: str | None = None  # where unrecognisable alerts are kept
+    state_table: str | None = None  # the DynamoDB table of exactly-once claims; none: act without claims
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -58,6 +60,7 @@ class Settings:
             event_bus=env.get(EVENT_BUS, "").strip() or None,
             kill_switch_parameter=env.get(KILL_SWITCH, "").strip() or None,
             dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE, "").strip() or None,
+            state_table=env.get(STATE_TABLE, "").strip() or None,
         )
 
 

@@ -132,14 +132,19 @@ class Delivery:
         if config.alarm_name_prefixes:
             self.rules.append(events.Rule(
                 scope, "AlarmRule",
-                description="CloudWatch alarms of the rollout moving into ALARM",
+                description="CloudWatch alarms of the rollout moving into ALARM with their actions running",
                 event_pattern=events.EventPattern(
                     source=["aws.cloudwatch"],
                     detail_type=[ALARM_STATE_CHANGE],
+                    # Exactly when CloudWatch runs the ALARM actions (decisions.inaction_reason says the same):
+                    # into ALARM, not suppressed, from another state or from the end of a suppression.
                     detail={
                         "alarmName": [{"prefix": prefix} for prefix in config.alarm_name_prefixes],
-                        "state": {"value": ["ALARM"]},
-                        "previousState": {"value": [{"anything-but": ["ALARM"]}]},
+                        "state": {"value": ["ALARM"], "actionsSuppressedBy": [{"exists": False}]},
+                        "$or": [
+                            {"previousState": {"value": [{"anything-but": ["ALARM"]}]}},
+                            {"previousState": {"actionsSuppressedBy": [{"exists": True}]}},
+                        ],
                     },
                 ),
                 targets=[target],

@@ -27,6 +27,7 @@ from .asset import PACKAGE, PLATFORM, POLICY_NAME, PYTHON_VERSION
 from .bundling import LocalPipBundling
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS
+from .state import StateTable
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
 
@@ -34,7 +35,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: 
 class GuardFunction:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
-    def __init__(self, scope: Construct, config: GuardConfig, dead_letter_queue: sqs.IQueue) -> None:
+    def __init__(self, scope: Construct, config: GuardConfig, dead_letter_queue: sqs.IQueue, state: StateTable) -> None:
         self.scope = scope
         self.config = config
         self.log_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_MONTH,
@@ -59,9 +60,10 @@ class GuardFunction:
             retry_attempts=RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(dead_letter_queue),
-            environment=self._environment(dead_letter_queue),
+            environment=self._environment(dead_letter_queue, state),
         )
         self._grant_least_privilege()
+        state.grant_claims(self.role)
         _checkov_skips(self.log_group, {
             "CKV_AWS_158": "the logs hold alert summaries and decisions, no secret and no device data; CloudWatch "
                            "Logs encrypts them at rest with its own keys",
@@ -96,7 +98,7 @@ class GuardFunction:
             ),
         )
 
-    def _environment(self, dead_letter_queue: sqs.IQueue) -> dict[str, str]:
+    def _environment(self, dead_letter_queue: sqs.IQueue, state: StateTable) -> dict[str, str]:
         config = self.config
         return {
             settings.POLICY_FILE: f"/var/task/{POLICY_NAME}",
@@ -104,6 +106,7 @@ class GuardFunction:
             settings.EVENT_BUS: "default",
             settings.TRACING: "true" if config.tracing else "false",
             settings.DEAD_LETTER_QUEUE: dead_letter_queue.queue_url,
+            settings.STATE_TABLE: state.table.table_name,
             **({settings.KILL_SWITCH: config.kill_switch_parameter} if config.kill_switch_parameter else {}),
             # Service and namespace are the function's own constants (rollout_guard.observability); the level is
             # left to this variable so that an operator can raise it without a deploy.

@@ -32,11 +32,12 @@ PERIOD = Duration.minutes(1)
 GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Alerts received": [(Metric.ALERTS_RECEIVED, "Sum"), (Metric.ALERTS_UNRECOGNISED, "Sum")],
     "Jobs": [(Metric.JOBS_CANCELLED, "Sum"), (Metric.JOBS_BLOCKED, "Sum"), (Metric.JOBS_FAILED, "Sum"),
-             (Metric.JOBS_WOULD_CANCEL, "Sum"), (Metric.JOBS_ESCALATED, "Sum")],
+             (Metric.JOBS_WOULD_CANCEL, "Sum"), (Metric.JOBS_ESCALATED, "Sum"), (Metric.JOBS_NOT_FOUND, "Sum")],
     "Time to halt (ms, alarm state change to accepted CancelJob)": [(Metric.TIME_TO_HALT, "p50"),
                                                                      (Metric.TIME_TO_HALT, "Maximum")],
-    "Guard health: announcements lost, kill switch on or unreadable": [
-        (Metric.HALT_EVENTS_FAILED, "Sum"), (Metric.KILL_SWITCH_ENGAGED, "Sum"), (Metric.KILL_SWITCH_UNREADABLE, "Sum")],
+    "Guard health: announcements lost, kill switch on or unreadable, claims unavailable": [
+        (Metric.HALT_EVENTS_FAILED, "Sum"), (Metric.KILL_SWITCH_ENGAGED, "Sum"), (Metric.KILL_SWITCH_UNREADABLE, "Sum"),
+        (Metric.CLAIM_STORE_UNAVAILABLE, "Sum")],
 }
 HALT_LINE = ("rollout-guard halted job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
 

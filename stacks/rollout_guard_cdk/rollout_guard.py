@@ -1,7 +1,8 @@
 """`RolloutGuard`: everything the guard needs in an account, as one construct a user can drop into any CDK app.
 
-It is made of three parts, each in a module of its name: `delivery` (key, topic, dead letters, routes),
-`function` (the bundled handler and its IAM) and `monitoring` (dashboard and alarms).
+It is made of four parts, each in a module of its name: `delivery` (key, topic, dead letters, routes),
+`state` (the exactly-once claims table), `function` (the bundled handler and its IAM) and `monitoring` (operations
+channel, alarms, dashboard).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .config import GuardConfig
 from .delivery import Delivery
 from .function import GuardFunction
 from .monitoring import Monitoring
+from .state import StateTable
 
 
 class RolloutGuard(Construct):
@@ -23,7 +25,8 @@ class RolloutGuard(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.delivery = Delivery(self, config)
-        self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue)
+        self.state = StateTable(self, self.delivery.key)
+        self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue, self.state)
         self.delivery.route_to(self.guard_function.function)
         self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery)
 

@@ -95,15 +95,21 @@ def test_invoke_of_an_ignored_alert_says_why_and_exits_0(iot, emulator, tmp_path
 
 
 def test_invoke_exits_1_when_a_cancellation_failed(iot, emulator, tmp_path):
-    create_jobs(iot, "fw-2-4-us")
-    event = samples.custom_eventbridge(job_ids=["fw-missing", "fw-2-4-us"])
+    from rollout_guard_local.fault_proxy import FaultProxy
 
-    done = run("invoke", write(tmp_path, event), url=emulator)
+    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
+    event = samples.custom_eventbridge(job_ids=["fw-2-4-eu", "fw-2-4-us", "fw-missing"])
+
+    def plan(operation, path):  # IoT stays unavailable for one job's cancel, past every retry
+        return "unavailable" if operation == "CancelJob" and "fw-2-4-eu" in path else None
+
+    with FaultProxy(emulator, plan=plan) as proxy:
+        done = run("invoke", write(tmp_path, event), url=proxy.url)
 
     assert done.returncode == 1
     actions = {d["jobId"]: d["action"] for d in json.loads(done.stdout)["decisions"]}
-    assert actions == {"fw-missing": "failed", "fw-2-4-us": "canceled"}
-    assert status(iot, "fw-2-4-us") == "CANCELED"
+    assert actions == {"fw-2-4-eu": "failed", "fw-2-4-us": "canceled", "fw-missing": "skipped"}
+    assert status(iot, "fw-2-4-us") == "CANCELED" and status(iot, "fw-2-4-eu") != "CANCELED"
 
 
 @pytest.mark.parametrize(
@@ -137,6 +143,30 @@ def test_invoke_exits_2_on_an_invalid_policy_naming_the_rule(iot, emulator, tmp_
     assert done.returncode == 2
     assert "rule 'bad-rule'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert status(iot, "fw-2-4-eu") != "CANCELED"
+
+
+def test_invoke_exits_2_on_an_event_nested_too_deeply(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+
+    done = run("invoke", str(path), "--policy", str(ROOT / "policy.yaml"))
+
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"rollout-guard: event file {path} is nested too deeply to be an alert")
+
+
+def test_invoke_without_a_region_or_credentials_says_so_in_one_line(tmp_path):
+    event = write(tmp_path, samples.alarm_sns())
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    no_region = {**base, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_CONFIG_FILE": "/nonexistent"}
+    no_credentials = {**base, "AWS_DEFAULT_REGION": "eu-west-1", "AWS_CONFIG_FILE": "/nonexistent",
+                      "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
+
+    for env, message in ((no_region, "You must specify a region"), (no_credentials, "credentials not found")):
+        done = subprocess.run([COMMAND, "invoke", event, "--policy", str(ROOT / "policy.yaml")], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and done.stdout == "" and message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_invoke_exits_2_on_a_missing_event_file(tmp_path):
@@ -217,14 +247,68 @@ def test_cancel_reports_a_service_error_like_the_aws_cli(iot, emulator):
 
 
 @pytest.mark.parametrize(
-    ("kind", "expected"),
-    [("input", {"jobId": "", "reasonCode": "", "comment": "", "force": True}),
-     ("output", {"jobArn": "jobArn", "jobId": "jobId", "description": "description"})],
+    ("args", "expected"),
+    [(["--generate-cli-skeleton"], {"jobId": "", "reasonCode": "", "comment": "", "force": True}),
+     (["--generate-cli-skeleton", "input", "--job-id", "not valid!"], {"jobId": "", "reasonCode": "", "comment": "",
+                                                                      "force": True}),
+     (["--job-id", "fw-1", "--generate-cli-skeleton", "output"],
+      {"jobArn": "jobArn", "jobId": "jobId", "description": "description"})],
 )
-def test_generate_cli_skeleton(kind, expected):
-    done = run("cancel", "--generate-cli-skeleton", kind)
+def test_generate_cli_skeleton(args, expected):
+    done = run("cancel", *args)
 
     assert done.returncode == 0 and json.loads(done.stdout) == expected
+
+
+def test_the_output_skeleton_validates_the_command_first_and_follows_output(tmp_path):
+    missing = run("cancel", "--generate-cli-skeleton", "output")
+    invalid = run("cancel", "--generate-cli-skeleton", "output", "--job-id", "fw-1", "--reason-code", "lower")
+    as_yaml = run("cancel", "--generate-cli-skeleton", "output", "--job-id", "fw-1", "--output", "yaml")
+    as_text = run("cancel", "--generate-cli-skeleton", "output", "--job-id", "fw-1", "--output", "text")
+    source = tmp_path / "input.json"
+    source.write_text('{"jobId": "fw-1", "comment": "from a file"}')
+    from_file = run("cancel", "--cli-input-json", f"file://{source}", "--generate-cli-skeleton", "output")
+
+    assert (missing.returncode, missing.stdout) == (252, "") and "--job-id" in missing.stderr
+    assert (invalid.returncode, invalid.stdout) == (252, "") and "--reason-code" in invalid.stderr
+    assert as_yaml.stdout == "jobArn: jobArn\njobId: jobId\ndescription: description\n"
+    assert as_text.stdout == "description\tjobArn\tjobId\n"
+    assert from_file.returncode == 0 and json.loads(from_file.stdout)["jobId"] == "jobId"
+
+
+def test_the_yaml_input_skeleton_carries_the_aws_cli_comments():
+    lines = run("cancel", "--generate-cli-skeleton", "yaml-input").stdout.splitlines()
+
+    assert lines[0] == ("jobId: '' # [REQUIRED] The unique identifier you assigned to this job when it was "
+                        "created.")
+    assert [line.split(":")[0] for line in lines] == ["jobId", "reasonCode", "comment", "force"]
+    assert lines[3].startswith("force: true # (Optional) If true job executions")
+    assert all(" # " in line for line in lines)
+
+
+def test_cancel_exits_255_with_one_line_when_it_cannot_connect(emulator):
+    from rollout_guard_local.emulator import free_port
+
+    done = run("cancel", "--job-id", "fw-1", "--endpoint-url", f"http://127.0.0.1:{free_port()}", url=emulator)
+
+    assert done.returncode == 255
+    assert len(done.stderr.strip().splitlines()) == 1 and "Could not connect" in done.stderr
+
+
+@pytest.mark.parametrize(("flag", "content", "message"), [
+    ("--cli-input-json", '{"jobId": "fw-1", "jobId": "fw-2"}', "duplicate key 'jobId'"),
+    ("--cli-input-yaml", "jobId: fw-1\njobId: fw-2\n", "duplicate key 'jobId'"),
+    ("--cli-input-yaml", "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8)),
+     "more than 100000 values"),
+])
+def test_cancel_input_files_are_loaded_as_safely_as_policies(tmp_path, flag, content, message):
+    source = tmp_path / "input"
+    source.write_text(content)
+
+    done = run("cancel", flag, f"file://{source}")
+
+    assert done.returncode == 252 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_generate_yaml_skeleton_feeds_cli_input_yaml(iot, emulator, tmp_path):
@@ -281,3 +365,38 @@ def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
         import urllib.request
 
         urllib.request.urlopen(f"{url}/moto-api/", timeout=2)  # noqa: S310 (the drill's loopback URL)
+
+
+# --- exactly once -------------------------------------------------------------------------------------------
+
+
+def test_state_init_creates_the_table_and_exits_0_when_it_exists(emulator):
+    first = run("state", "init", "claims-e2e", url=emulator)
+    again = run("state", "init", "claims-e2e", url=emulator)
+
+    assert (first.returncode, again.returncode) == (0, 0) and "already exists" in again.stdout
+    table = client("dynamodb", emulator).describe_table(TableName="claims-e2e")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    ttl = client("dynamodb", emulator).describe_time_to_live(TableName="claims-e2e")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+
+
+def test_several_processes_with_one_alert_cancel_each_job_exactly_once(iot, emulator, tmp_path):
+    from rollout_guard_local.fault_proxy import FaultProxy
+
+    assert run("state", "init", "claims-race", url=emulator).returncode == 0
+    create_jobs(iot, "fw-r1", "fw-r2", "fw-r3")
+    event = write(tmp_path, samples.custom_eventbridge(job_ids=["fw-r1", "fw-r2", "fw-r3"]))
+
+    with FaultProxy(emulator) as proxy:
+        env = {**os.environ, **client_env(proxy.url)}
+        processes = [subprocess.Popen([COMMAND, "invoke", event, "--state-table", "claims-race"], env=env, cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [process.communicate(timeout=120) for process in processes]
+
+    cancels = sorted(path.split("/")[2] for operation, path in proxy.forwarded if operation == "CancelJob")
+    assert cancels == ["fw-r1", "fw-r2", "fw-r3"]
+    assert all(process.returncode == 0 for process in processes), results
+    actions = [d["action"] for stdout, _ in results for d in json.loads(stdout)["decisions"]]
+    assert actions.count("canceled") == 3 and actions.count("skipped") == 9
+    assert all(status(iot, job) == "CANCELED" for job in ("fw-r1", "fw-r2", "fw-r3"))

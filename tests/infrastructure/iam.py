@@ -17,6 +17,7 @@ ARNS = {  # resource type -> its ARN in the example account, given the logical i
     "AWS::Events::Rule": lambda name: f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{STACK}-{name}",
     "AWS::IAM::Role": lambda name: f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{name}",
     "AWS::Lambda::Function": lambda name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{name}",
+    "AWS::DynamoDB::Table": lambda name: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-{name}",
 }
 
 

@@ -48,7 +48,7 @@ def test_stack_is_deployed_with_its_resources(deployed, template):
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     modelled = {"AWS::KMS::Key", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Logs::LogGroup", "AWS::IAM::Role",
                 "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::Lambda::Permission", "AWS::Events::Rule",
-                "AWS::CloudWatch::Dashboard"}
+                "AWS::CloudWatch::Dashboard", "AWS::DynamoDB::Table"}
     expected = {k for k, v in template["Resources"].items() if v["Type"] in modelled}
     assert expected <= set(physical)
     function = aws("lambda", deployed).get_function_configuration(FunctionName=physical[function_id])
@@ -58,8 +58,13 @@ def test_stack_is_deployed_with_its_resources(deployed, template):
     assert any(physical[queue_id] in url or url.endswith(physical[queue_id].rsplit("/", 1)[-1]) for url in queues)
     rules = aws("events", deployed).list_rules()["Rules"]
     patterns = [json.loads(rule["EventPattern"]) for rule in rules]
-    assert any(p.get("detail", {}).get("state") == {"value": ["ALARM"]} for p in patterns)
+    assert any(p.get("detail", {}).get("state") == {"value": ["ALARM"], "actionsSuppressedBy": [{"exists": False}]}
+               for p in patterns)
     assert aws("sns", deployed).list_topics()["Topics"]
+    table_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table")
+    table = aws("dynamodb", deployed).describe_table(TableName=physical[table_id])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert function["Environment"]["Variables"]["ROLLOUT_GUARD_STATE_TABLE"] == physical[table_id]
 
 
 def unpack_asset(url: str, template: dict, folder: Path) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions-SQS3",
+    "AwsSolutions-DDB3",
     "AwsSolutions-IAM5[Resource::*]",
     "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
     "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",

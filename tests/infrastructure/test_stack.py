@@ -50,6 +50,7 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_EVENT_BUS": "default",
         "ROLLOUT_GUARD_TRACING": "false",
         "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue") + "}",
+        "ROLLOUT_GUARD_STATE_TABLE": "${" + logical_id(template, "AWS::DynamoDB::Table") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
@@ -74,6 +75,8 @@ def test_the_role_allows_nothing_else(template):
         # sending failed alerts to the KMS-encrypted dead-letter queue
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
         "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+        # exactly-once claims in the state table (its key: DescribeKey besides the above)
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:DescribeKey",
     }
     assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForThing")) == [
@@ -138,10 +141,47 @@ def test_alarm_rule_matches_only_transitions_into_alarm_of_the_prefixes(template
         "detail-type": ["CloudWatch Alarm State Change"],
         "detail": {
             "alarmName": [{"prefix": "fw-crash-rate-"}],
-            "state": {"value": ["ALARM"]},
-            "previousState": {"value": [{"anything-but": ["ALARM"]}]},
+            "state": {"value": ["ALARM"], "actionsSuppressedBy": [{"exists": False}]},
+            "$or": [
+                {"previousState": {"value": [{"anything-but": ["ALARM"]}]}},
+                {"previousState": {"actionsSuppressedBy": [{"exists": True}]}},
+            ],
         },
     }
+
+
+@pytest.mark.parametrize("name", ["eventbridge_alarm_metric", "eventbridge_alarm_math", "eventbridge_alarm_ok",
+                                  "eventbridge_alarm_still_alarm", "eventbridge_alarm_insufficient",
+                                  "eventbridge_alarm_composite_suppressed", "eventbridge_alarm_composite_suppressed_still",
+                                  "eventbridge_alarm_composite_suppression_ended", "eventbridge_aws_other"])
+def test_the_alarm_rule_lets_through_exactly_the_alerts_the_guard_acts_on(template, name):
+    """The rule's pattern on an event bus (moto's EventBridge matcher, delivering to a queue) against the guard's
+    own decision: the same events pass both."""
+    import boto3
+    from moto import mock_aws
+
+    from rollout_guard import alerts, decisions
+    from tests.conftest import load_event
+
+    rules = resources(template, "AWS::Events::Rule")
+    pattern = next(rule for rule in rules.values() if rule["EventPattern"].get("source") == ["aws.cloudwatch"])
+    event = load_event(name)
+    event["detail"]["alarmName"] = "fw-crash-rate-" + event["detail"].get("alarmName", "x")
+    with mock_aws():
+        bus, sqs = boto3.client("events", region_name="eu-west-1"), boto3.client("sqs", region_name="eu-west-1")
+        queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus.put_rule(Name="alarms", EventPattern=json.dumps(pattern["EventPattern"]))
+        bus.put_targets(Rule="alarms", Targets=[{"Id": "queue", "Arn": arn}])
+        bus.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
+                                 "Detail": json.dumps(event["detail"]), "Resources": event["resources"]}])
+        matched = bool(sqs.receive_message(QueueUrl=queue).get("Messages"))
+    try:
+        acts = decisions.inaction_reason(alerts.parse(event)) is None
+    except alerts.UnrecognisedAlert:
+        acts = False
+
+    assert matched == acts
 
 
 def test_custom_rule_and_every_target_dead_letters(template):
@@ -292,3 +332,24 @@ def test_asset_holds_the_runtime_and_nothing_of_the_cli_or_tests(assembly, templ
             archive.write(path, path.relative_to(asset))
     print(f"\nfunction asset: {zipped.tell() / 1e6:.2f} MB zipped")
     assert zipped.tell() < 5_000_000
+
+
+def test_the_state_table_is_on_demand_expiring_encrypted_and_only_its_items_are_reachable(template):
+    table_id, table = one(template, "AWS::DynamoDB::Table")
+    (claims,) = [s for s in statements(template) if s.get("Sid") == "ExactlyOnceClaims"]
+
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["SSESpecification"]["KMSMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
+    assert sorted(claims["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                        "dynamodb:UpdateItem"]
+    assert resources_of(claims) == ["${" + table_id + ".Arn}"]
+
+
+def test_the_state_tables_schema_is_the_one_the_cli_creates():
+    from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+    from rollout_guard_cdk import state
+
+    assert (state.TABLE_KEY, state.TABLE_TTL) == (TABLE_KEY, TABLE_TTL) == ("id", "expiration")

@@ -89,15 +89,35 @@ def test_unrecognised_alert_raises_and_is_counted(iot, lambda_context, capfd, lo
 
 
 def test_failed_halt_raises_so_the_platform_retries(iot, lambda_context):
-    create_jobs(iot, "fw-2-4-us")
-    event = load_event("eventbridge_custom")  # names fw-2-4-eu (missing) and fw-2-4-us
+    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
+    runtime = build_runtime(Settings(policy_file=str(ROOT / "policy.yaml")))
+    event = load_event("eventbridge_custom")  # names fw-2-4-eu and fw-2-4-us
+    real_cancel = runtime.jobs.cancel
 
-    with pytest.raises(handler.HaltIncomplete) as caught:
-        invoke(event, lambda_context)
+    def cancel(job_id, *args):
+        if job_id == "fw-2-4-eu":
+            raise JobsError("CancelJob", "ServiceUnavailableException", "down")
+        return real_cancel(job_id, *args)
+
+    with mock.patch.object(runtime.jobs, "cancel", side_effect=cancel):
+        with pytest.raises(handler.HaltIncomplete) as caught:
+            handler.lambda_handler(event, lambda_context, runtime=runtime)
 
     actions = {d["jobId"]: d["action"] for d in caught.value.outcome["decisions"]}
     assert actions == {"fw-2-4-eu": "failed", "fw-2-4-us": "canceled"}
     assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] == "CANCELED"
+
+
+def test_a_job_that_does_not_exist_is_skipped_counted_and_does_not_retry(iot, lambda_context, capfd):
+    create_jobs(iot, "fw-2-4-us")
+    event = load_event("eventbridge_custom")  # names fw-2-4-eu (no such job) and fw-2-4-us
+
+    result = invoke(event, lambda_context)
+
+    actions = {d["jobId"]: (d["action"], d["detail"]) for d in result["decisions"]}
+    assert actions["fw-2-4-eu"] == ("skipped", "no such job") and actions["fw-2-4-us"][0] == "canceled"
+    metrics = emf(capfd.readouterr().out)
+    assert metrics["JobsNotFound"] == 1.0 and metrics["JobsFailed"] == 0.0
 
 
 def test_dry_run_switch_cancels_nothing(iot, lambda_context):
@@ -251,3 +271,32 @@ def test_no_log_call_formats_its_message():
 
     assert not re.search(r"logger\.\w+\(\s*f[\"']", source)
     assert not re.search(r"logger\.\w+\([^)]*%", source)
+
+
+def test_a_deeply_nested_field_neither_fails_the_log_nor_the_halt(iot, lambda_context, logs):
+    create_jobs(iot, "fw-2-4-eu")
+    deep = "x"
+    for _ in range(5_000):
+        deep = [deep]
+    event = load_event("eventbridge_custom")
+    event["detail"]["jobIds"] = ["fw-2-4-eu", deep]
+
+    result = invoke(event, lambda_context)
+
+    assert [d["action"] for d in result["decisions"]] == ["skipped", "canceled"]
+    assert len(json.dumps(result)) < 5_000  # the result itself serialises, as the Lambda runtime must
+    assert any(record["message"] == "Alert handled" for record in logs())
+
+
+def test_a_logger_that_fails_cannot_fail_an_invocation_after_a_cancel(iot, lambda_context, monkeypatch):
+    create_jobs(iot, "fw-2-4-eu")
+
+    def broken(*args, **kwargs):
+        raise RecursionError("the formatter gave up")
+
+    monkeypatch.setattr(telemetry.logger.registered_handler, "emit", broken)
+
+    result = invoke(load_event("eventbridge_alarm_metric"), lambda_context)
+
+    assert result["decisions"][0]["action"] == "canceled"
+    assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED"

@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import Stubber
 
 from rollout_guard import alerts, guard
-from rollout_guard.decisions import CANCELED, FAILED
+from rollout_guard.decisions import CANCELED, FAILED, SKIPPED
 from rollout_guard.iot import IotJobs
 from rollout_guard.jobs import JobsError
 from tests.conftest import load_event, make_policy
@@ -53,14 +53,24 @@ def test_cancel_sends_exactly_the_api_parameters(stubbed):
         "jobArn": JOB_ARN, "jobId": "fw-2-4-eu", "description": "fw 2.4"}
 
 
-def test_guard_reports_not_found_at_describe_as_failed_and_never_cancels(stubbed):
+def test_guard_reports_not_found_at_describe_as_no_such_job_and_never_cancels(stubbed):
     jobs, stubber = stubbed
     stubber.add_client_error("describe_job", service_error_code="ResourceNotFoundException", http_status_code=404)
 
     outcome = guard.respond(alerts.parse(load_event("sns_alarm")), make_policy("rules: [{name: any}]"), jobs)
 
+    assert [(d.job_id, d.action, d.detail) for d in outcome.decisions] == [("fw-2-4-eu", SKIPPED, "no such job")]
+    assert not outcome.failed
+
+
+def test_guard_reports_another_describe_error_as_failed(stubbed):
+    jobs, stubber = stubbed
+    stubber.add_client_error("describe_job", service_error_code="InvalidRequestException", http_status_code=400)
+
+    outcome = guard.respond(alerts.parse(load_event("sns_alarm")), make_policy("rules: [{name: any}]"), jobs)
+
     assert [(d.job_id, d.action) for d in outcome.decisions] == [("fw-2-4-eu", FAILED)]
-    assert "ResourceNotFoundException" in outcome.decisions[0].detail
+    assert "InvalidRequestException" in outcome.decisions[0].detail
 
 
 def test_guard_reports_invalid_request_at_cancel_as_failed(stubbed):

@@ -1,12 +1,14 @@
 """The pure decision functions: given an alert, a rule and confirmed jobs, then these decisions."""
 
+import json
+
 import pytest
 
 from rollout_guard import alerts, decisions, jobs
 from rollout_guard.alerts import Alert
 from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.jobs import JobView
-from tests.conftest import load_event, make_policy
+from tests.conftest import EVENTS, load_event, make_policy
 from tests.unit.fakes import active
 
 POLICY = make_policy(
@@ -44,6 +46,8 @@ def alarm(name="fw-crash-eu", state="ALARM", previous="OK"):
         ("sns_alarm_ok", "moved to OK"),
         ("sns_defender_cleared", "alarm-cleared, not in-alarm"),
         ("sns_defender_invalidated", "alarm-invalidated"),
+        ("eventbridge_alarm_composite_suppressed", "in ALARM with its actions suppressed (WaitPeriod)"),
+        ("eventbridge_alarm_composite_suppressed_still", "in ALARM with its actions suppressed (Alarm)"),
     ],
 )
 def test_only_transitions_into_alarm_act(event, why):
@@ -51,9 +55,40 @@ def test_only_transitions_into_alarm_act(event, why):
 
 
 @pytest.mark.parametrize("event", ["eventbridge_alarm_metric", "sns_alarm", "alarm_action", "sns_defender_in_alarm",
-                                   "sns_custom"])
+                                   "sns_custom", "eventbridge_alarm_composite_suppression_ended", "sns_alarm_again"])
 def test_actionable_alerts(event):
     assert decisions.inaction_reason(alerts.parse(load_event(event))) is None
+
+
+def test_a_published_lambda_action_at_the_end_of_a_suppression_acts():
+    """CloudWatch runs a suppressed composite alarm's actions when the wait period ends with the alarm in ALARM;
+    that delivery shows ALARM as the previous state (Powertools' published sample)."""
+    event = json.loads((EVENTS / "published" / "cloudwatch_alarm_action_composite_suppression_ended.json").read_text())
+
+    alert = alerts.parse(event)
+
+    assert (alert.via, alert.state, alert.previous_state) == ("alarm_action", "ALARM", "ALARM")
+    assert alert.previous_actions_suppressed_by == "WaitPeriod"
+    assert decisions.inaction_reason(alert) is None
+
+
+@pytest.mark.parametrize("via", ["sns", "alarm_action"])
+def test_an_alarm_action_in_alarm_acts_whatever_the_previous_state(via):
+    again = Alert(kind=alerts.ALARM, via=via, alarm_name="fw-crash-eu", state="ALARM", previous_state="ALARM")
+
+    assert decisions.inaction_reason(again) is None
+
+
+def test_an_eventbridge_change_acts_only_on_an_unsuppressed_transition_or_the_end_of_a_suppression():
+    def change(previous, suppressed=None, previously_suppressed=None):
+        return Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="a", state="ALARM", previous_state=previous,
+                     actions_suppressed_by=suppressed, previous_actions_suppressed_by=previously_suppressed)
+
+    assert decisions.inaction_reason(change("OK")) is None
+    assert decisions.inaction_reason(change("ALARM", previously_suppressed="ExtensionPeriod")) is None
+    assert "already in ALARM" in decisions.inaction_reason(change("ALARM"))
+    assert "suppressed" in decisions.inaction_reason(change("OK", suppressed="WaitPeriod"))
+    assert "suppressed" in decisions.inaction_reason(change("ALARM", "Alarm", "WaitPeriod"))
 
 
 def test_alarm_without_previous_state_acts():

@@ -150,16 +150,24 @@ def test_a_failed_cancel_is_reported_and_the_others_still_cancel():
     assert "ThrottlingException" in outcome.decisions[0].detail
 
 
-def test_unreadable_and_unknown_jobs_are_failed_not_cancelled():
+def test_an_unreadable_job_is_failed_and_a_job_that_does_not_exist_is_skipped():
     jobs = FakeJobs({"fw-a": active("fw-a")})
     jobs.fail_describe.add("fw-a")
     alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-missing"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs)
 
-    assert actions(outcome) == [("fw-a", FAILED), ("fw-missing", FAILED)]
-    assert "ResourceNotFoundException" in outcome.decisions[1].detail
+    assert actions(outcome) == [("fw-a", FAILED), ("fw-missing", SKIPPED)]
+    assert "ServiceUnavailableException" in outcome.decisions[0].detail
+    assert outcome.decisions[1].detail == "no such job"
     assert jobs.cancels() == []
+
+
+def test_an_alert_naming_only_jobs_that_do_not_exist_does_not_fail():
+    outcome = guard.respond(Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-gone",)),
+                            make_policy("rules: [{name: any}]"), FakeJobs())
+
+    assert actions(outcome) == [("fw-gone", SKIPPED)] and not outcome.failed
 
 
 def test_blast_radius_cap_cancels_nothing():

@@ -169,7 +169,7 @@ JOB_STATES = st.sampled_from(["IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED
        dry_run=st.booleans())
 def test_the_guard_job_by_job_decides_as_the_plan_does_all_at_once(states, cap, dry_run):
     from rollout_guard.decisions import ACTING, BLOCKED, CANCEL, CANCELED
-    from rollout_guard.jobs import JobView
+    from rollout_guard.jobs import JobsError, JobView
 
     known = {f"fw-{i}": JobView(f"fw-{i}", state) for i, state in enumerate(states) if state != "missing"}
     candidates = [f"fw-{i}" for i in range(len(states))]
@@ -179,7 +179,8 @@ def test_the_guard_job_by_job_decides_as_the_plan_does_all_at_once(states, cap, 
 
     outcome = guard.respond(alert, policy.Policy(rules=(rule,)), jobs, dry_run=dry_run)
 
-    confirmed = {job_id: known.get(job_id, "ResourceNotFoundException") for job_id in candidates}
+    missing = JobsError("DescribeJob", "ResourceNotFoundException", "no such job")
+    confirmed = {job_id: known.get(job_id, missing) for job_id in candidates}
     planned = {d.job_id: d.action for d in decisions.plan(rule, candidates, confirmed, dry_run)}
     acted = {d.job_id: d.action for d in outcome.decisions}
     if BLOCKED in planned.values():

@@ -1,0 +1,71 @@
+"""Exactly-once cancels across instances: a claim on (job, level) is taken before acting on the job.
+
+Two deliveries of one alarm, or two instances in a storm, can both see a job active; only the one that takes the
+claim calls CancelJob, the other reports the job skipped. Escalating to force is a claim of its own, so a later
+forcing rule still acts after a soft cancel. This module is the port: its types, the claim's key and the state
+table's schema (which the stack and `rollout-guard state init` create from here). `dynamo_claims` is the adapter;
+`NoClaims` acts at once (no table configured: the CLI without --state-table, the tests of the use case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# The state table: one item per claim, found by `id`, removed by DynamoDB's TTL on `expiration` (epoch seconds).
+TABLE_KEY = "id"
+TABLE_TTL = "expiration"
+CLAIM_TTL_S = 600  # a claim outlives any duplicate delivery; short, because a deleted job's id can come back
+
+ACTED = "acted"  # this invocation held the claim and acted
+HELD_ELSEWHERE = "held_elsewhere"  # another invocation holds the claim and is acting now
+DONE_ELSEWHERE = "done_elsewhere"  # another invocation held the claim and acted
+
+CANCEL = "cancel"
+CANCEL_WITH_FORCE = "cancel-force"
+ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    outcome: str
+    detail: str = ""
+
+    @property
+    def acted(self) -> bool:
+        return self.outcome == ACTED
+
+
+def cancel_level(force: bool) -> str:
+    return CANCEL_WITH_FORCE if force else CANCEL
+
+
+def claim_of(job_id: str, level: str) -> dict[str, str]:
+    """What identifies a claim (hashed into the table's key by the adapter)."""
+    return {"job": job_id, "level": level}
+
+
+def skipped_detail(claimed: Claimed) -> str:
+    if claimed.outcome == HELD_ELSEWHERE:
+        return "another invocation is cancelling the job (it holds the claim)"
+    return f"another invocation already cancelled the job{': ' + claimed.detail if claimed.detail else ''}"
+
+
+class Claims(Protocol):
+    def begin(self, context: Any) -> None:
+        """Called once per invocation with the Lambda context: a claim of an invocation that dies is released
+        when that invocation's time is up."""
+
+    def once(self, job_id: str, level: str, act: Callable[[], Any]) -> Claimed:
+        """Run `act` if this invocation takes the claim on (job_id, level). Errors of `act` propagate and release
+        the claim. When the claim store cannot be reached, act anyway (and say so): a missed halt bricks devices."""
+
+
+class NoClaims:
+    def begin(self, context: Any) -> None:
+        return None
+
+    def once(self, job_id: str, level: str, act: Callable[[], Any]) -> Claimed:
+        act()
+        return Claimed(ACTED)

@@ -1,0 +1,41 @@
+"""The state table: the function's exactly-once claims (`rollout_guard.claims` holds its schema), on demand, with
+DynamoDB's TTL removing each claim, encrypted with the stack's key. The function may read and write items only."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+
+# What Powertools' Idempotency does with a claim: a conditional put, a read of a held claim, the update that marks
+# it done and the delete that releases it after a failed action.
+ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+NO_BACKUP = ("claims live ten minutes and are only ever read by the invocations racing for them: a point-in-time "
+             "restore would bring back nothing anyone needs")
+
+
+class StateTable:
+    """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
+
+    def __init__(self, scope: Construct, key: kms.IKey) -> None:
+        self.key = key
+        self.table = dynamodb.Table(
+            scope, "StateTable",
+            partition_key=dynamodb.Attribute(name=TABLE_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=TABLE_TTL,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+        )
+        Validations.of(self.table).acknowledge(Acknowledgment(id="AwsSolutions::AwsSolutions-DDB3", reason=NO_BACKUP))
+        self.table.node.default_child.add_metadata(  # type: ignore[union-attr]
+            "checkov", {"skip": [{"id": "CKV_AWS_28", "comment": NO_BACKUP}]})
+
+    def grant_claims(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(iam.PolicyStatement(sid="ExactlyOnceClaims", actions=ITEM_ACTIONS,
+                                                         resources=[self.table.table_arn]))
+        self.key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey")
