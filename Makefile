@@ -11,7 +11,7 @@ TOOLS := .tools
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install demo test synth diff deploy deploy-local bench clean
+.PHONY: install demo test synth diff deploy deploy-local bench mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -49,5 +49,9 @@ deploy-local: synth
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Not part of make test: mutmut over the pure modules (alerts, policy, decisions, claims); prints each module's score.
+mutation: $(STAMP)
+	$(BIN)/python -m tests.mutation.run
+
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .hypothesis .mypy_cache
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .hypothesis .mypy_cache .mutation

@@ -142,7 +142,7 @@ class Bench:
         spans: dict[str, list[float]] = {"first-guard": [], "first-bare": [], "first-guard-unclaimed": []}
         for run in range(FIRST_RUNS):
             for mode in spans:
-                job_id = f"{mode}-{run}"
+                job_id = f"fw-{mode}-{run}"  # fw-: the bench policy's jobs
                 iot.create_job(jobId=job_id, targets=[thing], document="{}")
                 started = time.time()
                 accepted = self.worker(mode.removesuffix("-unclaimed"), job_id, url=url,
@@ -196,13 +196,18 @@ class Bench:
             path.write_text(json.dumps(share))
             running.append(self.worker("storm", str(path), url=url, wait=False, claims=True))
         totals: dict[str, int] = {}
+        claims: dict[str, int] = {}
         for process, result in running:
-            for operation, count in self.collect(process, result)["calls"].items():
+            collected = self.collect(process, result)
+            for operation, count in collected["calls"].items():
                 totals[operation] = totals.get(operation, 0) + count
+            for outcome, count in collected["claims"].items():
+                claims[outcome] = claims.get(outcome, 0) + count
         cancels = totals.get("CancelJob", 0)
         self.row(f"alert storm: {STORM_DELIVERIES} deliveries, {STORM_JOBS} jobs, {STORM_INSTANCES} warm instances: "
                  "CancelJob calls", str(cancels), str(STORM_JOBS), cancels == STORM_JOBS)
         self.row("alert storm: total API calls", f"{sum(totals.values())} ({json.dumps(totals)})", "-", None)
+        self.row("alert storm: claims taken, by outcome", json.dumps(claims, sort_keys=True), "-", None)
 
     def footprint(self) -> None:
         zipped = io.BytesIO()

@@ -124,11 +124,21 @@ def storm(deliveries_file: str) -> dict:
     import rollout_guard.handler as handler
 
     deliveries = json.loads(open(deliveries_file).read())
-    handler.default_runtime()
-    calls = counter(handler.default_runtime().jobs._client)
+    runtime = handler.default_runtime()
+    calls = counter(runtime.jobs._client)
+    outcomes: dict[str, int] = {}
+    claim = runtime.claims.once
+
+    def counted(job_id, level, act):  # how each claim ended, to tell a lost race from a store that failed
+        claimed = claim(job_id, level, act)
+        key = claimed.outcome + (" (store failed)" if "claim store" in claimed.detail else "")
+        outcomes[key] = outcomes.get(key, 0) + 1
+        return claimed
+
+    runtime.claims.once = counted
     for event in deliveries:
         handler.lambda_handler(event, context())
-    return {"calls": calls}
+    return {"calls": calls, "claims": outcomes}
 
 
 def rss() -> dict:

@@ -157,3 +157,22 @@ def test_deduplicating_job_ids_is_linear():
     alert = parse(event)  # quadratic de-duplication took minutes here
 
     assert len(alert.job_ids) == 100_002 and alert.job_ids[:2] == ("fw-0", "fw-1")
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(min_value=1, max_value=12), depth=st.integers(min_value=1, max_value=12))
+def test_any_alias_tree_loads_within_the_bound_or_is_refused(width, depth):
+    lines = ["l0: &l0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * width) + "]" for level in range(1, depth)]
+    text = "\n".join(lines) + "\n"
+    subtree = [1 + width]  # level 0: a list of `width` scalars; level n: a list of `width` level n-1 lists
+    for _ in range(1, depth):
+        subtree.append(1 + width * subtree[-1])
+    expanded = 1 + sum(subtree)  # every value once its aliases are expanded, the top mapping included
+
+    try:
+        document = documents.load_yaml(text)
+    except documents.DocumentError as error:
+        assert expanded > documents.MAX_VALUES and "aliases are expanded" in str(error)
+    else:
+        assert expanded <= documents.MAX_VALUES and len(document) == depth

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active
 
 FIXTURES = {path.stem: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
-EXAMPLES = 600
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "600"))  # make mutation runs them with fewer
 POLICY = make_policy(
     """
     rules:
