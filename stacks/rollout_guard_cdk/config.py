@@ -72,16 +72,15 @@ def _concurrency(key: str, value: Any) -> int | None:
     return value
 
 
-def _topic_arn(key: str, value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not TOPIC_ARN.fullmatch(value)):
-        raise ValueError(f"{key}: {value!r} is not an SNS topic ARN")
-    return value
+def _optional_matching(pattern: re.Pattern[str], what: str) -> Check:
+    """A check for an optional string of a given form."""
 
+    def check(key: str, value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
+            raise ValueError(f"{key}: {value!r} is not {what}")
+        return value
 
-def _email(key: str, value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not EMAIL.fullmatch(value)):
-        raise ValueError(f"{key}: {value!r} is not an e-mail address")
-    return value
+    return check
 
 
 def _optional_text(key: str, value: Any) -> str | None:
@@ -96,10 +95,6 @@ def _text(key: str, value: Any) -> str:
     return value
 
 
-def _parameter(key: str, value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not PARAMETER.fullmatch(value)):
-        raise ValueError(f"{key} {value!r} is not an SSM parameter name starting with /")
-    return value
 
 
 def option(key: str, default: Any, check: Check) -> Any:
@@ -125,9 +120,11 @@ class GuardConfig:
     # Opt-in: Lambda keeps 10 executions of the account unreserved, and new accounts often have only 10.
     reserved_concurrency: int | None = option("reservedConcurrency", None, _concurrency)
     tracing: bool = option("tracing", False, _flag)
-    kill_switch_parameter: str | None = option("killSwitchParameter", None, _parameter)
-    operations_topic_arn: str | None = option("operationsTopicArn", None, _topic_arn)
-    operations_email: str | None = option("operationsEmail", None, _email)
+    kill_switch_parameter: str | None = option("killSwitchParameter", None,
+                                               _optional_matching(PARAMETER, "an SSM parameter name starting with /"))
+    operations_topic_arn: str | None = option("operationsTopicArn", None,
+                                              _optional_matching(TOPIC_ARN, "an SNS topic ARN"))
+    operations_email: str | None = option("operationsEmail", None, _optional_matching(EMAIL, "an e-mail address"))
 
     @classmethod
     def options(cls) -> dict[str, Any]:

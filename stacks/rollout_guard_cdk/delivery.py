@@ -28,6 +28,19 @@ RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE = Duration.hours(1)
 
 
+def alarm_topic(scope: Construct, construct_id: str, key: kms.IKey, display_name: str) -> sns.Topic:
+    """A topic encrypted with the stack's key, over TLS only, that CloudWatch alarms of this account may publish to
+    (the key's CloudWatch statement lets them encrypt for it)."""
+    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=display_name)
+    topic.add_to_resource_policy(iam.PolicyStatement(
+        sid="CloudWatchAlarmsOfThisAccount",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["sns:Publish"], resources=[topic.topic_arn],
+        conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+    ))
+    return topic
+
+
 class Delivery:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
@@ -75,14 +88,7 @@ class Delivery:
             ))
 
     def _alert_topic(self) -> sns.Topic:
-        topic = sns.Topic(self.scope, "AlertTopic", master_key=self.key, enforce_ssl=True,
-                          display_name="rollout-guard alerts")
-        topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAlarmsOfThisAccount",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["sns:Publish"], resources=[topic.topic_arn],
-            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-        ))
+        topic = alarm_topic(self.scope, "AlertTopic", self.key, "rollout-guard alerts")
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="PrincipalsOfThisAccount",
             principals=[iam.AccountRootPrincipal()],

@@ -9,7 +9,7 @@ Teams through AWS's chat integration, need no code. The function's own metrics a
 from __future__ import annotations
 
 import jsii
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -25,7 +25,7 @@ from rollout_guard import halt_events
 from rollout_guard.observability import DIMENSIONS, NAMESPACE, Metric
 
 from .config import GuardConfig
-from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery
+from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery, alarm_topic
 
 PERIOD = Duration.minutes(1)
 # The dashboard's graphs: each metric of the contract is charted here, alarmed below, or listed in UNCHARTED.
@@ -92,15 +92,7 @@ class Monitoring:
         if config.operations_topic_arn:
             topic = sns.Topic.from_topic_arn(self.scope, "ExistingOperationsTopic", config.operations_topic_arn)
         else:
-            created = sns.Topic(self.scope, "OperationsTopic", master_key=delivery.key, enforce_ssl=True,
-                                display_name="rollout-guard operations")
-            created.add_to_resource_policy(iam.PolicyStatement(
-                sid="CloudWatchAlarmsOfThisAccount",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"], resources=[created.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ))
-            topic = created
+            topic = alarm_topic(self.scope, "OperationsTopic", delivery.key, "rollout-guard operations")
         if config.operations_email:
             topic.add_subscription(subscriptions.EmailSubscription(config.operations_email))
         return topic
