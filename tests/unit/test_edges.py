@@ -132,3 +132,43 @@ def test_the_json_suffix_chooses_the_json_parser(tmp_path):
     with pytest.raises(PolicyError, match="not valid JSON"):
         policy.load_file(as_json)
     assert policy.load_file(as_yaml).rules[0].reason_code == "X"
+
+
+@pytest.mark.parametrize(("document", "problems"), [
+    ([], ["the policy must be a mapping with 'rules' (and optionally 'defaults')"]),
+    ({"rules": []}, ["'rules' must be a non-empty list"]),
+    ({1: "x", "b": 2, "rules": [{"name": "a"}]}, ["unknown top-level key 1", "unknown top-level key 'b'"]),
+    ({"defaults": {1: 0, "z": 0}, "rules": [{"name": "a"}]}, ["defaults: unknown key 1", "defaults: unknown key 'z'"]),
+    ({"rules": [{"name": "a", 2: 0, "y": 0}]}, ["rule 'a': unknown key 2", "rule 'a': unknown key 'y'"]),
+    ({"rules": [{"name": "a", "match": {3: 0, "x": 0}}]},
+     ["rule 'a': match: unknown key 3", "rule 'a': match: unknown key 'x'"]),
+    ({"rules": [{"name": "a", "dry_run": "yes"}]}, ["rule 'a': dry_run must be true or false"]),
+    ({"rules": [{"name": "a", "comment": "  "}]}, ["rule 'a': comment must be a non-empty template"]),
+    ({"rules": [{"name": "a", "comment": "{nope}"}]}, ["rule 'a': comment may use only the plain placeholders "
+                                                        "{alarm_name} {reason} {rule} {source} {state} {thing_name}"]),
+    ({"rules": [{"name": "a", "thing_group": "bad group!"}]},
+     ["rule 'a': thing_group 'bad group!' is not a thing group name"]),
+])
+def test_every_policy_problem_reads_exactly(document, problems):
+    with pytest.raises(PolicyError) as caught:
+        policy.load(document)
+
+    assert caught.value.problems == problems
+    assert str(caught.value) == "; ".join(problems)
+
+
+def test_a_duplicate_key_is_named_by_rule_number_when_the_rule_has_no_name(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - {reason_code: A, reason_code: B}\n  - name: b\n")
+
+    with pytest.raises(PolicyError) as caught:
+        policy.load_file(path)
+
+    assert caught.value.problems == ["rule #1: duplicate key 'reason_code'"]
+
+
+def test_a_policy_file_is_read_as_utf8(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes('rules:\n  - name: "crash-\u00e9t\u00e9"\n'.encode("utf-8"))
+
+    assert policy.load_file(path).rules[0].name == "crash-\u00e9t\u00e9"
