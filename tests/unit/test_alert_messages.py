@@ -138,3 +138,48 @@ def test_an_sns_alarm_carries_its_message_id_reason_time_and_previous_state():
     assert (alert.correlation_id, alert.previous_state, alert.reason, alert.timestamp, alert.job_ids) == (
         event["Records"][0]["Sns"]["MessageId"], "INSUFFICIENT_DATA", "Threshold Crossed: CrashRate moved to ALARM",
         "2026-11-29T10:00:00.000+0000", ("fw-8",))
+
+
+def test_optional_parts_may_be_absent_and_defaults_are_exact():
+    eventbridge = samples.alarm_eventbridge()
+    del eventbridge["detail"]["configuration"]
+    action = samples.alarm_action()
+    del action["alarmData"]["configuration"]
+    sns_alarm = set_path(samples.alarm_sns(), "Message.NewStateReason", None)
+    set_path(sns_alarm, "Message.Trigger", None)
+    defender = set_path(samples.defender_sns(), "Message.behavior", None)
+    set_path(defender, "Message.violationId", None)
+    set_path(defender, "Message.violationEventTime", "yesterday")
+
+    assert alerts.parse(eventbridge).job_ids == () and alerts.parse(action).job_ids == ()
+    parsed_sns = alerts.parse(sns_alarm)
+    assert (parsed_sns.reason, parsed_sns.job_ids) == ("", ())
+    parsed = alerts.parse(defender)
+    assert parsed.reason == "Device Defender behavior unnamed behavior violated on dev-canary-1"
+    assert parsed.correlation_id == defender["Records"][0]["Sns"]["MessageId"] and parsed.timestamp is None
+
+
+def test_an_sns_custom_alert_is_correlated_by_its_message_id():
+    event = samples.custom_sns()
+
+    assert alerts.parse(event).correlation_id == event["Records"][0]["Sns"]["MessageId"]
+
+
+def test_a_custom_alert_naming_no_job_says_so_exactly():
+    with pytest.raises(UnrecognisedAlert) as caught:
+        alerts.parse(samples.sns_envelope({"jobIds": []}))
+
+    assert str(caught.value) == "a custom alert must name at least one job"
+
+
+def test_an_sns_alarm_reads_job_ids_from_its_dimensions_and_its_metrics_alike():
+    event = samples.alarm_sns_math(job_id="fw-math")
+    set_path(event, "Message.Trigger.Dimensions", [{"name": "JobId", "value": "fw-dim"}])
+
+    assert alerts.parse(event).job_ids == ("fw-dim", "fw-math")
+
+
+def test_the_summary_names_a_suppression_in_force():
+    summary = alerts.parse(samples.alarm_composite(suppressed_by="Alarm")).summary()
+
+    assert summary["actionsSuppressedBy"] == "Alarm" and "previousActionsSuppressedBy" not in summary
