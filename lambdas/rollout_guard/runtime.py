@@ -4,8 +4,9 @@ Failure semantics:
 - an input that is not an alert is kept in the dead-letter queue with its reason and the invocation succeeds (no
   retry could help); without a queue configured (the CLI) it raises `UnrecognisedAlert`;
 - a job that could not be confirmed or cancelled raises `HaltIncomplete` after every other job was handled, so the
-  platform retries the alert (a retry re-checks each job with DescribeJob and never cancels twice) and finally
-  dead-letters it: no alert is lost;
+  platform retries the alert (a retry re-checks each job with DescribeJob, and its exactly-once claim, and never
+  cancels twice) and finally dead-letters it: no alert is lost; a job that does not exist is skipped, not failed;
+- logging never raises (`telemetry.log`), and a claim store that cannot be reached never stops a halt;
 - any other failure (listing jobs, AWS faults past the retries) raises, with the same retry and dead-letter path.
 """
 
