@@ -227,13 +227,10 @@ class Bench:
 
 
 def create_state_table(url: str) -> None:
-    from rollout_guard.claims import TABLE_KEY
+    """The function's state table on the emulator, as `rollout-guard state init` makes it (kept if it exists)."""
+    from rollout_guard_cli.state import create_state_table as create
 
-    dynamodb = client("dynamodb", url)
-    if STATE_TABLE not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(TableName=STATE_TABLE, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
+    create(client("dynamodb", url), STATE_TABLE)
 
 
 def main() -> int:

@@ -102,20 +102,15 @@ def cmd_state_init(args: argparse.Namespace) -> int:
     from rollout_guard.claims import TABLE_KEY, TABLE_TTL
     from rollout_guard.clients import make_client
 
+    from .state import create_state_table
+
     try:
-        dynamodb = make_client("dynamodb")
-        try:
-            dynamodb.create_table(TableName=args.name, BillingMode="PAY_PER_REQUEST",
-                                  AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
-                                  KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
-        except dynamodb.exceptions.ResourceInUseException:
-            print(f"state table {args.name} already exists")
-            return 0
-        dynamodb.get_waiter("table_exists").wait(TableName=args.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        dynamodb.update_time_to_live(TableName=args.name,
-                                     TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL})
+        created = create_state_table(make_client("dynamodb"), args.name)
     except (BotoCoreError, ClientError) as error:
         return fail(f"cannot create state table {args.name}: {error}".splitlines()[0], HALT_FAILED)
+    if not created:
+        print(f"state table {args.name} already exists")
+        return 0
     print(f"state table {args.name} created (key {TABLE_KEY}, TTL on {TABLE_TTL})")
     return 0
 

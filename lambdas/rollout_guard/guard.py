@@ -12,9 +12,9 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import claims as claim_levels
 from . import decisions
 from .alerts import DEFENDER, Alert
+from .claims import ESCALATE as ESCALATION_CLAIM
 from .claims import Claims, NoClaims, cancel_level, skipped_detail
 from .decisions import ACTING, CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, BlastRadius, Decision
 from .jobs import JobsError, JobsPort
@@ -41,6 +41,10 @@ class Outcome:
     def count(self, action: str) -> int:
         return sum(1 for decision in self.decisions if decision.action == action)
 
+    @property
+    def rule_name(self) -> str | None:
+        return self.rule.name if self.rule else None
+
     def with_action(self, action: str) -> list[Decision]:
         return [decision for decision in self.decisions if decision.action == action]
 
@@ -48,7 +52,7 @@ class Outcome:
         return {
             "status": self.status,
             "detail": self.detail,
-            "rule": self.rule.name if self.rule else None,
+            "rule": self.rule_name,
             "alert": self.alert.summary(),
             "decisions": [decision.to_dict() for decision in self.decisions],
         }
@@ -202,7 +206,7 @@ class _Work:
             escalated.append(result)
 
         try:
-            claimed = self.claims.once(decision.job_id, claim_levels.ESCALATE, force)
+            claimed = self.claims.once(decision.job_id, ESCALATION_CLAIM, force)
         except _Incomplete as incomplete:
             return incomplete.decision
         if not claimed.acted:

@@ -20,7 +20,6 @@ BATCH = 10  # PutEvents takes at most 10 entries
 def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
     """The PutEvents entries for every cancelled job of an outcome."""
     alert = outcome.alert.summary()
-    rule = outcome.rule.name if outcome.rule else None
     return [
         {
             "Source": SOURCE,
@@ -28,7 +27,7 @@ def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
             "EventBusName": bus,
             "Detail": json.dumps({
                 "jobId": decision.job_id,
-                "rule": rule,
+                "rule": outcome.rule_name,
                 "reasonCode": decision.reason_code,
                 "subject": outcome.alert.subject,
                 "force": decision.force,

@@ -117,7 +117,7 @@ class Runtime:
             count(metric, outcome.count(action))
         count(Metric.JOBS_NOT_FOUND, sum(1 for d in outcome.decisions if d.detail == NO_SUCH_JOB))
         decided = [decision.to_dict() for decision in outcome.decisions]
-        rule = outcome.rule.name if outcome.rule else None
+        rule = outcome.rule_name
         if outcome.count(BLOCKED):
             log("error", "BLAST RADIUS CAP HIT: nothing cancelled", rule=rule, blocked=outcome.count(BLOCKED),
                 decisions=decided)

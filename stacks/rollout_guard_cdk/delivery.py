@@ -8,7 +8,7 @@ of delivery paths; tests/infrastructure/test_delivery_paths.py holds the templat
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token, Validations
+from aws_cdk import Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -22,6 +22,7 @@ from constructs import Construct
 from rollout_guard.alerts import ALARM_STATE_CHANGE
 
 from .config import ConfigError, GuardConfig
+from .findings import acknowledge
 
 # An alert that fails is retried by the platform, then kept in the dead-letter queue.
 RETRY_ATTEMPTS = 2
@@ -57,8 +58,7 @@ class Delivery:
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key, enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        Validations.of(self.dead_letter_queue).acknowledge(Acknowledgment(
-            id="AwsSolutions::AwsSolutions-SQS3", reason="This queue is itself the dead-letter queue of the guard"))
+        acknowledge(self.dead_letter_queue, "SQS3", "This queue is itself the dead-letter queue of the guard")
         self.topic = self._alert_topic()
         self.defender_role = self._defender_role() if config.handles_defender() else None
 
@@ -123,9 +123,8 @@ class Delivery:
         role.add_to_policy(iam.PolicyStatement(sid="EncryptForTheTopic",
                                                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                                                resources=[self.key.key_arn]))
-        Validations.of(role).acknowledge(Acknowledgment(
-            id="AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            reason="SNS needs a data key of the topic's own key to store an encrypted message; only that key"))
+        acknowledge(role, "IAM5[Action::kms:GenerateDataKey*]",
+                    "SNS needs a data key of the topic's own key to store an encrypted message; only that key")
         CfnOutput(Stack.of(self.scope), "DefenderAlertRoleArn", value=role.role_arn,
                   description="roleArn of a security profile's SNS alert target (with AlertTopicArn)")
         return role

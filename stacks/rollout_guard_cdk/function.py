@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import (
-    Acknowledgment,
     AssetHashType,
     Aws,
     BundlingOptions,
-    CfnResource,
     DockerImage,
     Duration,
     RemovalPolicy,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +24,7 @@ from .asset import PACKAGE, PLATFORM, POLICY_NAME, PYTHON_VERSION
 from .bundling import LocalPipBundling
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS
+from .findings import acknowledge, skip_checkov
 from .state import StateTable
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
@@ -64,7 +62,7 @@ class GuardFunction:
         )
         self._grant_least_privilege()
         state.grant_claims(self.role)
-        _checkov_skips(self.log_group, {
+        skip_checkov(self.log_group, {
             "CKV_AWS_158": "the logs hold alert summaries and decisions, no secret and no device data; CloudWatch "
                            "Logs encrypts them at rest with its own keys",
         })
@@ -79,7 +77,7 @@ class GuardFunction:
         if config.reserved_concurrency is None:
             skips["CKV_AWS_115"] = ("reserved concurrency is opt-in (reservedConcurrency): any reservation fails the "
                                     "deploy on accounts limited to 10; the function paces its IoT calls itself")
-        _checkov_skips(self.function, skips)
+        skip_checkov(self.function, skips)
         # The function reaches its role through GetAtt already; CDK's extra DependsOn on the role is redundant
         # (cfn-lint W3005). Keep only the wait for the role's policy, which nothing else orders.
         default_policy = self.role.node.find_child("DefaultPolicy").node.default_child
@@ -169,13 +167,5 @@ class GuardFunction:
                 "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
                 "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")
         for finding, reason in findings.items():
-            Validations.of(self.role).acknowledge(
-                Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))
+            acknowledge(self.role, finding, reason)
 
-
-def _checkov_skips(resource: Construct, reasons: dict[str, str]) -> None:
-    """checkov's findings on a resource that are right here, with why, in the template next to the resource."""
-    cfn = resource.node.default_child
-    if not isinstance(cfn, CfnResource):
-        raise TypeError(f"{resource.node.path} has no CloudFormation resource to annotate")
-    cfn.add_metadata("checkov", {"skip": [{"id": check, "comment": reason} for check, reason in reasons.items()]})

@@ -3,13 +3,14 @@ DynamoDB's TTL removing each claim, encrypted with the stack's key. The function
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+
+from .findings import acknowledge, skip_checkov
 
 # What Powertools' Idempotency does with a claim: a conditional put, a read of a held claim, the update that marks
 # it done and the delete that releases it after a failed action.
@@ -31,9 +32,8 @@ class StateTable:
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=key,
         )
-        Validations.of(self.table).acknowledge(Acknowledgment(id="AwsSolutions::AwsSolutions-DDB3", reason=NO_BACKUP))
-        self.table.node.default_child.add_metadata(  # type: ignore[union-attr]
-            "checkov", {"skip": [{"id": "CKV_AWS_28", "comment": NO_BACKUP}]})
+        acknowledge(self.table, "DDB3", NO_BACKUP)
+        skip_checkov(self.table, {"CKV_AWS_28": NO_BACKUP})
 
     def grant_claims(self, role: iam.IRole) -> None:
         role.add_to_principal_policy(iam.PolicyStatement(sid="ExactlyOnceClaims", actions=ITEM_ACTIONS,

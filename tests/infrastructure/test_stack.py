@@ -348,8 +348,12 @@ def test_the_state_table_is_on_demand_expiring_encrypted_and_only_its_items_are_
     assert resources_of(claims) == ["${" + table_id + ".Arn}"]
 
 
-def test_the_state_tables_schema_is_the_one_the_cli_creates():
+def test_the_deployed_table_has_the_schema_the_claims_adapter_writes(template):
     from rollout_guard.claims import TABLE_KEY, TABLE_TTL
-    from rollout_guard_cdk import state
 
-    assert (state.TABLE_KEY, state.TABLE_TTL) == (TABLE_KEY, TABLE_TTL) == ("id", "expiration")
+    _, table = one(template, "AWS::DynamoDB::Table")
+
+    assert (TABLE_KEY, TABLE_TTL) == ("id", "expiration")
+    assert table["KeySchema"] == [{"AttributeName": TABLE_KEY, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": TABLE_KEY, "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"]["AttributeName"] == TABLE_TTL

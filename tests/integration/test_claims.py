@@ -67,13 +67,14 @@ def test_a_throttled_claim_store_does_not_stop_the_halt_and_is_counted(capfd):
     from rollout_guard.telemetry import metrics
 
     claims, stubber = stubbed_claims()
-    for _ in range(2):  # both attempts of the claim client (max_attempts=2 in production; Stubber answers each)
-        stubber.add_client_error("put_item", service_error_code="ProvisionedThroughputExceededException",
-                                 http_status_code=400)
+    # Stubber answers before botocore's retries: one answer stands for the throttling that outlasted them.
+    stubber.add_client_error("put_item", service_error_code="ProvisionedThroughputExceededException",
+                             http_status_code=400)
     acted = []
 
     with stubber:
         claimed = claims.once("fw-1", "cancel", lambda: acted.append(1))
+        stubber.assert_no_pending_responses()  # one claim attempt, then the cancel without it: no second write
     metrics.flush_metrics()
 
     assert claimed.outcome == ACTED and acted == [1] and "without the claim" in claimed.detail
@@ -111,11 +112,9 @@ class AlwaysActive:
 def test_instances_that_all_see_a_job_active_cancel_it_once(emulator):
     from rollout_guard.clients import make_client
     from rollout_guard.iot import IotJobs
+    from rollout_guard_cli.state import create_state_table
 
-    dynamodb = make_client("dynamodb", region="eu-west-1", endpoint_url=emulator)
-    dynamodb.create_table(TableName="claims", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
+    assert create_state_table(make_client("dynamodb", region="eu-west-1", endpoint_url=emulator), "claims")
     create_jobs(http_iot_client(emulator), "fw-a", "fw-b", "fw-c")
     cancels: list[str] = []
     start = threading.Barrier(6)
