@@ -238,6 +238,90 @@ def custom_sns(job_id: str = "fw-2-4-eu", source: str = "com.acme.monitoring",
     return sns_envelope({"jobId": job_id, "source": source, "severity": severity, "reason": reason})
 
 
+# --- the fleet's own events (the detector's input) and IoT's CreateJob (the pre-start gate's) ---------------------
+
+EPOCH_MS = 1_795_946_400_000  # TIME as epoch milliseconds
+
+
+def job_execution(job_id: str = "fw-2-4-eu", thing_name: str = "dev-eu-1", status: str = "FAILED",
+                  at_ms: int = EPOCH_MS) -> dict[str, Any]:
+    """A Jobs execution event as the stack's topic rule puts it on the fleet queue (`SELECT *, topic() AS topic`);
+    Jobs events carry epoch seconds."""
+    operation = status.lower()
+    return {
+        "eventType": "JOB_EXECUTION",
+        "eventId": _id("execution", job_id, thing_name, status, at_ms),
+        "timestamp": at_ms // 1000,
+        "operation": operation,
+        "jobId": job_id,
+        "thingArn": f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/{thing_name}",
+        "status": status,
+        "statusDetails": {"firmware": "2.4.0"} if status == "SUCCEEDED" else {"error": "boot loop"},
+        "topic": f"$aws/events/jobExecution/{job_id}/{operation}",
+    }
+
+
+def presence(client_id: str = "dev-eu-1", connected: bool = False, at_ms: int = EPOCH_MS) -> dict[str, Any]:
+    """A lifecycle event (epoch milliseconds) as the stack's topic rule puts it on the fleet queue."""
+    kind = "connected" if connected else "disconnected"
+    event: dict[str, Any] = {
+        "clientId": client_id,
+        "timestamp": at_ms,
+        "eventType": kind,
+        "sessionIdentifier": _id("session", client_id),
+        "principalIdentifier": _id("principal", client_id)[:16],
+        "versionNumber": 1,
+        "topic": f"$aws/events/presence/{kind}/{client_id}",
+    }
+    if connected:
+        event.update({"ipAddress": "192.0.2.10", "versionNumber": 2})
+    else:
+        event.update({"clientInitiatedDisconnect": False, "disconnectReason": "CONNECTION_LOST"})
+    return event
+
+
+def sqs_batch(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """Messages as the SQS event source mapping hands a batch to the function."""
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollout-guard-fleet"
+    records = []
+    for index, body in enumerate(bodies):
+        text = json.dumps(body)
+        records.append({
+            "messageId": _id("message", index, text),
+            "receiptHandle": "EXAMPLE",
+            "body": text,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(EPOCH_MS)},
+            "messageAttributes": {},
+            "md5OfBody": "EXAMPLE",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue,
+            "awsRegion": REGION,
+        })
+    return {"Records": records}
+
+
+def job_created(job_id: str = "fw-2-6-eu", error_code: str | None = None) -> dict[str, Any]:
+    """IoT CreateJob as EventBridge delivers CloudTrail's record of it ("AWS API Call via CloudTrail")."""
+    detail: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "AssumedRole", "accountId": ACCOUNT, "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/ota"},
+        "eventTime": TIME.replace(".000+0000", "Z"),
+        "eventSource": "iot.amazonaws.com",
+        "eventName": "CreateJob",
+        "awsRegion": REGION,
+        "requestParameters": {"jobId": job_id, "targets": [f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/fleet-eu"],
+                              "targetSelection": "SNAPSHOT"},
+        "responseElements": None if error_code else {
+            "jobArn": f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}", "jobId": job_id},
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+    }
+    if error_code:
+        detail["errorCode"] = error_code
+    return _eventbridge("aws.iot", "AWS API Call via CloudTrail", detail, [])
+
+
 KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alarm-eventbridge": alarm_eventbridge,
     "alarm-eventbridge-math": alarm_eventbridge_math,
@@ -248,4 +332,8 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "defender-sns": defender_sns,
     "custom-eventbridge": custom_eventbridge,
     "custom-sns": custom_sns,
+    "job-execution": job_execution,
+    "presence": presence,
+    "fleet-batch": lambda: sqs_batch(job_execution(), presence()),
+    "job-created": job_created,
 }

@@ -20,8 +20,12 @@ from .documents import show
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
 CUSTOM = "custom"
+FLEET = "fleet_signal"  # made by the detector (`detector`) when a job's casualties cross a rule's threshold
+JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start gate (`gate`) looks at it
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+CLOUDTRAIL_CALL = "AWS API Call via CloudTrail"
+GATE = "gate"  # the `via` of an alarm found firing when a job was created
 JOB_ID_DIMENSION = "JobId"
 
 
@@ -58,6 +62,10 @@ class Alert:
             return f"alarm {self.alarm_name}"
         if self.kind == DEFENDER:
             return f"thing {self.thing_name} ({self.security_profile})"
+        if self.kind == FLEET:
+            return f"the fleet signal of job {show(self.job_ids[0]) if self.job_ids else '?'}"
+        if self.kind == JOB_CREATED:
+            return f"the creation of job {show(self.job_ids[0]) if self.job_ids else '?'}"
         return f"source {self.source}" if self.source else "custom alert"
 
     def summary(self) -> dict[str, Any]:
@@ -220,10 +228,26 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
             job_ids,
             _str(event.get("id"), "id"),
         )
+    if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
+        return _job_created(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
     if source.startswith("aws."):
         raise UnrecognisedAlert(f"EventBridge event {source} / {detail_type!r} is not an alert the guard handles")
     detail = _obj(event.get("detail"), "detail")
     return _custom(detail, "eventbridge", source, _str(event.get("id"), "id"), _str(event.get("time"), "time"))
+
+
+def _job_created(detail: dict[str, Any], event_id: str | None) -> Alert:
+    """IoT's CreateJob as CloudTrail records it: the job id from the request (or the answer)."""
+    name = detail.get("eventName")
+    if name != "CreateJob":
+        raise UnrecognisedAlert(f"CloudTrail event {show(name)} of aws.iot is not CreateJob")
+    if detail.get("errorCode") is not None:
+        raise UnrecognisedAlert(f"CreateJob failed ({show(detail.get('errorCode'))}): no job was created")
+    request = _obj(detail.get("requestParameters"), "detail.requestParameters", required=False)
+    answer = _obj(detail.get("responseElements"), "detail.responseElements", required=False)
+    job_id = request.get("jobId", answer.get("jobId"))
+    return Alert(kind=JOB_CREATED, via="cloudtrail", correlation_id=event_id, job_ids=(_required(job_id, "jobId"),),
+                 timestamp=_str(detail.get("eventTime"), "detail.eventTime"))
 
 
 def _parse_alarm_action(event: dict[str, Any]) -> Alert:

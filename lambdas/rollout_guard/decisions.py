@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .alerts import ALARM, CUSTOM, DEFENDER, Alert
+from .alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert
 from .documents import show
 from .jobs import JOB_ID, JobsError, JobView, safe_comment
 from .policy import Policy, Rule
@@ -29,8 +29,10 @@ NO_SUCH_JOB = "no such job"
 ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
 
 # The alert kind each match key belongs to: a key of another kind never holds.
-MATCH_KINDS = {"alarm_name": ALARM, "source": CUSTOM, "severity": CUSTOM, "security_profile": DEFENDER}
-ALERT_KINDS = frozenset(MATCH_KINDS.values())
+MATCH_KINDS = {"alarm_name": ALARM, "source": CUSTOM, "severity": CUSTOM, "security_profile": DEFENDER,
+               "signal": FLEET}
+# A rule that gives no match key matches every alert, not the fleet signal (which a rule asks for by name).
+ALERT_KINDS = frozenset(MATCH_KINDS.values()) - {FLEET}
 
 
 @dataclass(frozen=True)
@@ -223,5 +225,8 @@ def render_comment(rule: Rule, alert: Alert) -> str:
             reason=alert.reason,
             source=alert.source or "",
             thing_name=alert.thing_name or "",
+            job_id=alert.job_ids[0] if len(alert.job_ids) == 1 else "",
         )
+    if alert.via == GATE and alert.reason not in text:  # whatever the template, the comment says why
+        text = f"{alert.reason}; {text}"
     return safe_comment(text) or safe_comment(f"rollout-guard rule {rule.name}")

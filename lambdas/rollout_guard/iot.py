@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .jobs import ACTIVE_EXECUTION_STATUSES, ACTIVE_LISTING_STATUSES, INACTIVE_JOB_STATUSES, JobsError, JobView
+from .jobs import (
+    ACTIVE_EXECUTION_STATUSES,
+    ACTIVE_LISTING_STATUSES,
+    EXECUTED_COUNTS,
+    INACTIVE_JOB_STATUSES,
+    JobsError,
+    JobView,
+)
 
 PAGE_SIZE = 250
 
@@ -50,8 +57,10 @@ class IotJobs:
         if remembered and self._clock() - remembered[0] < self.FINISHED_TTL:
             return remembered[1]
         job = self._call("describe_job", jobId=job_id)["job"]
+        details = job.get("jobProcessDetails") or {}
         view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())),
-                       force_canceled=bool(job.get("forceCanceled", False)))
+                       force_canceled=bool(job.get("forceCanceled", False)),
+                       executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS))
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view
@@ -85,6 +94,15 @@ class IotJobs:
         return list(dict.fromkeys(
             summary["jobId"] for summary in summaries
             if summary.get("jobExecutionSummary", {}).get("status") in ACTIVE_EXECUTION_STATUSES
+        ))
+
+    def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]:
+        """Ids of jobs whose execution on the thing is IN_PROGRESS: the job a dark thing was executing."""
+        summaries = self._pages("list_job_executions_for_thing", "executionSummaries", thingName=thing_name,
+                                status="IN_PROGRESS", maxResults=PAGE_SIZE)
+        return list(dict.fromkeys(
+            summary["jobId"] for summary in summaries
+            if summary.get("jobExecutionSummary", {}).get("status", "IN_PROGRESS") == "IN_PROGRESS"
         ))
 
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, Any]:

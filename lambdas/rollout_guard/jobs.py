@@ -17,6 +17,9 @@ from typing import Protocol
 INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
 ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")  # what ListJobs is asked for; moto's QUEUED counts as active
 ACTIVE_EXECUTION_STATUSES = frozenset({"QUEUED", "IN_PROGRESS"})
+# DescribeJob's jobProcessDetails counts of the things that took the job (QUEUED ones have not started it).
+EXECUTED_COUNTS = ("numberOfInProgressThings", "numberOfSucceededThings", "numberOfFailedThings",
+                   "numberOfRejectedThings", "numberOfTimedOutThings")
 
 # --- CancelJob's constraints (botocore's service model) ------------------------------------------------------
 
@@ -54,6 +57,7 @@ class JobView:
     status: str
     targets: tuple[str, ...] = ()
     force_canceled: bool = False
+    executed: int = 0  # things that started the job (in progress, succeeded, failed, rejected, timed out)
 
     @property
     def active(self) -> bool:
@@ -76,6 +80,8 @@ class JobsPort(Protocol):
     def active_job_ids(self) -> list[str]: ...
 
     def job_ids_on_thing(self, thing_name: str) -> list[str]: ...
+
+    def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]: ...
 
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]: ...
 

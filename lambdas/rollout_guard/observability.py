@@ -31,6 +31,12 @@ class Metric(StrEnum):
     KILL_SWITCH_ENGAGED = "KillSwitchEngaged"
     KILL_SWITCH_UNREADABLE = "KillSwitchUnreadable"
     CLAIM_STORE_UNAVAILABLE = "ClaimStoreUnavailable"
+    FLEET_EVENTS_RECEIVED = "FleetEventsReceived"
+    FLEET_EVENTS_UNRECOGNISED = "FleetEventsUnrecognised"
+    CASUALTIES_COUNTED = "CasualtiesCounted"
+    DARK_DISCOUNTED = "DarkThingsDiscounted"
+    UNMAPPED_CLIENTS = "UnmappedClients"
+    JOBS_GATED = "JobsCreatedUnderFiringAlarm"
 
 
 # Emitted, yet neither charted nor alarmed, and why.

@@ -19,11 +19,18 @@ from .jobs import REASON_CODE
 # each glob into an exact job ARN pattern.
 JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
 THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
-COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name"})
+COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name", "job_id"})
 
 DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
-RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment"}
-MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile"}
+RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment", "casualties", "dark_after"}
+MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
+SIGNALS = ("casualties",)  # the fleet's own signal: devices that fail or go dark after the update
+CASUALTY_KEYS = {"things", "within", "percent", "min_things", "dark_after", "fleet_things", "success_grace"}
+# An SQS delay times each dark check, and SQS delays a message by 15 minutes at most.
+DARK_AFTER_RANGE_S = (10, 900)
+SUCCESS_GRACE_DEFAULT_S = 600
+DURATION = re.compile(r"(\d{1,6})\s*([smh]?)")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 BUILTIN_DEFAULTS = {"reason_code": "ROLLOUT_HALTED", "force": False, "max_jobs": 10, "dry_run": False}
 
 
@@ -41,6 +48,26 @@ class Match:
     source: str | None = None
     severity: tuple[str, ...] | None = None  # lower-cased
     security_profile: str | None = None
+    signal: str | None = None
+
+
+@dataclass(frozen=True)
+class Casualties:
+    """When a fleet-signal rule halts: `things` casualties (within `within_s` seconds of each other, when given),
+    or `percent` of the job's executed things once `min_things` have executed; whichever is crossed first.
+
+    A thing is a casualty when its execution fails (FAILED, REJECTED, TIMED_OUT) or when it goes dark: it
+    disconnects while executing the job, or within `success_grace_s` after reporting SUCCEEDED, and does not
+    reconnect within `dark_after_s`. Dark things count only when the rest of the fleet (`fleet_things` in all) did
+    not go dark at a comparable rate in the same minutes (a network outage is not a firmware casualty)."""
+
+    things: int | None = None
+    within_s: int | None = None
+    percent: float | None = None
+    min_things: int | None = None
+    dark_after_s: int | None = None
+    fleet_things: int | None = None
+    success_grace_s: int = SUCCESS_GRACE_DEFAULT_S
 
 
 @dataclass(frozen=True)
@@ -54,11 +81,20 @@ class Rule:
     max_jobs: int
     dry_run: bool
     comment: str | None
+    casualties: Casualties | None = None
 
 
 @dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...]
+
+    def fleet_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.casualties is not None)
+
+    def dark_checks(self) -> tuple[int, ...]:
+        """Every `dark_after` of the fleet rules, in seconds: a disconnect is checked after each."""
+        return tuple(sorted({rule.casualties.dark_after_s for rule in self.fleet_rules()
+                             if rule.casualties is not None and rule.casualties.dark_after_s is not None}))
 
 
 def load_file(path: str | Path) -> Policy:
@@ -172,6 +208,10 @@ def _match(raw: Any, problems: list[str]) -> Match:
         for key in ("alarm_name", "source", "security_profile")
         if key in raw
     }
+    if "signal" in raw and raw["signal"] not in SIGNALS:
+        problems.append(f"match.signal {show(raw['signal'])} must be one of: {', '.join(SIGNALS)}")
+    elif "signal" in raw:
+        globs["signal"] = raw["signal"]
     severity = None
     if "severity" in raw:
         given = raw["severity"]
@@ -215,6 +255,63 @@ def _comment(raw: Any, problems: list[str]) -> str | None:
     return raw
 
 
+def _duration(value: Any, what: str, problems: list[str], bounds: tuple[int, int] = (1, 7 * 86400)) -> int | None:
+    """Seconds, given as a whole number of seconds or as text like "90s", "5m", "1h"."""
+    seconds = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and (found := DURATION.fullmatch(value.strip())):
+        seconds = int(found.group(1)) * DURATION_UNITS[found.group(2)]
+    if seconds is None or not bounds[0] <= seconds <= bounds[1]:
+        problems.append(f"{what} {show(value)} must be a duration from {bounds[0]} to {bounds[1]} seconds "
+                        "(a number of seconds, or like 90s, 5m, 1h)")
+        return None
+    return seconds
+
+
+def _count(value: Any, what: str, problems: list[str]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{what} {show(value)} must be a whole number of at least 1")
+        return None
+    return value
+
+
+def _casualties(raw: Any, rule_dark_after: Any, problems: list[str]) -> Casualties | None:
+    if not isinstance(raw, dict):
+        problems.append("casualties must be a mapping (things and within, and/or percent and min_things)")
+        return None
+    for key in sorted(set(raw) - CASUALTY_KEYS, key=str):
+        problems.append(f"casualties: unknown key {show(key)}")
+    counts = {key: _count(raw[key], f"casualties.{key}", problems)
+              for key in ("things", "min_things", "fleet_things") if key in raw}
+    within = _duration(raw["within"], "casualties.within", problems) if "within" in raw else None
+    percent = raw.get("percent")
+    if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int | float)
+                                or not 0 < percent <= 100):
+        problems.append(f"casualties.percent {show(percent)} must be a number above 0 and at most 100")
+    if "things" not in raw and percent is None:
+        problems.append("casualties needs a threshold: things (and within), or percent and min_things")
+    if "within" in raw and "things" not in raw:
+        problems.append("casualties.within needs casualties.things")
+    if percent is not None and "min_things" not in raw:
+        problems.append("casualties.percent needs casualties.min_things, the executed things it waits for")
+    if "min_things" in raw and percent is None:
+        problems.append("casualties.min_things needs casualties.percent")
+    if "dark_after" in raw and rule_dark_after is not None:
+        problems.append("dark_after is given twice (in the rule and in casualties): keep one")
+    dark_raw = raw.get("dark_after", rule_dark_after)
+    dark_after = (_duration(dark_raw, "dark_after", problems, DARK_AFTER_RANGE_S) if dark_raw is not None else None)
+    if dark_raw is not None and "fleet_things" not in raw:
+        problems.append("dark_after needs casualties.fleet_things (the fleet's size) to tell a network outage from "
+                        "a firmware casualty")
+    grace = SUCCESS_GRACE_DEFAULT_S
+    if "success_grace" in raw:
+        grace = _duration(raw["success_grace"], "casualties.success_grace", problems, (0, 3600)) or 0
+    return Casualties(things=counts.get("things"), within_s=within, percent=percent,
+                      min_things=counts.get("min_things"), dark_after_s=dark_after,
+                      fleet_things=counts.get("fleet_things"), success_grace_s=grace)
+
+
 def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["must be a mapping"]
@@ -231,6 +328,18 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if thing_group is not None and (not isinstance(thing_group, str) or not THING_GROUP.fullmatch(thing_group)):
         problems.append(f"thing_group {show(thing_group)} is not a thing group name")
     comment = _comment(raw.get("comment"), problems)
+    casualties = None
+    is_fleet = match.signal is not None
+    if "casualties" in raw and not is_fleet:
+        problems.append("casualties needs match.signal: casualties")
+    elif is_fleet and "casualties" not in raw:
+        problems.append("match.signal: casualties needs a casualties threshold")
+    elif is_fleet:
+        casualties = _casualties(raw["casualties"], raw.get("dark_after"), problems)
+    if "dark_after" in raw and not is_fleet:
+        problems.append("dark_after applies only to a rule with match.signal: casualties")
+    if is_fleet and any(value is not None for key, value in vars(match).items() if key != "signal"):
+        problems.append("match.signal cannot be combined with other match keys")
     if problems:
         return None, problems
     merged = {**defaults, **settings}
@@ -245,6 +354,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
             max_jobs=merged["max_jobs"],
             dry_run=merged["dry_run"],
             comment=comment,
+            casualties=casualties,
         ),
         [],
     )

@@ -7,23 +7,29 @@ Failure semantics:
   platform retries the alert (a retry re-checks each job with DescribeJob, and its exactly-once claim, and never
   cancels twice) and finally dead-letters it: no alert is lost; a job that does not exist is skipped, not failed;
 - logging never raises (`telemetry.log`), and a claim store that cannot be reached never stops a halt;
-- any other failure (listing jobs, AWS faults past the retries) raises, with the same retry and dead-letter path.
+- any other failure (listing jobs, AWS faults past the retries) raises, with the same retry and dead-letter path;
+- an SQS batch of fleet events goes to the detector, and the messages that failed (a write, or a halt that could
+  not finish) are returned as `batchItemFailures`, so that SQS delivers only those again (and finally keeps them in
+  the dead-letter queue).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import alerts, guard
+from . import alerts, fleet_events, gate, guard
 from .claims import Claims, NoClaims
 from .clients import make_client, pace
 from .dead_letters import DeadLetterQueue
 from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
+from .detector import Detector, Timers
+from .fleet_state import FleetState
 from .halt_events import HaltAnnouncer
 from .jobs import JobsPort
 from .kill_switch import KillSwitch
@@ -41,6 +47,10 @@ ACTION_METRICS = {
     FAILED: Metric.JOBS_FAILED,
     ESCALATED: Metric.JOBS_ESCALATED,
 }
+
+
+class FleetNeedsState(RuntimeError):
+    """Fleet events arrived, but no state table is configured to count them in."""
 
 
 class HaltIncomplete(RuntimeError):
@@ -62,12 +72,19 @@ class Runtime:
     dead_letters: DeadLetterQueue | None = None
     announcer: HaltAnnouncer | None = None
     tracer: Any = None  # Powertools' Tracer, when tracing is on
+    fleet_state: FleetState | None = None  # the fleet signal's counts (the state table)
+    timers: Timers | None = None  # the detector's dark checks (the fleet queue)
+    alarms: gate.AlarmsPort | None = None  # the pre-start gate's look at the alarms
+    fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
-        """One alert from parsing to announcement; returns the result, or raises as the module docstring says."""
-        count(Metric.ALERTS_RECEIVED)
-        out_of_time = deadline(context)
+        """One alert, or one batch of fleet events; returns the result, or raises as the module docstring says."""
         self.claims.begin(context)
+        if fleet_events.is_fleet_event(event):  # one bare event (the CLI): as a batch of one
+            event = {"Records": [{"messageId": "local-1", "eventSource": "aws:sqs", "body": json.dumps(event)}]}
+        if fleet_events.is_sqs_batch(event):
+            return self._fleet_batch(event, context)
+        count(Metric.ALERTS_RECEIVED)
         with self._span("handle"):
             try:
                 alert = alerts.parse(event)
@@ -76,16 +93,54 @@ class Runtime:
             if alert.correlation_id:
                 logger.set_correlation_id(alert.correlation_id)
             logger.append_keys(alert_kind=alert.kind)
-            outcome = guard.respond(alert, self.policy, self.jobs, dry_run=self.settings.dry_run,
-                                    out_of_time=out_of_time, kill_switch=self._kill_switch_engaged,
-                                    claims=self.claims)
-            self._report(outcome)
-            if outcome.count(CANCELED):
-                self._after_halt(outcome)
-        result = outcome.to_dict()
+            if alert.kind == alerts.JOB_CREATED:
+                return self._gate(alert, context)
+            return self._act(alert, self.policy, context).to_dict()
+
+    def _act(self, alert: alerts.Alert, policy: Policy, context: Any) -> guard.Outcome:
+        """The guard on one alert, reported and announced; raises `HaltIncomplete` when a job was left."""
+        outcome = guard.respond(alert, policy, self.jobs, dry_run=self.settings.dry_run,
+                                out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
+                                claims=self.claims)
+        self._report(outcome)
+        if outcome.count(CANCELED):
+            self._after_halt(outcome)
         if outcome.failed:
-            raise HaltIncomplete(result)
-        return result
+            raise HaltIncomplete(outcome.to_dict())
+        return outcome
+
+    def _gate(self, created: alerts.Alert, context: Any) -> dict[str, Any]:
+        found = gate.check(created, self.policy, self.alarms) if self.alarms is not None else None
+        if found is None:
+            detail = f"no rule's alarm is in ALARM for {created.subject}"
+            log("info", "Job created, no alarm firing", alert=created.summary(), detail=detail)
+            return {"status": guard.IGNORED, "detail": detail, "rule": None, "alert": created.summary(),
+                    "decisions": []}
+        alert, rule = found
+        count(Metric.JOBS_GATED)
+        log("warning", "Job created while its alarm fires", alarm=alert.alarm_name, rule=rule.name,
+            job_id=created.job_ids[0])
+        return self._act(alert, Policy((rule,)), context).to_dict()
+
+    def _fleet_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+        if self.fleet_state is None:
+            raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
+        detector = Detector(self.policy, self.fleet_state, self.jobs,
+                            lambda alert, policy: self._act(alert, policy, context), timers=self.timers)
+        plan = detector.plan([(record.get("messageId"), record.get("body")) for record in event["Records"]])
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        try:
+            answer = process_partial_response(
+                event=event, record_handler=lambda record: plan.settle(record.message_id), processor=processor,
+                context=context)
+        finally:
+            self.fleet_reports = detector.reports
+        for error in processor.exceptions:
+            log("error", "Fleet event not settled; SQS delivers it again", error=f"{error[0].__name__}: {error[1]}"
+                if error[0] else str(error[1]))
+        return dict(answer)
 
     def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
         return self.tracer.provider.in_subsegment(f"## {name}") if self.tracer else contextlib.nullcontext()
@@ -157,6 +212,18 @@ def build_runtime(settings: Settings) -> Runtime:
         kill_switch = KillSwitch(settings.kill_switch_parameter, make_client("ssm", max_attempts=2))
     attempts = settings.max_attempts
     queue, bus = settings.dead_letter_queue_url, settings.event_bus
+    fleet_state = None
+    if settings.state_table:
+        from .dynamo_fleet import DynamoFleetState
+
+        fleet_state = DynamoFleetState(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
+    timers = None
+    if settings.fleet_queue_url:
+        from .dark_check_queue import DarkCheckQueue
+
+        timers = DarkCheckQueue(settings.fleet_queue_url, lambda: make_client("sqs", attempts))
+    from .cloudwatch_alarms import CloudWatchAlarms
+
     return Runtime(
         settings=settings,
         policy=load_file(settings.policy_file),
@@ -166,6 +233,9 @@ def build_runtime(settings: Settings) -> Runtime:
         dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
         announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
         tracer=tracer,
+        fleet_state=fleet_state,
+        timers=timers,
+        alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
     )
 
 

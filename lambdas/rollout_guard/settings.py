@@ -14,6 +14,7 @@ IOT_RATE = "ROLLOUT_GUARD_IOT_RATE"
 KILL_SWITCH = "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER"
 DEAD_LETTER_QUEUE = "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL"
 STATE_TABLE = "ROLLOUT_GUARD_STATE_TABLE"
+FLEET_QUEUE = "ROLLOUT_GUARD_FLEET_QUEUE_URL"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -34,6 +35,7 @@ class Settings:
     kill_switch_parameter: str | None = None  # the SSM parameter that turns every action into a dry run
     dead_letter_queue_url: str | None = None  # where unrecognisable alerts are kept
     state_table: str | None = None  # the DynamoDB table of exactly-once claims; none: act without claims
+    fleet_queue_url: str | None = None  # where the detector schedules its dark checks (the fleet queue)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -61,6 +63,7 @@ class Settings:
             kill_switch_parameter=env.get(KILL_SWITCH, "").strip() or None,
             dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE, "").strip() or None,
             state_table=env.get(STATE_TABLE, "").strip() or None,
+            fleet_queue_url=env.get(FLEET_QUEUE, "").strip() or None,
         )
 
 

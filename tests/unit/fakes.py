@@ -36,6 +36,11 @@ class FakeJobs:
         self.calls.append(("on_thing", thing_name))
         return list(self.executions.get(thing_name, []))
 
+    def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]:
+        self.calls.append(("in_progress_on", thing_name))
+        return [job for (job, thing), status in self.executions_of.items()
+                if thing == thing_name and status == "IN_PROGRESS"]
+
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]:
         self.calls.append(("cancel", job_id, reason_code, comment, force))
         time.sleep(self.latency)

@@ -145,7 +145,7 @@ def test_the_json_suffix_chooses_the_json_parser(tmp_path):
     ({"rules": [{"name": "a", "dry_run": "yes"}]}, ["rule 'a': dry_run must be true or false"]),
     ({"rules": [{"name": "a", "comment": "  "}]}, ["rule 'a': comment must be a non-empty template"]),
     ({"rules": [{"name": "a", "comment": "{nope}"}]}, ["rule 'a': comment may use only the plain placeholders "
-                                                        "{alarm_name} {reason} {rule} {source} {state} {thing_name}"]),
+                                                        "{alarm_name} {job_id} {reason} {rule} {source} {state} {thing_name}"]),
     ({"rules": [{"name": "a", "thing_group": "bad group!"}]},
      ["rule 'a': thing_group 'bad group!' is not a thing group name"]),
 ])

@@ -1,0 +1,32 @@
+"""The alarms adapter: `gate.AlarmsPort` over CloudWatch DescribeAlarms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import Any
+
+from .gate import prefix_of
+
+KINDS = ["MetricAlarm", "CompositeAlarm"]
+
+
+class CloudWatchAlarms:
+    def __init__(self, client: Callable[[], Any]):
+        self._make = client
+        self._client: Any = None
+
+    def firing(self, glob: str) -> list[str]:
+        """Alarms of both kinds in ALARM whose names match the glob. The state and the glob are checked here
+        too: DescribeAlarms narrows by prefix, and an emulator may not filter by state."""
+        prefix = prefix_of(glob)
+        params: dict[str, Any] = {"StateValue": "ALARM", "AlarmTypes": KINDS, **({"AlarmNamePrefix": prefix}
+                                                                                 if prefix else {})}
+        if self._client is None:  # made at the first created job, not at every cold start
+            self._client = self._make()
+        names = []
+        for page in self._client.get_paginator("describe_alarms").paginate(**params):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                if alarm.get("StateValue") == "ALARM" and fnmatchcase(alarm.get("AlarmName", ""), glob):
+                    names.append(alarm["AlarmName"])
+        return names

@@ -1,0 +1,129 @@
+"""The fleet's own events as the detector receives them: one SQS message each, from the stack's IoT topic rules
+(`SELECT *, topic() AS topic`) or from the detector itself (a dark check it scheduled).
+
+- a Jobs execution event (`$aws/events/jobExecution/<jobId>/<operation>`): `jobId`, `thingArn`, `status`,
+  `timestamp` (epoch seconds);
+- a lifecycle event (`$aws/events/presence/<connected|disconnected>/<clientId>`): `clientId`, `eventType`,
+  `timestamp` (epoch milliseconds);
+- a dark check: `{"rolloutGuard": "dark-check", "darkAfter": S, "disconnects": [[THING, AT_MS], ...]}`.
+
+Parsing is strict about types, as for alerts: anything else raises `NotAFleetEvent` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .documents import show
+
+JOB_EXECUTION = "JOB_EXECUTION"
+PRESENCE = ("connected", "disconnected")
+DARK_CHECK = "dark-check"
+MARKER = "rolloutGuard"
+THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
+_SECONDS_BEFORE = 10**11  # a timestamp below this is in seconds (Jobs events), above it in milliseconds
+
+
+class NotAFleetEvent(ValueError):
+    """The message is not an event the detector understands."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    job_id: str
+    thing: str
+    status: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Presence:
+    client_id: str
+    connected: bool
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class DarkCheck:
+    dark_after_s: int
+    disconnects: tuple[tuple[str, int], ...]  # (client id, when it disconnected)
+
+    def message(self) -> dict[str, Any]:
+        return {MARKER: DARK_CHECK, "darkAfter": self.dark_after_s, "disconnects": [list(d) for d in self.disconnects]}
+
+
+FleetEvent = Execution | Presence | DarkCheck
+
+
+def is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (isinstance(records, list) and bool(records)
+            and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records))
+
+
+def is_fleet_event(event: Any) -> bool:
+    """A bare fleet event (as a topic rule selects it), which the CLI accepts as the detector would."""
+    return isinstance(event, dict) and (event.get("eventType") in (JOB_EXECUTION, *PRESENCE) or MARKER in event)
+
+
+def parse_body(body: Any) -> FleetEvent:
+    """An SQS message body (JSON text) as a fleet event."""
+    if not isinstance(body, str):
+        raise NotAFleetEvent("the message body must be JSON text")
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise NotAFleetEvent("the message body is not JSON") from error
+    return parse(message)
+
+
+def parse(message: Any) -> FleetEvent:
+    if not isinstance(message, dict):
+        raise NotAFleetEvent(f"expected a JSON object, got {type(message).__name__}")
+    if message.get(MARKER) == DARK_CHECK:
+        return _dark_check(message)
+    kind = message.get("eventType")
+    if kind == JOB_EXECUTION:
+        thing_arn = _text(message.get("thingArn"), "thingArn")
+        return Execution(_text(message.get("jobId"), "jobId"), _thing(thing_arn.rsplit("/", 1)[-1]),
+                         _text(message.get("status"), "status"), _time(message.get("timestamp")))
+    if kind in PRESENCE:
+        return Presence(_text(message.get("clientId"), "clientId"), kind == "connected",
+                        _time(message.get("timestamp")))
+    raise NotAFleetEvent(f"eventType {show(kind)} is not a job execution or lifecycle event")
+
+
+def _dark_check(message: dict[str, Any]) -> DarkCheck:
+    dark_after = message.get("darkAfter")
+    if isinstance(dark_after, bool) or not isinstance(dark_after, int) or dark_after < 0:
+        raise NotAFleetEvent("darkAfter must be a whole number of seconds")
+    found = message.get("disconnects")
+    if not isinstance(found, list) or not found:
+        raise NotAFleetEvent("disconnects must be a non-empty list")
+    pairs = []
+    for item in found:
+        if not isinstance(item, list) or len(item) != 2:
+            raise NotAFleetEvent("each disconnect must be [client id, epoch milliseconds]")
+        pairs.append((_text(item[0], "client id"), _time(item[1])))
+    return DarkCheck(dark_after, tuple(pairs))
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise NotAFleetEvent(f"{what} must be a non-empty string")
+    return value
+
+
+def _thing(name: str) -> str:
+    if not THING_NAME.fullmatch(name):
+        raise NotAFleetEvent(f"thing name {show(name)} is not a thing name")
+    return name
+
+
+def _time(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise NotAFleetEvent("timestamp must be a positive epoch time")
+    return int(value * 1000 if value < _SECONDS_BEFORE else value)
