@@ -238,7 +238,7 @@ def test_a_client_id_that_is_not_a_thing_name_is_not_counted(fleet, capsys):
     capsys.readouterr()
     f.deliver_checks()
 
-    assert emf(capsys.readouterr().out).get("UnmappedClients") == [1.0]
+    assert emf(capsys.readouterr().out).get("UnmappedClients") == 1.0
 
 
 # --- a network outage ---------------------------------------------------------------------------------------
