@@ -74,7 +74,10 @@ def most_within(times: list[int], window_ms: int) -> int:
 def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outage_reason: str | None) -> Verdict:
     """Whether the job's casualties cross the rule's threshold: `things` (within `within_s`), or `percent` of the
     executed things once `min_things` have executed. `executed` is None when the rule needs no percentage."""
-    found = sorted(found)
+    first: dict[str, Casualty] = {}
+    for casualty in sorted(found):  # a thing counts once, at its first casualty
+        first.setdefault(casualty.thing, casualty)
+    found = sorted(first.values())
     counted = tuple(c for c in found if c.kind != DARK or outage_reason is None)
     discounted = len(found) - len(counted)
     parts = []
