@@ -125,6 +125,15 @@ class GuardConfig:
     operations_topic_arn: str | None = option("operationsTopicArn", None,
                                               _optional_matching(TOPIC_ARN, "an SNS topic ARN"))
     operations_email: str | None = option("operationsEmail", None, _optional_matching(EMAIL, "an e-mail address"))
+    # The fleet signal: topic rules on the Jobs execution (and, for dark things, lifecycle) events into a queue the
+    # function reads; it needs a rule with match.signal: casualties.
+    fleet_signal: bool = option("fleetSignal", False, _flag)
+    # UpdateEventConfigurations through a custom resource: Jobs events are off in an account until turned on, for
+    # every consumer of the account and region, so this is asked for knowingly (README gives the one command).
+    enable_job_events: bool = option("enableJobEvents", False, _flag)
+    # The pre-start gate: CloudTrail's record of CreateJob reaches the function, which cancels a job created while
+    # its rule's alarm is in ALARM; it needs a rule with match.alarm_name and a trail of management events.
+    pre_start_gate: bool = option("preStartGate", False, _flag)
 
     @classmethod
     def options(cls) -> dict[str, Any]:
@@ -150,7 +159,26 @@ class GuardConfig:
             raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': " + "; ".join(problems))
         policy_file = base / context.get("policyFile", DEFAULT_POLICY_FILE)
         document = policy_module.read_document(policy_file)
-        return cls(policy_file=policy_file, policy=policy_module.load(document), policy_document=document, **values)
+        config = cls(policy_file=policy_file, policy=policy_module.load(document), policy_document=document,
+                     **values)
+        config.check_features()
+        return config
+
+    def check_features(self) -> None:
+        """A feature turned on must have a rule to serve."""
+        problems = []
+        if self.fleet_signal and not self.policy.fleet_rules():
+            problems.append("fleetSignal is on, but no rule of the policy has match.signal: casualties")
+        if self.enable_job_events and not self.fleet_signal:
+            problems.append("enableJobEvents serves the fleet signal: turn fleetSignal on too")
+        if self.pre_start_gate and not self.gated_alarms():
+            problems.append("preStartGate is on, but no rule of the policy has match.alarm_name")
+        if problems:
+            raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': " + "; ".join(problems))
+
+    def gated_alarms(self) -> tuple[str, ...]:
+        """The alarm globs the pre-start gate looks at."""
+        return tuple(dict.fromkeys(rule.match.alarm_name for rule in self.policy.rules if rule.match.alarm_name))
 
     # --- what the function's IAM needs, from the policy's own matching ---------------------------------------
 
@@ -170,6 +198,10 @@ class GuardConfig:
     def escalates(self) -> bool:
         """Some rule forces: it may force-cancel the IN_PROGRESS executions of a job cancelled without force."""
         return any(rule.force for rule in self.policy.rules)
+
+    def looks_up_things(self) -> bool:
+        """The function asks which jobs a thing is executing: for a Defender violation, or a dark thing."""
+        return self.handles_defender() or self.fleet_signal
 
     def handles_defender(self) -> bool:
         """Some rule can match a Device Defender violation, so the function looks up a thing's jobs and Device

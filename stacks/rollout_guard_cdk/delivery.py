@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.alerts import ALARM_STATE_CHANGE
+from rollout_guard.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL
 
 from .config import ConfigError, GuardConfig
 from .findings import acknowledge
@@ -159,6 +159,17 @@ class Delivery:
                 scope, "CustomAlertRule",
                 description="Alerts of the configured monitoring tools",
                 event_pattern=events.EventPattern(source=list(config.custom_event_sources)),
+                targets=[target],
+            ))
+        if config.pre_start_gate:
+            self.rules.append(events.Rule(
+                scope, "JobCreatedRule",
+                description="IoT CreateJob as CloudTrail records it: the pre-start gate (needs a trail)",
+                event_pattern=events.EventPattern(
+                    source=["aws.iot"], detail_type=[CLOUDTRAIL_CALL],
+                    detail={"eventSource": ["iot.amazonaws.com"], "eventName": ["CreateJob"],
+                            "errorCode": [{"exists": False}]},
+                ),
                 targets=[target],
             ))
         self._subscribe(self.topic, function)

@@ -28,6 +28,7 @@ from .findings import acknowledge, skip_checkov
 from .state import StateTable
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
+TIMEOUT = Duration.seconds(60)
 
 
 class GuardFunction:
@@ -49,7 +50,7 @@ class GuardFunction:
             code=self._code(),
             role=self.role,
             memory_size=256,
-            timeout=Duration.seconds(60),
+            timeout=TIMEOUT,
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             # None by default: reserving fails the deploy on accounts whose limit is 10 (Lambda keeps 10
@@ -133,8 +134,12 @@ class GuardFunction:
         self._allow("CancelPolicyJobs", ["iot:CancelJob"], self.job_arns(), conditions)
         if config.needs_listing():
             self._allow("ListActiveJobs", ["iot:ListJobs"], ["*"])
-        if config.handles_defender():
+        if config.looks_up_things():
             self._allow("JobsOfViolatingThing", ["iot:ListJobExecutionsForThing"], self.thing_arns())
+        if config.pre_start_gate:
+            # DescribeAlarms authorizes on alarm ARNs; the gate narrows by the rules' globs when it asks.
+            self._allow("AlarmsFiringAtJobCreation", ["cloudwatch:DescribeAlarms"],
+                        [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
         if config.escalates():
             self._allow("FindExecutionsLeftRunning", ["iot:ListJobExecutionsForJob"], self.job_arns())
             self._allow("ForceExecutionsLeftRunning", ["iot:CancelJobExecution"],
@@ -162,7 +167,11 @@ class GuardFunction:
             findings[f"IAM5[Action::{action}]"] = (
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
                 "the statement names only that key")
-        if self.config.handles_defender() or self.config.escalates():
+        if self.config.pre_start_gate:
+            findings[f"IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]"] = (
+                "The pre-start gate reads which alarms are in ALARM (DescribeAlarms, read only) when a job is "
+                "created; the alarms it acts on are the policy's, chosen in the function")
+        if self.config.looks_up_things() or self.config.escalates():
             findings[f"IAM5[Resource::{arn}:thing/*]"] = (
                 "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
                 "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")

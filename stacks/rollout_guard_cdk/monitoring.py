@@ -26,6 +26,7 @@ from rollout_guard.observability import DIMENSIONS, NAMESPACE, Metric
 
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery, alarm_topic
+from .fleet import FleetSignal
 
 PERIOD = Duration.minutes(1)
 # The dashboard's graphs: each metric of the contract is charted here, alarmed below, or listed in UNCHARTED.
@@ -38,7 +39,13 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Guard health: announcements lost, kill switch on or unreadable, claims unavailable": [
         (Metric.HALT_EVENTS_FAILED, "Sum"), (Metric.KILL_SWITCH_ENGAGED, "Sum"), (Metric.KILL_SWITCH_UNREADABLE, "Sum"),
         (Metric.CLAIM_STORE_UNAVAILABLE, "Sum")],
+    "Fleet signal: events, casualties counted, dark things discounted (outage), unmapped clients, gated jobs": [
+        (Metric.FLEET_EVENTS_RECEIVED, "Sum"), (Metric.FLEET_EVENTS_UNRECOGNISED, "Sum"),
+        (Metric.CASUALTIES_COUNTED, "Maximum"), (Metric.DARK_DISCOUNTED, "Sum"), (Metric.UNMAPPED_CLIENTS, "Sum"),
+        (Metric.JOBS_GATED, "Sum")],
 }
+# The fleet's events wait in the queue at most this long before an alarm says the fleet signal is late.
+FLEET_QUEUE_AGE_S = 120
 HALT_LINE = ("rollout-guard halted job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
 
 
@@ -55,8 +62,10 @@ def _aws_metric(namespace: str, name: str, dimensions: dict[str, str]) -> cloudw
 class Monitoring:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
-    def __init__(self, scope: Construct, config: GuardConfig, function: lambda_.Function, delivery: Delivery) -> None:
+    def __init__(self, scope: Construct, config: GuardConfig, function: lambda_.Function, delivery: Delivery,
+                 fleet: FleetSignal | None = None) -> None:
         self.scope = scope
+        self.fleet = fleet
         self.operations_topic = self._operations_topic(config, delivery)
         self.dead_letter_queue = delivery.dead_letter_queue
         self.halt_rule = self._halt_rule()
@@ -119,6 +128,16 @@ class Monitoring:
             alarms.append(_at_least_one(scope, f"{rule.node.id}DeadLetterFailuresAlarm",
                                         f"EventBridge rule {rule.node.id} lost an event: its dead-letter send failed",
                                         _aws_metric("AWS/Events", "InvocationsFailedToBeSentToDLQ", name)))
+        if self.fleet is not None:
+            alarms.append(cloudwatch.Alarm(
+                scope, "FleetQueueAgeAlarm",
+                alarm_description=f"the fleet's events waited over {FLEET_QUEUE_AGE_S} s: the fleet signal is late",
+                metric=self.fleet.queue.metric_approximate_age_of_oldest_message(period=PERIOD,
+                                                                                 statistic="Maximum"),
+                threshold=FLEET_QUEUE_AGE_S, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
         for index, topic in enumerate(delivery.subscribed_topics):
             alarms.append(_at_least_one(scope, f"Subscription{index}RedriveFailuresAlarm",
                                         "an alert the topic could not deliver was lost: its dead-letter send failed",

@@ -1,8 +1,8 @@
 """`RolloutGuard`: everything the guard needs in an account, as one construct a user can drop into any CDK app.
 
-It is made of four parts, each in a module of its name: `delivery` (key, topic, dead letters, routes),
-`state` (the exactly-once claims table), `function` (the bundled handler and its IAM) and `monitoring` (operations
-channel, alarms, dashboard).
+It is made of five parts, each in a module of its name: `delivery` (key, topic, dead letters, routes),
+`state` (the exactly-once claims and fleet counts), `function` (the bundled handler and its IAM), `fleet` (the
+fleet signal's topic rules and queue, when on) and `monitoring` (operations channel, alarms, dashboard).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from constructs import Construct
 
 from .config import GuardConfig
 from .delivery import Delivery
-from .function import GuardFunction
+from .fleet import FleetSignal
+from .function import TIMEOUT, GuardFunction
 from .monitoring import Monitoring
 from .state import StateTable
 
@@ -28,7 +29,9 @@ class RolloutGuard(Construct):
         self.state = StateTable(self, self.delivery.key)
         self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue, self.state)
         self.delivery.route_to(self.guard_function.function)
-        self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery)
+        self.fleet = (FleetSignal(self, config, self.delivery.key, self.delivery.dead_letter_queue,
+                                  self.guard_function.function, TIMEOUT) if config.fleet_signal else None)
+        self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery, self.fleet)
 
     @property
     def function(self) -> lambda_.Function:

@@ -1,5 +1,6 @@
-"""The state table: the function's exactly-once claims (`rollout_guard.claims` holds its schema), on demand, with
-DynamoDB's TTL removing each claim, encrypted with the stack's key. The function may read and write items only."""
+"""The state table: the function's exactly-once claims (`rollout_guard.claims` holds its key and TTL) and the fleet
+signal's counts (`rollout_guard.fleet_state`), on demand, with DynamoDB's TTL removing each item, encrypted with
+the stack's key. The function may read and write items only."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from rollout_guard.claims import TABLE_KEY, TABLE_TTL
 from .findings import acknowledge, skip_checkov
 
 # What Powertools' Idempotency does with a claim: a conditional put, a read of a held claim, the update that marks
-# it done and the delete that releases it after a failed action.
-ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-NO_BACKUP = ("claims live ten minutes and are only ever read by the invocations racing for them: a point-in-time "
-             "restore would bring back nothing anyone needs")
+# it done and the delete that releases it after a failed action; and the fleet signal's updates and batched reads.
+ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                "dynamodb:BatchGetItem"]
+NO_BACKUP = ("claims live ten minutes and fleet counts a few days, read only by the guard while they matter: a "
+             "point-in-time restore would bring back nothing anyone needs")
 
 
 class StateTable:

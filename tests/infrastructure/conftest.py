@@ -44,6 +44,8 @@ def variant(tmp_path):
     """Synthesize with another `rollout-guard` context (no bundling: these tests look at the template only)."""
 
     def build(**changes) -> dict:
+        if "policyFile" in changes:  # another policy: the features that need the project policy's rules are off
+            changes = {"fleetSignal": False, "preStartGate": False, **changes}
         return synthesize(tmp_path / "cdk.out", {**CONTEXT["rollout-guard"], **changes}, bundle=False)
 
     return build

@@ -29,7 +29,7 @@ def key_statement_for(template: dict, service: str, context_key: str | None = No
 
 
 def queue_statements(template: dict) -> list[dict]:
-    return one(template, "AWS::SQS::QueuePolicy")[1]["PolicyDocument"]["Statement"]
+    return one(template, "AWS::SQS::QueuePolicy", "DeadLetter")[1]["PolicyDocument"]["Statement"]
 
 
 def topic_statements(template: dict, named: str) -> list[dict]:
@@ -47,7 +47,7 @@ def test_eventbridge_rule_to_function_is_allowed_per_rule(template):
                       if "Function" in rule["Targets"][0]["Arn"]]
 
     assert sorted(p["SourceArn"] for p in permissions) == sorted("${" + r + ".Arn}" for r in function_rules)
-    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 2
+    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 3
 
 
 def test_eventbridge_rule_to_dead_letters_is_allowed_per_rule_and_by_encryption_context(template):
@@ -124,10 +124,13 @@ def test_subscription_to_dead_letters_is_allowed_for_that_topic_and_this_account
 
 
 def test_function_to_on_failure_destination_through_its_role(template):
-    queue_id = one(template, "AWS::SQS::Queue")[0]
+    queue_id = one(template, "AWS::SQS::Queue", "DeadLetter")[0]
+    fleet_queue_id = one(template, "AWS::SQS::Queue", "FleetQueue")[0]
     allowed = {action: s for s in statements(template) for action in s["Action"]}
+    senders = [resource for s in statements(template) if "sqs:SendMessage" in s["Action"] for resource in resources_of(s)]
 
-    assert resources_of(allowed["sqs:SendMessage"]) == ["${" + queue_id + ".Arn}"]
+    # the dead letters, and the fleet queue where the function schedules its own dark checks
+    assert sorted(senders) == sorted(["${" + queue_id + ".Arn}", "${" + fleet_queue_id + ".Arn}"])
     assert resources_of(allowed["kms:GenerateDataKey*"]) == ["${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"]
 
 

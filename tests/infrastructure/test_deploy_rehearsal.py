@@ -112,3 +112,50 @@ def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path
     assert [(d["jobId"], d["action"]) for d in result["decisions"]] == [("fw-2-4-eu", "canceled")]
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED"
     assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] != "CANCELED"
+
+
+def test_the_fleet_signal_is_deployed_and_the_shipped_artifact_halts_on_it(deployed, template, tmp_path):
+    """The fleet queue and its event source mapping are created; the zip from the bootstrap bucket, alone, counts
+    three failed executions in the deployed state table and cancels the job on the third."""
+    physical = stack_resources(deployed)
+    kinds = {logical_id: resource["Type"] for logical_id, resource in template["Resources"].items()}
+    assert {"AWS::IoT::TopicRule", "AWS::Lambda::EventSourceMapping"} <= set(kinds.values())
+    # moto's CloudFormation passes over AWS::IoT::TopicRule without making it: the rules are held to their
+    # properties by the template tests (test_fleet_stack.py).
+    function_id = next(k for k, v in kinds.items() if v == "AWS::Lambda::Function")
+    (mapping,) = aws("lambda", deployed).list_event_source_mappings(FunctionName=physical[function_id])[
+        "EventSourceMappings"]
+    fleet_queue = next(k for k in physical if "FleetQueue" in k and kinds[k] == "AWS::SQS::Queue")
+    assert mapping["EventSourceArn"].endswith(physical[fleet_queue].rsplit("/", 1)[-1])
+    assert mapping["BatchSize"] == 10
+
+    variables = aws("lambda", deployed).get_function_configuration(
+        FunctionName=physical[function_id])["Environment"]["Variables"]
+    asset = unpack_asset(deployed, template, tmp_path)
+    runtime = rehearsal.lambda_runtime(tmp_path)
+    iot = aws("iot", deployed)
+    create_jobs(iot, "fw-3-0-eu", thing="dev-fleet-1")
+    events = [samples.job_execution("fw-3-0-eu", f"dev-fleet-{n}", "FAILED", samples.EPOCH_MS + n) for n in (1, 2, 3)]
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(samples.sqs_batch(*events)))
+    env = {key: value.replace("/var/task", str(asset)) for key, value in variables.items()}
+    env.update(client_env(deployed), PATH=os.environ["PATH"], PYTHONPATH=f"{asset}{os.pathsep}{runtime}")
+    script = (
+        "import json, sys\n"
+        "assert not [p for p in sys.path if 'site-packages' in p], sys.path\n"
+        "from rollout_guard.handler import lambda_handler\n"
+        "class Context:\n"
+        "    function_name = 'rollout-guard'; memory_limit_in_mb = 256; aws_request_id = 'rehearsal-fleet'\n"
+        "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard'\n"
+        "    def get_remaining_time_in_millis(self): return 60000\n"
+        "print('RESULT ' + json.dumps(lambda_handler(json.load(open(sys.argv[1])), Context())))\n"
+    )
+
+    done = subprocess.run([sys.executable, "-S", "-c", script, str(batch)], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result == {"batchItemFailures": []}
+    job = iot.describe_job(jobId="fw-3-0-eu")["job"]
+    assert job["status"] == "CANCELED" and job["reasonCode"] == "FLEET_CASUALTIES"

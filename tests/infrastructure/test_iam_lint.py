@@ -33,15 +33,19 @@ def findings(template: dict) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def forcing_template(tmp_path_factory):
-    """Every optional statement on: a forcing rule (escalation), a tag condition, tracing, a Defender rule."""
+    """Every optional statement on: a forcing rule (escalation), a tag condition, tracing, a Defender rule, the
+    fleet signal with dark things and the custom resource that turns Jobs events on, the pre-start gate."""
     from tests.infrastructure.conftest import CONTEXT, synthesize
 
     folder = tmp_path_factory.mktemp("iam")
     policy = folder / "policy.yaml"
     policy.write_text(yaml.safe_dump({"rules": [
         {"name": "hard", "match": {"alarm_name": "fw-*"}, "jobs": ["fw-*"], "force": True},
-        {"name": "defender", "match": {"security_profile": "fw-*"}, "jobs": ["fw-*"]}]}))
+        {"name": "defender", "match": {"security_profile": "fw-*"}, "jobs": ["fw-*"]},
+        {"name": "fleet", "match": {"signal": "casualties"}, "jobs": ["fw-*"], "dark_after": 60,
+         "casualties": {"things": 3, "fleet_things": 100}}]}))
     context = {**CONTEXT["rollout-guard"], "policyFile": str(policy), "jobTagKey": "rollout-guard", "tracing": True,
+               "fleetSignal": True, "enableJobEvents": True, "preStartGate": True,
                "alertTopicArns": ["arn:aws:sns:eu-west-1:123456789012:ops-alerts"]}
     return synthesize(folder / "cdk.out", context, bundle=False)
 

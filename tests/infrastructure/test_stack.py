@@ -20,8 +20,8 @@ from tests.infrastructure.cfn import one, render, resources, resources_of, state
 JOB_ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:job/"
 
 
-def logical_id(template: dict, kind: str) -> str:
-    return one(template, kind)[0]
+def logical_id(template: dict, kind: str, named: str = "") -> str:
+    return one(template, kind, named)[0]
 
 
 def test_function_runtime_architecture_tracing_and_concurrency(template):
@@ -49,7 +49,8 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_DRY_RUN": "false",
         "ROLLOUT_GUARD_EVENT_BUS": "default",
         "ROLLOUT_GUARD_TRACING": "false",
-        "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue") + "}",
+        "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + "}",
+        "ROLLOUT_GUARD_FLEET_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "FleetQueue") + "}",
         "ROLLOUT_GUARD_STATE_TABLE": "${" + logical_id(template, "AWS::DynamoDB::Table") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -75,9 +76,14 @@ def test_the_role_allows_nothing_else(template):
         # sending failed alerts to the KMS-encrypted dead-letter queue
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
         "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-        # exactly-once claims in the state table (its key: DescribeKey besides the above)
-        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:DescribeKey",
+        # exactly-once claims and fleet counts in the state table (its key: DescribeKey besides the above)
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem",
+        "kms:DescribeKey",
+        # reading the fleet queue (the SQS event source); the pre-start gate's look at the alarms
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "cloudwatch:DescribeAlarms",
     }
+    assert resources_of(statement_for(template, "cloudwatch:DescribeAlarms")) == [
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"]
     assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForThing")) == [
         "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
@@ -185,7 +191,7 @@ def test_the_alarm_rule_lets_through_exactly_the_alerts_the_guard_acts_on(templa
 
 
 def test_custom_rule_and_every_target_dead_letters(template):
-    dlq = "${" + logical_id(template, "AWS::SQS::Queue") + ".Arn}"
+    dlq = "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + ".Arn}"
     rules = resources(template, "AWS::Events::Rule")
 
     assert {"source": ["com.acme.monitoring"]} in [rule["EventPattern"] for rule in rules.values()]
@@ -196,7 +202,7 @@ def test_custom_rule_and_every_target_dead_letters(template):
 
 
 def test_async_failures_go_to_the_encrypted_dead_letter_queue(template):
-    queue_id, queue = one(template, "AWS::SQS::Queue")
+    queue_id, queue = one(template, "AWS::SQS::Queue", "DeadLetter")
     _, invoke = one(template, "AWS::Lambda::EventInvokeConfig")
     _, subscription = one(template, "AWS::SNS::Subscription")
 
@@ -343,8 +349,8 @@ def test_the_state_table_is_on_demand_expiring_encrypted_and_only_its_items_are_
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["SSESpecification"]["KMSMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
-    assert sorted(claims["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-                                        "dynamodb:UpdateItem"]
+    assert sorted(claims["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+                                        "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert resources_of(claims) == ["${" + table_id + ".Arn}"]
 
 

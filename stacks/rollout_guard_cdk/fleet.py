@@ -1,0 +1,114 @@
+"""The fleet signal: IoT topic rules on the Jobs execution and lifecycle events, the fleet queue they fill (which
+the function reads in batches, and where it schedules its own dark checks), and, when asked, the custom resource
+that turns IoT's Jobs events on.
+
+Topic rules reach SQS through a role that IoT assumes (scoped to this account's rules); a message the rule cannot
+deliver goes to the dead-letter queue by the rule's error action; a message the function fails three times goes
+there by the queue's redrive policy.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from rollout_guard import settings
+from rollout_guard.casualties import FAILURES
+from rollout_guard.detector import SUCCEEDED
+
+from .config import GuardConfig
+from .findings import acknowledge
+
+BATCH_SIZE = 10  # SQS's largest batch without a batching window, which would delay every halt
+MAX_RECEIVES = 3
+SQL_VERSION = "2016-03-23"
+EXECUTION_STATUSES = (*FAILURES, SUCCEEDED)
+JOB_EVENTS = {"JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": True}}
+PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singleton provider function
+
+
+def execution_sql() -> str:
+    wanted = " OR ".join(f"status = '{status}'" for status in EXECUTION_STATUSES)
+    return f"SELECT *, topic() AS topic FROM '$aws/events/jobExecution/+/+' WHERE {wanted}"
+
+
+PRESENCE_SQL = "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'"
+
+
+class FleetSignal:
+    """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
+
+    def __init__(self, scope: Construct, config: GuardConfig, key: kms.IKey, dead_letter_queue: sqs.IQueue,
+                 function: lambda_.Function, function_timeout: Duration) -> None:
+        self.scope = scope
+        self.queue = sqs.Queue(
+            scope, "FleetQueue",
+            encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            # AWS asks for six times the function's timeout, so a batch being handled is not delivered again.
+            visibility_timeout=Duration.seconds(6 * function_timeout.to_seconds()),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=MAX_RECEIVES),
+        )
+        self.role = iam.Role(
+            scope, "FleetRuleRole",
+            description="rollout-guard: IoT topic rules put the fleet's events on the fleet queue",
+            assumed_by=iam.ServicePrincipal("iot.amazonaws.com", conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/*"},
+            }),
+        )
+        self.role.add_to_policy(iam.PolicyStatement(sid="SendFleetEvents", actions=["sqs:SendMessage"],
+                                                    resources=[self.queue.queue_arn, dead_letter_queue.queue_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(sid="EncryptForTheQueues",
+                                                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                                                    resources=[key.key_arn]))
+        acknowledge(self.role, "IAM5[Action::kms:GenerateDataKey*]",
+                    "SQS needs a data key of the queues' own key to store an encrypted message; only that key")
+        self.rules = [self._rule("JobExecutionRule", "Jobs execution events of every job", execution_sql(),
+                                 dead_letter_queue)]
+        if config.policy.dark_checks():  # lifecycle events only when some rule counts dark things
+            self.rules.append(self._rule("PresenceRule", "Connects and disconnects of every device", PRESENCE_SQL,
+                                         dead_letter_queue))
+        function.add_event_source(sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE,
+                                                         report_batch_item_failures=True))
+        self.queue.grant_send_messages(function)  # the dark checks it schedules
+        function.add_environment(settings.FLEET_QUEUE, self.queue.queue_url)
+        self.job_events = self._enable_job_events() if config.enable_job_events else None
+
+    def _rule(self, construct_id: str, description: str, sql: str, dead_letter_queue: sqs.IQueue) -> iot.CfnTopicRule:
+        def to(queue: sqs.IQueue) -> iot.CfnTopicRule.ActionProperty:
+            return iot.CfnTopicRule.ActionProperty(sqs=iot.CfnTopicRule.SqsActionProperty(
+                queue_url=queue.queue_url, role_arn=self.role.role_arn, use_base64=False))
+
+        return iot.CfnTopicRule(self.scope, construct_id, topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+            description=f"rollout-guard fleet signal: {description}", sql=sql, aws_iot_sql_version=SQL_VERSION,
+            rule_disabled=False, actions=[to(self.queue)], error_action=to(dead_letter_queue)))
+
+    def _enable_job_events(self) -> cr.AwsCustomResource:
+        """IoT's Jobs events are off until UpdateEventConfigurations turns them on (for the whole account and
+        region, so they are left on when the stack goes)."""
+        call = cr.AwsSdkCall(service="Iot", action="updateEventConfigurations",
+                             parameters={"eventConfigurations": JOB_EVENTS},
+                             physical_resource_id=cr.PhysicalResourceId.of("rollout-guard-job-events"))
+        resource = cr.AwsCustomResource(
+            self.scope, "EnableJobEvents", on_create=call, on_update=call, install_latest_aws_sdk=False,
+            policy=cr.AwsCustomResourcePolicy.from_statements([iam.PolicyStatement(
+                actions=["iot:UpdateEventConfigurations"], resources=["*"])]),
+        )
+        acknowledge(resource, "IAM5[Resource::*]", "iot:UpdateEventConfigurations has no resource type")
+        # CDK's one provider function for every AwsCustomResource of the stack, made by CDK as it is.
+        provider = Stack.of(self.scope).node.find_child(PROVIDER_ID)
+        acknowledge(provider, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                              "AWSLambdaBasicExecutionRole]",
+                    "CDK's provider for AwsCustomResource writes its own logs through the basic execution role; it "
+                    "runs only when the stack is deployed or updated")
+        acknowledge(provider, "L1", "CDK's provider for AwsCustomResource runs the Node.js version this CDK release "
+                                    "ships it with; it runs only when the stack is deployed or updated")
+        return resource
