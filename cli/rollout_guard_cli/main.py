@@ -1,6 +1,7 @@
 """`rollout-guard`: the operator's command line.
 
-  invoke EVENT_FILE   run the Lambda's handler locally on an alert (exit 0 handled, 1 a halt failed, 2 bad input)
+  invoke EVENT_FILE   run the Lambda's handler locally on an alert, a fleet event (or an SQS batch of them) or IoT's
+                      CreateJob from CloudTrail (exit 0 handled, 1 a halt or a write failed, 2 bad input)
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
   events [KIND]       print sample alerts
   state init NAME     create the exactly-once state table
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from rollout_guard_cdk.project import project_policy_file
@@ -50,12 +52,14 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from rollout_guard.alerts import UnrecognisedAlert
     from rollout_guard.jobs import JobsError
     from rollout_guard.policy import PolicyError
-    from rollout_guard.runtime import build_runtime
+    from rollout_guard.runtime import FleetNeedsState, build_runtime
     from rollout_guard.settings import Settings, SettingsError
     from rollout_guard.telemetry import logger
     from rollout_guard_local.context import LocalContext
 
     logger.setLevel(logging.INFO if args.verbose else logging.CRITICAL)
+    # An invocation that stopped before counting anything (bad input) has no metric: nothing to warn the operator of.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
         if boto3.session.Session().get_credentials() is None:
             return fail("AWS credentials not found (environment, shared files, instance role), nothing decided",
@@ -75,12 +79,25 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except handler.HaltIncomplete as error:
         print(json.dumps(error.outcome, indent=2))
         return HALT_FAILED
+    except FleetNeedsState:
+        return fail("fleet events are counted in a state table: pass --state-table NAME (see `state init`)")
     except JobsError as error:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
     except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
         return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
+    if "batchItemFailures" in result:
+        return _fleet_result(result, runtime)
     print(json.dumps(result, indent=2))
     return HANDLED
+
+
+def _fleet_result(result: dict, runtime) -> int:
+    """A fleet batch: what each evaluation found, and the messages that failed (SQS would deliver those again)."""
+    failed = [item["itemIdentifier"] for item in result["batchItemFailures"]]
+    if failed and set(failed) <= set(runtime.fleet_rejected):  # bad input only: nothing was written
+        return fail(f"not a fleet event: {next(iter(runtime.fleet_rejected.values()))}")
+    print(json.dumps({**result, "rejected": runtime.fleet_rejected, "evaluations": runtime.fleet_reports}, indent=2))
+    return HALT_FAILED if failed else HANDLED
 
 
 def _settings_env(args: argparse.Namespace, policy_file: Path) -> dict[str, str]:
@@ -92,6 +109,8 @@ def _settings_env(args: argparse.Namespace, policy_file: Path) -> dict[str, str]
         chosen[settings.DRY_RUN] = "true"
     if args.state_table:
         chosen[settings.STATE_TABLE] = args.state_table
+    if args.fleet_queue:
+        chosen[settings.FLEET_QUEUE] = args.fleet_queue
     return chosen
 
 
@@ -151,18 +170,22 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rollout-guard", description="Halt AWS IoT firmware rollouts on alerts.")
     commands = top.add_subparsers(dest="command", required=True)
 
-    invoke = commands.add_parser("invoke", help="run the Lambda handler locally on an event file")
+    invoke = commands.add_parser("invoke", help="run the Lambda handler locally on an event file (an alert, a fleet "
+                                                "event or batch, a CloudTrail CreateJob)")
     invoke.add_argument("event_file")
     invoke.add_argument("--policy", help="policy file (default: the project's, from cdk.json)")
     invoke.add_argument("--dry-run", action="store_true", help="decide but cancel nothing")
     invoke.add_argument("--verbose", action="store_true", help="show the handler's logs and metrics on stderr")
-    invoke.add_argument("--state-table", help="take exactly-once claims in this DynamoDB table (see `state init`)")
+    invoke.add_argument("--state-table", help="take exactly-once claims, and count the fleet signal, in this DynamoDB "
+                                              "table (see `state init`)")
+    invoke.add_argument("--fleet-queue", help="SQS queue URL where the detector schedules its dark checks (without "
+                                              "it, a check already due runs at once)")
     invoke.set_defaults(run=cmd_invoke)
 
     # `main` parses `cancel` with its own parser; it is listed here for --help.
     commands.add_parser("cancel", help="cancel a job; a drop-in for `aws iot cancel-job`", add_help=False)
 
-    events = commands.add_parser("events", help="print sample events")
+    events = commands.add_parser("events", help="print sample events (alerts, fleet events, CreateJob)")
     events.add_argument("kind", nargs="?", choices=sorted(samples.KINDS))
     events.set_defaults(run=cmd_events)
 

@@ -337,3 +337,5 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "fleet-batch": lambda: sqs_batch(job_execution(), presence()),
     "job-created": job_created,
 }
+# The kinds that are not alerts: the detector's input, and the pre-start gate's.
+FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created"})

@@ -76,6 +76,7 @@ class Runtime:
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: gate.AlarmsPort | None = None  # the pre-start gate's look at the alarms
     fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
+    fleet_rejected: dict[str, str] = field(default_factory=dict)  # its messages that were no fleet event, and why
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """One alert, or one batch of fleet events; returns the result, or raises as the module docstring says."""
@@ -136,7 +137,7 @@ class Runtime:
                 event=event, record_handler=lambda record: plan.settle(record.message_id), processor=processor,
                 context=context)
         finally:
-            self.fleet_reports = detector.reports
+            self.fleet_reports, self.fleet_rejected = detector.reports, dict(plan.problems)
         for error in processor.exceptions:
             log("error", "Fleet event not settled; SQS delivers it again", error=f"{error[0].__name__}: {error[1]}"
                 if error[0] else str(error[1]))

@@ -58,7 +58,7 @@ def test_invoke_cancels_with_the_project_policy(iot, emulator, tmp_path):
     assert status(iot, "fw-2-4-us") != "CANCELED"
 
 
-@pytest.mark.parametrize("kind", sorted(samples.KINDS))
+@pytest.mark.parametrize("kind", sorted(set(samples.KINDS) - samples.FLEET_KINDS))
 def test_invoke_dry_run_on_every_sample_kind_changes_nothing(iot, emulator, tmp_path, kind):
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us", thing="dev-canary-1")
 
@@ -400,3 +400,78 @@ def test_several_processes_with_one_alert_cancel_each_job_exactly_once(iot, emul
     actions = [d["action"] for stdout, _ in results for d in json.loads(stdout)["decisions"]]
     assert actions.count("canceled") == 3 and actions.count("skipped") == 9
     assert all(status(iot, job) == "CANCELED" for job in ("fw-r1", "fw-r2", "fw-r3"))
+
+
+# --- the fleet signal and the pre-start gate ----------------------------------------------------------------
+
+HOUR_AGO_MS = samples.EPOCH_MS  # long past: every dark check is due at once
+
+
+def test_invoke_counts_a_fleet_batch_and_halts_on_the_third_casualty(iot, emulator, tmp_path):
+    assert run("state", "init", "fleet-e2e", url=emulator).returncode == 0
+    create_jobs(iot, "fw-3-0-eu", "fw-3-0-us")
+    first = [samples.job_execution("fw-3-0-eu", f"dev-{n}", "FAILED", HOUR_AGO_MS + n) for n in (1, 2)]
+    third = samples.job_execution("fw-3-0-eu", "dev-3", "TIMED_OUT", HOUR_AGO_MS + 3)
+
+    before = run("invoke", write(tmp_path, samples.sqs_batch(*first)), "--state-table", "fleet-e2e", url=emulator)
+    active = status(iot, "fw-3-0-eu")
+    after = run("invoke", write(tmp_path, samples.sqs_batch(third), "third.json"), "--state-table", "fleet-e2e",
+                url=emulator)
+
+    assert (before.returncode, after.returncode) == (0, 0), before.stderr + after.stderr
+    assert active != "CANCELED"
+    (evaluation,) = json.loads(after.stdout)["evaluations"]
+    assert evaluation["crossed"] and evaluation["casualties"] == 3
+    assert evaluation["outcome"]["decisions"][0]["action"] == "canceled"
+    job = iot.describe_job(jobId="fw-3-0-eu")["job"]
+    assert (job["status"], job["reasonCode"]) == ("CANCELED", "FLEET_CASUALTIES")
+    assert "dev-1 failed, dev-2 failed, dev-3 timed_out" in job["comment"]
+    assert status(iot, "fw-3-0-us") != "CANCELED"
+
+
+def test_a_disconnect_schedules_its_dark_check_on_the_fleet_queue(iot, emulator, tmp_path):
+    assert run("state", "init", "fleet-dark", url=emulator).returncode == 0
+    sqs = client("sqs", emulator)
+    queue = sqs.create_queue(QueueName="fleet-dark")["QueueUrl"]
+    create_jobs(iot, "fw-3-1-eu", thing="dev-9")
+    events = [samples.job_execution("fw-3-1-eu", "dev-9", "SUCCEEDED", HOUR_AGO_MS),
+              samples.presence("dev-9", False, HOUR_AGO_MS + 1000)]
+
+    done = run("invoke", write(tmp_path, samples.sqs_batch(*events)), "--state-table", "fleet-dark",
+               "--fleet-queue", queue, url=emulator)
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    checked = run("invoke", write(tmp_path, json.loads(message["Body"]), "check.json"), "--state-table", "fleet-dark",
+                  url=emulator)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(message["Body"]) == {"rolloutGuard": "dark-check", "darkAfter": 120,
+                                           "disconnects": [["dev-9", HOUR_AGO_MS + 1000]]}
+    assert checked.returncode == 0, checked.stderr
+    (evaluation,) = json.loads(checked.stdout)["evaluations"]
+    assert evaluation["casualties"] == 1 and "dev-9 dark" in evaluation["detail"] and not evaluation["crossed"]
+
+
+def test_invoke_of_fleet_events_needs_a_state_table_and_says_so_in_one_line(iot, emulator, tmp_path):
+    done = run("invoke", write(tmp_path, samples.job_execution()), url=emulator)
+
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "rollout-guard: fleet events are counted in a state table: pass --state-table NAME (see `state init`)"]
+
+
+def test_invoke_of_a_job_created_while_its_alarm_fires_cancels_it_at_once(iot, emulator, tmp_path):
+    cloudwatch = client("cloudwatch", emulator)
+    cloudwatch.put_metric_alarm(AlarmName="fw-crash-rate-eu", MetricName="CrashRate", Namespace="Fleet",
+                                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=5,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="fw-crash-rate-eu", StateValue="ALARM", StateReason="crashes")
+    create_jobs(iot, "fw-2-6-eu")
+
+    done = run("invoke", write(tmp_path, samples.job_created("fw-2-6-eu")), url=emulator)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["decisions"][0]["action"] == "canceled"
+    job = iot.describe_job(jobId="fw-2-6-eu")["job"]
+    assert (job["status"], job["reasonCode"]) == ("CANCELED", "FIRMWARE_CRASH_RATE")
+    assert job["comment"] == ("fw-crash-rate-eu: alarm fw-crash-rate-eu was already in ALARM when job fw-2-6-eu was "
+                              "created")
