@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,30 @@ JOBS = {
     "fw-2-5-eu": ("group:fleet-eu", "CANCELED"),  # its alarm is delivered twice at the same moment
 }
 STATE_TABLE = "rollout-guard-drill-state"
+FLEET_QUEUE = "rollout-guard-drill-fleet"
+# The fleet signal: a rollout of FLEET_JOB to ROLLOUT, replayed from an hour ago (so every dark check is due).
+FLEET_JOB = "fw-3-0-eu"
+ROLLOUT = [f"dev-r-{n}" for n in range(1, 6)]
+# The pre-start gate: GATED_JOB is created while GATED_ALARM (the crash-rate rule's) is in ALARM.
+GATED_JOB, GATED_ALARM = "fw-3-1-eu", "fw-crash-rate-eu-3-1"
+LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED")}
+
+
+def rollout_steps(start_ms: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The rollout as the fleet reports it; the policy's fleet rule halts at the third casualty."""
+    at = start_ms
+
+    def reboot(thing: str, back: bool) -> list[dict[str, Any]]:
+        events = [samples.job_execution(FLEET_JOB, thing, "SUCCEEDED", at), samples.presence(thing, False, at + 1000)]
+        return events + ([samples.presence(thing, True, at + 21_000)] if back else [])
+
+    return [
+        ("dev-r-1 succeeds, reboots, is back in 20 s", reboot("dev-r-1", back=True)),
+        ("dev-r-2 reports FAILED", [samples.job_execution(FLEET_JOB, "dev-r-2", "FAILED", at + 60_000)]),
+        ("dev-r-3 succeeds, reboots, never comes back", reboot("dev-r-3", back=False)),
+        ("dev-r-2's FAILED delivered again", [samples.job_execution(FLEET_JOB, "dev-r-2", "FAILED", at + 60_000)]),
+        ("dev-r-4 reports REJECTED", [samples.job_execution(FLEET_JOB, "dev-r-4", "REJECTED", at + 120_000)]),
+    ]
 TWICE_AT_ONCE = ("the same alarm, two deliveries at once",
                  samples.alarm_eventbridge(job_id="fw-2-5-eu", alarm_name="fw-crash-rate-eu-2-5"))
 ALERTS = [
@@ -69,11 +94,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(row.rstrip() for row in out)
 
 
-def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int) -> list[str]:
+def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str,
+             *extra: str) -> list[str]:
     path = folder / f"alert-{index}.json"
     path.write_text(json.dumps(event))
     return [sys.executable, "-m", "rollout_guard_cli.main", "invoke", str(path), "--policy", str(policy_file),
-            "--state-table", STATE_TABLE]
+            "--state-table", STATE_TABLE, *extra]
 
 
 def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:
@@ -100,6 +126,62 @@ def _twice_at_once(policy_file: Path, url: str, folder: Path, index: int) -> tup
     return rows, cancels
 
 
+def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """The rollout step by step through `rollout-guard invoke` (each step an SQS batch, its dark checks read back
+    from the fleet queue and invoked in turn); returns what went wrong."""
+    iot, sqs = client("iot", url), client("sqs", url)
+    arns = [iot.create_thing(thingName=thing)["thingArn"] for thing in ROLLOUT]
+    iot.create_job(jobId=FLEET_JOB, targets=arns, document=json.dumps({"version": FLEET_JOB}),
+                   targetSelection="SNAPSHOT")
+    queue = sqs.create_queue(QueueName=FLEET_QUEUE)["QueueUrl"]
+    print(f"\nFleet signal: a rollout of {FLEET_JOB} to {len(ROLLOUT)} devices, replayed through "
+          f"`rollout-guard invoke` (dark checks read back from the fleet queue)\n")
+    rows, wrong, counted = [], [], "0"
+    steps = rollout_steps(int(time.time() * 1000) - 3_600_000)
+    for index, (title, events) in enumerate(steps, start=1):
+        invoked = [_invoke(samples.sqs_batch(*events), policy_file, folder, f"fleet-{index}", env, "--fleet-queue",
+                           queue)]
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            invoked.append(_invoke(json.loads(message["Body"]), policy_file, folder, f"check-{index}", env))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        evaluations = [e for result in invoked for e in result.get("evaluations", [])]
+        counted = str(evaluations[-1]["casualties"]) if evaluations else counted
+        job_status = iot.describe_job(jobId=FLEET_JOB)["job"]["status"]
+        last = index == len(steps)
+        if (job_status == "CANCELED") != last or any("error" in result for result in invoked):
+            wrong.append(f"{FLEET_JOB} after step {index} ({job_status})")
+        rows.append([str(index), title, str(len(events)), str(len(invoked) - 1), counted, job_status])
+    print(_table(rows, ["#", "the fleet reports", "events", "dark checks", "casualties", "job after"]))
+    return wrong
+
+
+def _invoke(event: dict[str, Any], policy_file: Path, folder: Path, name: str, env: dict[str, str],
+            *extra: str) -> dict[str, Any]:
+    done = subprocess.run(_command(event, policy_file, folder, name, *extra), env=env, capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip() or done.stdout.strip()}
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _gate(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """A job created while its rule's alarm already fires: CloudTrail's CreateJob through `rollout-guard invoke`."""
+    cloudwatch, iot = client("cloudwatch", url), client("iot", url)
+    cloudwatch.put_metric_alarm(AlarmName=GATED_ALARM, MetricName="CrashRate", Namespace="Fleet/Firmware",
+                                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=5,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=GATED_ALARM, StateValue="ALARM", StateReason="crash rate 7.2% > 5%")
+    group = iot.describe_thing_group(thingGroupName="fleet-eu")["thingGroupArn"]
+    iot.create_job(jobId=GATED_JOB, targets=[group], document=json.dumps({"version": GATED_JOB}),
+                   targetSelection="SNAPSHOT")
+    result = _invoke(samples.job_created(GATED_JOB), policy_file, folder, "gate", env)
+    decision = (result.get("decisions") or [{}])[0]
+    print(f"\nPre-start gate: {GATED_JOB} created while {GATED_ALARM} is in ALARM -> "
+          f"{decision.get('action', result.get('error', result.get('detail')))} ({decision.get('reasonCode', '-')})")
+    return [] if decision.get("action") == "canceled" else [f"{GATED_JOB} (the gate did not cancel it)"]
+
+
 def run(policy_file: Path | None) -> int:
     if policy_file is None or not policy_file.is_file():
         print(f"rollout-guard drill: policy file {policy_file} not found", file=sys.stderr)
@@ -120,10 +202,12 @@ def run(policy_file: Path | None) -> int:
         twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
         print(_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
+        late_wrong = _fleet_rollout(policy_file, url, Path(folder), env)
+        late_wrong += _gate(policy_file, url, Path(folder), env)
 
         print("\nJobs at the end:\n")
-        rows, wrong = [], []
-        for job_id, (target, expected) in JOBS.items():
+        rows, wrong = [], list(late_wrong)
+        for job_id, (target, expected) in {**JOBS, **LATE_JOBS}.items():
             job = iot.describe_job(jobId=job_id)["job"]
             status = job["status"]
             active = status not in ("CANCELED", "COMPLETED", "DELETION_IN_PROGRESS")
@@ -139,5 +223,6 @@ def run(policy_file: Path | None) -> int:
     if wrong:
         print(f"\nDrill FAILED: {', '.join(wrong)} did not end as the policy says.", file=sys.stderr)
         return 1
-    print("Drill passed: only the jobs the policy names were cancelled, once each.")
+    print("Drill passed: only the jobs the policy names were cancelled, once each; the rollout was halted by the "
+          "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once.")
     return 0
