@@ -48,6 +48,7 @@ deploy-local: synth
 # Not part of make test: figures side by side with a bare handler, printed as one table (see BENCHMARKS.md).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fleet.py
 
 # Not part of make test: mutmut over the pure modules (alerts, policy, decisions, claims); prints each module's score.
 mutation: $(STAMP)

@@ -71,6 +71,14 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "sns_defender_invalidated": lambda: samples.defender_sns(violation_event_type="alarm-invalidated"),
     "sns_not_json": lambda: samples.sns_envelope("CPU high on fw-2-4-eu"),
     "sns_unknown_json": lambda: samples.sns_envelope({"hello": "world"}),
+    # the fleet signal's input (as the topic rules put it on the fleet queue) and the pre-start gate's
+    "iot_job_execution_failed": samples.job_execution,
+    "iot_job_execution_succeeded": lambda: samples.job_execution(status="SUCCEEDED"),
+    "iot_presence_disconnected": samples.presence,
+    "iot_presence_connected": lambda: samples.presence(connected=True),
+    "sqs_fleet_batch": samples.KINDS["fleet-batch"],
+    "cloudtrail_create_job": samples.job_created,
+    "cloudtrail_create_job_failed": lambda: samples.job_created(error_code="LimitExceededException"),
 }
 
 

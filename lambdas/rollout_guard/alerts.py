@@ -62,10 +62,10 @@ class Alert:
             return f"alarm {self.alarm_name}"
         if self.kind == DEFENDER:
             return f"thing {self.thing_name} ({self.security_profile})"
-        if self.kind == FLEET:
-            return f"the fleet signal of job {show(self.job_ids[0]) if self.job_ids else '?'}"
-        if self.kind == JOB_CREATED:
-            return f"the creation of job {show(self.job_ids[0]) if self.job_ids else '?'}"
+        if self.kind in (FLEET, JOB_CREATED):
+            job = self.job_ids[0] if self.job_ids else "?"
+            named = job if isinstance(job, str) else show(job)
+            return f"the fleet signal of job {named}" if self.kind == FLEET else f"the creation of job {named}"
         return f"source {self.source}" if self.source else "custom alert"
 
     def summary(self) -> dict[str, Any]:

@@ -243,9 +243,10 @@ class Detector:
             return
         self._evaluate(job_id, rule, self.state.add_casualties(job_id, found))
 
-    def _evaluate(self, job_id: str, rule: Rule, found: list[Casualty]) -> Verdict:
-        assert rule.casualties is not None
+    def _evaluate(self, job_id: str, rule: Rule, found: list[Casualty]) -> Verdict | None:
         threshold = rule.casualties
+        if threshold is None:
+            return None
         dark = [c for c in found if c.kind == DARK]
         executed = None
         if threshold.percent is not None or (dark and threshold.fleet_things):

@@ -9,7 +9,6 @@ job, the gate makes that alarm's alert and the guard acts on it with that rule a
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Protocol
 
 from .alerts import ALARM, GATE, Alert

@@ -21,15 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import alerts, fleet_events, gate, guard
+from . import alerts, fleet_events, guard
 from .claims import Claims, NoClaims
 from .clients import make_client, pace
 from .dead_letters import DeadLetterQueue
 from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
-from .detector import Detector, Timers
-from .fleet_state import FleetState
 from .halt_events import HaltAnnouncer
 from .jobs import JobsPort
 from .kill_switch import KillSwitch
@@ -37,6 +35,11 @@ from .observability import Metric
 from .policy import Policy, load_file
 from .settings import Settings
 from .telemetry import count, log, logger, milliseconds
+
+if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their first event does, not at cold start
+    from .detector import Timers
+    from .fleet_state import FleetState
+    from .gate import AlarmsPort
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -74,7 +77,7 @@ class Runtime:
     tracer: Any = None  # Powertools' Tracer, when tracing is on
     fleet_state: FleetState | None = None  # the fleet signal's counts (the state table)
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
-    alarms: gate.AlarmsPort | None = None  # the pre-start gate's look at the alarms
+    alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
     fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
     fleet_rejected: dict[str, str] = field(default_factory=dict)  # its messages that were no fleet event, and why
 
@@ -111,6 +114,8 @@ class Runtime:
         return outcome
 
     def _gate(self, created: alerts.Alert, context: Any) -> dict[str, Any]:
+        from . import gate
+
         found = gate.check(created, self.policy, self.alarms) if self.alarms is not None else None
         if found is None:
             detail = f"no rule's alarm is in ALARM for {created.subject}"
@@ -126,6 +131,14 @@ class Runtime:
     def _fleet_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+        from .detector import Detector
+
+        if self.fleet_state is None and self.settings.state_table:  # made at the first fleet batch
+            from .dynamo_fleet import DynamoFleetState
+
+            attempts = self.settings.max_attempts
+            self.fleet_state = DynamoFleetState(self.settings.state_table,
+                                                lambda: make_client("dynamodb", max_attempts=attempts))
         if self.fleet_state is None:
             raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
         detector = Detector(self.policy, self.fleet_state, self.jobs,
@@ -213,17 +226,12 @@ def build_runtime(settings: Settings) -> Runtime:
         kill_switch = KillSwitch(settings.kill_switch_parameter, make_client("ssm", max_attempts=2))
     attempts = settings.max_attempts
     queue, bus = settings.dead_letter_queue_url, settings.event_bus
-    fleet_state = None
-    if settings.state_table:
-        from .dynamo_fleet import DynamoFleetState
-
-        fleet_state = DynamoFleetState(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
     timers = None
     if settings.fleet_queue_url:
         from .dark_check_queue import DarkCheckQueue
 
         timers = DarkCheckQueue(settings.fleet_queue_url, lambda: make_client("sqs", attempts))
-    from .cloudwatch_alarms import CloudWatchAlarms
+    from .cloudwatch_alarms import CloudWatchAlarms  # small; its client is made at the first created job
 
     return Runtime(
         settings=settings,
@@ -234,7 +242,6 @@ def build_runtime(settings: Settings) -> Runtime:
         dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
         announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
         tracer=tracer,
-        fleet_state=fleet_state,
         timers=timers,
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
     )

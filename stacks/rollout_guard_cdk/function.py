@@ -168,7 +168,7 @@ class GuardFunction:
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
                 "the statement names only that key")
         if self.config.pre_start_gate:
-            findings[f"IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]"] = (
+            findings["IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]"] = (
                 "The pre-start gate reads which alarms are in ALARM (DescribeAlarms, read only) when a job is "
                 "created; the alarms it acts on are the policy's, chosen in the function")
         if self.config.looks_up_things() or self.config.escalates():

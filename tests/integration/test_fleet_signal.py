@@ -154,7 +154,7 @@ def test_a_message_that_is_not_a_fleet_event_fails_alone(fleet):
     batch = samples.sqs_batch(failed("dev-1"), {"eventType": "something-else"})
     batch["Records"].append({**batch["Records"][0], "messageId": "not-json", "body": "{"})
 
-    answer = f.runtime.handle(batch, LocalContext())
+    answer = lambda_handler(batch, LocalContext(), runtime=f.runtime)
 
     bad = {batch["Records"][1]["messageId"], "not-json"}
     assert {item["itemIdentifier"] for item in answer["batchItemFailures"]} == bad
@@ -364,7 +364,7 @@ def test_a_job_created_while_its_alarm_fires_is_cancelled_at_once(fleet, state, 
     f = fleet(GATED, jobs=("fw-2-6-eu", "ops-x"))
     alarm(state)
 
-    result = f.runtime.handle(samples.job_created("fw-2-6-eu"), LocalContext())
+    result = lambda_handler(samples.job_created("fw-2-6-eu"), LocalContext(), runtime=f.runtime)
 
     job = f.job("fw-2-6-eu")
     assert (job["status"] == "CANCELED") is cancelled
@@ -380,7 +380,7 @@ def test_the_gate_leaves_a_job_outside_the_rules_globs_alone(fleet):
     f = fleet(GATED, jobs=("fw-2-6-eu", "ops-x"))
     alarm("ALARM")
 
-    f.runtime.handle(samples.job_created("ops-x"), LocalContext())
+    lambda_handler(samples.job_created("ops-x"), LocalContext(), runtime=f.runtime)
 
     assert f.status("ops-x") != "CANCELED"
 

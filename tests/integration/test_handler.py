@@ -195,6 +195,20 @@ def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_the_alert_path_loads_neither_the_fleet_signal_nor_the_gate(tmp_path):
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"rules": [{"name": "any"}]}')
+    modules = ["rollout_guard.detector", "rollout_guard.casualties", "rollout_guard.dynamo_fleet",
+               "rollout_guard.gate", "aws_lambda_powertools.utilities.batch"]
+    script = ("import sys, rollout_guard.handler as h; h.default_runtime(); "
+              f"print([m for m in {modules!r} if m in sys.modules])")
+    env = {**os.environ, "ROLLOUT_GUARD_POLICY_FILE": str(policy), "ROLLOUT_GUARD_STATE_TABLE": "state"}
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_an_invocation_near_its_timeout_hands_the_work_to_a_retry(iot, lambda_context, monkeypatch):
     create_jobs(iot, "fw-2-4-eu")
     monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 5_000)

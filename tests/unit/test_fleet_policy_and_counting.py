@@ -188,3 +188,33 @@ def test_an_outage_discounts_dark_things_only():
 ])
 def test_the_outage_comparison_is_half_the_jobs_share_or_more(dark, executed, others, fleet, is_outage):
     assert (outage(dark, executed, others, fleet) is not None) is is_outage
+
+
+# --- IoT's CreateJob through CloudTrail (the pre-start gate's input) ----------------------------------------
+
+
+def test_a_created_job_is_read_from_cloudtrails_record():
+    from rollout_guard import alerts
+    from tests.conftest import load_event
+
+    created = alerts.parse(load_event("cloudtrail_create_job"))
+
+    assert (created.kind, created.via, created.job_ids) == (alerts.JOB_CREATED, "cloudtrail", ("fw-2-6-eu",))
+    assert created.subject == "the creation of job fw-2-6-eu"
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda e: e["detail"].update(errorCode="LimitExceededException"),
+     "CreateJob failed ('LimitExceededException'): no job was created"),
+    (lambda e: e["detail"].update(eventName="DeleteJob"), "CloudTrail event 'DeleteJob' of aws.iot is not CreateJob"),
+    (lambda e: e["detail"].update(requestParameters={}, responseElements=None), "jobId is missing"),
+])
+def test_a_cloudtrail_record_that_creates_no_job_is_refused(change, problem):
+    from rollout_guard import alerts
+
+    event = samples.job_created()
+    change(event)
+
+    with pytest.raises(alerts.UnrecognisedAlert) as caught:
+        alerts.parse(event)
+    assert str(caught.value) == problem

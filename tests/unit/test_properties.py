@@ -20,7 +20,11 @@ from rollout_guard.policy import PolicyError
 from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active
 
-FIXTURES = {path.stem: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
+EVERY_FIXTURE = {path.stem: json.loads(path.read_text()) for path in sorted(EVENTS.glob("*.json"))}
+# The fleet signal's events (the detector's input, one SQS message body each) are not alerts.
+FLEET_FIXTURES = {name: event for name, event in EVERY_FIXTURE.items() if name.startswith("iot_")}
+FIXTURES = {name: event for name, event in EVERY_FIXTURE.items()
+            if name not in FLEET_FIXTURES and not name.startswith("sqs_")}
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "600"))  # make mutation runs them with fewer
 POLICY = make_policy(
     """
@@ -116,6 +120,20 @@ def test_arbitrary_json_is_decided_or_rejected(event):
 @given(mutated_alerts())
 def test_mutated_alerts_are_decided_or_rejected(event):
     decide_or_reject(event)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(FLEET_FIXTURES)).flatmap(lambda name: mutate(copy.deepcopy(FLEET_FIXTURES[name]))))
+def test_mutated_fleet_events_are_read_or_refused_in_one_line(message):
+    from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, Presence, parse_body
+
+    try:
+        event = parse_body(json.dumps(message))
+    except NotAFleetEvent as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert isinstance(event, Execution | Presence | DarkCheck) and event.at_ms > 0 if not isinstance(
+        event, DarkCheck) else event.disconnects
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
