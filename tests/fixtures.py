@@ -79,6 +79,8 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "sqs_fleet_batch": samples.KINDS["fleet-batch"],
     "cloudtrail_create_job": samples.job_created,
     "cloudtrail_create_job_failed": lambda: samples.job_created(error_code="LimitExceededException"),
+    # an operator's halt, as `rollout-guard halt` sends it and the control bus forwards it
+    "eventbridge_halt_request": samples.halt_request,
 }
 
 

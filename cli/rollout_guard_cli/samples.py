@@ -322,6 +322,21 @@ def job_created(job_id: str = "fw-2-6-eu", error_code: str | None = None) -> dic
     return _eventbridge("aws.iot", "AWS API Call via CloudTrail", detail, [])
 
 
+def halt_request(jobs: str = "fw-2-4-*", reason_code: str | None = "OPERATOR_HALT", comment: str | None = None,
+                 force: bool | None = None, dry_run: bool = False, requested_by: str | None = "ops@example.com",
+                 time: str | None = None) -> dict[str, Any]:
+    """An operator's halt, as `rollout-guard halt` sends it to each guard and as it may be put on the control bus."""
+    detail: dict[str, Any] = {"jobs": jobs, "dryRun": dry_run}
+    for key, value in (("reasonCode", reason_code), ("comment", comment), ("force", force),
+                       ("requestedBy", requested_by)):
+        if value is not None:
+            detail[key] = value
+    event = _eventbridge("rollout-guard.operator", "Rollout Halt Requested", detail, [])
+    if time:
+        event["time"] = time
+    return event
+
+
 KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alarm-eventbridge": alarm_eventbridge,
     "alarm-eventbridge-math": alarm_eventbridge_math,
@@ -336,6 +351,7 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "presence": presence,
     "fleet-batch": lambda: sqs_batch(job_execution(), presence()),
     "job-created": job_created,
+    "halt-request": halt_request,
 }
 # The kinds that are not alerts: the detector's input, and the pre-start gate's.
 FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created"})

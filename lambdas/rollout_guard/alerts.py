@@ -11,6 +11,7 @@ Parsing is strict about types because the input is untrusted: anything that is n
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -23,6 +24,12 @@ CUSTOM = "custom"
 FLEET = "fleet_signal"  # made by the detector (`detector`) when a job's casualties cross a rule's threshold
 JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start gate (`gate`) looks at it
 
+# An operator's halt, from `rollout-guard halt` or put on the control bus: a custom alert of this source that names
+# a glob over job ids instead of jobs. The policy's rules match it by its source, like any custom alert.
+OPERATOR_SOURCE = "rollout-guard.operator"
+HALT_REQUESTED = "Rollout Halt Requested"
+REQUEST_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
+
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 CLOUDTRAIL_CALL = "AWS API Call via CloudTrail"
 GATE = "gate"  # the `via` of an alarm found firing when a job was created
@@ -31,6 +38,18 @@ JOB_ID_DIMENSION = "JobId"
 
 class UnrecognisedAlert(ValueError):
     """The input is not one of the alert shapes the guard understands."""
+
+
+@dataclass(frozen=True)
+class HaltRequest:
+    """What an operator asked for: the jobs (a glob), and optionally the reason code, comment, force and dry run."""
+
+    jobs: str
+    reason_code: str | None = None
+    comment: str | None = None
+    force: bool | None = None
+    dry_run: bool = False
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,7 @@ class Alert:
     job_ids: tuple[Any, ...] = ()
     # When the condition began (the alarm's state timestamp), ISO 8601, if the alert says.
     timestamp: str | None = None
+    request: HaltRequest | None = None  # an operator's halt (a custom alert of OPERATOR_SOURCE)
 
     @property
     def subject(self) -> str:
@@ -86,6 +106,7 @@ class Alert:
             "jobIds": [job_id if isinstance(job_id, str) else show(job_id) for job_id in self.job_ids],
             "reason": self.reason,
             "timestamp": self.timestamp,
+            "jobsGlob": self.request.jobs if self.request else None,
         }
         return {key: value for key, value in fields.items() if value not in (None, "", [])}
 
@@ -228,12 +249,33 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
             job_ids,
             _str(event.get("id"), "id"),
         )
+    if source == OPERATOR_SOURCE and detail_type == HALT_REQUESTED:
+        return _halt_request(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"),
+                             _str(event.get("time"), "time"))
     if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
         return _job_created(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
     if source.startswith("aws."):
         raise UnrecognisedAlert(f"EventBridge event {source} / {detail_type!r} is not an alert the guard handles")
     detail = _obj(event.get("detail"), "detail")
     return _custom(detail, "eventbridge", source, _str(event.get("id"), "id"), _str(event.get("time"), "time"))
+
+
+def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None) -> Alert:
+    glob = _required(detail.get("jobs"), "detail.jobs")
+    if not REQUEST_GLOB.fullmatch(glob):
+        raise UnrecognisedAlert(f"detail.jobs {show(glob)} must be a glob of letters, digits, _ - * ? (64 at most)")
+    flags = {}
+    for key in ("force", "dryRun"):
+        value = detail.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise UnrecognisedAlert(f"detail.{key} must be true or false")
+        flags[key] = value
+    request = HaltRequest(jobs=glob, reason_code=_str(detail.get("reasonCode"), "detail.reasonCode"),
+                          comment=_str(detail.get("comment"), "detail.comment"), force=flags["force"],
+                          dry_run=bool(flags["dryRun"]), requested_by=_str(detail.get("requestedBy"), "requestedBy"))
+    reason = f"operator halt of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")
+    return Alert(kind=CUSTOM, via="eventbridge", correlation_id=event_id, source=OPERATOR_SOURCE, reason=reason,
+                 timestamp=time, request=request)
 
 
 def _job_created(detail: dict[str, Any], event_id: str | None) -> Alert:

@@ -5,13 +5,13 @@ Pure functions of the alert, the policy and the jobs' confirmed states: no AWS c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert
+from .alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
 from .documents import show
-from .jobs import JOB_ID, JobsError, JobView, safe_comment
+from .jobs import JOB_ID, REASON_CODE, JobsError, JobView, safe_comment
 from .policy import Policy, Rule
 
 CANCELED = "canceled"
@@ -205,6 +205,17 @@ def plan(rule: Rule, candidates: list[str], confirmed: dict[str, Confirmed], dry
     if cap.exceeded:
         acting = [cap.block(decision.job_id, decision) for decision in acting]
     return [decision for decision in decided if decision.action not in ACTING] + acting
+
+
+def as_requested(rule: Rule, request: HaltRequest) -> Rule:
+    """The rule an operator's halt acts under: its jobs globs, cap and dry run stay (the guardrails); the reason
+    code, force and comment are the operator's where given. A reason code the API would refuse keeps the rule's."""
+    reason = request.reason_code if request.reason_code and REASON_CODE.fullmatch(request.reason_code) else None
+    comment = rule.comment
+    if request.comment is not None:
+        comment = request.comment.replace("{", "{{").replace("}", "}}")  # the operator's text, not a template
+    return replace(rule, reason_code=reason or rule.reason_code,
+                   force=rule.force if request.force is None else request.force, comment=comment)
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 from . import decisions
@@ -79,6 +80,9 @@ def respond(
     if rule is None:
         return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
 
+    if alert.request is not None:  # an operator's halt: the request within the rule's guardrails
+        rule = decisions.as_requested(rule, alert.request)
+        dry_run = dry_run or alert.request.dry_run
     if alert.kind == DEFENDER and alert.thing_name is not None:
         named = tuple(jobs.job_ids_on_thing(alert.thing_name))
         if not named:
@@ -92,6 +96,8 @@ def respond(
         return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
     else:
         candidates = decisions.select_from_active(rule, jobs.active_job_ids())
+        if alert.request is not None:
+            candidates = [job_id for job_id in candidates if fnmatchcase(job_id, alert.request.jobs)]
 
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
     work = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
