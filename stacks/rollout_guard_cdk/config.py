@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rollout_guard import policy as policy_module
-from rollout_guard.alerts import DEFENDER
+from rollout_guard.alerts import CUSTOM, DEFENDER, OPERATOR_SOURCE
 from rollout_guard.decisions import kinds_matched
 
-from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE
+from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE, DEPLOYMENT_KEYS
 
 PARAMETER = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
@@ -147,7 +148,8 @@ class GuardConfig:
         if not isinstance(context, dict):
             raise ConfigError(f"context '{CONTEXT_KEY}' must be an object")
         options = cls.options()
-        problems = [f"unknown key {key!r}" for key in sorted(set(context) - set(options) - {"policyFile"})]
+        known = {*options, "policyFile", *DEPLOYMENT_KEYS}  # the deployment's keys are read by environments.py
+        problems = [f"unknown key {key!r}" for key in sorted(set(context) - known)]
         values: dict[str, Any] = {}
         for key, spec in options.items():
             if key in context:
@@ -198,6 +200,11 @@ class GuardConfig:
     def escalates(self) -> bool:
         """Some rule forces: it may force-cancel the IN_PROGRESS executions of a job cancelled without force."""
         return any(rule.force for rule in self.policy.rules)
+
+    def handles_operator_halts(self) -> bool:
+        """Some rule can match an operator's halt (`rollout-guard halt`, the control bus)."""
+        return any(CUSTOM in kinds_matched(rule) and fnmatchcase(OPERATOR_SOURCE, rule.match.source or "*")
+                   for rule in self.policy.rules)
 
     def looks_up_things(self) -> bool:
         """The function asks which jobs a thing is executing: for a Defender violation, or a dark thing."""

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL
+from rollout_guard.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL, HALT_REQUESTED, OPERATOR_SOURCE
 
 from .config import ConfigError, GuardConfig
 from .findings import acknowledge
@@ -170,6 +170,13 @@ class Delivery:
                     detail={"eventSource": ["iot.amazonaws.com"], "eventName": ["CreateJob"],
                             "errorCode": [{"exists": False}]},
                 ),
+                targets=[target],
+            ))
+        if config.handles_operator_halts():
+            self.rules.append(events.Rule(
+                scope, "HaltRequestRule",
+                description="An operator's halt put on this bus, or forwarded from the control bus",
+                event_pattern=events.EventPattern(source=[OPERATOR_SOURCE], detail_type=[HALT_REQUESTED]),
                 targets=[target],
             ))
         self._subscribe(self.topic, function)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 CONTEXT_KEY = "rollout-guard"
 DEFAULT_POLICY_FILE = "policy.yaml"
+# Keys of the context that describe the deployment (where the guards go), not one guard (see environments.py).
+DEPLOYMENT_KEYS = ("environments", "control")
 
 
 def project_policy_file(start: Path | None = None) -> Path | None:

@@ -22,7 +22,7 @@ def synthesize(outdir: Path, guard_context: dict | None = None, bundle: bool = T
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
     application = App(outdir=str(outdir), context=context)
-    stack = cdk_app.build(application)
+    stack = cdk_app.build(application)[0]
     application.synth()
     return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
 

@@ -47,7 +47,7 @@ def test_eventbridge_rule_to_function_is_allowed_per_rule(template):
                       if "Function" in rule["Targets"][0]["Arn"]]
 
     assert sorted(p["SourceArn"] for p in permissions) == sorted("${" + r + ".Arn}" for r in function_rules)
-    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 3
+    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 4
 
 
 def test_eventbridge_rule_to_dead_letters_is_allowed_per_rule_and_by_encryption_context(template):

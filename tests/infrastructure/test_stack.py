@@ -289,7 +289,7 @@ def test_dry_run_switch_reaches_the_function(variant):
 
 def test_outputs(template):
     assert set(template["Outputs"]) == {"AlertTopicArn", "FunctionName", "DeadLetterQueueUrl", "DashboardUrl",
-                                        "OperationsTopicArn", "DefenderAlertRoleArn"}
+                                        "OperationsTopicArn", "DefenderAlertRoleArn", "StateTableName"}
     assert "#dashboards:name=" in render(template["Outputs"]["DashboardUrl"]["Value"])
 
 
