@@ -3,6 +3,8 @@
   invoke EVENT_FILE   run the Lambda's handler locally on an alert, a fleet event (or an SQS batch of them) or IoT's
                       CreateJob from CloudTrail (exit 0 handled, 1 a halt or a write failed, 2 bad input)
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
+  halt --jobs GLOB    ask every regional guard (--everywhere, or --region R ...) to halt the matching jobs
+  status              the active jobs of every regional guard, their progress, rules and recent halts
   events [KIND]       print sample alerts
   state init NAME     create the exactly-once state table
   policy check FILE   validate a policy
@@ -156,6 +158,59 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _regions(args: argparse.Namespace) -> list:
+    from .everywhere import targets
+
+    if not args.everywhere and not args.region:
+        raise ValueError("say where: --everywhere, or --region R (repeatable)")
+    return targets(args.everywhere, args.region or [])
+
+
+def cmd_halt(args: argparse.Namespace) -> int:
+    """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
+    from rollout_guard.alerts import REQUEST_GLOB
+    from rollout_guard_cdk.config import ConfigError
+
+    from . import everywhere
+
+    if not REQUEST_GLOB.fullmatch(args.jobs):
+        return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
+    try:
+        found = _regions(args)
+    except (ValueError, ConfigError) as error:
+        return fail(str(error))
+    ask = everywhere.via_local if args.local else everywhere.via_lambda
+    request = everywhere.halt_request(args)
+    answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline)
+    if args.output == "json":
+        print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
+    else:
+        print(everywhere.halt_table(answers))
+    return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rollout_guard_cdk.config import ConfigError
+
+    from . import everywhere
+
+    if not args.everywhere and not args.region:
+        args.everywhere = True  # a first look: everything, unless narrowed
+    try:
+        found = _regions(args)
+    except (ValueError, ConfigError) as error:
+        return fail(str(error))
+    answers = everywhere.ask_everyone(found, everywhere.region_status, args.deadline)
+    for answer in answers:
+        answer.setdefault("active", [])
+        answer.setdefault("recentHalts", [])
+    if args.output == "json":
+        print(json.dumps({"regions": answers}, indent=2))
+    else:
+        print(everywhere.status_text(answers))
+    return HANDLED if all(answer["status"] == everywhere.ANSWERED for answer in answers) else HALT_FAILED
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     import importlib.util
 
@@ -201,10 +256,33 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("name")
     init.set_defaults(run=cmd_state_init)
 
+    halt = commands.add_parser("halt", help="ask every regional guard to halt the matching active jobs")
+    halt.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
+    halt.add_argument("--reason-code", help="the reason code (default: the guard's operator rule's)")
+    halt.add_argument("--comment", help="the CancelJob comment")
+    halt.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
+    halt.add_argument("--dry-run", action="store_true", help="each guard says what it would do, cancels nothing")
+    _where(halt)
+    halt.add_argument("--local", action="store_true",
+                      help="run each region's guard here against the region's endpoints instead of invoking it")
+    halt.set_defaults(run=cmd_halt)
+
+    status = commands.add_parser("status", help="active jobs per region: progress, covering rules, recent halts")
+    _where(status)
+    status.set_defaults(run=cmd_status)
+
     drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
     drill.add_argument("--policy", help="policy file (default: the project's)")
     drill.set_defaults(run=cmd_drill)
     return top
+
+
+def _where(command: argparse.ArgumentParser) -> None:
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--everywhere", action="store_true", help="every environment of the project")
+    where.add_argument("--region", action="append", help="a region of the project's environments (repeatable)")
+    command.add_argument("--deadline", type=float, default=60.0, help="seconds to wait for each region (default 60)")
+    command.add_argument("--output", choices=["text", "json"], default="text")
 
 
 class _CancelParser(argparse.ArgumentParser):

@@ -2,6 +2,8 @@
 
 - Rate: each IoT operation may have its own token bucket (rate per second, burst of the same size, as IoT's limits
   are per API); over it the proxy answers HTTP 400 `ThrottlingException`, IoT's answer.
+- Regions: every request signed for a region of `unavailable_regions` (whatever the service) is answered HTTP 503,
+  as if the region's endpoints were down.
 - Faults: a plan, called with the operation and path of every request, may answer `throttle`, `unavailable`
   (HTTP 503 ServiceUnavailableException), `reset` (the connection is closed with no answer) or `timeout` (the
   request reaches the emulator, but the answer comes only after `timeout_s`, later than the client waits).
@@ -28,6 +30,7 @@ OPERATIONS = [
     ("PUT", re.compile(r"^/things/[^/]+/jobs/[^/]+/cancel$"), "CancelJobExecution"),
 ]
 ERRORS = {"throttle": (400, "ThrottlingException"), "unavailable": (503, "ServiceUnavailableException")}
+SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 
 
 class Bucket:
@@ -56,6 +59,7 @@ class FaultProxy:
         self.upstream = urlparse(upstream)
         self.buckets = {name: Bucket(rate) for *_, name in OPERATIONS} if rate else {}
         self.plan = plan or (lambda operation, path: None)
+        self.unavailable_regions: set[str] = set()
         self.timeout_s = timeout_s
         self.injected: dict[str, int] = {}  # fault -> count, throttling by the rate included
         self.forwarded: list[tuple[str | None, str]] = []  # (operation, path) of what reached the emulator
@@ -101,6 +105,9 @@ class FaultProxy:
                 path = urlparse(self.path).path
                 operation = operation_of(self.command, path)
                 fault = proxy.plan(operation, path)
+                signed = SIGNED_REGION.search(self.headers.get("Authorization", ""))
+                if signed and signed.group(1) in proxy.unavailable_regions:
+                    fault = "unavailable"
                 if fault is None and operation in proxy.buckets and not proxy.buckets[operation].take():
                     fault = "throttle"
                 if fault in ERRORS:

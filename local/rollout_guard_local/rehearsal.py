@@ -47,6 +47,15 @@ def deploy(url: str, assembly: Path, project: Path) -> None:
         cdk(["deploy", "--app", str(assembly), "--require-approval", "never", STACK], url, Path(folder), project)
 
 
+def deploy_all(url: str, assembly: Path, project: Path, regions: list[str]) -> None:
+    """Bootstrap every region of a multi-environment app and deploy all its stacks (`cdk deploy --all`)."""
+    with tempfile.TemporaryDirectory(prefix="rollout-guard-deploy-") as folder:
+        cdk(["bootstrap", *(f"aws://{ACCOUNT}/{region}" for region in regions), "--app", str(assembly)], url,
+            Path(folder), project)
+        cdk(["deploy", "--app", str(assembly), "--require-approval", "never", "--all"], url,
+            Path(folder), project)
+
+
 # What the Python Lambda runtime ships besides the standard library.
 LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py")
 

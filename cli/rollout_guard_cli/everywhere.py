@@ -1,0 +1,252 @@
+"""`rollout-guard halt` and `rollout-guard status`: every regional guard of the project at once.
+
+The environments are the project's (`environments` in cdk.json's `rollout-guard` context; without them, the one
+guard in boto3's region). `halt` asks each guard to halt the matching active jobs and each applies its own policy's
+guardrails (its operator rule's jobs globs and max_jobs, its kill switch, its exactly-once claims):
+
+- by default through Lambda: the guard's function (found in the environment's stack) is invoked with a
+  "Rollout Halt Requested" event and answers with its decisions;
+- with `--local`, the same guard runs on this machine (`rollout-guard invoke`) against the region's endpoints, with
+  the environment's policy and the deployed state table (found in its stack): for an emulator, or
+  when the function cannot be reached.
+
+Regions are asked at once; one that fails or does not answer within the deadline is reported, the others finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
+from rollout_guard_cdk.project import CONTEXT_KEY, DEFAULT_POLICY_FILE
+
+from . import samples
+
+ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
+INACTIVE = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
+PROGRESS = (("queued", "numberOfQueuedThings"), ("in progress", "numberOfInProgressThings"),
+            ("succeeded", "numberOfSucceededThings"), ("failed", "numberOfFailedThings"),
+            ("rejected", "numberOfRejectedThings"), ("timed out", "numberOfTimedOutThings"),
+            ("canceled", "numberOfCanceledThings"), ("removed", "numberOfRemovedThings"))
+RECENT_HALTS = 5
+
+
+class Usage(ValueError):
+    """The command cannot run as asked (no project, an unknown region): exit 2, nothing asked."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    region: str
+    stack: str
+    policy_file: Path
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def targets(everywhere: bool, regions: list[str], start: Path | None = None) -> list[Target]:
+    """The guards asked: every environment, or those of the given regions."""
+    folder, context = _project(start)
+    deployment = Deployment.from_context(context)
+    if deployment.environments:
+        known = [_target(folder, context, deployment, environment) for environment in deployment.environments]
+    else:
+        import boto3
+
+        region = boto3.session.Session().region_name
+        wanted = regions or ([region] if region else [])
+        known = [Target(r, r, GUARD_STACK, folder / context.get("policyFile", DEFAULT_POLICY_FILE), context)
+                 for r in wanted]
+    if everywhere:
+        return known
+    unknown = [region for region in regions if region not in {t.region for t in known}]
+    if unknown:
+        raise Usage(f"no guard of this project in region {unknown[0]} (environments: "
+                    f"{', '.join(t.region for t in known) or 'none'})")
+    return [t for t in known if t.region in regions]
+
+
+def _project(start: Path | None) -> tuple[Path, dict[str, Any]]:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "cdk.json").is_file():
+            context = json.loads((folder / "cdk.json").read_text(encoding="utf-8")).get("context", {})
+            return folder, context.get(CONTEXT_KEY) or {}
+    raise Usage("no project here (no cdk.json here or above): its environments name the guards")
+
+
+def _target(folder: Path, context: dict[str, Any], deployment: Deployment, environment: Environment) -> Target:
+    own = deployment.guard_context(context, environment)
+    return Target(environment.name, environment.region, environment.stack_name,
+                  folder / own.get("policyFile", DEFAULT_POLICY_FILE), own)
+
+
+def client(service: str, region: str) -> Any:
+    from rollout_guard.clients import make_client
+
+    return make_client(service, max_attempts=3, region=region)
+
+
+# The guard's resources in its stack, by logical id (the construct's ids are stable: see rollout_guard_cdk).
+FUNCTION, STATE_TABLE = ("AWS::Lambda::Function", "GuardFunction"), ("AWS::DynamoDB::Table", "GuardStateTable")
+
+
+def deployed(target: Target, wanted: tuple[str, str]) -> str:
+    """The physical id of one of the guard's resources, read from its CloudFormation stack."""
+    kind, prefix = wanted
+    pages = client("cloudformation", target.region).get_paginator("list_stack_resources").paginate(
+        StackName=target.stack)
+    found = [r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"]
+             if r.get("ResourceType") == kind and r["LogicalResourceId"].startswith(prefix)]
+    if len(found) != 1:
+        raise RuntimeError(f"stack {target.stack} in {target.region} has no {kind} {prefix}")
+    return found[0]
+
+
+# --- halt ---------------------------------------------------------------------------------------------------
+
+
+def via_lambda(target: Target, request: dict[str, Any]) -> dict[str, Any]:
+    answer = client("lambda", target.region).invoke(FunctionName=deployed(target, FUNCTION),
+                                                    Payload=json.dumps(request).encode())
+    payload = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise RuntimeError(f"{payload.get('errorType', 'error')}: {payload.get('errorMessage', '')}".strip())
+    result: dict[str, Any] = payload
+    return result
+
+
+def via_local(target: Target, request: dict[str, Any]) -> dict[str, Any]:
+    from rollout_guard import settings
+
+    table = deployed(target, STATE_TABLE)
+    env = {**os.environ, "AWS_REGION": target.region, "AWS_DEFAULT_REGION": target.region}
+    if target.context.get("killSwitchParameter"):
+        env[settings.KILL_SWITCH] = target.context["killSwitchParameter"]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(request, file)
+    try:
+        done = subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "invoke", file.name, "--policy",
+                               str(target.policy_file), "--state-table", table], env=env, capture_output=True,
+                              text=True, timeout=600)
+    finally:
+        Path(file.name).unlink()
+    if done.returncode == 2 or not done.stdout.strip():
+        raise RuntimeError(done.stderr.strip().removeprefix("rollout-guard: ") or f"exit {done.returncode}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def ask_everyone(found: list[Target], ask: Callable[[Target], dict[str, Any]],
+                 deadline_s: float) -> list[dict[str, Any]]:
+    """Every target asked at once; the answers in the targets' order, each with its status."""
+    pool = ThreadPoolExecutor(max_workers=max(1, len(found)))
+    futures = {pool.submit(ask, target): target for target in found}
+    wait(futures, timeout=deadline_s)
+    pool.shutdown(wait=False, cancel_futures=True)
+    answers = []
+    for future, target in futures.items():
+        entry: dict[str, Any] = {"environment": target.name, "region": target.region}
+        if not future.done():
+            entry.update(status=NO_ANSWER, detail=f"no answer within {deadline_s:g} s", decisions=[])
+        elif future.exception() is not None:
+            error = future.exception()
+            entry.update(status=FAILED, detail=f"{type(error).__name__}: {error}".splitlines()[0], decisions=[])
+        else:
+            result = future.result()
+            entry.update(result, status=ANSWERED, detail=result.get("detail", ""),
+                         decisions=result.get("decisions", []))
+        answers.append(entry)
+    return answers
+
+
+def halt_request(args: Any) -> dict[str, Any]:
+    who = os.environ.get("USER") or "an operator"
+    return samples.halt_request(jobs=args.jobs, reason_code=args.reason_code, comment=args.comment,
+                                force=True if args.force else None, dry_run=args.dry_run,
+                                requested_by=f"rollout-guard halt ({who})",
+                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def halt_failed(answers: list[dict[str, Any]]) -> bool:
+    return any(a["status"] != ANSWERED or any(d["action"] == "failed" for d in a["decisions"]) for a in answers)
+
+
+def halt_table(answers: list[dict[str, Any]]) -> str:
+    rows = []
+    for answer in answers:
+        decisions = answer["decisions"] or [{"jobId": "-", "action": answer["status"] if answer["status"] != ANSWERED
+                                             else "-", "reasonCode": "-", "detail": answer["detail"]}]
+        for decision in decisions:
+            rows.append([answer["region"], answer["environment"], decision["jobId"], decision["action"],
+                         decision.get("reasonCode", "-"), decision.get("detail") or answer["detail"]])
+    return table(rows, ["region", "environment", "job", "action", "reason code", "detail"])
+
+
+# --- status -------------------------------------------------------------------------------------------------
+
+
+def region_status(target: Target) -> dict[str, Any]:
+    from rollout_guard.policy import load_file
+
+    policy = load_file(target.policy_file)
+    iot = client("iot", target.region)
+    listed = [job for page in iot.get_paginator("list_jobs").paginate() for job in page.get("jobs", [])]
+    active, halted = [], []
+    for summary in listed:
+        job = iot.describe_job(jobId=summary["jobId"])["job"]
+        details = job.get("jobProcessDetails") or {}
+        covered = [rule.name for rule in policy.rules if rule.jobs is not None
+                   and any(fnmatchcase(job["jobId"], glob) for glob in rule.jobs)]
+        entry = {"jobId": job["jobId"], "status": job["status"], "rules": covered,
+                 "progress": {label: int(details.get(key) or 0) for label, key in PROGRESS}}
+        if job["status"] not in INACTIVE:
+            active.append(entry)
+        elif job["status"] == "CANCELED":
+            entry.update(reasonCode=job.get("reasonCode"), comment=job.get("comment"),
+                         at=str(job.get("completedAt") or job.get("lastUpdatedAt") or ""))
+            halted.append(entry)
+    halted.sort(key=lambda entry: entry["at"], reverse=True)
+    return {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS]}
+
+
+def status_text(answers: list[dict[str, Any]]) -> str:
+    rows, halts = [], []
+    for answer in answers:
+        if answer["status"] != ANSWERED:
+            rows.append([answer["region"], answer["environment"], "-", answer["status"], *["-"] * 4,
+                         answer["detail"]])
+            continue
+        for job in answer["active"] or [{"jobId": "-", "status": "no active job", "progress": {}, "rules": []}]:
+            progress = job["progress"]
+            done_badly = sum(progress.get(k, 0) for k in ("failed", "rejected", "timed out")) if progress else "-"
+            rows.append([answer["region"], answer["environment"], job["jobId"], job["status"],
+                         str(progress.get("queued", "-")), str(progress.get("in progress", "-")),
+                         str(progress.get("succeeded", "-")), str(done_badly), ", ".join(job["rules"]) or "-"])
+        for job in answer["recentHalts"]:
+            halts.append([answer["region"], job["jobId"], job.get("reasonCode") or "-",
+                          (job.get("comment") or "")[:70]])
+    text = table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
+                        "failed", "rules"])
+    if halts:
+        text += "\n\nRecent halts:\n\n" + table(halts, ["region", "job", "reason code", "comment"])
+    return text
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,142 @@
+"""`rollout-guard halt` and `status` across regions, as an operator runs them: two environments of one project
+deployed by the rehearsal (`cdk deploy --all`) to one moto server that serves both regions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rollout_guard_local import rehearsal
+from rollout_guard_local.emulator import client_env
+from rollout_guard_local.fault_proxy import FaultProxy
+from tests.conftest import ROOT
+from tests.infrastructure.conftest import CONTEXT
+
+COMMAND = str(Path(sys.executable).parent / "rollout-guard")
+REGIONS = {"eu": "eu-west-1", "us": "us-east-1"}
+JOBS = {"eu-west-1": ["fw-2-4-eu", "fw-2-5-eu", "ops-2-4-eu"], "us-east-1": ["fw-2-4-us", "fw-2-5-us"]}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, moto_server_url):
+    """A project of two environments, synthesized and deployed to the emulator; jobs in both regions."""
+    from aws_cdk import App
+
+    import app as cdk_app
+
+    folder = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "policy.yaml", folder / "policy.yaml")
+    guard = {**CONTEXT["rollout-guard"], "environments": [
+        {"name": name, "account": rehearsal.ACCOUNT, "region": region} for name, region in REGIONS.items()],
+        "control": {"account": rehearsal.ACCOUNT, "region": "eu-west-1"}}
+    (folder / "cdk.json").write_text(json.dumps({"app": "unused", "context": {"rollout-guard": guard}}))
+    application = App(outdir=str(folder / "cdk.out"), context={**CONTEXT, "rollout-guard": guard,
+                                                                "aws:cdk:bundling-stacks": []})
+    cdk_app.HERE = folder  # the policy file resolves against the project's folder
+    try:
+        cdk_app.build(application)
+    finally:
+        cdk_app.HERE = ROOT
+    application.synth()
+    rehearsal.deploy_all(moto_server_url, folder / "cdk.out", ROOT, list(REGIONS.values()))
+    for region, job_ids in JOBS.items():
+        iot = regional("iot", moto_server_url, region)
+        arn = iot.create_thing(thingName=f"dev-{region}")["thingArn"]
+        for job_id in job_ids:
+            iot.create_job(jobId=job_id, targets=[arn], document="{}", targetSelection="SNAPSHOT")
+    return folder
+
+
+def regional(service: str, url: str, region: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **client_env(url)}
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env=env, cwd=project, timeout=300)
+
+
+def status_of(url: str, region: str, job_id: str) -> tuple[str, str | None]:
+    job = regional("iot", url, region).describe_job(jobId=job_id)["job"]
+    return job["status"], job.get("reasonCode")
+
+
+def test_both_environments_are_deployed_with_the_control_stack(project, moto_server_url):
+    for region in REGIONS.values():
+        stacks = regional("cloudformation", moto_server_url, region).describe_stacks()["Stacks"]
+        names = {stack["StackName"]: stack["StackStatus"] for stack in stacks}
+        assert {f"RolloutGuard-{n}" for n, r in REGIONS.items() if r == region} <= set(names)
+        assert all(status == "CREATE_COMPLETE" for status in names.values()), names
+    assert "RolloutGuardControl" in {s["StackName"] for s in regional(
+        "cloudformation", moto_server_url, "eu-west-1").describe_stacks()["Stacks"]}
+
+
+def test_a_global_halt_cancels_the_matching_jobs_in_both_regions_and_nothing_else(project, moto_server_url):
+    done = run(project, moto_server_url, "halt", "--jobs", "fw-2-4-*", "--reason-code", "BAD_BUILD_2_4",
+               "--everywhere", "--local")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["region", "environment", "job", "action", "reason", "code", "detail"]
+    rows = {tuple(line.split()[:5]) for line in lines[2:]}
+    assert ("eu-west-1", "eu", "fw-2-4-eu", "canceled", "BAD_BUILD_2_4") in rows
+    assert ("us-east-1", "us", "fw-2-4-us", "canceled", "BAD_BUILD_2_4") in rows
+    assert status_of(moto_server_url, "eu-west-1", "fw-2-4-eu") == ("CANCELED", "BAD_BUILD_2_4")
+    assert status_of(moto_server_url, "us-east-1", "fw-2-4-us") == ("CANCELED", "BAD_BUILD_2_4")
+    for region, job_id in (("eu-west-1", "fw-2-5-eu"), ("eu-west-1", "ops-2-4-eu"), ("us-east-1", "fw-2-5-us")):
+        assert status_of(moto_server_url, region, job_id)[0] != "CANCELED"
+
+
+def test_a_region_whose_api_fails_is_reported_while_the_other_finishes(project, moto_server_url):
+    with FaultProxy(moto_server_url) as proxy:
+        proxy.unavailable_regions.add("us-east-1")
+        done = run(project, proxy.url, "halt", "--jobs", "fw-2-5-*", "--everywhere", "--local", "--output", "json")
+
+    assert done.returncode == 1, done.stderr
+    answers = {answer["region"]: answer for answer in json.loads(done.stdout)["regions"]}
+    assert answers["eu-west-1"]["status"] == "answered"
+    assert [(d["jobId"], d["action"]) for d in answers["eu-west-1"]["decisions"]] == [("fw-2-5-eu", "canceled")]
+    # the region's endpoints answer 503 (CloudFormation's answer is not even parsed): the region is reported failed
+    assert answers["us-east-1"]["status"] == "failed" and answers["us-east-1"]["detail"]
+    assert answers["us-east-1"]["decisions"] == []
+    assert status_of(moto_server_url, "eu-west-1", "fw-2-5-eu")[0] == "CANCELED"
+    assert status_of(moto_server_url, "us-east-1", "fw-2-5-us")[0] != "CANCELED"
+
+
+def test_status_lists_every_regions_active_jobs_rules_and_recent_halts(project, moto_server_url):
+    text = run(project, moto_server_url, "status")
+    as_json = run(project, moto_server_url, "status", "--region", "us-east-1", "--output", "json")
+
+    assert text.returncode == 0, text.stderr
+    assert "Recent halts:" in text.stdout, text.stdout and "BAD_BUILD_2_4" in text.stdout
+    active_rows = [line.split() for line in text.stdout.split("Recent halts:")[0].splitlines()[2:]]
+    assert ["ops-2-4-eu", "QUEUED"] in [row[2:4] for row in active_rows]
+    (region,) = json.loads(as_json.stdout)["regions"]
+    assert region["region"] == "us-east-1" and region["status"] == "answered"
+    (job,) = [job for job in region["active"] if job["jobId"] == "fw-2-5-us"]
+    assert job["rules"] == ["crash-rate", "defender-firmware", "monitoring-critical", "fleet-casualties",
+                            "operator-halt"]
+    assert job["progress"]["queued"] == 1
+    assert [halt["jobId"] for halt in region["recentHalts"]] == ["fw-2-4-us"]
+
+
+def test_halt_refuses_bad_input_in_one_line_and_asks_no_one(project, moto_server_url):
+    bad_glob = run(project, moto_server_url, "halt", "--jobs", "fw 2.4", "--everywhere", "--local")
+    nowhere = run(project, moto_server_url, "halt", "--jobs", "fw-*", "--local")
+    unknown = run(project, moto_server_url, "halt", "--jobs", "fw-*", "--region", "ap-south-1", "--local")
+
+    assert [p.returncode for p in (bad_glob, nowhere, unknown)] == [2, 2, 2]
+    assert bad_glob.stderr.strip() == ("rollout-guard: --jobs 'fw 2.4' must be a glob of letters, digits, _ - * ? "
+                                       "(64 at most)")
+    assert nowhere.stderr.strip() == "rollout-guard: say where: --everywhere, or --region R (repeatable)"
+    assert unknown.stderr.strip() == ("rollout-guard: no guard of this project in region ap-south-1 "
+                                      "(environments: eu-west-1, us-east-1)")
