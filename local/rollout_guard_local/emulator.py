@@ -64,14 +64,15 @@ def client_env(url: str) -> dict[str, str]:
     return {**EMULATOR_ENV, "AWS_ENDPOINT_URL": url}
 
 
-def client(service: str, url: str):
-    """A boto3 client of the emulator, whatever the caller's own AWS configuration."""
+def client(service: str, url: str, region: str | None = None):
+    """A boto3 client of the emulator (in its default region, or `region`), whatever the caller's own AWS
+    configuration."""
     import boto3
 
     return boto3.client(
         service,
         endpoint_url=url,
-        region_name=EMULATOR_ENV["AWS_REGION"],
+        region_name=region or EMULATOR_ENV["AWS_REGION"],
         aws_access_key_id=EMULATOR_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=EMULATOR_ENV["AWS_SECRET_ACCESS_KEY"],
     )

@@ -54,10 +54,7 @@ def project(tmp_path_factory, moto_server_url):
 
 
 def regional(service: str, url: str, region: str):
-    import boto3
-
-    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return client(service, url, region)
 
 
 def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess:
