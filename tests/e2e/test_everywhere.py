@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rollout_guard_local import rehearsal
-from rollout_guard_local.emulator import client_env
+from rollout_guard_local.emulator import client, client_env
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import ROOT
 from tests.infrastructure.conftest import CONTEXT
