@@ -18,6 +18,7 @@ ARNS = {  # resource type -> its ARN in the example account, given the logical i
     "AWS::IAM::Role": lambda name: f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{name}",
     "AWS::Lambda::Function": lambda name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{name}",
     "AWS::DynamoDB::Table": lambda name: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-{name}",
+    "AWS::Events::EventBus": lambda name: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
 }
 
 

@@ -55,3 +55,16 @@ def test_with_reserved_concurrency_the_concurrency_check_passes_on_its_own(varia
     passed = {check["check_id"] for check in checkov(template_file)["results"]["passed_checks"]}
 
     assert "CKV_AWS_115" in passed
+
+
+def test_the_control_stack_fails_no_check(tmp_path):
+    from tests.infrastructure.test_environments import CONTROL, ENVIRONMENTS, synth_all
+
+    templates = synth_all(tmp_path, environments=ENVIRONMENTS, control=CONTROL)
+    template_file = tmp_path / "control.json"
+    template_file.write_text(json.dumps(templates["RolloutGuardControl"]))
+
+    report = checkov(template_file)
+
+    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in report["results"]["failed_checks"]]
+    assert failed == [] and report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] >= 5

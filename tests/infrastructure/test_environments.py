@@ -32,8 +32,29 @@ def synth_all(tmp_path, **deployment) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    return synth_all(tmp_path_factory.mktemp("environments"), environments=ENVIRONMENTS, control=CONTROL)
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("environments")
+
+
+@pytest.fixture(scope="module")
+def deployed(folder):
+    return synth_all(folder, environments=ENVIRONMENTS, control=CONTROL)
+
+
+def test_every_template_of_the_deployment_is_lint_clean_and_its_policies_valid_iam(deployed, folder):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.infrastructure.test_iam_lint import EXPLAINED, findings
+
+    templates = sorted(str(path) for path in (folder / "cdk.out").glob("*.template.json"))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    done = subprocess.run([str(cfn_lint), *templates], capture_output=True, text=True, timeout=300)
+
+    assert len(templates) == 3 and done.returncode == 0, done.stdout + done.stderr
+    for name, template in deployed.items():
+        assert [f for f in findings(template) if f[:2] not in EXPLAINED] == [], name
 
 
 def test_one_guard_stack_per_environment_with_its_own_overrides_and_a_control_stack(deployed, tmp_path):
