@@ -113,6 +113,11 @@ class FaultProxy:
                 if fault in ERRORS:
                     proxy.count(fault)
                     status, code = ERRORS[fault]
+                    if "x-www-form-urlencoded" in self.headers.get("Content-Type", ""):  # the query protocol's
+                        self._answer(status, [("Content-Type", "text/xml")], (
+                            f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>injected by "
+                            "the fault proxy</Message></Error><RequestId>0</RequestId></ErrorResponse>").encode())
+                        return
                     self._answer(status, [("x-amzn-ErrorType", code), ("Content-Type", "application/json")],
                                  b'{"message":"injected by the fault proxy"}')
                     return
