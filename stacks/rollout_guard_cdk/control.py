@@ -28,7 +28,7 @@ from rollout_guard import halt_events
 from rollout_guard.alerts import HALT_REQUESTED, OPERATOR_SOURCE
 from rollout_guard.observability import NAMESPACE, SERVICE, Metric
 
-from .delivery import alarm_topic
+from .delivery import alarm_topic, key_policy
 from .environments import CONTROL_BUS, Control, Environment
 from .findings import acknowledge
 from .monitoring import PERIOD, _at_least_one, _TopicTarget
@@ -70,22 +70,7 @@ class ControlStack(Stack):
         self._admit(control, environments)
         self.key = kms.Key(self, "Key", enable_key_rotation=True,
                            description="rollout-guard control: operations topic and dead-letter queue")
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="EventBridgeToThisStacksTopicsAndQueues",
-            principals=[iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
-            conditions={"StringLike": {
-                "kms:EncryptionContext:aws:sns:topicArn": f"arn:{Aws.PARTITION}:sns:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
-                                                          f"{Aws.STACK_NAME}-*"}},
-        ))
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="EventBridgeToThisStacksQueues",
-            principals=[iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
-            conditions={"StringLike": {
-                "kms:EncryptionContext:aws:sqs:arn": f"arn:{Aws.PARTITION}:sqs:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
-                                                     f"{Aws.STACK_NAME}-*"}},
-        ))
+        key_policy(self.key)  # CloudWatch and SNS of this account, EventBridge to this stack's topics and queues
         self.dead_letters = sqs.Queue(self, "DeadLetterQueue", encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.key, enforce_ssl=True,
                                       retention_period=Duration.days(14))

@@ -42,6 +42,32 @@ def alarm_topic(scope: Construct, construct_id: str, key: kms.IKey, display_name
     return topic
 
 
+def key_policy(key: kms.Key) -> None:
+    """Per service, as each documents it. CloudWatch (alarm actions) and SNS (subscription dead letters) can be
+    scoped to this account. EventBridge cannot: SNS's documentation says aws:SourceAccount, aws:SourceArn and
+    aws:SourceOrgID are not supported in a key policy for EventBridge delivering to an encrypted topic, and
+    whether its dead-letter sends carry them is undocumented. So EventBridge is scoped by the encryption context
+    instead, to this stack's queues and topics (CloudFormation names them after the stack)."""
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="CloudWatchAndSnsOfThisAccount",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("sns.amazonaws.com")],
+        actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources=["*"],
+        conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+    ))
+    own = f"{Aws.REGION}:{Aws.ACCOUNT_ID}:{Aws.STACK_NAME}-*"
+    for sid, context_key, service in (("EventBridgeToThisStacksQueues", "aws:sqs:arn", "sqs"),
+                                      ("EventBridgeToThisStacksTopics", "aws:sns:topicArn", "sns")):
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringLike": {f"kms:EncryptionContext:{context_key}":
+                                       f"arn:{Aws.PARTITION}:{service}:{own}"}},
+        ))
+
+
 class Delivery:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
@@ -52,7 +78,7 @@ class Delivery:
         self.subscribed_topics: list[sns.ITopic] = []  # every topic the function is subscribed to
         self.key = kms.Key(scope, "Key", enable_key_rotation=True,
                            description="rollout-guard: alert topic, operations topic and dead-letter queue")
-        self._key_policy()
+        key_policy(self.key)
         self.dead_letter_queue = sqs.Queue(
             scope, "DeadLetterQueue",
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key, enforce_ssl=True,
@@ -61,31 +87,6 @@ class Delivery:
         acknowledge(self.dead_letter_queue, "SQS3", "This queue is itself the dead-letter queue of the guard")
         self.topic = self._alert_topic()
         self.defender_role = self._defender_role() if config.handles_defender() else None
-
-    def _key_policy(self) -> None:
-        """Per service, as each documents it. CloudWatch (alarm actions) and SNS (subscription dead letters) can be
-        scoped to this account. EventBridge cannot: SNS's documentation says aws:SourceAccount, aws:SourceArn and
-        aws:SourceOrgID are not supported in a key policy for EventBridge delivering to an encrypted topic, and
-        whether its dead-letter sends carry them is undocumented. So EventBridge is scoped by the encryption context
-        instead, to this stack's queues and topics (CloudFormation names them after the stack)."""
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAndSnsOfThisAccount",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("sns.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-        ))
-        own = f"{Aws.REGION}:{Aws.ACCOUNT_ID}:{Aws.STACK_NAME}-*"
-        for sid, context_key, service in (("EventBridgeToThisStacksQueues", "aws:sqs:arn", "sqs"),
-                                          ("EventBridgeToThisStacksTopics", "aws:sns:topicArn", "sns")):
-            self.key.add_to_resource_policy(iam.PolicyStatement(
-                sid=sid,
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringLike": {f"kms:EncryptionContext:{context_key}":
-                                           f"arn:{Aws.PARTITION}:{service}:{own}"}},
-            ))
 
     def _alert_topic(self) -> sns.Topic:
         topic = alarm_topic(self.scope, "AlertTopic", self.key, "rollout-guard alerts")

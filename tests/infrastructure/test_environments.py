@@ -144,3 +144,15 @@ def test_a_bad_deployment_is_refused_at_synth(tmp_path, deployment, problem):
     with pytest.raises(ConfigError) as caught:
         synth_all(tmp_path, **deployment)
     assert str(caught.value) == f"cdk.json context 'rollout-guard': {problem}"
+
+
+def test_the_control_key_lets_its_alarms_and_rules_write_to_its_topic_and_queue(deployed):
+    _, key = one(deployed["RolloutGuardControl"], "AWS::KMS::Key")
+    by_sid = {s.get("Sid"): s for s in key["KeyPolicy"]["Statement"]}
+
+    assert by_sid["CloudWatchAndSnsOfThisAccount"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}}
+    assert set(by_sid["EventBridgeToThisStacksTopics"]["Condition"]["StringLike"]) == {
+        "kms:EncryptionContext:aws:sns:topicArn"}
+    assert set(by_sid["EventBridgeToThisStacksQueues"]["Condition"]["StringLike"]) == {
+        "kms:EncryptionContext:aws:sqs:arn"}
