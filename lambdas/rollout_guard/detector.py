@@ -250,7 +250,13 @@ class Detector:
         dark = [c for c in found if c.kind == DARK]
         executed = None
         if threshold.percent is not None or (dark and threshold.fleet_things):
-            executed = self.jobs.describe(job_id).executed
+            try:
+                executed = self.jobs.describe(job_id).executed
+            except JobsError as error:
+                if not error.not_found:
+                    raise  # the message fails and comes back: the casualties stay counted
+                log("info", "Casualties of a job that no longer exists: nothing to halt", job_id=job_id)
+                return None
         why_not_dark = None
         if dark and threshold.fleet_things:
             counts = self.state.disconnects({minute_of(c.at_ms) for c in dark})

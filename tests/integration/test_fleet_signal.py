@@ -323,6 +323,14 @@ def test_a_percentage_counts_only_from_the_minimum_sample_and_holds_at_the_bound
     assert (f.status("fw-a") == "CANCELED") is halted
 
 
+def test_casualties_of_a_job_deleted_meanwhile_are_settled_without_a_halt(fleet):
+    f = fleet(PERCENT)
+
+    answer = f.send(failed("dev-1", job="fw-gone"), failed("dev-2", job="fw-gone"))
+
+    assert answer == {"batchItemFailures": []} and f.runtime.fleet_reports == []
+
+
 def test_a_fleet_rule_in_dry_run_cancels_nothing_but_says_what_it_would_do(fleet):
     f = fleet(POLICY.replace("reason_code: FLEET_CASUALTIES", "reason_code: FLEET_CASUALTIES\n    dry_run: true"))
 
