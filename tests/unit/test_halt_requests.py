@@ -31,7 +31,7 @@ def test_the_request_cancels_the_active_jobs_its_glob_and_the_rule_both_allow():
 
     outcome = halt(jobs, jobs="*-2-4-*", reason_code="BAD_BUILD_2_4", comment="halt {all} 2.4", force=True)
 
-    assert [(c[1], c[2], c[3], c[4]) for c in jobs.cancels()] == [
+    assert sorted((c[1], c[2], c[3], c[4]) for c in jobs.cancels()) == [  # cancels run on a few threads
         ("fw-2-4-eu", "BAD_BUILD_2_4", "halt {all} 2.4", True), ("fw-2-4-us", "BAD_BUILD_2_4", "halt {all} 2.4", True)]
     assert outcome.rule_name == "operator-halt"
 
