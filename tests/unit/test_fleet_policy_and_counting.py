@@ -134,7 +134,8 @@ def casualties(*times: int, kind: str = "failed") -> list[Casualty]:
 
 
 @pytest.mark.parametrize(("times", "window", "most"), [
-    ([], 10, 0), ([0], 10, 1), ([0, 10, 20], 10, 2), ([0, 10, 20], 20, 3), ([0, 5, 100, 101, 102], 2, 3)])
+    ([], 10, 0), ([0], 10, 1), ([0, 10, 20], 10, 2), ([0, 10, 20], 20, 3), ([0, 5, 100, 101, 102], 2, 3),
+    ([0, 10, 11, 12], 10, 3)])
 def test_the_most_casualties_in_any_window(times, window, most):
     assert most_within(times, window) == most
 
@@ -218,3 +219,82 @@ def test_a_cloudtrail_record_that_creates_no_job_is_refused(change, problem):
     with pytest.raises(alerts.UnrecognisedAlert) as caught:
         alerts.parse(event)
     assert str(caught.value) == problem
+
+
+# --- the edges mutation testing found unpinned ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("message", "problem"), [
+    ({**samples.job_execution(), "thingArn": None}, "thingArn must be a non-empty string"),
+    ({**samples.job_execution(), "jobId": ""}, "jobId must be a non-empty string"),
+    ({**samples.job_execution(), "status": 3}, "status must be a non-empty string"),
+    ({**samples.presence(), "timestamp": True}, "timestamp must be a positive epoch time"),
+    ({**samples.presence(), "timestamp": 0}, "timestamp must be a positive epoch time"),
+    ({"rolloutGuard": "dark-check", "darkAfter": -1, "disconnects": [["dev-1", 1]]},
+     "darkAfter must be a whole number of seconds"),
+    ({"rolloutGuard": "dark-check", "darkAfter": True, "disconnects": [["dev-1", 1]]},
+     "darkAfter must be a whole number of seconds"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": "dev-1"}, "disconnects must be a non-empty list"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [["dev-1"]]},
+     "each disconnect must be [client id, epoch milliseconds]"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [("dev-1", 1, 2)]},
+     "each disconnect must be [client id, epoch milliseconds]"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [[7, 1]]}, "client id must be a non-empty string"),
+])
+def test_each_field_of_a_fleet_event_is_checked_with_its_own_message(message, problem):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(json.dumps(message))
+    assert str(caught.value) == problem
+
+
+def test_a_body_that_is_not_text_is_refused():
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body({"eventType": "connected"})
+    assert str(caught.value) == "the message body must be JSON text"
+
+
+def test_a_timestamp_in_seconds_and_one_in_milliseconds_mean_the_same_moment():
+    seconds = parse({**samples.presence(), "timestamp": 1_700_000_000})
+    millis = parse({**samples.presence(), "timestamp": 1_700_000_000_000})
+
+    assert seconds.at_ms == millis.at_ms == 1_700_000_000_000
+
+
+def test_what_the_runtime_takes_for_fleet_input():
+    from rollout_guard.fleet_events import is_fleet_event, is_sqs_batch
+
+    assert is_sqs_batch(samples.sqs_batch(samples.presence()))
+    assert not is_sqs_batch(samples.alarm_sns()) and not is_sqs_batch({"Records": []})
+    assert not is_sqs_batch({"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:sns"}]})
+    assert is_fleet_event(samples.presence()) and is_fleet_event(samples.job_execution())
+    assert is_fleet_event(DarkCheck(60, (("dev-1", 1),)).message())
+    assert not is_fleet_event(samples.alarm_eventbridge()) and not is_fleet_event([samples.presence()])
+
+
+def test_a_casualty_round_trips_through_the_store():
+    casualty = Casualty(1_700_000_000_123, "dev-1", "timed_out")
+
+    assert Casualty.decode("dev-1", casualty.encode()) == casualty
+
+
+def test_the_window_holds_its_edge_to_the_millisecond():
+    rule = Casualties(things=3, within_s=60)
+
+    assert verdict(rule, casualties(0, 30_000, 60_000), None, None).crossed
+    assert not verdict(rule, casualties(0, 30_000, 60_001), None, None).crossed
+
+
+def test_a_percentage_before_any_execution_reads_zero_of_zero():
+    judged = verdict(Casualties(percent=5, min_things=1), [], None, None)
+
+    assert judged.crossed is False
+    assert judged.detail == "0 of 0 executed things (0.0%), threshold 5% once 1 have executed"
+
+
+@pytest.mark.parametrize(("dark", "executed", "others", "fleet", "is_outage"), [
+    (2, 10, 10, 110, True),  # exactly half the job's share: comparable
+    (1, 0, 30, 100, False),  # nothing executed yet: the job's share is dark / 1
+    (3, 2, 1, 3, True),  # no other thing but one: the others' share is out of 1
+])
+def test_the_outage_comparison_at_its_edges(dark, executed, others, fleet, is_outage):
+    assert (outage(dark, executed, others, fleet) is not None) is is_outage
