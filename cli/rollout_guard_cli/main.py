@@ -54,7 +54,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from rollout_guard.alerts import UnrecognisedAlert
     from rollout_guard.jobs import JobsError
     from rollout_guard.policy import PolicyError
-    from rollout_guard.runtime import FleetNeedsState, build_runtime
+    from rollout_guard.runtime import build_runtime
     from rollout_guard.settings import Settings, SettingsError
     from rollout_guard.telemetry import logger
     from rollout_guard_local.context import LocalContext
@@ -67,6 +67,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             return fail("AWS credentials not found (environment, shared files, instance role), nothing decided",
                         HALT_FAILED)
         runtime = build_runtime(Settings.from_env({**os.environ, **_settings_env(args, policy_file)}))
+        if not runtime.settings.state_table:
+            from rollout_guard_local.memory_fleet import InMemoryFleetState
+
+            runtime.fleet_state = InMemoryFleetState()  # fleet events counted within this invocation only
         # The handler's own output (metrics) goes to stderr, or nowhere: stdout carries only the result.
         with contextlib.ExitStack() as stack:
             sink = sys.stderr if args.verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: PTH123
@@ -81,24 +85,24 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except handler.HaltIncomplete as error:
         print(json.dumps(error.outcome, indent=2))
         return HALT_FAILED
-    except FleetNeedsState:
-        return fail("fleet events are counted in a state table: pass --state-table NAME (see `state init`)")
     except JobsError as error:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
     except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
         return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
     if "batchItemFailures" in result:
-        return _fleet_result(result, runtime)
+        return _fleet_result(result, runtime, args.state_table)
     print(json.dumps(result, indent=2))
     return HANDLED
 
 
-def _fleet_result(result: dict, runtime) -> int:
+def _fleet_result(result: dict, runtime, state_table: str | None) -> int:
     """A fleet batch: what each evaluation found, and the messages that failed (SQS would deliver those again)."""
     failed = [item["itemIdentifier"] for item in result["batchItemFailures"]]
     if failed and set(failed) <= set(runtime.fleet_rejected):  # bad input only: nothing was written
         return fail(f"not a fleet event: {next(iter(runtime.fleet_rejected.values()))}")
-    print(json.dumps({**result, "rejected": runtime.fleet_rejected, "evaluations": runtime.fleet_reports}, indent=2))
+    counted_in = f"state table {state_table}" if state_table else "memory: only this invocation's events count"
+    print(json.dumps({**result, "rejected": runtime.fleet_rejected, "evaluations": runtime.fleet_reports,
+                      "countedIn": counted_in}, indent=2))
     return HALT_FAILED if failed else HANDLED
 
 

@@ -458,12 +458,25 @@ def test_a_disconnect_schedules_its_dark_check_on_the_fleet_queue(iot, emulator,
     assert evaluation["casualties"] == 1 and "dev-9 dark" in evaluation["detail"] and not evaluation["crossed"]
 
 
-def test_invoke_of_fleet_events_needs_a_state_table_and_says_so_in_one_line(iot, emulator, tmp_path):
-    done = run("invoke", write(tmp_path, samples.job_execution()), url=emulator)
+def test_without_a_state_table_invoke_counts_the_fleet_events_it_is_given_and_says_so(iot, emulator, tmp_path):
+    create_jobs(iot, "fw-3-2-eu")
+    batch = samples.sqs_batch(*(samples.job_execution("fw-3-2-eu", f"dev-{n}", "FAILED", HOUR_AGO_MS + n)
+                                for n in (1, 2, 3)))
+
+    one = run("invoke", write(tmp_path, samples.job_execution("fw-3-2-eu")), "--dry-run", url=emulator)
+    three = run("invoke", write(tmp_path, batch, "batch.json"), url=emulator)
+
+    assert (one.returncode, three.returncode) == (0, 0), one.stderr + three.stderr
+    assert json.loads(one.stdout)["countedIn"] == "memory: only this invocation's events count"
+    assert json.loads(one.stdout)["evaluations"][0]["casualties"] == 1
+    assert status(iot, "fw-3-2-eu") == "CANCELED"
+
+
+def test_invoke_refuses_a_malformed_fleet_event_in_one_line(iot, emulator, tmp_path):
+    done = run("invoke", write(tmp_path, {**samples.presence(), "clientId": ""}), url=emulator)
 
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
-        "rollout-guard: fleet events are counted in a state table: pass --state-table NAME (see `state init`)"]
+    assert done.stderr.strip().splitlines() == ["rollout-guard: not a fleet event: clientId must be a non-empty string"]
 
 
 def test_invoke_of_a_job_created_while_its_alarm_fires_cancels_it_at_once(iot, emulator, tmp_path):
