@@ -173,12 +173,15 @@ def _regions(args: argparse.Namespace) -> list:
 def cmd_halt(args: argparse.Namespace) -> int:
     """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
     from rollout_guard.alerts import REQUEST_GLOB
+    from rollout_guard.jobs import REASON_CODE
     from rollout_guard_cdk.config import ConfigError
 
     from . import everywhere
 
     if not REQUEST_GLOB.fullmatch(args.jobs):
         return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
+    if args.reason_code is not None and not REASON_CODE.fullmatch(args.reason_code):
+        return fail(f"--reason-code {args.reason_code!r} must be 1 to 128 of A-Z, 0-9 and _")
     try:
         found = _regions(args)
     except (ValueError, ConfigError) as error:

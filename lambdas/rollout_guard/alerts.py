@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .documents import show
+from .jobs import REASON_CODE
 
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
@@ -270,7 +271,10 @@ def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None
         if value is not None and not isinstance(value, bool):
             raise UnrecognisedAlert(f"detail.{key} must be true or false")
         flags[key] = value
-    request = HaltRequest(jobs=glob, reason_code=_str(detail.get("reasonCode"), "detail.reasonCode"),
+    reason_code = _str(detail.get("reasonCode"), "detail.reasonCode")
+    if reason_code is not None and not REASON_CODE.fullmatch(reason_code):
+        raise UnrecognisedAlert(f"detail.reasonCode {show(reason_code)} must be 1 to 128 of A-Z, 0-9 and _")
+    request = HaltRequest(jobs=glob, reason_code=reason_code,
                           comment=_str(detail.get("comment"), "detail.comment"), force=flags["force"],
                           dry_run=bool(flags["dryRun"]), requested_by=_str(detail.get("requestedBy"), "requestedBy"))
     reason = f"operator halt of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")

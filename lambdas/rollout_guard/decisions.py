@@ -11,7 +11,7 @@ from typing import Any
 
 from .alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
 from .documents import show
-from .jobs import JOB_ID, REASON_CODE, JobsError, JobView, safe_comment
+from .jobs import JOB_ID, JobsError, JobView, safe_comment
 from .policy import Policy, Rule
 
 CANCELED = "canceled"
@@ -209,8 +209,8 @@ def plan(rule: Rule, candidates: list[str], confirmed: dict[str, Confirmed], dry
 
 def as_requested(rule: Rule, request: HaltRequest) -> Rule:
     """The rule an operator's halt acts under: its jobs globs, cap and dry run stay (the guardrails); the reason
-    code, force and comment are the operator's where given. A reason code the API would refuse keeps the rule's."""
-    reason = request.reason_code if request.reason_code and REASON_CODE.fullmatch(request.reason_code) else None
+    code (checked when the request was read), force and comment are the operator's where given."""
+    reason = request.reason_code
     comment = rule.comment
     if request.comment is not None:
         comment = request.comment.replace("{", "{{").replace("}", "}}")  # the operator's text, not a template

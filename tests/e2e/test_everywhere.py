@@ -130,8 +130,10 @@ def test_halt_refuses_bad_input_in_one_line_and_asks_no_one(project, moto_server
     bad_glob = run(project, moto_server_url, "halt", "--jobs", "fw 2.4", "--everywhere", "--local")
     nowhere = run(project, moto_server_url, "halt", "--jobs", "fw-*", "--local")
     unknown = run(project, moto_server_url, "halt", "--jobs", "fw-*", "--region", "ap-south-1", "--local")
+    bad_reason = run(project, moto_server_url, "halt", "--jobs", "fw-*", "--reason-code", "oops", "--everywhere")
 
-    assert [p.returncode for p in (bad_glob, nowhere, unknown)] == [2, 2, 2]
+    assert [p.returncode for p in (bad_glob, nowhere, unknown, bad_reason)] == [2, 2, 2, 2]
+    assert bad_reason.stderr.strip() == "rollout-guard: --reason-code 'oops' must be 1 to 128 of A-Z, 0-9 and _"
     assert bad_glob.stderr.strip() == ("rollout-guard: --jobs 'fw 2.4' must be a glob of letters, digits, _ - * ? "
                                        "(64 at most)")
     assert nowhere.stderr.strip() == "rollout-guard: say where: --everywhere, or --region R (repeatable)"

@@ -73,6 +73,7 @@ def test_without_a_rule_for_operators_the_guard_refuses_and_says_why():
     ({"jobs": "fw 2.4"}, "detail.jobs 'fw 2.4' must be a glob of letters, digits, _ - * ? (64 at most)"),
     ({}, "detail.jobs is missing"),
     ({"jobs": "fw-*", "force": "yes"}, "detail.force must be true or false"),
+    ({"jobs": "fw-*", "reasonCode": "bad build"}, "detail.reasonCode 'bad build' must be 1 to 128 of A-Z, 0-9 and _"),
 ])
 def test_a_malformed_request_is_refused_in_one_line(detail, problem):
     event = samples.halt_request()
