@@ -146,7 +146,7 @@ class Detector:
         if disconnects:
             pairs = tuple(dict.fromkeys((client, at) for _, client, at in disconnects))
             writes["timers", ""] = _Once(partial(self._schedule_all, [DarkCheck(after, pairs) for after in checks]))
-            per_minute = Counter(minute_of(at) for _, _, at in dict.fromkeys(disconnects))
+            per_minute = Counter(minute_of(at) for _, at in pairs)  # a disconnect delivered twice counts once
             for minute, n in per_minute.items():
                 writes["minute", str(minute)] = _Once(partial(self.state.count_disconnects, minute, n, 0))
         events = dict(parsed)

@@ -77,6 +77,17 @@ def test_one_write_per_thing_day_minute_and_job_whatever_the_number_of_events():
     assert len(check.disconnects) == 5 and delay == 60 + DARK_CHECK_SLACK_S - 1
 
 
+def test_a_disconnect_delivered_twice_in_a_batch_counts_once_in_its_minute():
+    state = InMemoryFleetState()
+    found, _ = detector(state=state, timers=Timers())
+    disconnect = samples.presence("dev-1", False, NOW_MS - 1_000)
+
+    settle(found, disconnect, disconnect, samples.presence("dev-2", False, NOW_MS - 1_000))
+
+    (counted,) = state.minutes.values()
+    assert counted.fleet == 2
+
+
 def test_a_dark_check_that_comes_early_is_put_back_for_the_rest_of_its_delay():
     timers = Timers()
     found, _ = detector(timers=timers)
