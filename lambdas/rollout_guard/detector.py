@@ -184,18 +184,18 @@ class Detector:
         grace_ms = max((rule.casualties.success_grace_s for rule in self.policy.fleet_rules() if rule.casualties),
                        default=0) * 1000
         after_ms = check.dark_after_s * 1000
-        keys = {client: {thing_key(client, at + offset) for offset in (-grace_ms, 0, after_ms)}
+        keys = {(client, at): {thing_key(client, at + offset) for offset in (-grace_ms, 0, after_ms)}
                 for client, at in check.disconnects if THING_NAME.fullmatch(client)}
         days = self.state.things(key for wanted in keys.values() for key in wanted)
         on_jobs: Counter[int] = Counter()
         dark: dict[str, list[Casualty]] = defaultdict(list)
         for client, at in check.disconnects:
-            if client not in keys:
+            if (client, at) not in keys:
                 count(Metric.UNMAPPED_CLIENTS)
                 log("warning", "Client id is not a thing name: not counted", client_id=client)
                 continue
             seen = ThingDays()
-            for key in keys[client]:
+            for key in keys[client, at]:
                 found = days.get(key, ThingDays())
                 seen.connected |= found.connected
                 seen.succeeded |= found.succeeded
