@@ -13,6 +13,7 @@ Parsing is strict about types, as for alerts: anything else raises `NotAFleetEve
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ DARK_CHECK = "dark-check"
 MARKER = "rolloutGuard"
 THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 _SECONDS_BEFORE = 10**11  # a timestamp below this is in seconds (Jobs events), above it in milliseconds
+_LATEST_MS = 253_402_300_799_999  # the end of the year 9999, the last moment a datetime can show
 
 
 class NotAFleetEvent(ValueError):
@@ -122,6 +124,11 @@ def _thing(name: str) -> str:
 
 
 def _time(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    """Epoch milliseconds from seconds or milliseconds; anything that is not a moment up to the year 9999 (a tiny
+    fraction, infinity, NaN) is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise NotAFleetEvent("timestamp must be a positive epoch time")
-    return int(value * 1000 if value < _SECONDS_BEFORE else value)
+    at = int(value * 1000 if value < _SECONDS_BEFORE else value)
+    if not 1 <= at <= _LATEST_MS:
+        raise NotAFleetEvent("timestamp must be a positive epoch time")
+    return at

@@ -230,6 +230,8 @@ def test_a_cloudtrail_record_that_creates_no_job_is_refused(change, problem):
     ({**samples.job_execution(), "status": 3}, "status must be a non-empty string"),
     ({**samples.presence(), "timestamp": True}, "timestamp must be a positive epoch time"),
     ({**samples.presence(), "timestamp": 0}, "timestamp must be a positive epoch time"),
+    ({**samples.presence(), "timestamp": 1.1754943508222875e-38}, "timestamp must be a positive epoch time"),
+    ({**samples.presence(), "timestamp": 10**20}, "timestamp must be a positive epoch time"),
     ({"rolloutGuard": "dark-check", "darkAfter": -1, "disconnects": [["dev-1", 1]]},
      "darkAfter must be a whole number of seconds"),
     ({"rolloutGuard": "dark-check", "darkAfter": True, "disconnects": [["dev-1", 1]]},
@@ -245,6 +247,13 @@ def test_each_field_of_a_fleet_event_is_checked_with_its_own_message(message, pr
     with pytest.raises(NotAFleetEvent) as caught:
         parse_body(json.dumps(message))
     assert str(caught.value) == problem
+
+
+@pytest.mark.parametrize("text", ["Infinity", "NaN", "-Infinity"])
+def test_a_timestamp_that_is_no_number_json_allows_is_refused(text):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(json.dumps(samples.presence())[:-1] + f', "timestamp": {text}}}')
+    assert str(caught.value) == "timestamp must be a positive epoch time"
 
 
 def test_a_body_that_is_not_text_is_refused():
