@@ -53,10 +53,9 @@ class Queue:
         self.checks = []  # (due, message)
 
     def schedule(self, check, delay_s):
-        from rollout_guard.detector import DARK_CHECK_SLACK_S
+        from rollout_guard.detector import due
 
-        due = max(at for _, at in check.disconnects) + (check.dark_after_s + DARK_CHECK_SLACK_S) * 1000
-        self.checks.append((due, check.message()))
+        self.checks.append((due(check) * 1000, check.message()))
 
     def due(self, now_ms: int | None) -> list[dict]:
         ready = [message for due, message in self.checks if now_ms is None or due <= now_ms]

@@ -19,6 +19,7 @@ from rollout_guard_local.emulator import client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
 
 from . import samples
+from .tables import text_table
 
 GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
 CANARY = "dev-canary-1"
@@ -86,14 +87,6 @@ def seed(iot: Any) -> None:
     iot.cancel_job(jobId="fw-2-3-eu", reasonCode="SUPERSEDED", comment="replaced by 2.4")
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    line = "  ".join("-" * width for width in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)), line]
-    out += ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(row.rstrip() for row in out)
-
-
 def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str,
              *extra: str) -> list[str]:
     path = folder / f"alert-{index}.json"
@@ -151,7 +144,7 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
         if (job_status == "CANCELED") != last or any("error" in result for result in invoked):
             wrong.append(f"{FLEET_JOB} after step {index} ({job_status})")
         rows.append([str(index), title, str(len(events)), str(len(invoked) - 1), counted, job_status])
-    print(_table(rows, ["#", "the fleet reports", "events", "dark checks", "casualties", "job after"]))
+    print(text_table(rows, ["#", "the fleet reports", "events", "dark checks", "casualties", "job after"]))
     return wrong
 
 
@@ -200,7 +193,7 @@ def run(policy_file: Path | None) -> int:
                                   text=True, timeout=120)
             rows += _rows(index, title, done.returncode, done.stdout, done.stderr)
         twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
-        print(_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
+        print(text_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
         late_wrong = _fleet_rollout(policy_file, url, Path(folder), env)
         late_wrong += _gate(policy_file, url, Path(folder), env)
@@ -216,7 +209,7 @@ def run(policy_file: Path | None) -> int:
                 wrong.append(job_id)
             rows.append([job_id, target, status, job.get("reasonCode", ""), job.get("comment", "")[:60],
                          "ok" if ok else f"WRONG: expected {expected}"])
-        print(_table(rows, ["job", "targets", "status", "reason code", "comment", "check"]))
+        print(text_table(rows, ["job", "targets", "status", "reason code", "comment", "check"]))
     print("\nmoto server stopped.")
     if cancels != 1:
         wrong.append(f"fw-2-5-eu (CancelJob called {cancels} times)")

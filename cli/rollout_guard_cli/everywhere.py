@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
-from rollout_guard_cdk.project import CONTEXT_KEY, DEFAULT_POLICY_FILE
+from rollout_guard_cdk.project import DEFAULT_POLICY_FILE, project_context
 
 from . import samples
+from .tables import text_table
 
 ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
 INACTIVE = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
@@ -78,12 +79,10 @@ def targets(everywhere: bool, regions: list[str], start: Path | None = None) -> 
 
 
 def _project(start: Path | None) -> tuple[Path, dict[str, Any]]:
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "cdk.json").is_file():
-            context = json.loads((folder / "cdk.json").read_text(encoding="utf-8")).get("context", {})
-            return folder, context.get(CONTEXT_KEY) or {}
-    raise Usage("no project here (no cdk.json here or above): its environments name the guards")
+    found = project_context(start)
+    if found is None:
+        raise Usage("no project here (no readable cdk.json here or above): its environments name the guards")
+    return found
 
 
 def _target(folder: Path, context: dict[str, Any], deployment: Deployment, environment: Environment) -> Target:
@@ -191,7 +190,7 @@ def halt_table(answers: list[dict[str, Any]]) -> str:
         for decision in decisions:
             rows.append([answer["region"], answer["environment"], decision["jobId"], decision["action"],
                          decision.get("reasonCode", "-"), decision.get("detail") or answer["detail"]])
-    return table(rows, ["region", "environment", "job", "action", "reason code", "detail"])
+    return text_table(rows, ["region", "environment", "job", "action", "reason code", "detail"])
 
 
 # --- status -------------------------------------------------------------------------------------------------
@@ -237,16 +236,9 @@ def status_text(answers: list[dict[str, Any]]) -> str:
         for job in answer["recentHalts"]:
             halts.append([answer["region"], job["jobId"], job.get("reasonCode") or "-",
                           (job.get("comment") or "")[:70]])
-    text = table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
+    text = text_table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
                         "failed", "rules"])
     if halts:
-        text += "\n\nRecent halts:\n\n" + table(halts, ["region", "job", "reason code", "comment"])
+        text += "\n\nRecent halts:\n\n" + text_table(halts, ["region", "job", "reason code", "comment"])
     return text
 
-
-def table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)

@@ -49,6 +49,11 @@ class Timers(Protocol):
 Respond = Callable[[Alert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
 
 
+def due(check: DarkCheck) -> float:
+    """When a dark check may judge (epoch seconds): `dark_after`, and the slack, after its last disconnect."""
+    return max(at for _, at in check.disconnects) / 1000 + check.dark_after_s + DARK_CHECK_SLACK_S
+
+
 def fleet_rule(policy: Policy, job_id: str) -> Rule | None:
     """The first fleet-signal rule whose jobs globs allow the job (no globs: any job)."""
     for rule in policy.fleet_rules():
@@ -165,8 +170,7 @@ class Detector:
             self._schedule(check)
 
     def _schedule(self, check: DarkCheck) -> None:
-        due = max(at for _, at in check.disconnects) / 1000 + check.dark_after_s + DARK_CHECK_SLACK_S
-        delay = max(0, math.ceil(due - self.clock()))
+        delay = max(0, math.ceil(due(check) - self.clock()))
         if self.timers is not None:
             self.timers.schedule(check, min(delay, MAX_DELAY_S))
         elif delay == 0:  # no queue (the CLI): a check already due runs now
@@ -177,9 +181,8 @@ class Detector:
 
     def _check(self, check: DarkCheck) -> None:
         """Which of the disconnected things stayed dark, and on which job."""
-        due = max(at for _, at in check.disconnects) / 1000 + check.dark_after_s + DARK_CHECK_SLACK_S
-        if self.clock() < due and self.timers is not None:  # early (a clock apart, or longer than SQS can delay)
-            self.timers.schedule(check, min(math.ceil(due - self.clock()), MAX_DELAY_S))
+        if self.clock() < due(check) and self.timers is not None:  # early: a clock apart, or over SQS's longest delay
+            self.timers.schedule(check, min(math.ceil(due(check) - self.clock()), MAX_DELAY_S))
             return
         grace_ms = max((rule.casualties.success_grace_s for rule in self.policy.fleet_rules() if rule.casualties),
                        default=0) * 1000

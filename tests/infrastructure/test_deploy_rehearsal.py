@@ -78,20 +78,19 @@ def unpack_asset(url: str, template: dict, folder: Path) -> Path:
     return asset
 
 
-def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path):
-    physical = stack_resources(deployed)
+def run_shipped(url: str, template: dict, folder: Path, event: dict) -> dict:
+    """The zip from the bootstrap bucket, alone, with the deployed function's environment (/var/task where the zip
+    was unpacked), in a Python without site-packages; returns the handler's answer to `event`."""
+    physical = stack_resources(url)
     function_id = next(k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function")
-    variables = aws("lambda", deployed).get_function_configuration(
+    variables = aws("lambda", url).get_function_configuration(
         FunctionName=physical[function_id])["Environment"]["Variables"]
-    asset = unpack_asset(deployed, template, tmp_path)
-    runtime = rehearsal.lambda_runtime(tmp_path)
-    iot = aws("iot", deployed)
-    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps(samples.alarm_eventbridge(job_id="fw-2-4-eu")))
-    # The deployed environment, with /var/task where the zip was unpacked.
+    asset = unpack_asset(url, template, folder)
+    runtime = rehearsal.lambda_runtime(folder)
+    event_file = folder / "event.json"
+    event_file.write_text(json.dumps(event))
     env = {key: value.replace("/var/task", str(asset)) for key, value in variables.items()}
-    env.update(client_env(deployed), PATH=os.environ["PATH"], PYTHONPATH=f"{asset}{os.pathsep}{runtime}")
+    env.update(client_env(url), PATH=os.environ["PATH"], PYTHONPATH=f"{asset}{os.pathsep}{runtime}")
     script = (
         "import json, sys\n"
         "assert not [p for p in sys.path if 'site-packages' in p], sys.path\n"
@@ -100,15 +99,22 @@ def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path
         "    function_name = 'rollout-guard'; memory_limit_in_mb = 256; aws_request_id = 'rehearsal'\n"
         "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard'\n"
         "    def get_remaining_time_in_millis(self): return 60000\n"
-        "result = lambda_handler(json.load(open(sys.argv[1])), Context())\n"
-        "print('RESULT ' + json.dumps(result))\n"
+        "print('RESULT ' + json.dumps(lambda_handler(json.load(open(sys.argv[1])), Context())))\n"
     )
 
-    done = subprocess.run([sys.executable, "-S", "-c", script, str(event)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-S", "-c", script, str(event_file)], env=env, capture_output=True,
+                          text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
-    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def test_the_shipped_artifact_alone_cancels_the_job(deployed, template, tmp_path):
+    iot = aws("iot", deployed)
+    create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
+
+    result = run_shipped(deployed, template, tmp_path, samples.alarm_eventbridge(job_id="fw-2-4-eu"))
+
     assert [(d["jobId"], d["action"]) for d in result["decisions"]] == [("fw-2-4-eu", "canceled")]
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED"
     assert iot.describe_job(jobId="fw-2-4-us")["job"]["status"] != "CANCELED"
@@ -129,33 +135,12 @@ def test_the_fleet_signal_is_deployed_and_the_shipped_artifact_halts_on_it(deplo
     assert mapping["EventSourceArn"].endswith(physical[fleet_queue].rsplit("/", 1)[-1])
     assert mapping["BatchSize"] == 10
 
-    variables = aws("lambda", deployed).get_function_configuration(
-        FunctionName=physical[function_id])["Environment"]["Variables"]
-    asset = unpack_asset(deployed, template, tmp_path)
-    runtime = rehearsal.lambda_runtime(tmp_path)
     iot = aws("iot", deployed)
     create_jobs(iot, "fw-3-0-eu", thing="dev-fleet-1")
     events = [samples.job_execution("fw-3-0-eu", f"dev-fleet-{n}", "FAILED", samples.EPOCH_MS + n) for n in (1, 2, 3)]
-    batch = tmp_path / "batch.json"
-    batch.write_text(json.dumps(samples.sqs_batch(*events)))
-    env = {key: value.replace("/var/task", str(asset)) for key, value in variables.items()}
-    env.update(client_env(deployed), PATH=os.environ["PATH"], PYTHONPATH=f"{asset}{os.pathsep}{runtime}")
-    script = (
-        "import json, sys\n"
-        "assert not [p for p in sys.path if 'site-packages' in p], sys.path\n"
-        "from rollout_guard.handler import lambda_handler\n"
-        "class Context:\n"
-        "    function_name = 'rollout-guard'; memory_limit_in_mb = 256; aws_request_id = 'rehearsal-fleet'\n"
-        "    invoked_function_arn = 'arn:aws:lambda:eu-west-1:123456789012:function:rollout-guard'\n"
-        "    def get_remaining_time_in_millis(self): return 60000\n"
-        "print('RESULT ' + json.dumps(lambda_handler(json.load(open(sys.argv[1])), Context())))\n"
-    )
 
-    done = subprocess.run([sys.executable, "-S", "-c", script, str(batch)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    result = run_shipped(deployed, template, tmp_path, samples.sqs_batch(*events))
 
-    assert done.returncode == 0, done.stderr
-    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert result == {"batchItemFailures": []}
     job = iot.describe_job(jobId="fw-3-0-eu")["job"]
     assert job["status"] == "CANCELED" and job["reasonCode"] == "FLEET_CASUALTIES"

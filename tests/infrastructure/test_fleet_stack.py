@@ -98,10 +98,9 @@ def test_jobs_events_are_turned_on_by_a_custom_resource_only_when_asked(template
 
     asked = variant(enableJobEvents=True)
     _, resource = one(asked, "Custom::AWS")
-    call = json.loads(json.dumps(resource["Create"]))
-    text = call if isinstance(call, str) else json.dumps(call)
-    assert '"action":"updateEventConfigurations"' in text.replace(" ", "").replace("\\", "")
-    assert json.dumps(JOB_EVENTS).replace(" ", "") in text.replace(" ", "").replace("\\", "")
+    call = json.loads(resource["Create"])  # the SDK call, as JSON text in the template
+    assert (call["service"], call["action"]) == ("Iot", "updateEventConfigurations")
+    assert call["parameters"] == {"eventConfigurations": JOB_EVENTS}
     (policy,) = [p for p in resources(asked, "AWS::IAM::Policy").values()
                  if p["PolicyDocument"]["Statement"][0]["Action"] == "iot:UpdateEventConfigurations"]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == "*"
