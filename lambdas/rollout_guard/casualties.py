@@ -14,6 +14,10 @@ from .policy import Casualties
 # What an execution event's status makes of its thing; SUCCEEDED makes none (but opens the success grace).
 FAILURES = {"FAILED": "failed", "REJECTED": "rejected", "TIMED_OUT": "timed_out"}
 DARK = "dark"
+# A dark thing discounted as a network outage, found still dark when the rest of the fleet had come back: it counts
+# whatever the outage comparison says.
+STILL_DARK = "still_dark"
+KINDS = (*FAILURES.values(), DARK, STILL_DARK)
 # The rest of the fleet went dark "at a comparable rate" when its share of disconnects in the same minutes is at
 # least half the job's share of dark things: then the dark things are taken for a network outage.
 OUTAGE_FACTOR = 0.5
@@ -26,13 +30,28 @@ class Casualty:
     thing: str
     kind: str  # failed, rejected, timed_out or dark
 
-    def encode(self) -> str:
-        return f"{self.at_ms}|{self.kind}"
 
-    @classmethod
-    def decode(cls, thing: str, text: str) -> Casualty:
-        at, _, kind = text.partition("|")
-        return cls(int(at), thing, kind)
+@dataclass(frozen=True)
+class Tally:
+    """How many of a job's things became casualties, per minute (by event time) and kind: what the state keeps of a
+    job instead of its casualties, so that nothing grows with the fleet. A thing counts once per job (its first
+    casualty), and once more as `still_dark` when a recheck found it still dark."""
+
+    minutes: dict[int, dict[str, int]]
+
+    def total(self, kind: str) -> int:
+        return sum(counts.get(kind, 0) for counts in self.minutes.values())
+
+    def dark_minutes(self) -> set[int]:
+        return {minute for minute, counts in self.minutes.items() if counts.get(DARK)}
+
+    def counted(self, outage_reason: str | None) -> tuple[int, int]:
+        """(things counted, dark things discounted) under the outage comparison's answer."""
+        failures = sum(self.total(kind) for kind in FAILURES.values())
+        dark, still = self.total(DARK), self.total(STILL_DARK)
+        if outage_reason is None:
+            return failures + dark, 0
+        return failures + still, max(0, dark - still)
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,7 @@ class Verdict:
     counted: tuple[Casualty, ...]  # by time
     discounted: int  # dark things not counted (a network outage)
     detail: str  # for the log and the CancelJob comment: the count, the threshold and the first things
+    total: int = 0  # things counted in all (`counted` holds those read)
 
     @property
     def crossing(self) -> Casualty | None:
@@ -71,37 +91,68 @@ def most_within(times: list[int], window_ms: int) -> int:
     return best
 
 
-def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outage_reason: str | None) -> Verdict:
+def _counted(found: list[Casualty], outage_reason: str | None) -> tuple[list[Casualty], int]:
+    """Each thing once, at its first casualty that counts: dark records count unless the dark things look like an
+    outage; a `still_dark` record always counts."""
+    by_thing: dict[str, list[Casualty]] = {}
+    for casualty in sorted(found):
+        by_thing.setdefault(casualty.thing, []).append(casualty)
+    counted, discounted = [], 0
+    for records in by_thing.values():
+        counts = [c for c in records if c.kind != DARK or outage_reason is None]
+        if counts:
+            counted.append(counts[0])
+        else:
+            discounted += 1
+    return sorted(counted), discounted
+
+
+def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outage_reason: str | None,
+            tally: Tally | None = None) -> Verdict:
     """Whether the job's casualties cross the rule's threshold: `things` (within `within_s`), or `percent` of the
-    executed things once `min_things` have executed. `executed` is None when the rule needs no percentage."""
-    first: dict[str, Casualty] = {}
-    for casualty in sorted(found):  # a thing counts once, at its first casualty
-        first.setdefault(casualty.thing, casualty)
-    found = sorted(first.values())
-    counted = tuple(c for c in found if c.kind != DARK or outage_reason is None)
-    discounted = len(found) - len(counted)
+    executed things once `min_things` have executed. `executed` is None when the rule needs no percentage.
+
+    `found` are the casualties read (all of them, or with `tally` those of the minutes around the new ones: the
+    window, the crossing and the things named are judged on them); `tally`, when given, holds the job's totals."""
+    counted_list, discounted = _counted(found, outage_reason)
+    counted = tuple(counted_list)
+    total = len(counted)
+    if tally is not None:
+        total, discounted = tally.counted(outage_reason)
+        total = max(total, len(counted))
     parts = []
     crossed = False
     if rule.things is not None:
         if rule.within_s is None:
-            reached = len(counted)
+            reached = total
             parts.append(f"{reached} casualties, threshold {rule.things}")
         else:
             reached = most_within([c.at_ms for c in counted], rule.within_s * 1000)
             parts.append(f"{reached} casualties within {rule.within_s} s, threshold {rule.things}")
         crossed = reached >= rule.things
     if rule.percent is not None and rule.min_things is not None:
-        base = max(executed or 0, len(counted))
-        share = 100 * len(counted) / base if base else 0.0
-        parts.append(f"{len(counted)} of {base} executed things ({share:.1f}%), threshold {rule.percent:g}% "
+        base = max(executed or 0, total)
+        share = 100 * total / base if base else 0.0
+        parts.append(f"{total} of {base} executed things ({share:.1f}%), threshold {rule.percent:g}% "
                      f"once {rule.min_things} have executed")
         crossed = crossed or (base >= rule.min_things and share >= rule.percent)
-    kinds = sorted({c.kind for c in counted})
-    tally = ", ".join(f"{sum(1 for c in counted if c.kind == kind)} {kind}" for kind in kinds)
-    detail = "; ".join(parts) + (f" ({tally})" if tally else "")
+    if tally is not None:
+        tallies = {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
+    else:
+        tallies = {kind: n for kind in KINDS if (n := sum(1 for c in counted if c.kind == kind))}
+    tally_text = ", ".join(f"{n} {kind}" for kind, n in sorted(tallies.items()))
+    detail = "; ".join(parts) + (f" ({tally_text})" if tally_text else "")
     if counted:
         shown = ", ".join(f"{c.thing} {c.kind}" for c in counted[:SHOWN])
-        detail += f": {shown}{', ...' if len(counted) > SHOWN else ''}"
+        detail += f": {shown}{', ...' if total > SHOWN else ''}"
     if outage_reason:
         detail += f"; {outage_reason}"
-    return Verdict(crossed, counted, discounted, detail)
+    return Verdict(crossed, counted, discounted, detail, total)
+
+
+def _kind_total(tally: Tally, kind: str, outage_reason: str | None) -> int:
+    if kind == DARK and outage_reason is not None:
+        return 0
+    if kind == STILL_DARK and outage_reason is None:
+        return 0  # its thing is counted as dark already
+    return tally.total(kind)

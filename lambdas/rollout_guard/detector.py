@@ -4,41 +4,48 @@ crossed.
 One SQS batch at a time. The batch is planned first (every message parsed and its writes grouped: one write per
 thing day, per minute and per job, whatever the number of events), then settled message by message through
 Powertools' batch utility: a message fails when one of its writes failed, and only the failed ones come back.
-Writes are set unions and additions, so a message that comes back writes nothing twice (see `fleet_state`).
+Writes are set unions, additions, first-value puts and maxima, so a message that comes back writes nothing twice
+(see `fleet_state`). Whatever the order of the messages in the batch, every write of the batch is done before the
+batch's dark checks are sent or judged, and before the batch moves the fleet queue's low-water mark.
 
 Dark things are found by dark checks that the detector schedules for itself: every disconnect goes into one
 delayed message per batch (`Timers`), due `dark_after` (plus a slack for late connect events) after the disconnect
-by the event's own clock. When the check comes back, a thing that connected again within `dark_after` is fine;
-one that did not counts as dark for the job it was executing: a job whose execution on it is IN_PROGRESS
-(ListJobExecutionsForThing), or else the job it reported SUCCEEDED for within `success_grace` before it
-disconnected. The client id is taken as the thing name (AWS's convention); a client id that is not a thing name
-is not counted (`UnmappedClients`).
+by the event's own clock. A check judges once the fleet queue has been read past the moments it depends on (the
+low-water mark; `dark_things.judged_until`), waiting for it at most `WATERMARK_WAIT_S`. Which things stayed dark,
+and on which job, is `dark_things`' pure logic; dark things discounted as a network outage are checked again once
+the rest of the fleet is back, and count if still dark. The client id is taken as the thing name (AWS's
+convention); a client id that is not a thing name is not counted (`UnmappedClients`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, Protocol
 
+from . import dark_things
 from .alerts import FLEET, Alert
-from .casualties import DARK, FAILURES, Casualty, Verdict, outage, verdict
+from .casualties import DARK, FAILURES, SHOWN, STILL_DARK, Casualty, Verdict, outage, verdict
+from .dark_things import DARK_CHECK_SLACK_S, RECHECK_AFTER, RECHECK_ROUNDS, WATERMARK_WAIT_S
 from .fleet_events import THING_NAME, DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
-from .fleet_state import FleetState, ThingDays, minute_of, thing_key
+from .fleet_state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, minute_of, thing_key
 from .jobs import JobsError, JobsPort
 from .observability import Metric
 from .policy import Policy, Rule
 from .telemetry import count, log
 
 SUCCEEDED = "SUCCEEDED"
-DARK_CHECK_SLACK_S = 5  # connect events in flight when a check falls due
 MAX_DELAY_S = 900  # SQS's longest message delay
+WATERMARK_POLL_S = 15  # a check that waits for the low-water mark comes back this much later
+PER_THING_LOOKUPS = 5  # dark things a check asks IoT about one by one; past it, it lists the jobs' executions
+LISTING_TTL_S = 30  # how long one listing of the fleet jobs' IN_PROGRESS executions serves the checks
 
 
 class Timers(Protocol):
@@ -47,11 +54,14 @@ class Timers(Protocol):
 
 
 Respond = Callable[[Alert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
+Message = tuple[str, Any] | tuple[str, Any, int | None]  # (message id, body[, SentTimestamp in epoch ms])
 
 
 def due(check: DarkCheck) -> float:
-    """When a dark check may judge (epoch seconds): `dark_after`, and the slack, after its last disconnect."""
-    return max(at for _, at in check.disconnects) / 1000 + check.dark_after_s + DARK_CHECK_SLACK_S
+    """When a dark check may judge (epoch seconds): `dark_after`, and the slack, after its last disconnect; a
+    recheck `RECHECK_AFTER` times `dark_after` after it, and one `dark_after` later each round."""
+    waits = 1 if check.round == 0 else RECHECK_AFTER + check.round - 1
+    return max(at for _, at in check.disconnects) / 1000 + waits * check.dark_after_s + DARK_CHECK_SLACK_S
 
 
 def fleet_rule(policy: Policy, job_id: str) -> Rule | None:
@@ -83,6 +93,10 @@ class _Once:
             raise self._error
         return self._answer
 
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
 
 @dataclass
 class Plan:
@@ -98,70 +112,131 @@ class Plan:
             step()
 
 
+@dataclass
+class _Batch:
+    """What a batch's events add up to, before anything is written."""
+
+    things: dict[str, tuple[set[int], set[tuple[int, str]]]] = field(
+        default_factory=lambda: defaultdict(lambda: (set(), set())))
+    failures: dict[str, list[Casualty]] = field(default_factory=lambda: defaultdict(list))
+    disconnects: dict[tuple[str, int], None] = field(default_factory=dict)  # in order, each once
+    connects: Counter[int] = field(default_factory=Counter)  # per minute
+    checks: list[DarkCheck] = field(default_factory=list)
+    needs: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    sent: list[int] = field(default_factory=list)
+
+
+class InProgressListing:
+    """The fleet jobs' IN_PROGRESS executions, listed once for every check within `LISTING_TTL_S` (a thing that is
+    dark cannot have started an execution since)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._listed: tuple[float, dict[str, list[str]]] | None = None
+
+    def on_thing(self, jobs: JobsPort, policy: Policy) -> dict[str, list[str]]:
+        if self._listed is None or self._clock() - self._listed[0] > LISTING_TTL_S:
+            by_thing: dict[str, list[str]] = defaultdict(list)
+            for job_id in jobs.active_job_ids():
+                if fleet_rule(policy, job_id) is not None:
+                    for thing in jobs.things_in_progress(job_id):
+                        by_thing[thing].append(job_id)
+            self._listed = (self._clock(), dict(by_thing))
+        return self._listed[1]
+
+
 class Detector:
     def __init__(self, policy: Policy, state: FleetState, jobs: JobsPort, respond: Respond,
-                 timers: Timers | None = None, clock: Callable[[], float] = time.time):
+                 timers: Timers | None = None, clock: Callable[[], float] = time.time,
+                 listing: InProgressListing | None = None):
         self.policy, self.state, self.jobs, self.respond = policy, state, jobs, respond
         self.timers, self.clock = timers, clock
+        self.listing = listing or InProgressListing()
         self.reports: list[dict[str, Any]] = []  # what each evaluation found, for the CLI
 
     # --- planning a batch ------------------------------------------------------------------------------------
 
-    def plan(self, messages: list[tuple[str, Any]]) -> Plan:
-        """`messages` are (message id, body) pairs in the batch's order."""
-        plan = Plan()
+    def plan(self, messages: Iterable[Message]) -> Plan:
+        """`messages` are (message id, body[, SentTimestamp]) in the batch's order."""
+        plan, batch = Plan(), _Batch()
         parsed: list[tuple[str, FleetEvent]] = []
-        for message_id, body in messages:
+        for message_id, body, *sent in messages:
             try:
                 parsed.append((message_id, parse_body(body)))
             except NotAFleetEvent as error:
                 count(Metric.FLEET_EVENTS_UNRECOGNISED)
                 log("error", "Unrecognised fleet event", message_id=message_id, problem=str(error))
                 plan.problems[message_id] = str(error)
+                continue
+            if sent and sent[0] and not isinstance(parsed[-1][1], DarkCheck):
+                batch.sent.append(sent[0])
         count(Metric.FLEET_EVENTS_RECEIVED, len(parsed))
-
-        things: dict[str, tuple[set[int], set[tuple[int, str]]]] = defaultdict(lambda: (set(), set()))
-        failures: dict[str, list[Casualty]] = defaultdict(list)
-        disconnects: list[tuple[str, str, int]] = []
-        needs: dict[str, list[tuple[str, str]]] = defaultdict(list)  # message -> [(kind of write, its key)]
-        checks = self.policy.dark_checks()
         for message_id, event in parsed:
-            if isinstance(event, Execution) and event.status == SUCCEEDED:
-                key = thing_key(event.thing, event.at_ms)
-                things[key][1].add((event.at_ms, event.job_id))
-                needs[message_id].append(("thing", key))
-            elif isinstance(event, Execution) and event.status in FAILURES:
-                failures[event.job_id].append(Casualty(event.at_ms, event.thing, FAILURES[event.status]))
-                needs[message_id].append(("job", event.job_id))
-            elif isinstance(event, Presence) and event.connected:
-                key = thing_key(event.client_id, event.at_ms)
-                things[key][0].add(event.at_ms)
-                needs[message_id].append(("thing", key))
-            elif isinstance(event, Presence) and checks:  # disconnects matter only when a rule counts dark things
-                disconnects.append((message_id, event.client_id, event.at_ms))
-                needs[message_id] += [("timers", ""), ("minute", str(minute_of(event.at_ms)))]
-            elif isinstance(event, DarkCheck):
-                needs[message_id].append(("check", message_id))
+            self._gather(batch, message_id, event)
+        writes = self._writes(batch, shard=zlib.crc32(str(parsed[0][0] if parsed else "").encode()) % MINUTE_SHARDS)
+        return self._steps(plan, batch, writes)
 
+    def _gather(self, batch: _Batch, message_id: str, event: FleetEvent) -> None:
+        dark_rules = bool(self.policy.dark_checks())
+        if isinstance(event, Execution) and event.status == SUCCEEDED:
+            key = thing_key(event.thing, event.at_ms)
+            batch.things[key][1].add((event.at_ms, event.job_id))
+            batch.needs[message_id].append(("thing", key))
+        elif isinstance(event, Execution) and event.status in FAILURES:
+            batch.failures[event.job_id].append(Casualty(event.at_ms, event.thing, FAILURES[event.status]))
+            batch.needs[message_id].append(("job", event.job_id))
+        elif isinstance(event, Presence) and event.connected:
+            key = thing_key(event.client_id, event.at_ms)
+            batch.things[key][0].add(event.at_ms)
+            batch.needs[message_id].append(("thing", key))
+            if dark_rules:
+                batch.connects[minute_of(event.at_ms)] += 1
+                batch.needs[message_id].append(("minute", str(minute_of(event.at_ms))))
+        elif isinstance(event, Presence) and dark_rules:  # disconnects matter only when a rule counts dark things
+            batch.disconnects[event.client_id, event.at_ms] = None
+            batch.needs[message_id] += [("minute", str(minute_of(event.at_ms))), ("timers", "")]
+        elif isinstance(event, DarkCheck):
+            batch.checks.append(event)
+            batch.needs[message_id].append(("check", ""))
+
+    def _writes(self, batch: _Batch, shard: int) -> dict[tuple[str, str], _Once]:
         writes: dict[tuple[str, str], _Once] = {}
-        for key, (connected, succeeded) in things.items():
+        for key, (connected, succeeded) in batch.things.items():
             writes["thing", key] = _Once(partial(self.state.note_thing, key, connected, succeeded))
-        for job_id, casualties in failures.items():
+        for job_id, casualties in batch.failures.items():
             writes["job", job_id] = _Once(partial(self._add, job_id, casualties))
-        if disconnects:
-            pairs = tuple(dict.fromkeys((client, at) for _, client, at in disconnects))
-            writes["timers", ""] = _Once(partial(self._schedule_all, [DarkCheck(after, pairs) for after in checks]))
-            per_minute = Counter(minute_of(at) for _, at in pairs)  # a disconnect delivered twice counts once
-            for minute, n in per_minute.items():
-                writes["minute", str(minute)] = _Once(partial(self.state.count_disconnects, minute, n, 0))
-        events = dict(parsed)
-        for message_id, wanted in needs.items():
-            event = events[message_id]
-            if isinstance(event, DarkCheck):
-                plan.steps[message_id] = [_Once(partial(self._check, event))]
-            else:
-                plan.steps[message_id] = [writes[need] for need in wanted]
+        disconnects = Counter(minute_of(at) for _, at in batch.disconnects)  # one delivered twice counts once
+        for minute in set(disconnects) | set(batch.connects):
+            counts = MinuteCounts(disconnects[minute], 0, batch.connects[minute])
+            writes["minute", str(minute)] = _Once(partial(self.state.count_minute, minute, shard, counts))
+        return writes
+
+    def _steps(self, plan: Plan, batch: _Batch, writes: dict[tuple[str, str], _Once]) -> Plan:
+        """Each message waits on its own writes, then on every write of the batch (so that what follows sees the
+        whole batch, whatever its order): the checks it schedules, the low-water mark, the checks it judges."""
+        every = _Once(partial(_settle_quietly, list(writes.values())))
+        after: list[Callable[[], Any]] = [every]
+        if batch.sent:
+            after.append(_Once(partial(self._advance, min(batch.sent), list(writes.values()))))
+        pairs = tuple(batch.disconnects)
+        timers = _Once(partial(self._schedule_all, [DarkCheck(s, pairs) for s in self.policy.dark_checks()]))
+        judge = _Once(partial(self._judge, batch.checks))
+        for message_id, wanted in batch.needs.items():
+            own: list[Callable[[], Any]] = [writes[need] for need in wanted if need in writes]
+            extra: list[Callable[[], Any]] = [timers] if ("timers", "") in wanted else []
+            extra += [judge] if ("check", "") in wanted else []
+            plan.steps[message_id] = own + after + extra
         return plan
+
+    def _advance(self, sent_ms: int, writes: list[_Once]) -> None:
+        """Move the low-water mark: only when every write of the batch was done, and never failing a message (a
+        mark not moved only makes checks wait)."""
+        if any(write.failed for write in writes):
+            return
+        try:
+            self.state.advance_stream(sent_ms)
+        except Exception as error:  # botocore raises many types; a check waits for the next batch's mark instead
+            log("warning", "Fleet queue low-water mark not moved", error=str(error))
 
     # --- dark checks -----------------------------------------------------------------------------------------
 
@@ -169,90 +244,156 @@ class Detector:
         for check in checks:
             self._schedule(check)
 
-    def _schedule(self, check: DarkCheck) -> None:
-        delay = max(0, math.ceil(due(check) - self.clock()))
+    def _schedule(self, check: DarkCheck, after_s: float | None = None) -> None:
+        delay = max(0, math.ceil(after_s if after_s is not None else due(check) - self.clock()))
         if self.timers is not None:
             self.timers.schedule(check, min(delay, MAX_DELAY_S))
-        elif delay == 0:  # no queue (the CLI): a check already due runs now
-            self._check(check)
+        elif delay == 0:  # no queue (the CLI, the replay): the batch is settled, a check already due runs now
+            self._judge([check])
         else:
             log("warning", "Dark check not scheduled: no fleet queue configured", disconnects=len(check.disconnects),
                 due_in_s=delay)
 
-    def _check(self, check: DarkCheck) -> None:
-        """Which of the disconnected things stayed dark, and on which job."""
-        if self.clock() < due(check) and self.timers is not None:  # early: a clock apart, or over SQS's longest delay
-            self.timers.schedule(check, min(math.ceil(due(check) - self.clock()), MAX_DELAY_S))
+    def _judge(self, checks: list[DarkCheck]) -> None:
+        """The batch's dark checks that may judge now: due, and the fleet queue read past what they depend on (or
+        waited for long enough); the others go back to the queue."""
+        if not checks:
             return
+        now, position = self.clock(), self.state.stream_position()
+        ready: list[tuple[DarkCheck, bool]] = []
+        for check in checks:
+            until_ms = dark_things.judged_until(check.disconnects, check.dark_after_s) if check.round == 0 else 0
+            if now < due(check):  # early: a clock apart, or a delay over SQS's longest
+                self._schedule(check, due(check) - now)
+            elif position < until_ms and now < until_ms / 1000 + WATERMARK_WAIT_S and self.timers is not None:
+                self._schedule(check, WATERMARK_POLL_S)
+            else:
+                ready.append((check, position < until_ms))
+        first = [(check, early) for check, early in ready if check.round == 0]
+        if first:
+            self._first_look(first)
+        for check, _ in ready:
+            if check.round:
+                self._recheck(check)
+
+    def _first_look(self, checks: list[tuple[DarkCheck, bool]]) -> None:
+        """Which of the disconnected things stayed dark, and on which job."""
         grace_ms = max((rule.casualties.success_grace_s for rule in self.policy.fleet_rules() if rule.casualties),
                        default=0) * 1000
-        after_ms = check.dark_after_s * 1000
-        keys = {(client, at): {thing_key(client, at + offset) for offset in (-grace_ms, 0, after_ms)}
-                for client, at in check.disconnects if THING_NAME.fullmatch(client)}
-        days = self.state.things(key for wanted in keys.values() for key in wanted)
+        disconnects = [(check, client, at) for check, _ in checks for client, at in check.disconnects]
+        seen = self._seen(disconnects, grace_ms)
+        gone = [(client, at) for check, client, at in disconnects if (client, at) in seen
+                and not dark_things.came_back(at, seen[client, at].connected, check.dark_after_s * 1000)]
+        in_progress = self._in_progress({client for client, _ in gone})
         on_jobs: Counter[int] = Counter()
-        dark: dict[str, list[Casualty]] = defaultdict(list)
-        for client, at in check.disconnects:
+        dark: dict[tuple[str, int], list[Casualty]] = defaultdict(list)  # (job, dark_after) -> its dark things
+        for check, client, at in disconnects:
+            if (client, at) not in seen or client not in in_progress and (client, at) in gone:
+                continue
+            jobs = dark_things.executing(at, seen[client, at], check.dark_after_s * 1000, grace_ms,
+                                         in_progress.get(client))
+            on_jobs[minute_of(at)] += 1 if jobs else 0
+            if (client, at) in gone:
+                for job_id in jobs:
+                    dark[job_id, check.dark_after_s].append(Casualty(at, client, DARK))
+        if min(check.dark_after_s for check, _ in checks) == min(self.policy.dark_checks(), default=0):
+            shard = zlib.crc32(disconnects[0][1].encode()) % MINUTE_SHARDS
+            for minute, n in on_jobs.items():  # counted once, by the checks of the shortest dark_after
+                self.state.count_minute(minute, shard, MinuteCounts(0, n, 0))
+        early = sum(1 for _, judged_early in checks if judged_early)
+        if early:
+            count(Metric.CHECKS_WITHOUT_WATERMARK, early)
+            log("warning", "Dark checks judged before the fleet queue was read past them", checks=early)
+        for (job_id, dark_after_s), casualties in dark.items():
+            self._add(job_id, casualties, dark_after_s=dark_after_s, early=bool(early))
+
+    def _seen(self, disconnects: list[tuple[DarkCheck, str, int]], grace_ms: int) -> dict[tuple[str, int], ThingDays]:
+        """Each mapped disconnect's connects and SUCCEEDED reports around it (one read of every day involved)."""
+        keys = {(client, at): {thing_key(client, at + offset) for offset in (-grace_ms, 0, check.dark_after_s * 1000)}
+                for check, client, at in disconnects if THING_NAME.fullmatch(client)}
+        for _, client, at in disconnects:
             if (client, at) not in keys:
                 count(Metric.UNMAPPED_CLIENTS)
                 log("warning", "Client id is not a thing name: not counted", client_id=client)
-                continue
-            seen = ThingDays()
-            for key in keys[client, at]:
+        days = self.state.things(key for wanted in keys.values() for key in wanted)
+        seen = {}
+        for pair, wanted in keys.items():
+            merged = ThingDays()
+            for key in wanted:
                 found = days.get(key, ThingDays())
-                seen.connected |= found.connected
-                seen.succeeded |= found.succeeded
-            jobs = self._executing(client, at, after_ms, grace_ms, seen)
-            if jobs is None:
-                continue
-            if jobs:
-                on_jobs[minute_of(at)] += 1
-            if not any(at < connected <= at + after_ms for connected in seen.connected):
-                for job_id in jobs:
-                    rule = fleet_rule(self.policy, job_id)
-                    if rule and rule.casualties and rule.casualties.dark_after_s == check.dark_after_s:
-                        dark[job_id].append(Casualty(at, client, DARK))
-        if check.dark_after_s == min(self.policy.dark_checks(), default=check.dark_after_s):
-            for minute, n in on_jobs.items():
-                self.state.count_disconnects(minute, 0, n)
-        for job_id, casualties in dark.items():
-            self._add(job_id, casualties)
+                merged.connected |= found.connected
+                merged.succeeded |= found.succeeded
+            seen[pair] = merged
+        return seen
 
-    def _executing(self, client: str, at: int, after_ms: int, grace_ms: int, seen: ThingDays) -> list[str] | None:
-        """The jobs the thing was executing when it disconnected at `at`: IN_PROGRESS there, or else reported
-        SUCCEEDED within the grace before; [] for none, None when IoT does not know the thing."""
-        reconnected = any(at < connected <= at + after_ms for connected in seen.connected)
-        succeeded_near = [job for when, job in sorted(seen.succeeded) if at - grace_ms <= when <= at + after_ms]
-        if reconnected:  # fine; still, a thing that reported SUCCEEDED around it was a job's, not the rest's
-            return succeeded_near[-1:]
-        try:
-            in_progress = self.jobs.jobs_in_progress_on_thing(client)
-        except JobsError as error:
-            if error.not_found:
+    def _in_progress(self, things: set[str]) -> dict[str, list[str]]:
+        """IN_PROGRESS jobs of the dark things: asked thing by thing when they are few, else one listing of the
+        fleet jobs' executions (IoT's calls a check makes stay bounded whatever the number of dark things). A thing
+        IoT does not know is left out (not counted)."""
+        if len(things) > PER_THING_LOOKUPS:
+            listed = self.listing.on_thing(self.jobs, self.policy)
+            return {thing: listed.get(thing, []) for thing in things}
+        found = {}
+        for thing in sorted(things):
+            try:
+                found[thing] = self.jobs.jobs_in_progress_on_thing(thing)
+            except JobsError as error:
+                if not error.not_found:
+                    raise
                 count(Metric.UNMAPPED_CLIENTS)
-                log("warning", "No thing of this client id: not counted", client_id=client)
-                return None
-            raise
-        if in_progress:
-            return in_progress
-        before = [job for when, job in sorted(seen.succeeded) if at - grace_ms <= when <= at]
-        return before[-1:]
+                log("warning", "No thing of this client id: not counted", client_id=thing)
+        return found
+
+    def _recheck(self, check: DarkCheck) -> None:
+        """Things discounted as an outage: counted (`still_dark`) when still dark once the rest of the fleet is back;
+        looked at again while it is not, `RECHECK_ROUNDS` times."""
+        now_ms = int(self.clock() * 1000)
+        days = {(client, at): [thing_key(client, at + offset) for offset in range(0, now_ms - at + 86_400_000,
+                                                                                   86_400_000)]
+                for client, at in check.disconnects}
+        found = self.state.things(key for keys in days.values() for key in keys)
+        still = [(client, at) for (client, at), keys in days.items()
+                 if not any(dark_things.came_back_since(at, found.get(key, ThingDays()).connected) for key in keys)]
+        if not still:
+            return
+        dropped_in = {minute_of(at) for _, at in still}
+        counts = self.state.minutes(range(min(dropped_in), minute_of(now_ms) + 1))
+        dropped = sum(counts[minute].others for minute in dropped_in if minute in counts)
+        connects = sum(c.connects for c in counts.values())
+        if not dark_things.fleet_is_back(dropped, connects):
+            if check.round < RECHECK_ROUNDS:
+                self._schedule(check._replace(disconnects=tuple(still), round=check.round + 1))
+            else:
+                log("warning", "Dark things discounted as an outage, still dark, the fleet not back: not counted",
+                    things=len(still))
+            return
+        if check.job_id:
+            self._add(check.job_id, [Casualty(at, client, STILL_DARK) for client, at in still])
+        count(Metric.STILL_DARK_COUNTED, len(still))
 
     # --- counting and halting --------------------------------------------------------------------------------
 
-    def _add(self, job_id: str, found: list[Casualty]) -> None:
+    def _add(self, job_id: str, found: list[Casualty], dark_after_s: int | None = None, early: bool = False) -> None:
         rule = fleet_rule(self.policy, job_id)
         if rule is None or rule.casualties is None:
             return
-        self._evaluate(job_id, rule, self.state.add_casualties(job_id, found))
+        if dark_after_s is not None and rule.casualties.dark_after_s != dark_after_s:
+            return  # dark by another rule's dark_after
+        self.state.add_casualties(job_id, found)
+        judged = self._evaluate(job_id, rule, found, early)
+        if judged is not None and judged.discounted and not judged.crossed:
+            dark = tuple(sorted({(c.thing, c.at_ms) for c in found if c.kind == DARK}))
+            if dark and rule.casualties.dark_after_s:
+                self._schedule(DarkCheck(rule.casualties.dark_after_s, dark, 1, job_id))
 
-    def _evaluate(self, job_id: str, rule: Rule, found: list[Casualty]) -> Verdict | None:
+    def _evaluate(self, job_id: str, rule: Rule, new: list[Casualty], early: bool = False) -> Verdict | None:
         threshold = rule.casualties
         if threshold is None:
             return None
-        dark = [c for c in found if c.kind == DARK]
+        tally = self.state.tally(job_id)
+        dark_minutes = tally.dark_minutes()
         executed = None
-        if threshold.percent is not None or (dark and threshold.fleet_things):
+        if threshold.percent is not None or (dark_minutes and threshold.fleet_things):
             try:
                 executed = self.jobs.describe(job_id).executed
             except JobsError as error:
@@ -261,26 +402,64 @@ class Detector:
                 log("info", "Casualties of a job that no longer exists: nothing to halt", job_id=job_id)
                 return None
         why_not_dark = None
-        if dark and threshold.fleet_things:
-            counts = self.state.disconnects({minute_of(c.at_ms) for c in dark})
-            others = sum(minute.others for minute in counts.values())
-            why_not_dark = outage(len(dark), executed or 0, others, threshold.fleet_things)
-        judged = verdict(threshold, found, executed, why_not_dark)
-        count(Metric.CASUALTIES_COUNTED, len(judged.counted))
+        if dark_minutes and threshold.fleet_things:
+            others = sum(minute.others for minute in self.state.minutes(dark_minutes).values())
+            why_not_dark = outage(tally.total(DARK), executed or 0, others, threshold.fleet_things)
+        read = [*new, *self.state.casualties(job_id, _window(new, threshold.within_s))]
+        judged = verdict(threshold, read, executed, why_not_dark, tally)
+        if judged.crossed:  # the comment names the first things: read them (once, at the crossing)
+            read += self.state.casualties(job_id, _first_and_last(tally.minutes))
+            judged = verdict(threshold, read, executed, why_not_dark, tally)
+        self._report(job_id, rule, judged, early)
+        return judged
+
+    def _report(self, job_id: str, rule: Rule, judged: Verdict, early: bool) -> None:
+        count(Metric.CASUALTIES_COUNTED, judged.total)
         if judged.discounted:
             count(Metric.DARK_DISCOUNTED, judged.discounted)
             log("warning", "Dark things not counted: the rest of the fleet went dark too", job_id=job_id,
                 rule=rule.name, detail=judged.detail)
         report: dict[str, Any] = {"jobId": job_id, "rule": rule.name, "crossed": judged.crossed,
-                                  "casualties": len(judged.counted), "discounted": judged.discounted,
+                                  "casualties": judged.total, "discounted": judged.discounted,
                                   "detail": judged.detail}
+        if early:
+            report["judgedWithoutWatermark"] = True
         self.reports.append(report)
         log("info", "Casualties counted", **report)
         if judged.crossed:
             crossing = judged.crossing
             when = (datetime.fromtimestamp(crossing.at_ms / 1000, tz=timezone.utc).isoformat() if crossing else None)
+            if crossing:
+                report["crossingAt"], report["crossingThing"] = when, crossing.thing
             alert = Alert(kind=FLEET, via="detector", job_ids=(job_id,), reason=judged.detail, timestamp=when,
                           correlation_id=f"fleet:{job_id}")
             outcome = self.respond(alert, Policy((rule,)))
             report["outcome"] = outcome.to_dict() if hasattr(outcome, "to_dict") else outcome
-        return judged
+
+
+def _window(new: list[Casualty], within_s: int | None) -> list[int]:
+    """The minute buckets a window holding a new casualty can reach (none without a window)."""
+    if not new or within_s is None:
+        return []
+    reach = within_s // 60 + 1
+    return list(range(min(minute_of(c.at_ms) for c in new) - reach, max(minute_of(c.at_ms) for c in new) + reach + 1))
+
+
+def _first_and_last(minutes: dict[int, dict[str, int]]) -> list[int]:
+    """The minute buckets of the first casualties (those a comment names) and of the last."""
+    known, wanted, seen = sorted(minutes), [], 0
+    for minute in known:
+        if seen >= SHOWN:
+            break
+        wanted.append(minute)
+        seen += sum(minutes[minute].values())
+    return sorted(set(wanted) | set(known[-1:]))
+
+
+def _settle_quietly(writes: list[_Once]) -> None:
+    """Every write of the batch; one that fails fails its own messages (which wait on it), not this step."""
+    for write in writes:
+        try:
+            write()
+        except Exception:  # noqa: S110 - reported through the messages that wait on it
+            pass

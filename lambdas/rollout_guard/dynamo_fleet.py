@@ -4,20 +4,25 @@ UpdateItem per write, BatchGetItem for reads)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .casualties import Casualty
+from .casualties import Casualty, Tally
 from .claims import TABLE_KEY, TABLE_TTL
 from .fleet_state import (
-    CASUALTIES_TTL_S,
-    CASUALTY_PREFIX,
-    MINUTE_TTL_S,
-    THING_TTL_S,
-    Disconnects,
+    MINUTE_SHARDS,
+    STREAM_KEY,
+    MinuteCounts,
     ThingDays,
-    casualties_key,
+    bucket_key,
+    decode,
+    encode,
+    first_of_each,
     minute_key,
+    minute_of,
+    tally_key,
+    ttl_of,
 )
 
 BATCH_GET = 100  # keys per BatchGetItem
@@ -38,13 +43,20 @@ class DynamoFleetState:
         return self._made
 
     def _update(self, key: str, expression: str, names: dict[str, str], values: dict[str, Any],
-                returned: str = "NONE") -> dict[str, Any]:
+                returned: str = "NONE", condition: str | None = None) -> dict[str, Any]:
+        """One UpdateItem; a condition that does not hold answers {} (the item already holds as much)."""
         self.writes += 1
-        answer: dict[str, Any] = self._client.update_item(
-            TableName=self.table, Key={TABLE_KEY: {"S": key}}, UpdateExpression=expression,
-            ExpressionAttributeNames={"#ttl": TABLE_TTL, **names},
-            ExpressionAttributeValues={":ttl": {"N": str(int(time.time()) + _ttl(key))}, **values},
-            ReturnValues=returned)
+        request: dict[str, Any] = {
+            "TableName": self.table, "Key": {TABLE_KEY: {"S": key}}, "UpdateExpression": expression,
+            "ExpressionAttributeNames": {"#ttl": TABLE_TTL, **names},
+            "ExpressionAttributeValues": {":ttl": {"N": str(int(time.time()) + ttl_of(key))}, **values},
+            "ReturnValues": returned}
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            answer: dict[str, Any] = self._client.update_item(**request)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return {}
         return answer
 
     def note_thing(self, key: str, connected: Iterable[int], succeeded: Iterable[tuple[int, str]]) -> None:
@@ -58,9 +70,10 @@ class DynamoFleetState:
         if adds:
             self._update(key, f"ADD {', '.join(adds)} SET #ttl = :ttl", {}, values)
 
-    def count_disconnects(self, minute: int, fleet: int, on_jobs: int) -> None:
-        self._update(minute_key(minute), "ADD disconnects :f, job_disconnects :j SET #ttl = :ttl", {},
-                     {":f": {"N": str(fleet)}, ":j": {"N": str(on_jobs)}})
+    def count_minute(self, minute: int, shard: int, counts: MinuteCounts) -> None:
+        self._update(minute_key(minute, shard), "ADD disconnects :f, job_disconnects :j, connects :c SET #ttl = :ttl",
+                     {}, {":f": {"N": str(counts.fleet)}, ":j": {"N": str(counts.on_jobs)},
+                          ":c": {"N": str(counts.connects)}})
 
     def _get(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = sorted(set(keys))
@@ -90,27 +103,48 @@ class DynamoFleetState:
             days[key] = ThingDays({int(at) for at in item.get("connected", {}).get("NS", [])}, succeeded)
         return days
 
-    def disconnects(self, minutes: Iterable[int]) -> dict[int, Disconnects]:
-        by_key = {minute_key(minute): minute for minute in minutes}
-        found = self._get(by_key)
-        return {minute: Disconnects(int(found[key].get("disconnects", {}).get("N", 0)),
-                                    int(found[key].get("job_disconnects", {}).get("N", 0)))
-                for key, minute in by_key.items() if key in found}
+    def minutes(self, minutes: Iterable[int]) -> dict[int, MinuteCounts]:
+        wanted = {minute_key(minute, shard): minute for minute in minutes for shard in range(MINUTE_SHARDS)}
+        found: dict[int, MinuteCounts] = {}
+        for key, item in self._get(wanted).items():
+            counts = MinuteCounts(*(int(item.get(name, {}).get("N", 0))
+                                    for name in ("disconnects", "job_disconnects", "connects")))
+            found[wanted[key]] = found.get(wanted[key], MinuteCounts()) + counts
+        return found
 
-    def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> list[Casualty]:
-        sets, names, values = ["#ttl = :ttl"], {}, {}
-        for index, casualty in enumerate(sorted(set(found))):
-            names[f"#c{index}"] = CASUALTY_PREFIX + casualty.thing
-            values[f":c{index}"] = {"S": casualty.encode()}
-            sets.append(f"#c{index} = if_not_exists(#c{index}, :c{index})")
-        answer = self._update(casualties_key(job_id), "SET " + ", ".join(sets), names, values, "ALL_NEW")
-        return [Casualty.decode(name[len(CASUALTY_PREFIX):], value["S"])
-                for name, value in answer.get("Attributes", {}).items() if name.startswith(CASUALTY_PREFIX)]
+    def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> None:
+        kept: dict[int, list[Casualty]] = {}
+        for key, casualty in first_of_each(job_id, found).items():
+            answer = self._update(key, "SET #first = if_not_exists(#first, :v), #ttl = :ttl", {"#first": "first"},
+                                  {":v": {"S": f"{casualty.at_ms}|{casualty.kind}"}}, "ALL_NEW")
+            at, _, kind = answer["Attributes"]["first"]["S"].partition("|")
+            first = Casualty(int(at), casualty.thing, kind)
+            kept.setdefault(minute_of(first.at_ms), []).append(first)
+        for minute, casualties in kept.items():
+            answer = self._update(bucket_key(job_id, minute), "ADD c :c SET #ttl = :ttl", {},
+                                  {":c": {"SS": sorted({encode(c) for c in casualties})}}, "ALL_NEW")
+            kinds = Counter(text.rsplit("|", 1)[1] for text in answer["Attributes"]["c"]["SS"])
+            for kind in sorted({c.kind for c in casualties}):
+                self._update(tally_key(job_id), "SET #n = :n, #ttl = :ttl", {"#n": f"n:{minute}:{kind}"},
+                             {":n": {"N": str(kinds[kind])}}, condition="attribute_not_exists(#n) OR #n < :n")
 
+    def tally(self, job_id: str) -> Tally:
+        item = self._get([tally_key(job_id)]).get(tally_key(job_id), {})
+        minutes: dict[int, dict[str, int]] = {}
+        for name, value in item.items():
+            if name.startswith("n:"):
+                _, minute, kind = name.split(":", 2)
+                minutes.setdefault(int(minute), {})[kind] = int(value["N"])
+        return Tally(minutes)
 
-def _ttl(key: str) -> int:
-    if key.startswith("thing#"):
-        return THING_TTL_S
-    if key.startswith("minute#"):
-        return MINUTE_TTL_S
-    return CASUALTIES_TTL_S
+    def casualties(self, job_id: str, minutes: Iterable[int]) -> list[Casualty]:
+        found = self._get(bucket_key(job_id, minute) for minute in minutes)
+        return [decode(text) for item in found.values() for text in item.get("c", {}).get("SS", [])]
+
+    def stream_position(self) -> int:
+        item = self._get([STREAM_KEY]).get(STREAM_KEY, {})
+        return int(item.get("sent", {}).get("N", 0))
+
+    def advance_stream(self, sent_ms: int) -> None:
+        self._update(STREAM_KEY, "SET sent = :s, #ttl = :ttl", {}, {":s": {"N": str(sent_ms)}},
+                     condition="attribute_not_exists(sent) OR sent < :s")

@@ -5,7 +5,8 @@
   `timestamp` (epoch seconds);
 - a lifecycle event (`$aws/events/presence/<connected|disconnected>/<clientId>`): `clientId`, `eventType`,
   `timestamp` (epoch milliseconds);
-- a dark check: `{"rolloutGuard": "dark-check", "darkAfter": S, "disconnects": [[THING, AT_MS], ...]}`.
+- a dark check: `{"rolloutGuard": "dark-check", "darkAfter": S, "disconnects": [[THING, AT_MS], ...]}`, with
+  `"round": N` (1 and up) and `"jobId"` when it judges again a job's dark things discounted as a network outage.
 
 Parsing is strict about types, as for alerts: anything else raises `NotAFleetEvent` with a one-line reason.
 """
@@ -50,9 +51,15 @@ class Presence(NamedTuple):
 class DarkCheck(NamedTuple):
     dark_after_s: int
     disconnects: tuple[tuple[str, int], ...]  # (client id, when it disconnected)
+    round: int = 0  # 0: the first look; 1 and up: a recheck of things discounted as an outage
+    job_id: str | None = None  # a recheck's job
 
     def message(self) -> dict[str, Any]:
-        return {MARKER: DARK_CHECK, "darkAfter": self.dark_after_s, "disconnects": [list(d) for d in self.disconnects]}
+        message: dict[str, Any] = {MARKER: DARK_CHECK, "darkAfter": self.dark_after_s,
+                                   "disconnects": [list(d) for d in self.disconnects]}
+        if self.round:
+            message.update(round=self.round, jobId=self.job_id)
+        return message
 
 
 FleetEvent = Execution | Presence | DarkCheck
@@ -108,6 +115,11 @@ def _dark_check(message: dict[str, Any]) -> DarkCheck:
         if not isinstance(item, list) or len(item) != 2:
             raise NotAFleetEvent("each disconnect must be [client id, epoch milliseconds]")
         pairs.append((_text(item[0], "client id"), _time(item[1])))
+    round_ = message.get("round", 0)
+    if isinstance(round_, bool) or not isinstance(round_, int) or round_ < 0:
+        raise NotAFleetEvent("round must be a whole number")
+    if round_:
+        return DarkCheck(dark_after, tuple(pairs), round_, _text(message.get("jobId"), "jobId"))
     return DarkCheck(dark_after, tuple(pairs))
 
 

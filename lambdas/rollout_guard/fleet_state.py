@@ -1,15 +1,24 @@
 """The fleet signal's state: the port the detector writes through, and its items in the one state table.
 
 Every item is found by the table's key (`claims.TABLE_KEY`) and removed by its TTL (`claims.TABLE_TTL`), beside
-the exactly-once claims (README, "The state table"). Every write is a set union or an addition, so a duplicate or
-a late event writes nothing new and the order of arrival does not matter:
+the exactly-once claims (README, "The state table"). Every write is a set union, an addition, a put that keeps the
+first value or a maximum, so a duplicate or a late event writes nothing new and the order of arrival does not
+matter; and no item grows with the fleet:
 
 - `thing#<thing>#<YYYY-MM-DD>`: `connected`, the set of its connect times (epoch ms); `succeeded`, the set of
-  "<epoch ms>|<job>" of its SUCCEEDED reports; kept 3 days.
-- `minute#<epoch minute>`: `disconnects`, the fleet's disconnects that minute; `job_disconnects`, how many of
-  those the dark checks found on a job (so the rest of the fleet's share is the difference); kept 2 days.
-- `casualties#<job>`: one attribute per casualty, `c:<thing>` = "<epoch ms>|<kind>", the first one kept; kept
-  30 days.
+  "<epoch ms>|<job>" of its SUCCEEDED reports; kept 3 days. (One thing's day.)
+- `minute#<epoch minute>#<shard>`: `disconnects`, the fleet's disconnects that minute; `job_disconnects`, how many of
+  those the dark checks found on a job (so the rest of the fleet's share is the difference); `connects`, the
+  fleet's connects that minute (a recheck's "the fleet is back"); kept 2 days. `MINUTE_SHARDS` items a minute, a
+  batch writing to one of them, so that a reconnect storm spreads over partitions; reads add them up.
+- `casualty#<job>#<thing>` (and `...#still`): the thing's first casualty for the job, "<epoch ms>|<kind>", put only
+  if absent; kept 30 days. (One thing.)
+- `casualties#<job>#<epoch minute>`: `c`, the set of "<epoch ms>|<thing>|<kind>" of the job's casualties that
+  minute; kept 30 days. (Bounded by the things a job can fail in a minute: IoT notifies at most 1,000 a minute.)
+- `casualties#<job>`: `n:<epoch minute>:<kind>`, how many of that minute's bucket are of that kind (a maximum, so
+  late writers never lower it); kept 30 days. (One number per minute of the rollout that had a casualty.)
+- `stream`: `sent`, the highest of every settled batch's oldest SentTimestamp (epoch ms): the fleet queue has been
+  read past that moment (the low-water mark a dark check waits for); kept 2 days.
 """
 
 from __future__ import annotations
@@ -17,30 +26,71 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from .casualties import Casualty
+from .casualties import STILL_DARK, Casualty, Tally
 
 THING_TTL_S = 3 * 86400
 MINUTE_TTL_S = 2 * 86400
 CASUALTIES_TTL_S = 30 * 86400
-CASUALTY_PREFIX = "c:"
+STREAM_TTL_S = 2 * 86400
+MINUTE_SHARDS = 4
+STREAM_KEY = "stream"
+THING_PREFIX, MINUTE_PREFIX, CASUALTY_PREFIX, CASUALTIES_PREFIX = "thing#", "minute#", "casualty#", "casualties#"
 
 
 def thing_key(thing: str, at_ms: int) -> str:
-    return f"thing#{thing}#{datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).date().isoformat()}"
+    return f"{THING_PREFIX}{thing}#{datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).date().isoformat()}"
 
 
 def minute_of(at_ms: int) -> int:
     return at_ms // 60_000
 
 
-def minute_key(minute: int) -> str:
-    return f"minute#{minute}"
+def minute_key(minute: int, shard: int) -> str:
+    return f"{MINUTE_PREFIX}{minute}#{shard}"
 
 
-def casualties_key(job_id: str) -> str:
-    return f"casualties#{job_id}"
+def marker_key(job_id: str, casualty: Casualty) -> str:
+    """One thing's casualty record for a job: its first casualty, and apart from it its `still_dark` record."""
+    return f"{CASUALTY_PREFIX}{job_id}#{casualty.thing}" + ("#still" if casualty.kind == STILL_DARK else "")
+
+
+def bucket_key(job_id: str, minute: int) -> str:
+    return f"{CASUALTIES_PREFIX}{job_id}#{minute}"
+
+
+def tally_key(job_id: str) -> str:
+    return f"{CASUALTIES_PREFIX}{job_id}"
+
+
+def ttl_of(key: str) -> int:
+    """How long an item of this key is kept (seconds)."""
+    if key.startswith(THING_PREFIX):
+        return THING_TTL_S
+    if key.startswith(MINUTE_PREFIX):
+        return MINUTE_TTL_S
+    if key == STREAM_KEY:
+        return STREAM_TTL_S
+    return CASUALTIES_TTL_S
+
+
+def first_of_each(job_id: str, found: Iterable[Casualty]) -> dict[str, Casualty]:
+    """The earliest record of each thing (and apart, of its `still_dark` record), by marker key: any number of
+    outcomes of one thing, in one batch, become one record."""
+    first: dict[str, Casualty] = {}
+    for casualty in sorted(found):
+        first.setdefault(marker_key(job_id, casualty), casualty)
+    return first
+
+
+def encode(casualty: Casualty) -> str:
+    return f"{casualty.at_ms}|{casualty.thing}|{casualty.kind}"
+
+
+def decode(text: str) -> Casualty:
+    at, thing, kind = text.split("|", 2)
+    return Casualty(int(at), thing, kind)
 
 
 @dataclass
@@ -51,29 +101,49 @@ class ThingDays:
     succeeded: set[tuple[int, str]] = field(default_factory=set)  # (epoch ms, job id)
 
 
-@dataclass(frozen=True)
-class Disconnects:
-    fleet: int = 0
+class MinuteCounts(NamedTuple):
+    fleet: int = 0  # disconnects
     on_jobs: int = 0
+    connects: int = 0
 
     @property
     def others(self) -> int:
         return max(0, self.fleet - self.on_jobs)
+
+    def __add__(self, other: object) -> MinuteCounts:
+        if not isinstance(other, MinuteCounts):
+            return NotImplemented
+        return MinuteCounts(self.fleet + other.fleet, self.on_jobs + other.on_jobs, self.connects + other.connects)
+
+
+Disconnects = MinuteCounts  # the name the outage comparison reads
 
 
 class FleetState(Protocol):
     def note_thing(self, key: str, connected: Iterable[int], succeeded: Iterable[tuple[int, str]]) -> None:
         """Add connect times and SUCCEEDED reports to a thing's day (one write)."""
 
-    def count_disconnects(self, minute: int, fleet: int, on_jobs: int) -> None:
-        """Add to a minute's disconnect counts (one write)."""
+    def count_minute(self, minute: int, shard: int, counts: MinuteCounts) -> None:
+        """Add to one shard of a minute's counts (one write)."""
 
     def things(self, keys: Iterable[str]) -> dict[str, ThingDays]:
         """The thing days of `keys` that exist (reads only)."""
 
-    def disconnects(self, minutes: Iterable[int]) -> dict[int, Disconnects]:
-        """The counts of those minutes (reads only)."""
+    def minutes(self, minutes: Iterable[int]) -> dict[int, MinuteCounts]:
+        """The counts of those minutes, every shard added up (reads only)."""
 
-    def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> list[Casualty]:
-        """Add casualties to the job (a thing counted before keeps its first record; one write) and return all of
-        the job's casualties."""
+    def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> None:
+        """Record casualties of the job: a thing keeps its first record; the minute buckets and the tally follow
+        the records kept (a retry after a failure mends them)."""
+
+    def tally(self, job_id: str) -> Tally:
+        """The job's casualties counted per minute and kind (one read)."""
+
+    def casualties(self, job_id: str, minutes: Iterable[int]) -> list[Casualty]:
+        """The job's casualties of those minutes (reads only)."""
+
+    def stream_position(self) -> int:
+        """The fleet queue's low-water mark (epoch ms): 0 when unknown."""
+
+    def advance_stream(self, sent_ms: int) -> None:
+        """Raise the low-water mark to `sent_ms` (never lowers it)."""

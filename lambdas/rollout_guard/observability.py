@@ -36,6 +36,8 @@ class Metric(StrEnum):
     CASUALTIES_COUNTED = "CasualtiesCounted"
     DARK_DISCOUNTED = "DarkThingsDiscounted"
     UNMAPPED_CLIENTS = "UnmappedClients"
+    STILL_DARK_COUNTED = "StillDarkCounted"
+    CHECKS_WITHOUT_WATERMARK = "DarkChecksJudgedWithoutWatermark"
     JOBS_GATED = "JobsCreatedUnderFiringAlarm"
 
 

@@ -37,7 +37,7 @@ from .settings import Settings
 from .telemetry import count, log, logger, milliseconds
 
 if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their first event does, not at cold start
-    from .detector import Timers
+    from .detector import InProgressListing, Timers
     from .fleet_state import FleetState
     from .gate import AlarmsPort
 
@@ -78,6 +78,7 @@ class Runtime:
     fleet_state: FleetState | None = None  # the fleet signal's counts (the state table)
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
+    listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
     fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
     fleet_rejected: dict[str, str] = field(default_factory=dict)  # its messages that were no fleet event, and why
 
@@ -131,7 +132,7 @@ class Runtime:
     def _fleet_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        from .detector import Detector
+        from .detector import Detector, InProgressListing
 
         if self.fleet_state is None and self.settings.state_table:  # made at the first fleet batch
             from .dynamo_fleet import DynamoFleetState
@@ -141,9 +142,13 @@ class Runtime:
                                                 lambda: make_client("dynamodb", max_attempts=attempts))
         if self.fleet_state is None:
             raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
+        if self.listing is None:
+            self.listing = InProgressListing()
         detector = Detector(self.policy, self.fleet_state, self.jobs,
-                            lambda alert, policy: self._act(alert, policy, context), timers=self.timers)
-        plan = detector.plan([(record.get("messageId"), record.get("body")) for record in event["Records"]])
+                            lambda alert, policy: self._act(alert, policy, context), timers=self.timers,
+                            listing=self.listing)
+        plan = detector.plan([(record.get("messageId"), record.get("body"), _sent(record))
+                              for record in event["Records"]])
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
             answer = process_partial_response(
@@ -267,6 +272,12 @@ def _iot_jobs(settings: Settings) -> JobsPort:
     from .iot import IotJobs
 
     return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate))
+
+
+def _sent(record: Any) -> int | None:
+    """An SQS record's SentTimestamp (epoch ms), when it carries one."""
+    sent = record.get("attributes", {}).get("SentTimestamp") if isinstance(record, dict) else None
+    return int(sent) if isinstance(sent, str) and sent.isdigit() else None
 
 
 def _parse_time(text: str | None) -> datetime | None:

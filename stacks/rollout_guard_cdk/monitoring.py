@@ -42,6 +42,7 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Fleet signal: events, casualties counted, dark things discounted (outage), unmapped clients, gated jobs": [
         (Metric.FLEET_EVENTS_RECEIVED, "Sum"), (Metric.FLEET_EVENTS_UNRECOGNISED, "Sum"),
         (Metric.CASUALTIES_COUNTED, "Maximum"), (Metric.DARK_DISCOUNTED, "Sum"), (Metric.UNMAPPED_CLIENTS, "Sum"),
+        (Metric.STILL_DARK_COUNTED, "Sum"), (Metric.CHECKS_WITHOUT_WATERMARK, "Sum"),
         (Metric.JOBS_GATED, "Sum")],
 }
 # The fleet's events wait in the queue at most this long before an alarm says the fleet signal is late.

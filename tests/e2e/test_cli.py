@@ -458,6 +458,24 @@ def test_a_disconnect_schedules_its_dark_check_on_the_fleet_queue(iot, emulator,
     assert evaluation["casualties"] == 1 and "dev-9 dark" in evaluation["detail"] and not evaluation["crossed"]
 
 
+def test_invoke_without_a_queue_judges_a_batch_as_the_function_does_whatever_its_order(iot, emulator, tmp_path):
+    assert run("state", "init", "fleet-order", url=emulator).returncode == 0
+    create_jobs(iot, "fw-3-3-eu", thing="dev-7")
+    at = (HOUR_AGO_MS // 86_400_000 + 1) * 86_400_000 - 20_000  # the reconnect falls on the next day's item
+    reports = [samples.job_execution("fw-3-3-eu", thing, "SUCCEEDED", at) for thing in ("dev-7", "dev-8")]
+    # dev-7 reboots and is back 40 s later; dev-8 never comes back. The reconnect comes last in the batch.
+    events = [*reports, samples.presence("dev-7", False, at + 1_000), samples.presence("dev-8", False, at + 1_000),
+              samples.presence("dev-7", True, at + 41_000)]
+
+    done = run("invoke", write(tmp_path, samples.sqs_batch(*events)), "--state-table", "fleet-order", url=emulator)
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["batchItemFailures"] == []
+    (evaluation,) = answer["evaluations"]
+    assert evaluation["casualties"] == 1 and "dev-8 dark" in evaluation["detail"] and "dev-7" not in evaluation["detail"]
+
+
 def test_without_a_state_table_invoke_counts_the_fleet_events_it_is_given_and_says_so(iot, emulator, tmp_path):
     create_jobs(iot, "fw-3-2-eu")
     batch = samples.sqs_batch(*(samples.job_execution("fw-3-2-eu", f"dev-{n}", "FAILED", HOUR_AGO_MS + n)

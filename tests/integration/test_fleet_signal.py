@@ -4,6 +4,7 @@ crossed; and the pre-start gate on CloudWatch's alarms."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import boto3
@@ -397,3 +398,39 @@ def test_the_dark_check_message_round_trips():
     check = parse_body(__import__("json").dumps({"rolloutGuard": "dark-check", "darkAfter": 120,
                                                  "disconnects": [["dev-1", HOUR_AGO_MS]]}))
     assert check.message()["disconnects"] == [["dev-1", HOUR_AGO_MS]]
+
+
+# --- the streams real fleets send (issue 16) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("statuses", [("FAILED", "FAILED"), ("FAILED", "TIMED_OUT")])
+def test_two_outcomes_of_one_thing_in_one_batch_settle_and_count_it_once(fleet, statuses):
+    f = fleet()
+    outcomes = [failed("dev-1", HOUR_AGO_MS + n * 1000, status=status) for n, status in enumerate(statuses)]
+
+    answer = f.send(*outcomes, failed("dev-2"))
+
+    assert answer == {"batchItemFailures": []}
+    assert f.runtime.fleet_reports[-1]["casualties"] == 2 and f.status("fw-a") != "CANCELED"
+
+
+def test_a_dry_run_rule_keeps_every_item_small_whatever_the_number_of_casualties(fleet):
+    f = fleet("""
+rules:
+  - name: fleet
+    match: {signal: casualties}
+    jobs: ["fw-*"]
+    dry_run: true
+    casualties: {things: 100000}
+""")
+    # Things with the longest names: one item per job held ~150 bytes a thing, 73 KB here and past 400 KB at ~2,700.
+    things = [f"{n:05d}".ljust(128, "x") for n in range(500)]
+
+    for start in range(0, len(things), 10):
+        answer = f.send(*(failed(thing, HOUR_AGO_MS + n * 1000) for n, thing in enumerate(things[start:start + 10],
+                                                                                           start)))
+        assert answer == {"batchItemFailures": []}
+
+    assert f.runtime.fleet_reports[-1]["casualties"] == 500
+    items = boto3.client("dynamodb", region_name="eu-west-1").scan(TableName="state")["Items"]
+    assert max(len(json.dumps(item)) for item in items) < 20_000

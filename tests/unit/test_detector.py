@@ -84,7 +84,7 @@ def test_a_disconnect_delivered_twice_in_a_batch_counts_once_in_its_minute():
 
     settle(found, disconnect, disconnect, samples.presence("dev-2", False, NOW_MS - 1_000))
 
-    (counted,) = state.minutes.values()
+    (counted,) = state.minutes([(NOW_MS - 1_000) // 60_000]).values()
     assert counted.fleet == 2
 
 

@@ -11,6 +11,7 @@ from rollout_guard import decisions, policy
 from rollout_guard.alerts import FLEET, Alert
 from rollout_guard.casualties import DARK, Casualty, most_within, outage, verdict
 from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, Presence, parse, parse_body
+from rollout_guard.fleet_state import decode, encode
 from rollout_guard.policy import Casualties, PolicyError
 from rollout_guard_cli import samples
 from tests.conftest import make_policy
@@ -283,7 +284,7 @@ def test_what_the_runtime_takes_for_fleet_input():
 def test_a_casualty_round_trips_through_the_store():
     casualty = Casualty(1_700_000_000_123, "dev-1", "timed_out")
 
-    assert Casualty.decode("dev-1", casualty.encode()) == casualty
+    assert decode(encode(casualty)) == casualty
 
 
 def test_the_window_holds_its_edge_to_the_millisecond():
