@@ -79,6 +79,9 @@ class Runtime:
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
     listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
+    fleet_jobs: JobsPort | None = None  # IoT for the fleet signal's own calls, paced at its share of the budget
+    fleet_jobs_factory: Callable[[], JobsPort] | None = None  # how to make it (else the fleet shares `jobs`)
+    clock: Callable[[], float] = time.time  # the detector's clock (epoch seconds): a simulation passes its own
     fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
     fleet_rejected: dict[str, str] = field(default_factory=dict)  # its messages that were no fleet event, and why
 
@@ -144,9 +147,11 @@ class Runtime:
             raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
         if self.listing is None:
             self.listing = InProgressListing()
-        detector = Detector(self.policy, self.fleet_state, self.jobs,
+        if self.fleet_jobs is None:  # made at the first fleet batch
+            self.fleet_jobs = self.fleet_jobs_factory() if self.fleet_jobs_factory else self.jobs
+        detector = Detector(self.policy, self.fleet_state, self.fleet_jobs,
                             lambda alert, policy: self._act(alert, policy, context), timers=self.timers,
-                            listing=self.listing)
+                            listing=self.listing, clock=self.clock)
         plan = detector.plan([(record.get("messageId"), record.get("body"), _sent(record))
                               for record in event["Records"]])
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -249,6 +254,7 @@ def build_runtime(settings: Settings) -> Runtime:
         tracer=tracer,
         timers=timers,
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
+        fleet_jobs_factory=lambda: _iot_jobs(settings, settings.fleet_iot_rate),
     )
 
 
@@ -268,10 +274,10 @@ def deadline(context: Any) -> Callable[[], bool]:
     return lambda: time.monotonic() > end
 
 
-def _iot_jobs(settings: Settings) -> JobsPort:
+def _iot_jobs(settings: Settings, rate: float | None = None) -> JobsPort:
     from .iot import IotJobs
 
-    return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate))
+    return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate if rate is None else rate))
 
 
 def _sent(record: Any) -> int | None:

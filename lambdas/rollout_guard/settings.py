@@ -15,6 +15,7 @@ KILL_SWITCH = "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER"
 DEAD_LETTER_QUEUE = "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL"
 STATE_TABLE = "ROLLOUT_GUARD_STATE_TABLE"
 FLEET_QUEUE = "ROLLOUT_GUARD_FLEET_QUEUE_URL"
+FLEET_IOT_RATE = "ROLLOUT_GUARD_FLEET_IOT_RATE"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -36,6 +37,10 @@ class Settings:
     dead_letter_queue_url: str | None = None  # where unrecognisable alerts are kept
     state_table: str | None = None  # the DynamoDB table of exactly-once claims; none: act without claims
     fleet_queue_url: str | None = None  # where the detector schedules its dark checks (the fleet queue)
+    # requests a second per IoT operation for the fleet signal's own calls (DescribeJob, the dark checks' listings):
+    # one consumer's share of the fleet's budget (the stack sets it), so that the fleet never takes the rate a halt
+    # needs; 0 = unpaced
+    fleet_iot_rate: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -46,16 +51,10 @@ class Settings:
         attempts = env.get(MAX_ATTEMPTS, "5").strip()
         if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be a whole number from 1 to 20, not {attempts!r}")
-        rate = env.get(IOT_RATE, "10").strip()
-        try:
-            iot_rate = float(rate)
-        except ValueError:
-            iot_rate = -1.0
-        if not 0 <= iot_rate <= 1000:
-            raise SettingsError(f"{IOT_RATE} must be a number of requests a second from 0 to 1000, not {rate!r}")
         return cls(
             policy_file=policy_file,
-            iot_rate=iot_rate,
+            iot_rate=_rate(env, IOT_RATE, "10"),
+            fleet_iot_rate=_rate(env, FLEET_IOT_RATE, "10"),
             dry_run=dry_run,
             tracing=tracing,
             max_attempts=int(attempts),
@@ -65,6 +64,17 @@ class Settings:
             state_table=env.get(STATE_TABLE, "").strip() or None,
             fleet_queue_url=env.get(FLEET_QUEUE, "").strip() or None,
         )
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> float:
+    rate = env.get(name, default).strip()
+    try:
+        value = float(rate)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1000:
+        raise SettingsError(f"{name} must be a number of requests a second from 0 to 1000, not {rate!r}")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

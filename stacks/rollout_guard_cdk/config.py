@@ -73,6 +73,18 @@ def _concurrency(key: str, value: Any) -> int | None:
     return value
 
 
+def _consumers(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 20:
+        raise ValueError(f"{key} must be a whole number from 2 to 20 (the SQS event source's maximum concurrency)")
+    return value
+
+
+def _rate(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+        raise ValueError(f"{key} must be a number of requests a second above 0 and at most 10 (IoT's planning rate)")
+    return float(value)
+
+
 def _optional_matching(pattern: re.Pattern[str], what: str) -> Check:
     """A check for an optional string of a given form."""
 
@@ -129,6 +141,12 @@ class GuardConfig:
     # The fleet signal: topic rules on the Jobs execution (and, for dark things, lifecycle) events into a queue the
     # function reads; it needs a rule with match.signal: casualties.
     fleet_signal: bool = option("fleetSignal", False, _flag)
+    # IoT's API rates are per account and region, and each consumer paces itself: the fleet queue is read by at most
+    # `fleetConsumers` concurrent batches, which share `fleetIotRate` requests a second of each IoT operation; the
+    # rest of IoT's ~10 a second is left to halts. At most 20 consumers: a job's tally item takes a write from about
+    # every batch of a failing rollout (~25 batches a second a consumer), and one item takes 1,000 writes a second.
+    fleet_consumers: int = option("fleetConsumers", 5, _consumers)
+    fleet_iot_rate: float = option("fleetIotRate", 4.0, _rate)
     # UpdateEventConfigurations through a custom resource: Jobs events are off in an account until turned on, for
     # every consumer of the account and region, so this is asked for knowingly (README gives the one command).
     enable_job_events: bool = option("enableJobEvents", False, _flag)
@@ -196,6 +214,13 @@ class GuardConfig:
     def needs_listing(self) -> bool:
         """ListJobs serves rules that choose among active jobs by their globs."""
         return any(rule.jobs is not None for rule in self.policy.rules)
+
+    def counts_dark_things(self) -> bool:
+        """The fleet signal looks for dark things: its checks list the fleet jobs' IN_PROGRESS executions."""
+        return self.fleet_signal and bool(self.policy.dark_checks())
+
+    def fleet_iot_rate_per_consumer(self) -> float:
+        return self.fleet_iot_rate / self.fleet_consumers
 
     def escalates(self) -> bool:
         """Some rule forces: it may force-cancel the IN_PROGRESS executions of a job cancelled without force."""

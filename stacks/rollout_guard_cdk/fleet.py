@@ -78,7 +78,9 @@ class FleetSignal:
             self.rules.append(self._rule("PresenceRule", "Connects and disconnects of every device", PRESENCE_SQL,
                                          dead_letter_queue))
         function.add_event_source(sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE,
-                                                         report_batch_item_failures=True))
+                                                         report_batch_item_failures=True,
+                                                         max_concurrency=config.fleet_consumers))
+        function.add_environment(settings.FLEET_IOT_RATE, f"{config.fleet_iot_rate_per_consumer():g}")
         self.queue.grant_send_messages(function)  # the dark checks it schedules
         function.add_environment(settings.FLEET_QUEUE, self.queue.queue_url)
         self.job_events = self._enable_job_events() if config.enable_job_events else None

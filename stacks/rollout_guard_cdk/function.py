@@ -132,7 +132,7 @@ class GuardFunction:
         if config.job_tag_key:
             conditions = {"StringEquals": {f"aws:ResourceTag/{config.job_tag_key}": config.job_tag_value}}
         self._allow("CancelPolicyJobs", ["iot:CancelJob"], self.job_arns(), conditions)
-        if config.needs_listing():
+        if config.needs_listing() or config.counts_dark_things():
             self._allow("ListActiveJobs", ["iot:ListJobs"], ["*"])
         if config.looks_up_things():
             self._allow("JobsOfViolatingThing", ["iot:ListJobExecutionsForThing"], self.thing_arns())
@@ -140,8 +140,10 @@ class GuardFunction:
             # DescribeAlarms authorizes on alarm ARNs; the gate narrows by the rules' globs when it asks.
             self._allow("AlarmsFiringAtJobCreation", ["cloudwatch:DescribeAlarms"],
                         [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
+        if config.escalates() or config.counts_dark_things():
+            # a forced escalation finds the executions left running; dark checks list the IN_PROGRESS ones
+            self._allow("ListJobExecutions", ["iot:ListJobExecutionsForJob"], self.job_arns())
         if config.escalates():
-            self._allow("FindExecutionsLeftRunning", ["iot:ListJobExecutionsForJob"], self.job_arns())
             self._allow("ForceExecutionsLeftRunning", ["iot:CancelJobExecution"],
                         [*self.job_arns(), *self.thing_arns()])
         if config.kill_switch_parameter:

@@ -156,3 +156,32 @@ def test_the_gate_rule_passes_created_jobs_only_as_the_guard_reads_them(template
             except alerts.UnrecognisedAlert:
                 read = False
             assert matched is passes is read, event["detail"]["eventName"]
+
+
+def test_the_fleet_consumers_and_their_iot_calls_are_bounded_so_that_halts_keep_their_rate(template, variant):
+    _, mapping = one(template, "AWS::Lambda::EventSourceMapping")
+    _, function = one(template, "AWS::Lambda::Function")
+    environment = function["Environment"]["Variables"]
+    allowed = {s["Sid"]: s for s in statements(template) if "Sid" in s}
+
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert float(environment["ROLLOUT_GUARD_FLEET_IOT_RATE"]) * 5 == 4.0  # of IoT's planning rate of 10 a second
+    assert "ROLLOUT_GUARD_IOT_RATE" not in environment  # halts keep the default 10 a second
+    # Many dark things: one listing of the fleet jobs' IN_PROGRESS executions instead of a call per thing.
+    assert allowed["ListActiveJobs"]["Action"] == ["iot:ListJobs"]
+    assert allowed["ListJobExecutions"]["Action"] == ["iot:ListJobExecutionsForJob"]
+    wider = variant(fleetConsumers=20, fleetIotRate=2)
+    _, wider_function = one(wider, "AWS::Lambda::Function")
+    assert one(wider, "AWS::Lambda::EventSourceMapping")[1]["ScalingConfig"] == {"MaximumConcurrency": 20}
+    assert wider_function["Environment"]["Variables"]["ROLLOUT_GUARD_FLEET_IOT_RATE"] == "0.1"
+
+
+def test_fleet_bounds_out_of_range_are_refused_at_synth(variant):
+    import pytest
+
+    from rollout_guard_cdk.config import ConfigError
+
+    with pytest.raises(ConfigError, match="fleetConsumers must be a whole number from 2 to 20"):
+        variant(fleetConsumers=1)
+    with pytest.raises(ConfigError, match="fleetIotRate must be a number of requests a second above 0 and at most 10"):
+        variant(fleetIotRate=11)

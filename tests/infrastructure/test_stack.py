@@ -51,6 +51,7 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_TRACING": "false",
         "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + "}",
         "ROLLOUT_GUARD_FLEET_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "FleetQueue") + "}",
+        "ROLLOUT_GUARD_FLEET_IOT_RATE": "0.8",  # 4 a second shared by 5 consumers
         "ROLLOUT_GUARD_STATE_TABLE": "${" + logical_id(template, "AWS::DynamoDB::Table") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -81,7 +82,10 @@ def test_the_role_allows_nothing_else(template):
         "kms:DescribeKey",
         # reading the fleet queue (the SQS event source); the pre-start gate's look at the alarms
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "cloudwatch:DescribeAlarms",
+        # the dark checks' listing of the fleet jobs' IN_PROGRESS executions
+        "iot:ListJobExecutionsForJob",
     }
+    assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
     assert resources_of(statement_for(template, "cloudwatch:DescribeAlarms")) == [
         "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"]
     assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
@@ -114,10 +118,15 @@ def test_a_forcing_rule_may_escalate_on_the_policy_jobs_only(variant, tmp_path):
         JOB_ARN + "fw-*", "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"]
 
 
-def test_without_a_forcing_rule_there_is_no_escalation_permission(template):
+def test_without_a_forcing_rule_there_is_no_escalation_permission(template, variant, tmp_path):
     allowed = {action for statement in statements(template) for action in statement["Action"]}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"rules": [{"name": "soft", "match": {"alarm_name": "fw-*"}, "jobs": ["fw-*"]}]}))
+    without_fleet = {action for statement in statements(variant(policyFile=str(policy)))
+                     for action in statement["Action"]}
 
-    assert not allowed & {"iot:ListJobExecutionsForJob", "iot:CancelJobExecution"}
+    assert "iot:CancelJobExecution" not in allowed
+    assert not without_fleet & {"iot:ListJobExecutionsForJob", "iot:CancelJobExecution"}
 
 
 def test_tag_condition_limits_cancel_to_opted_in_jobs(variant):

@@ -286,3 +286,33 @@ def test_a_recheck_counts_a_discounted_thing_once():
     tally = Tally({0: {"dark": 2, STILL_DARK: 1}})
     assert verdict(rule, found, None, "outage", tally).discounted == 1
     assert verdict(rule, found, None, None, tally).total == 2
+
+
+# --- the fleet's IoT budget ---------------------------------------------------------------------------------
+
+
+def test_the_fleet_rate_is_read_and_checked_like_the_guards():
+    from rollout_guard.settings import FLEET_IOT_RATE, POLICY_FILE, Settings, SettingsError
+
+    assert Settings.from_env({POLICY_FILE: "p.yaml", FLEET_IOT_RATE: "0.8"}).fleet_iot_rate == 0.8
+    assert Settings.from_env({POLICY_FILE: "p.yaml"}).fleet_iot_rate == 10.0
+    with pytest.raises(SettingsError, match="ROLLOUT_GUARD_FLEET_IOT_RATE must be a number of requests a second"):
+        Settings.from_env({POLICY_FILE: "p.yaml", FLEET_IOT_RATE: "fast"})
+
+
+def test_fleet_work_asks_iot_through_its_own_paced_client_and_halts_through_the_guards(tmp_path):
+    from rollout_guard.runtime import Runtime
+    from rollout_guard.settings import Settings
+    from rollout_guard_local.context import LocalContext
+
+    guard_jobs, fleet_jobs = FakeJobs({"fw-1": active("fw-1")}), FakeJobs({"fw-1": active("fw-1")})
+    executing(fleet_jobs, "dev-1", "dev-2")
+    runtime = Runtime(settings=Settings(policy_file="unused"), policy=POLICY, jobs=guard_jobs,
+                      fleet_state=InMemoryFleetState(), fleet_jobs_factory=lambda: fleet_jobs,
+                      clock=lambda: NOW_MS / 1000)
+
+    runtime.handle(samples.sqs_batch(DarkCheck(60, (("dev-1", HOUR_AGO_MS), ("dev-2", HOUR_AGO_MS))).message()),
+                   LocalContext())
+
+    assert {call[0] for call in fleet_jobs.calls} == {"in_progress_on", "describe"}  # its counting: paced
+    assert [call[0] for call in guard_jobs.calls] == ["describe", "cancel"]
