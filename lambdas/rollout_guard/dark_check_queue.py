@@ -15,7 +15,18 @@ class DarkCheckQueue:
         self._client = client
         self._made: Any = None
 
-    def schedule(self, check: DarkCheck, delay_s: int) -> None:
+    @property
+    def _sqs(self) -> Any:
         if self._made is None:
             self._made = self._client()
-        self._made.send_message(QueueUrl=self.url, MessageBody=json.dumps(check.message()), DelaySeconds=delay_s)
+        return self._made
+
+    def schedule(self, check: DarkCheck, delay_s: int) -> None:
+        self._sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(check.message()), DelaySeconds=delay_s)
+
+    def drained(self, in_flight: int) -> bool:
+        """SQS's approximate counts: nothing visible, nothing in flight but this batch (delayed checks aside)."""
+        counts = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return (int(counts["ApproximateNumberOfMessages"]) == 0
+                and int(counts["ApproximateNumberOfMessagesNotVisible"]) <= in_flight)

@@ -17,8 +17,11 @@ from .fleet_state import ThingDays, minute_of
 DARK_CHECK_SLACK_S = 5  # connect events in flight when a check falls due
 WATERMARK_SLACK_S = 10  # a batch read just before the low-water mark's batch, still being settled
 WATERMARK_WAIT_S = 300  # the longest a check waits for the low-water mark before judging without it
-RECHECK_AFTER = 2  # a discounted dark thing is judged again this many `dark_after` after it disconnected...
-RECHECK_ROUNDS = 4  # ...and again each `dark_after` while the rest of the fleet is not back, this many times
+# A discounted dark thing is looked at again every `dark_after` (a minute at least), from `dark_after` after it was
+# discounted: once the rest of the fleet is back, it has one more `dark_after` to come back, then it counts. While the
+# fleet is not back, at most `RECHECK_ROUNDS` looks (an outage longer than that hides it: the log says so).
+RECHECK_MIN_S = 60
+RECHECK_ROUNDS = 30
 FLEET_BACK = 0.8  # the rest of the fleet is back when its connects since reach this share of its disconnects
 
 
@@ -55,6 +58,10 @@ def judged_until(disconnects: Iterable[tuple[str, int]], dark_after_s: int) -> i
     last = max(at for _, at in disconnects)
     end_of_minute = (minute_of(last) + 1) * 60_000
     return max(last + dark_after_s * 1000 + DARK_CHECK_SLACK_S * 1000, end_of_minute) + WATERMARK_SLACK_S * 1000
+
+
+def recheck_step_s(dark_after_s: int) -> int:
+    return max(dark_after_s, RECHECK_MIN_S)
 
 
 def fleet_is_back(disconnects: int, connects_since: int) -> bool:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from . import dark_things
 from .alerts import FLEET, Alert
 from .casualties import DARK, FAILURES, SHOWN, STILL_DARK, Casualty, Verdict, outage, verdict
-from .dark_things import DARK_CHECK_SLACK_S, RECHECK_AFTER, RECHECK_ROUNDS, WATERMARK_WAIT_S
+from .dark_things import DARK_CHECK_SLACK_S, RECHECK_ROUNDS, WATERMARK_WAIT_S, recheck_step_s
 from .fleet_events import THING_NAME, DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
 from .fleet_state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, minute_of, thing_key
 from .jobs import JobsError, JobsPort
@@ -52,6 +52,10 @@ class Timers(Protocol):
     def schedule(self, check: DarkCheck, delay_s: int) -> None:
         """Send the check back to the detector after `delay_s` seconds."""
 
+    def drained(self, in_flight: int) -> bool:
+        """Whether the fleet queue holds nothing to read and nothing in flight but this batch's `in_flight`
+        messages (a quiet stream: every event sent so far is settled)."""
+
 
 Respond = Callable[[Alert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
 Message = tuple[str, Any] | tuple[str, Any, int | None]  # (message id, body[, SentTimestamp in epoch ms])
@@ -59,9 +63,10 @@ Message = tuple[str, Any] | tuple[str, Any, int | None]  # (message id, body[, S
 
 def due(check: DarkCheck) -> float:
     """When a dark check may judge (epoch seconds): `dark_after`, and the slack, after its last disconnect; a
-    recheck `RECHECK_AFTER` times `dark_after` after it, and one `dark_after` later each round."""
-    waits = 1 if check.round == 0 else RECHECK_AFTER + check.round - 1
-    return max(at for _, at in check.disconnects) / 1000 + waits * check.dark_after_s + DARK_CHECK_SLACK_S
+    recheck when it says."""
+    if check.round:
+        return check.due_ms / 1000
+    return max(at for _, at in check.disconnects) / 1000 + check.dark_after_s + DARK_CHECK_SLACK_S
 
 
 def fleet_rule(policy: Policy, job_id: str) -> Rule | None:
@@ -220,7 +225,7 @@ class Detector:
             after.append(_Once(partial(self._advance, min(batch.sent), list(writes.values()))))
         pairs = tuple(batch.disconnects)
         timers = _Once(partial(self._schedule_all, [DarkCheck(s, pairs) for s in self.policy.dark_checks()]))
-        judge = _Once(partial(self._judge, batch.checks))
+        judge = _Once(partial(self._judge, batch.checks, len(batch.needs) + len(plan.problems)))
         for message_id, wanted in batch.needs.items():
             own: list[Callable[[], Any]] = [writes[need] for need in wanted if need in writes]
             extra: list[Callable[[], Any]] = [timers] if ("timers", "") in wanted else []
@@ -254,27 +259,39 @@ class Detector:
             log("warning", "Dark check not scheduled: no fleet queue configured", disconnects=len(check.disconnects),
                 due_in_s=delay)
 
-    def _judge(self, checks: list[DarkCheck]) -> None:
-        """The batch's dark checks that may judge now: due, and the fleet queue read past what they depend on (or
-        waited for long enough); the others go back to the queue."""
+    def _judge(self, checks: list[DarkCheck], in_flight: int = 0) -> None:
+        """The batch's dark checks that may judge now: due, and the fleet queue read past what they depend on (the
+        low-water mark, or a quiet queue), or waited for long enough; the others go back to the queue."""
         if not checks:
             return
         now, position = self.clock(), self.state.stream_position()
+        drained: bool | None = None
         ready: list[tuple[DarkCheck, bool]] = []
         for check in checks:
             until_ms = dark_things.judged_until(check.disconnects, check.dark_after_s) if check.round == 0 else 0
             if now < due(check):  # early: a clock apart, or a delay over SQS's longest
                 self._schedule(check, due(check) - now)
-            elif position < until_ms and now < until_ms / 1000 + WATERMARK_WAIT_S and self.timers is not None:
+                continue
+            behind = position < until_ms and self.timers is not None
+            if behind and drained is None:
+                drained = self._drained(in_flight)
+            if behind and not drained and now < until_ms / 1000 + WATERMARK_WAIT_S:
                 self._schedule(check, WATERMARK_POLL_S)
             else:
-                ready.append((check, position < until_ms))
+                ready.append((check, behind and not drained))
         first = [(check, early) for check, early in ready if check.round == 0]
         if first:
             self._first_look(first)
         for check, _ in ready:
             if check.round:
                 self._recheck(check)
+
+    def _drained(self, in_flight: int) -> bool:
+        try:
+            return self.timers is not None and self.timers.drained(in_flight)
+        except Exception as error:  # botocore raises many types; the check waits for the low-water mark instead
+            log("warning", "Fleet queue depth unreadable", error=str(error))
+            return False
 
     def _first_look(self, checks: list[tuple[DarkCheck, bool]]) -> None:
         """Which of the disconnected things stayed dark, and on which job."""
@@ -345,31 +362,38 @@ class Detector:
         return found
 
     def _recheck(self, check: DarkCheck) -> None:
-        """Things discounted as an outage: counted (`still_dark`) when still dark once the rest of the fleet is back;
-        looked at again while it is not, `RECHECK_ROUNDS` times."""
+        """A job's things discounted as an outage: once the rest of the fleet is back, each has one more
+        `dark_after` to come back, then counts (`still_dark`); while the fleet is not back, looked at again."""
         now_ms = int(self.clock() * 1000)
-        days = {(client, at): [thing_key(client, at + offset) for offset in range(0, now_ms - at + 86_400_000,
-                                                                                   86_400_000)]
-                for client, at in check.disconnects}
-        found = self.state.things(key for keys in days.values() for key in keys)
-        still = [(client, at) for (client, at), keys in days.items()
-                 if not any(dark_things.came_back_since(at, found.get(key, ThingDays()).connected) for key in keys)]
+        still = self._still_dark(check.disconnects, now_ms)
         if not still:
+            return
+        step_ms = recheck_step_s(check.dark_after_s) * 1000
+        if check.fleet_back_ms and now_ms >= check.fleet_back_ms + check.dark_after_s * 1000:
+            if check.job_id:
+                self._add(check.job_id, [Casualty(at, client, STILL_DARK) for client, at in still])
+            count(Metric.STILL_DARK_COUNTED, len(still))
             return
         dropped_in = {minute_of(at) for _, at in still}
         counts = self.state.minutes(range(min(dropped_in), minute_of(now_ms) + 1))
-        dropped = sum(counts[minute].others for minute in dropped_in if minute in counts)
-        connects = sum(c.connects for c in counts.values())
-        if not dark_things.fleet_is_back(dropped, connects):
-            if check.round < RECHECK_ROUNDS:
-                self._schedule(check._replace(disconnects=tuple(still), round=check.round + 1))
-            else:
-                log("warning", "Dark things discounted as an outage, still dark, the fleet not back: not counted",
-                    things=len(still))
-            return
-        if check.job_id:
-            self._add(check.job_id, [Casualty(at, client, STILL_DARK) for client, at in still])
-        count(Metric.STILL_DARK_COUNTED, len(still))
+        back = dark_things.fleet_is_back(sum(counts[m].others for m in dropped_in if m in counts),
+                                         sum(c.connects for c in counts.values()))
+        if back and not check.fleet_back_ms:
+            self._schedule(check._replace(disconnects=tuple(still), round=check.round + 1, fleet_back_ms=now_ms,
+                                          due_ms=now_ms + check.dark_after_s * 1000))
+        elif check.round < RECHECK_ROUNDS:
+            self._schedule(check._replace(disconnects=tuple(still), round=check.round + 1, due_ms=now_ms + step_ms))
+        else:
+            log("warning", "Dark things discounted as an outage, still dark, the fleet not back: not counted",
+                job_id=check.job_id, things=len(still))
+
+    def _still_dark(self, disconnects: tuple[tuple[str, int], ...], now_ms: int) -> list[tuple[str, int]]:
+        """The things with no connect since their disconnect (every day of theirs up to now read once)."""
+        days = {(client, at): [thing_key(client, when) for when in range(at, now_ms + 86_400_000, 86_400_000)]
+                for client, at in disconnects}
+        found = self.state.things(key for keys in days.values() for key in keys)
+        return [(client, at) for (client, at), keys in days.items()
+                if not any(dark_things.came_back_since(at, found.get(key, ThingDays()).connected) for key in keys)]
 
     # --- counting and halting --------------------------------------------------------------------------------
 
@@ -383,8 +407,10 @@ class Detector:
         judged = self._evaluate(job_id, rule, found, early)
         if judged is not None and judged.discounted and not judged.crossed:
             dark = tuple(sorted({(c.thing, c.at_ms) for c in found if c.kind == DARK}))
-            if dark and rule.casualties.dark_after_s:
-                self._schedule(DarkCheck(rule.casualties.dark_after_s, dark, 1, job_id))
+            dark_after_s = rule.casualties.dark_after_s
+            if dark and dark_after_s:
+                step_ms = recheck_step_s(dark_after_s) * 1000
+                self._schedule(DarkCheck(dark_after_s, dark, 1, job_id, int(self.clock() * 1000) + step_ms))
 
     def _evaluate(self, job_id: str, rule: Rule, new: list[Casualty], early: bool = False) -> Verdict | None:
         threshold = rule.casualties

@@ -6,7 +6,8 @@
 - a lifecycle event (`$aws/events/presence/<connected|disconnected>/<clientId>`): `clientId`, `eventType`,
   `timestamp` (epoch milliseconds);
 - a dark check: `{"rolloutGuard": "dark-check", "darkAfter": S, "disconnects": [[THING, AT_MS], ...]}`, with
-  `"round": N` (1 and up) and `"jobId"` when it judges again a job's dark things discounted as a network outage.
+  `"round": N` (1 and up), `"jobId"`, `"dueAt"` (epoch ms) and `"fleetBackAt"` (epoch ms, once the rest of the
+  fleet was seen back) when it judges again a job's dark things discounted as a network outage.
 
 Parsing is strict about types, as for alerts: anything else raises `NotAFleetEvent` with a one-line reason.
 """
@@ -53,12 +54,14 @@ class DarkCheck(NamedTuple):
     disconnects: tuple[tuple[str, int], ...]  # (client id, when it disconnected)
     round: int = 0  # 0: the first look; 1 and up: a recheck of things discounted as an outage
     job_id: str | None = None  # a recheck's job
+    due_ms: int = 0  # a recheck's time
+    fleet_back_ms: int = 0  # when a recheck saw the rest of the fleet back (0: not yet)
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {MARKER: DARK_CHECK, "darkAfter": self.dark_after_s,
                                    "disconnects": [list(d) for d in self.disconnects]}
         if self.round:
-            message.update(round=self.round, jobId=self.job_id)
+            message.update(round=self.round, jobId=self.job_id, dueAt=self.due_ms, fleetBackAt=self.fleet_back_ms)
         return message
 
 
@@ -119,7 +122,9 @@ def _dark_check(message: dict[str, Any]) -> DarkCheck:
     if isinstance(round_, bool) or not isinstance(round_, int) or round_ < 0:
         raise NotAFleetEvent("round must be a whole number")
     if round_:
-        return DarkCheck(dark_after, tuple(pairs), round_, _text(message.get("jobId"), "jobId"))
+        back = message.get("fleetBackAt", 0)
+        return DarkCheck(dark_after, tuple(pairs), round_, _text(message.get("jobId"), "jobId"),
+                         _time(message.get("dueAt")), 0 if back == 0 else _time(back))
     return DarkCheck(dark_after, tuple(pairs))
 
 

@@ -21,6 +21,7 @@ from rollout_guard_cli import samples
 from rollout_guard_cli.state import create_state_table
 from rollout_guard_local.context import LocalContext
 from tests.integration.test_handler import emf
+from tests.unit.fakes import KeptTimers
 
 HOUR_AGO_MS = int(time.time() * 1000) - 3_600_000  # events from the past: every dark check is already due
 MINUTE = 60_000
@@ -35,14 +36,7 @@ rules:
 """
 
 
-class Timers:
-    """Dark checks kept, to be delivered when the test says (as SQS would after their delay)."""
-
-    def __init__(self):
-        self.scheduled = []
-
-    def schedule(self, check, delay_s):
-        self.scheduled.append((check, delay_s))
+Timers = KeptTimers
 
 
 class Fleet:

@@ -73,3 +73,18 @@ def active(job_id: str, *groups: str) -> JobView:
 def _keeps_to_the_port(fake: FakeJobs) -> JobsPort:
     """Never called: mypy (in make test) fails here when the fake drifts from the port."""
     return fake
+
+
+class KeptTimers:
+    """The detector's dark checks kept, to be delivered when a test says (as SQS would after their delay); the
+    queue is quiet (`drained`) when the test says so."""
+
+    def __init__(self, drained: bool = False):
+        self.scheduled: list[tuple] = []
+        self.quiet = drained
+
+    def schedule(self, check, delay_s):
+        self.scheduled.append((check, delay_s))
+
+    def drained(self, in_flight):
+        return self.quiet

@@ -12,7 +12,7 @@ from rollout_guard.fleet_events import DarkCheck
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
 from tests.conftest import make_policy
-from tests.unit.fakes import FakeJobs, active
+from tests.unit.fakes import FakeJobs, KeptTimers, active
 
 POLICY = make_policy("""
     rules:
@@ -25,12 +25,7 @@ POLICY = make_policy("""
 NOW_MS = 1_800_000_000_000
 
 
-class Timers:
-    def __init__(self):
-        self.scheduled = []
-
-    def schedule(self, check, delay_s):
-        self.scheduled.append((check, delay_s))
+Timers = KeptTimers
 
 
 def detector(**kwargs):

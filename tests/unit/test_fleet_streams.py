@@ -20,7 +20,7 @@ from rollout_guard.policy import Casualties
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
 from tests.conftest import make_policy
-from tests.unit.fakes import FakeJobs, active
+from tests.unit.fakes import FakeJobs, KeptTimers, active
 
 POLICY = make_policy("""
     rules:
@@ -34,12 +34,7 @@ NOW_MS = 1_800_000_000_000
 HOUR_AGO_MS = NOW_MS - 3_600_000
 
 
-class Timers:
-    def __init__(self):
-        self.scheduled = []
-
-    def schedule(self, check, delay_s):
-        self.scheduled.append((check, delay_s))
+Timers = KeptTimers
 
 
 def detector(state=None, timers=None, jobs=None, policy=POLICY, now_ms=NOW_MS):
@@ -138,6 +133,20 @@ def test_a_due_check_waits_for_the_queue_to_be_read_past_its_minutes_then_judges
     assert report["casualties"] == 2 and "judgedWithoutWatermark" not in report and len(halts) == 1
 
 
+def test_a_due_check_judges_at_once_on_a_quiet_queue_even_with_the_mark_behind():
+    state, timers = InMemoryFleetState(complete=False), Timers(drained=True)
+    jobs = FakeJobs({"fw-1": active("fw-1")})
+    executing(jobs, "dev-1")
+    check = DarkCheck(60, (("dev-1", HOUR_AGO_MS),))
+
+    settle(detector(state, timers, jobs)[0], check.message())
+    found, _, _ = detector(state, timers, jobs)
+    settle(found, check.message())
+
+    (report,) = found.reports
+    assert report["casualties"] == 1 and "judgedWithoutWatermark" not in report and timers.scheduled == []
+
+
 def test_a_check_that_waited_its_bound_judges_and_says_so():
     state, timers = InMemoryFleetState(complete=False), Timers()
     jobs = FakeJobs({"fw-1": active("fw-1")})
@@ -220,36 +229,57 @@ def test_a_dry_run_scale_job_keeps_every_item_small_and_counts_right():
 
 
 def test_a_thing_discounted_in_an_outage_counts_when_still_dark_after_the_fleet_came_back():
-    timers = Timers()
+    timers, clock = Timers(), [NOW_MS / 1000]
     jobs = FakeJobs({"fw-1": active("fw-1")})
     jobs.jobs["fw-1"] = replace(jobs.jobs["fw-1"], executed=10)
     executing(jobs, "dev-1", "dev-2")
-    state = InMemoryFleetState()
-    found, halts, _ = detector(state, timers, jobs)
+    halts = []
+    found = Detector(POLICY, InMemoryFleetState(), jobs, lambda alert, policy: halts.append(alert), timers=timers,
+                     clock=lambda: clock[0])
     others = [samples.presence(f"other-{n}", False, HOUR_AGO_MS + 1_000) for n in range(40)]
-    settle(found, *others[:10])
-    for start in range(10, 40, 10):
+    for start in range(0, 40, 10):
         settle(found, *others[start:start + 10])
     settle(found, DarkCheck(60, (("dev-1", HOUR_AGO_MS), ("dev-2", HOUR_AGO_MS))).message())
     assert halts == [] and found.reports[-1]["discounted"] == 2
     (recheck,) = [check for check, _ in timers.scheduled if check.round]
-    assert recheck.job_id == "fw-1" and due(recheck) * 1000 == HOUR_AGO_MS + 2 * 60_000 + 5_000
+    assert recheck.job_id == "fw-1" and due(recheck) == clock[0] + 60
+
+    clock[0] += 60  # the fleet is still out: looked at again a step later
+    settle(found, recheck.message())
+    (again,) = [check for check, _ in timers.scheduled if check.round == 2]
+    assert again.fleet_back_ms == 0 and due(again) == clock[0] + 60 and len(found.reports) == 1
 
     back = [samples.presence(f"other-{n}", True, HOUR_AGO_MS + 180_000) for n in range(40)]
     for start in range(0, 40, 10):
         settle(found, *back[start:start + 10])
-    settle(found, samples.presence("dev-2", True, HOUR_AGO_MS + 170_000))  # dev-2 came back late: not bricked
-    settle(found, recheck.message())
+    clock[0] += 60  # the fleet is back: each thing has one more dark_after to come back
+    settle(found, again.message())
+    (last,) = [check for check, _ in timers.scheduled if check.round == 3]
+    assert last.fleet_back_ms == clock[0] * 1000 and due(last) == clock[0] + 60 and len(found.reports) == 1
 
-    assert [alert.job_ids for alert in halts] == [] and found.reports[-1]["casualties"] == 1
-    assert "dev-1 still_dark" in found.reports[-1]["detail"]
+    settle(found, samples.presence("dev-2", True, NOW_MS + 150_000))  # dev-2 came back within it: not bricked
+    clock[0] += 60
+    settle(found, last.message())
+
+    assert halts == [] and found.reports[-1]["casualties"] == 1
+    assert "dev-1 still_dark" in found.reports[-1]["detail"] and "dev-2" not in found.reports[-1]["detail"]
+
+
+def test_a_thing_that_came_back_after_the_outage_is_never_counted():
+    timers = Timers()
+    found, halts, _ = detector(InMemoryFleetState(), timers)
+    settle(found, samples.presence("dev-1", True, HOUR_AGO_MS + 600_000))
+
+    settle(found, DarkCheck(60, (("dev-1", HOUR_AGO_MS),), 3, "fw-1", NOW_MS, NOW_MS - 120_000).message())
+
+    assert found.reports == [] and timers.scheduled == [] and halts == []
 
 
 def test_a_recheck_waits_while_the_fleet_is_still_out():
     timers = Timers()
     found, halts, _ = detector(InMemoryFleetState(), timers)
     settle(found, *(samples.presence(f"other-{n}", False, HOUR_AGO_MS) for n in range(10)))
-    recheck = DarkCheck(60, (("dev-1", HOUR_AGO_MS),), 1, "fw-1")
+    recheck = DarkCheck(60, (("dev-1", HOUR_AGO_MS),), 1, "fw-1", NOW_MS)
 
     settle(found, recheck.message())
 

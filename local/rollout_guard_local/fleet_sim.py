@@ -1,0 +1,523 @@
+"""A fleet simulator that knows the truth: what N devices send during a rollout, delivered to the function's own
+handler as the SQS event source delivers it, and a verdict on the detector against the ground truth.
+
+Local tooling (tests and `make bench`), never shipped. A scenario generates the fleet's events by the simulation's
+clock: execution outcomes (with retries and duplicate deliveries), reboots that reconnect after a delay, bricked
+devices that fail or report SUCCEEDED and never come back, a network outage that drops a share of the whole fleet,
+a backlog during which no consumer reads. `run` delivers them through a moto SQS queue (in-process: wrap it in
+`mock_aws`) to several consumers per tick in batches of up to 10, shuffled across the consumers (at least once,
+unordered); a message that fails comes back after its visibility timeout and goes to the dead-letter queue after
+the redrive count. The state is the real DynamoDB adapter on moto; IoT is `SimIot`, which answers from the
+scenario's truth and logs every call by the simulation's clock. `at_scale` runs the real detector on the in-memory
+state (the same items) for a million devices, without SQS.
+
+The ground truth is the event time at which the rule's threshold was truly crossed: the Nth casualty (a failed
+device at its first failure, a bricked device when it went dark), or never.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rollout_guard.fleet_events import DarkCheck
+from rollout_guard.jobs import JobsError, JobView
+
+JOB = "fw-sim"
+START_MS = 1_800_000_000_000
+EXECUTION_S = 30  # from an execution's start to its outcome
+RETRY_GAP_S = 8  # between a failing device's retried outcomes
+DISCONNECT_AFTER_S = 2  # a SUCCEEDED device reboots this long after reporting
+VISIBILITY_S = 30  # a failed message comes back this long after (the stack sets 6 x the function's timeout)
+MAX_RECEIVES = 3  # the fleet queue's redrive count
+TICK_S = 1.0
+BATCH = 10
+
+
+@dataclass(frozen=True)
+class Outage:
+    at_s: float  # from the rollout's start
+    lasts_s: float
+    share: float  # of the whole fleet (the job's devices among them)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    devices: int  # the job's things
+    fleet: int  # every thing of the fleet (the rule's fleet_things)
+    threshold: int  # the rule's `things`
+    dark_after_s: int = 30
+    per_minute: int = 600
+    failing: float = 0.0  # devices whose execution fails
+    bricked: float = 0.0  # devices that report SUCCEEDED, reboot and never come back
+    retries: int = 0  # further outcomes of each failing device (jobExecutionsRetryConfig)
+    duplicates: float = 0.0  # events delivered twice
+    outage: Outage | None = None
+    backlog: tuple[float, float] | None = None  # (from s, for s): no consumer reads
+    consumers: int = 1
+    reboot_s: float = 20.0
+    reboots: bool = True  # good devices reboot after SUCCEEDED (a disconnect, a connect)
+    malformed: int = 0  # messages that are no fleet event, spread over the rollout (each must fail alone)
+    seed: int = 1
+
+    def policy(self) -> str:
+        return (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    jobs: [\"fw-*\"]\n"
+                f"    reason_code: FLEET_CASUALTIES\n    dark_after: {self.dark_after_s}\n"
+                f"    casualties: {{things: {self.threshold}, fleet_things: {self.fleet}}}\n")
+
+
+@dataclass
+class Device:
+    name: str
+    starts_ms: int
+    outcome_ms: int
+    fate: str  # good, failed, bricked
+    dark_ms: int | None = None  # a bricked device's last disconnect
+
+
+@dataclass
+class Truth:
+    """What happened, whatever the detector makes of it."""
+
+    devices: list[Device]
+    events: list[tuple[int, dict[str, Any]]]  # (event time ms, body), in time order
+    casualties: list[tuple[int, str]]  # (when, thing) of every true casualty, in time order
+    threshold: int
+
+    @property
+    def crossing_ms(self) -> int | None:
+        return self.casualties[self.threshold - 1][0] if len(self.casualties) >= self.threshold else None
+
+
+def generate(scenario: Scenario) -> Truth:
+    rng = random.Random(scenario.seed)  # noqa: S311 - a reproducible simulation, not cryptography
+    events: list[tuple[int, dict[str, Any]]] = []
+    devices = []
+    for n in range(scenario.devices):
+        starts = START_MS + int(n * 60_000 / scenario.per_minute)
+        roll = rng.random()
+        fate = "failed" if roll < scenario.failing else "bricked" if roll < scenario.failing + scenario.bricked \
+            else "good"
+        devices.append(Device(f"dev-{n:06d}", starts, starts + int((EXECUTION_S + rng.uniform(-10, 10)) * 1000),
+                              fate))
+    outage = scenario.outage
+    dropped = set()
+    if outage:
+        dropped = {n for n in range(scenario.fleet) if rng.random() < outage.share}
+    for n, device in enumerate(devices):
+        events += _device_events(device, scenario, rng, n in dropped)
+    for n in range(scenario.devices, scenario.fleet):  # the rest of the fleet: only the outage moves it
+        if n in dropped and outage:
+            events += _outage_events(f"other-{n:06d}", outage, rng)
+    for n in range(scenario.malformed):
+        at = START_MS + int(n * 60_000 / max(1, scenario.malformed))
+        events.append((at, {"eventType": "connected", "clientId": "", "timestamp": at}))
+    events.sort(key=lambda pair: pair[0])
+    casualties = sorted((d.outcome_ms if d.fate == "failed" else d.dark_ms or 0, d.name)
+                        for d in devices if d.fate != "good")
+    return Truth(devices, events, casualties, scenario.threshold)
+
+
+def _device_events(device: Device, scenario: Scenario, rng: random.Random, dropped: bool) -> list[tuple[int, dict]]:
+    from rollout_guard_cli.samples import job_execution, presence
+
+    out: list[tuple[int, dict]] = []
+    if device.fate == "failed":
+        out.append((device.outcome_ms, job_execution(JOB, device.name, "FAILED", device.outcome_ms)))
+        for retry in range(scenario.retries):
+            at = device.outcome_ms + (retry + 1) * RETRY_GAP_S * 1000
+            out.append((at, job_execution(JOB, device.name, rng.choice(["FAILED", "TIMED_OUT"]), at)))
+    else:
+        out.append((device.outcome_ms, job_execution(JOB, device.name, "SUCCEEDED", device.outcome_ms)))
+        gone = device.outcome_ms + DISCONNECT_AFTER_S * 1000
+        if device.fate == "bricked":
+            device.dark_ms = gone
+            out.append((gone, presence(device.name, False, gone)))
+        elif scenario.reboots:
+            back = gone + int(scenario.reboot_s * 1000)
+            out += [(gone, presence(device.name, False, gone)), (back, presence(device.name, True, back))]
+    if dropped and scenario.outage and device.fate != "bricked":
+        out += _outage_events(device.name, scenario.outage, rng)
+    return out
+
+
+def _outage_events(name: str, outage: Outage, rng: random.Random) -> list[tuple[int, dict]]:
+    from rollout_guard_cli.samples import presence
+
+    down = START_MS + int((outage.at_s + rng.uniform(0, 20)) * 1000)
+    up = START_MS + int((outage.at_s + outage.lasts_s + rng.uniform(0, 40)) * 1000)
+    return [(down, presence(name, False, down)), (up, presence(name, True, up))]
+
+
+class SimIot:
+    """IoT Jobs as the scenario's truth says it stands at the simulation's time; every call logged by that time."""
+
+    def __init__(self, truth: Truth, clock: Callable[[], float]):
+        self.devices = {device.name: device for device in truth.devices}
+        self.clock = clock
+        self.calls: list[tuple[float, str]] = []
+        self.cancelled_at: float | None = None
+
+    def _call(self, name: str) -> float:
+        now = self.clock()
+        self.calls.append((now, name))
+        return now * 1000
+
+    def describe(self, job_id: str) -> JobView:
+        now = self._call("DescribeJob")
+        if job_id != JOB:
+            raise JobsError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
+        status = "CANCELED" if self.cancelled_at is not None else "IN_PROGRESS"
+        return JobView(JOB, status, executed=sum(1 for d in self.devices.values() if d.starts_ms <= now))
+
+    def active_job_ids(self) -> list[str]:
+        self._call("ListJobs")
+        return [] if self.cancelled_at is not None else [JOB]
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]:
+        return self.jobs_in_progress_on_thing(thing_name)
+
+    def _in_progress(self, device: Device | None, now: float) -> bool:
+        return device is not None and device.starts_ms <= now < device.outcome_ms and self.cancelled_at is None
+
+    def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]:
+        now = self._call("ListJobExecutionsForThing")
+        return [JOB] if self._in_progress(self.devices.get(thing_name), now) else []
+
+    def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]:
+        self._call("CancelJob")
+        self.cancelled_at = self.clock()
+        return {"jobId": job_id, "jobArn": f"arn:aws:iot:eu-west-1:123456789012:job/{job_id}"}
+
+    def things_in_progress(self, job_id: str) -> list[str]:
+        now = self._call("ListJobExecutionsForJob")
+        return [name for name, device in self.devices.items() if self._in_progress(device, now)]
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
+        self._call("CancelJobExecution")
+        return False
+
+    def peak_per_second(self) -> int:
+        return max(Counter(int(at) for at, _ in self.calls).values(), default=0)
+
+
+@dataclass
+class Clock:
+    now: float = START_MS / 1000
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimTimers:
+    """The detector's dark checks held until their delay passes by the simulation's clock (SQS's DelaySeconds);
+    the queue's depth is the simulated fleet queue's (none: never drained)."""
+
+    def __init__(self, clock: Clock, queue: SimQueue | None = None):
+        self.clock, self.queue = clock, queue
+        self.held: list[tuple[float, dict[str, Any]]] = []
+
+    def schedule(self, check: DarkCheck, delay_s: int) -> None:
+        self.held.append((self.clock() + delay_s, check.message()))
+
+    def drained(self, in_flight: int) -> bool:
+        return self.queue is not None and self.queue.drained(in_flight)
+
+    def due(self) -> list[dict[str, Any]]:
+        ready = [body for at, body in self.held if at <= self.clock()]
+        self.held = [(at, body) for at, body in self.held if at > self.clock()]
+        return ready
+
+
+class SimQueue:
+    """The fleet queue on moto SQS, read as the event source mapping reads it, with its depth kept by count.
+
+    moto walks every message of a queue at each call, so a backlog is held here, oldest first (SQS's standard
+    queues deliver roughly so; the batches of a tick are shuffled), and fed to moto as fast as the consumers read:
+    each message keeps the time it was sent (`SentTimestamp` by the simulation's clock)."""
+
+    def __init__(self, sqs: Any, clock: Clock):
+        self.sqs, self.clock = sqs, clock
+        dead = sqs.create_queue(QueueName="sim-dead")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.dead = dead
+        self.url = sqs.create_queue(QueueName="sim-fleet", Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+        self.unread = self.in_flight = 0
+        self.held: list[tuple[str, dict[str, Any]]] = []  # (sent at, body), not yet in moto
+        self.waiting: list[tuple[float, str, int]] = []  # (visible again at, receipt handle, receives) of failures
+
+    def drained(self, in_flight: int) -> bool:
+        return self.unread == 0 and self.in_flight <= in_flight
+
+    @property
+    def idle(self) -> bool:
+        return self.unread == 0 and self.in_flight == 0
+
+    def send(self, bodies: list[dict[str, Any]]) -> None:
+        sent = str(int(self.clock() * 1000))
+        self.held += [(sent, body) for body in bodies]
+        self.unread += len(bodies)
+
+    def feed(self, limit: int) -> None:
+        fed, self.held = self.held[:limit], self.held[limit:]
+        for start in range(0, len(fed), BATCH):
+            self.sqs.send_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "MessageBody": json.dumps(body),
+                 "MessageAttributes": {"simSent": {"DataType": "Number", "StringValue": sent}}}
+                for n, (sent, body) in enumerate(fed[start:start + BATCH])])
+
+    def receive(self, consumers: int, rng: random.Random) -> list[dict[str, Any]]:
+        """Up to one batch per consumer, the messages shuffled across them (unordered, concurrent)."""
+        messages = []
+        for _ in range(consumers if self.unread else 0):
+            got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=BATCH, VisibilityTimeout=3600,
+                                           MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+            messages += got
+            if len(got) < BATCH:
+                break
+        self.unread, self.in_flight = max(0, self.unread - len(messages)), self.in_flight + len(messages)
+        rng.shuffle(messages)
+        batches = [messages[start:start + BATCH] for start in range(0, len(messages), BATCH)]
+        return [{"Records": [_record(message) for message in batch]} for batch in batches]
+
+    def settle(self, batch: dict[str, Any], failed: set[str]) -> None:
+        done = [r for r in batch["Records"] if r["messageId"] not in failed]
+        for start in range(0, len(done), BATCH):
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(done[start:start + BATCH])])
+        self.in_flight -= len(done)
+        self.waiting += [(self.clock() + VISIBILITY_S, r["receiptHandle"],
+                          int(r["attributes"]["ApproximateReceiveCount"]))
+                         for r in batch["Records"] if r["messageId"] in failed]
+
+    def release(self) -> None:
+        """Failed messages visible again after their visibility timeout; past the redrive count, SQS moves them to
+        the dead-letter queue at the next receive."""
+        for at, handle, receives in self.waiting:
+            if at <= self.clock():
+                self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=handle, VisibilityTimeout=0)
+                self.in_flight -= 1
+                self.unread += 0 if receives >= MAX_RECEIVES else 1
+        self.waiting = [entry for entry in self.waiting if entry[0] > self.clock()]
+
+    def dead_lettered(self) -> int:
+        self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=BATCH, VisibilityTimeout=0)  # moves them
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.dead, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+class LoggedClient:
+    """A DynamoDB client whose writes are logged (item key, simulation time): writes per item a second."""
+
+    def __init__(self, client: Any, clock: Clock):
+        self._client, self.clock = client, clock
+        self.log: list[tuple[float, str]] = []
+        self.exceptions = client.exceptions
+
+    def update_item(self, **request: Any) -> Any:
+        self.log.append((self.clock(), next(iter(request["Key"].values()))["S"]))
+        return self._client.update_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@dataclass
+class Report:
+    scenario: str
+    events: int
+    halted: bool
+    false_halt: bool
+    missed_halt: bool
+    truly_crossed_at_s: float | None  # from the rollout's start, by event time
+    delay_s: float | None  # from the true crossing to CancelJob accepted
+    casualties_counted: int
+    true_casualties: int
+    peak_iot_calls_a_second: int
+    peak_item_writes_a_second: int
+    largest_item_bytes: int
+    dead_lettered: int
+    checks_without_watermark: int = 0
+    halted_with: int | None = None  # casualties counted by the evaluation that crossed the threshold
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "detail"}
+
+
+def verdict_of(scenario: Scenario, truth: Truth, cancelled_at: float | None, counted: int, **figures: Any) -> Report:
+    crossing = truth.crossing_ms
+    halted = cancelled_at is not None
+    return Report(
+        scenario=scenario.name, events=len(truth.events), halted=halted, false_halt=halted and crossing is None,
+        missed_halt=crossing is not None and not halted,
+        truly_crossed_at_s=None if crossing is None else (crossing - START_MS) / 1000,
+        delay_s=None if crossing is None or cancelled_at is None else round(cancelled_at - crossing / 1000, 1),
+        casualties_counted=counted, true_casualties=len(truth.casualties), **figures)
+
+
+def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
+    """The scenario through a moto SQS queue and the function's own handler (call inside `mock_aws`)."""
+    import boto3
+
+    from rollout_guard.dynamo_fleet import DynamoFleetState
+    from rollout_guard.handler import lambda_handler
+    from rollout_guard.runtime import build_runtime
+    from rollout_guard.settings import Settings
+    from rollout_guard_cli.state import create_state_table
+    from rollout_guard_local.context import LocalContext
+
+    truth, clock = generate(scenario), Clock()
+    rng = random.Random(scenario.seed + 1)  # noqa: S311 - a reproducible simulation, not cryptography
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    create_state_table(dynamodb, "sim-state")
+    queue = SimQueue(boto3.client("sqs", region_name=region), clock)
+    policy = workdir / "policy.yaml"
+    policy.write_text(scenario.policy())
+    iot, timers, logged = SimIot(truth, clock), SimTimers(clock, queue), LoggedClient(dynamodb, clock)
+    runtime = replace(build_runtime(Settings(policy_file=str(policy), state_table="sim-state")), jobs=iot,
+                      fleet_jobs=iot, timers=timers, clock=clock,
+                      fleet_state=DynamoFleetState("sim-state", lambda: logged))
+    deliveries = Deliveries(truth, scenario, rng)
+    end = (truth.events[-1][0] / 1000 if truth.events else clock.now) + 40 * scenario.dark_after_s
+    reports: list[dict[str, Any]] = []
+    while clock.now < end and not (deliveries.done and not timers.held and queue.idle):
+        clock.now += TICK_S
+        queue.send(deliveries.until(clock.now * 1000) + timers.due())
+        queue.release()
+        if scenario.backlog and scenario.backlog[0] <= clock.now - START_MS / 1000 < sum(scenario.backlog):
+            continue
+        queue.feed(scenario.consumers * BATCH)
+        for batch in queue.receive(scenario.consumers, rng):
+            answer = lambda_handler(batch, LocalContext(), runtime=runtime)
+            reports += runtime.fleet_reports
+            queue.settle(batch, {item["itemIdentifier"] for item in answer["batchItemFailures"]})
+    counted = max((r["casualties"] for r in reports if r["jobId"] == JOB), default=0)
+    crossed = [r["casualties"] for r in reports if r["jobId"] == JOB and r["crossed"]]
+    return verdict_of(
+        scenario, truth, iot.cancelled_at, counted, peak_iot_calls_a_second=iot.peak_per_second(),
+        peak_item_writes_a_second=max(Counter((int(at), key) for at, key in logged.log).values(), default=0),
+        largest_item_bytes=_largest(dynamodb), dead_lettered=queue.dead_lettered(),
+        checks_without_watermark=sum(1 for r in reports if r.get("judgedWithoutWatermark")),
+        halted_with=crossed[0] if crossed else None)
+
+
+class Deliveries:
+    """(delivery time ms, body) in time order: a topic rule's latency, and some events delivered twice a few
+    seconds apart."""
+
+    def __init__(self, truth: Truth, scenario: Scenario, rng: random.Random):
+        out = []
+        for at, body in truth.events:
+            out.append((at + rng.randint(50, 500), body))
+            if rng.random() < scenario.duplicates:
+                out.append((at + rng.randint(1_000, 5_000), body))
+        self.pending = sorted(out, key=lambda pair: pair[0])
+        self.next = 0
+
+    @property
+    def done(self) -> bool:
+        return self.next >= len(self.pending)
+
+    def until(self, now_ms: float) -> list[dict[str, Any]]:
+        start = self.next
+        while self.next < len(self.pending) and self.pending[self.next][0] <= now_ms:
+            self.next += 1
+        return [body for _, body in self.pending[start:self.next]]
+
+
+def _record(message: dict[str, Any]) -> dict[str, Any]:
+    sent = message["MessageAttributes"]["simSent"]["StringValue"]
+    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": {"ApproximateReceiveCount": message["Attributes"]["ApproximateReceiveCount"],
+                           "SentTimestamp": sent},
+            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:1:sim-fleet"}
+
+
+def _largest(dynamodb: Any) -> int:
+    items = dynamodb.scan(TableName="sim-state")["Items"]
+    return max((len(json.dumps(item)) for item in items), default=0)
+
+
+# --- a million devices: the real detector on the in-memory state ---------------------------------------------
+
+BATCH_BASE_MS = 10  # an invocation's own time
+STATE_CALL_MS = 5  # one DynamoDB call, as the detector makes them one after another
+IOT_CALL_MS = 30
+
+
+def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1_000, consumers: int = 5,
+             outage_share: float = 0.1, seed: int = 1) -> dict[str, Any]:
+    """A rollout to `devices` with `failing` failing under a dry-run percentage rule, and an outage of
+    `outage_share` of the fleet at its middle. The detector is the real one; the state is the in-memory one (the
+    same items as the table's); batches go to `consumers` by a modelled processing time (an invocation, each
+    DynamoDB write and each IoT call cost fixed milliseconds), which is the clock of the write log."""
+    import yaml
+
+    from rollout_guard.detector import Detector
+    from rollout_guard.policy import load
+    from rollout_guard_local.memory_fleet import InMemoryFleetState
+
+    minutes = devices / per_minute
+    scenario = Scenario("a million devices", devices, devices, threshold=devices + 1, per_minute=per_minute,
+                        failing=failing, outage=Outage(minutes * 30, 180, outage_share), dark_after_s=120,
+                        reboots=False, seed=seed)
+    truth = generate(scenario)
+    processing = Clock()
+    state = InMemoryFleetState(clock=processing)
+    iot = SimIot(truth, processing)
+    policy = load(yaml.safe_load(f"""
+rules:
+  - name: share
+    match: {{signal: casualties}}
+    jobs: ["fw-*"]
+    dry_run: true
+    dark_after: 2m
+    casualties: {{percent: 5, min_things: 1000, fleet_things: {devices}}}
+"""))
+    halts: list[Any] = []
+    timers = SimTimers(processing)
+    detector = Detector(policy, state, iot, lambda alert, rule: halts.append(alert), timers=timers, clock=processing)
+    busy = [processing.now] * consumers  # when each consumer is free, by the processing clock
+    for start in range(0, len(truth.events), BATCH):
+        batch = truth.events[start:start + BATCH]
+        checks = timers.due()
+        free = min(range(consumers), key=busy.__getitem__)
+        processing.now = max(busy[free], batch[0][0] / 1000)
+        writes, calls = state.writes, len(iot.calls)
+        plan = detector.plan([(f"{start}-{n}", json.dumps(body), at) for n, (at, body) in enumerate(batch)] +
+                             [(f"{start}-c{n}", json.dumps(body), None) for n, body in enumerate(checks)])
+        for message_id in plan.steps:
+            plan.settle(message_id)
+        busy[free] = processing.now + (BATCH_BASE_MS + STATE_CALL_MS * (state.writes - writes) +
+                                       IOT_CALL_MS * (len(iot.calls) - calls)) / 1000
+    per_item = Counter((int(at), key) for at, key in state.log)
+    tally = state.tally(JOB)
+    return {"devices": devices, "events": len(truth.events), "failing": sum(1 for d in truth.devices
+                                                                           if d.fate == "failed"),
+            "counted": sum(tally.total(kind) for kind in ("failed", "rejected", "timed_out")),
+            "peak_item_writes_a_second": max(per_item.values(), default=0),
+            "hottest_item": max(per_item, key=per_item.__getitem__)[1] if per_item else None,
+            "largest_item_bytes": max(state.item_size(key) for key in state.items),
+            "items": len(state.items), "peak_iot_calls_a_second": iot.peak_per_second(),
+            "state_writes": state.writes, "halts": len(halts)}
+
+
+def by_scenario(reports: list[Report]) -> dict[str, dict[str, Any]]:
+    return {report.scenario: report.row() for report in reports}
+
+
+def summary(reports: list[Report]) -> dict[str, Any]:
+    delays = sorted(r.delay_s for r in reports if r.delay_s is not None)
+    return {"false_halts": sum(r.false_halt for r in reports), "missed_halts": sum(r.missed_halt for r in reports),
+            "delay_median_s": delays[len(delays) // 2] if delays else None,
+            "delay_worst_s": delays[-1] if delays else None,
+            "dead_lettered": sum(r.dead_lettered for r in reports)}
+

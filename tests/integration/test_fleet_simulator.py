@@ -1,0 +1,92 @@
+"""The fleet signal against a simulator that knows the truth: small rollouts (clean, bricking, failing with retries
+and duplicates, an outage with and without bricking, a backlog drained by four consumers, malformed messages)
+through a moto SQS queue and the function's own handler. Every scenario: no false halt, no missed halt, a halt
+never before the true crossing, nothing valid dead-lettered. The large runs are in `make bench`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+from moto import mock_aws
+
+from rollout_guard_local.fleet_sim import Outage, Scenario, run
+
+SMALL = {"devices": 40, "fleet": 300, "threshold": 3, "dark_after_s": 30}
+SCENARIOS = [
+    Scenario("clean rollout", **SMALL),
+    Scenario("bricking firmware (dark after SUCCEEDED)", **SMALL, bricked=0.15),
+    Scenario("failing firmware, retries and duplicates", **SMALL, failing=0.15, retries=2, duplicates=0.3),
+    Scenario("outage without bricking", **SMALL, outage=Outage(45, 120, 0.3)),
+    Scenario("outage with failing firmware", **SMALL, failing=0.15, outage=Outage(30, 120, 0.3)),
+    Scenario("outage with bricking", **SMALL, bricked=0.15, outage=Outage(45, 120, 0.3)),
+    Scenario("5-minute backlog, 4 consumers", **SMALL, failing=0.15, outage=Outage(45, 60, 0.3),
+             backlog=(20, 300), consumers=4),
+    Scenario("malformed messages", **SMALL, malformed=3),
+]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    found = {}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            env.setenv(name, value)
+        for scenario in SCENARIOS:
+            with mock_aws(), contextlib.redirect_stdout(io.StringIO()):  # the handler's metrics
+                found[scenario.name] = (scenario, run(scenario, tmp_path_factory.mktemp("sim")))
+    return found
+
+
+@pytest.mark.parametrize("name", [scenario.name for scenario in SCENARIOS])
+def test_the_detector_halts_exactly_when_the_truth_says(reports, name):
+    scenario, report = reports[name]
+
+    assert not report.false_halt and not report.missed_halt, report.row()
+    assert report.halted == (report.truly_crossed_at_s is not None)
+    if report.halted:
+        assert report.delay_s >= 0, "halted before the threshold was truly crossed"
+        assert report.halted_with >= scenario.threshold
+    assert report.dead_lettered == scenario.malformed  # a malformed message fails alone, nothing valid is lost
+    assert report.largest_item_bytes < 100_000
+
+
+def test_failures_halt_within_seconds_and_count_each_device_once_whatever_the_retries(reports):
+    _, report = reports["failing firmware, retries and duplicates"]
+
+    assert report.delay_s <= 3 and report.casualties_counted == report.true_casualties
+
+
+def test_dark_things_halt_within_dark_after_and_the_watermark(reports):
+    scenario, report = reports["bricking firmware (dark after SUCCEEDED)"]
+
+    assert report.delay_s <= scenario.dark_after_s + 30
+
+
+def test_an_outage_hides_failures_from_no_one_and_bricked_devices_only_until_the_fleet_is_back(reports):
+    _, failing = reports["outage with failing firmware"]
+    scenario, bricking = reports["outage with bricking"]
+
+    assert failing.delay_s <= 3
+    assert bricking.casualties_counted == bricking.true_casualties
+    assert bricking.delay_s <= scenario.outage.at_s + scenario.outage.lasts_s + 60 + 4 * scenario.dark_after_s
+
+
+def test_a_backlog_delays_the_halt_by_the_backlog_not_more(reports):
+    scenario, report = reports["5-minute backlog, 4 consumers"]
+
+    assert report.delay_s <= scenario.backlog[0] + scenario.backlog[1] + 60
+
+
+def test_the_truth_is_the_nth_casualty_by_event_time():
+    from rollout_guard_local.fleet_sim import generate
+
+    truth = generate(Scenario("t", devices=50, fleet=50, threshold=3, failing=0.2, bricked=0.1, retries=1))
+
+    failed = sorted(d.outcome_ms for d in truth.devices if d.fate == "failed")
+    dark = sorted(d.dark_ms for d in truth.devices if d.fate == "bricked")
+    assert len(truth.casualties) == len(failed) + len(dark) > 3
+    assert truth.crossing_ms == sorted(failed + dark)[2]
+    assert generate(Scenario("t", devices=50, fleet=50, threshold=3)).crossing_ms is None
