@@ -8,6 +8,8 @@
   events [KIND]       print sample alerts
   state init NAME     create the exactly-once state table
   policy check FILE   validate a policy
+  replay EVENTS       what the fleet signal would have done on a stream of the fleet's events (offline; exit 0 ran,
+                      2 bad input)
   drill               the whole flow on a local emulator
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
@@ -162,6 +165,35 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """The fleet signal offline on a stream of the fleet's events: would each job have halted, when, on what."""
+    from rollout_guard.policy import PolicyError, load_file
+    from rollout_guard.telemetry import logger
+
+    from . import replay
+
+    try:
+        policy = load_file(args.policy)
+        if not policy.fleet_rules():
+            return fail(f"policy {args.policy} has no fleet-signal rule (match.signal: casualties) to replay")
+        events = replay.read_events(Path(args.events))
+        targets = replay.read_jobs(Path(args.jobs)) if args.jobs else None
+    except PolicyError as error:
+        return fail(f"invalid policy {args.policy}: {error.problems[0]}")
+    except replay.ReplayError as error:
+        return fail(str(error))
+    logger.setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with contextlib.redirect_stdout(io.StringIO()):  # the detector's metrics: not the replay's output
+        verdicts = replay.replay(events, policy, targets)
+    basis = replay.FROM_FILE.format(path=args.jobs) if args.jobs else replay.FROM_EVENTS
+    if args.output == "json":
+        print(json.dumps(replay.as_json(verdicts, basis), indent=2))
+    else:
+        print(replay.as_text(verdicts, basis))
+    return 0
+
+
 def _regions(args: argparse.Namespace) -> list:
     from .everywhere import targets
 
@@ -277,6 +309,15 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="active jobs per region: progress, covering rules, recent halts")
     _where(status)
     status.set_defaults(run=cmd_status)
+
+    replaying = commands.add_parser("replay", help="what the fleet signal would have done on a stream of the fleet's "
+                                                   "events (offline, no AWS call)")
+    replaying.add_argument("events", help="a file or folder of JSON lines (gzip too), as the topic rules deliver them")
+    replaying.add_argument("--policy", required=True, help="the policy whose fleet-signal rules to try")
+    replaying.add_argument("--jobs", help="JSON or YAML mapping each job id to its target things (else: from the "
+                                          "events, an approximation)")
+    replaying.add_argument("--output", choices=["text", "json"], default="text")
+    replaying.set_defaults(run=cmd_replay)
 
     drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
     drill.add_argument("--policy", help="policy file (default: the project's)")

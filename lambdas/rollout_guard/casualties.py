@@ -42,6 +42,21 @@ class Tally:
     def total(self, kind: str) -> int:
         return sum(counts.get(kind, 0) for counts in self.minutes.values())
 
+    def counted_in(self, minute: int, outage_reason: str | None) -> int:
+        counts = self.minutes.get(minute, {})
+        failures = sum(counts.get(kind, 0) for kind in FAILURES.values())
+        return failures + counts.get(DARK if outage_reason is None else STILL_DARK, 0)
+
+    def nth_minute(self, n: int, outage_reason: str | None) -> tuple[int, int] | None:
+        """The minute in which the Nth counted casualty (by event time) falls, and how many were counted before."""
+        before = 0
+        for minute in sorted(self.minutes):
+            here = self.counted_in(minute, outage_reason)
+            if before + here >= n:
+                return minute, before
+            before += here
+        return None
+
     def dark_minutes(self) -> set[int]:
         return {minute for minute, counts in self.minutes.items() if counts.get(DARK)}
 
@@ -61,10 +76,11 @@ class Verdict:
     discounted: int  # dark things not counted (a network outage)
     detail: str  # for the log and the CancelJob comment: the count, the threshold and the first things
     total: int = 0  # things counted in all (`counted` holds those read)
+    crossed_by: Casualty | None = None  # the casualty whose event time crossed the threshold
 
     @property
     def crossing(self) -> Casualty | None:
-        return self.counted[-1] if self.counted else None
+        return self.crossed_by or (self.counted[-1] if self.counted and self.crossed else None)
 
 
 def outage(dark: int, executed: int, others_disconnects: int, fleet_things: int) -> str | None:
@@ -79,6 +95,23 @@ def outage(dark: int, executed: int, others_disconnects: int, fleet_things: int)
     return (f"{dark} dark thing(s) not counted: {others_disconnects} of the fleet's other {others} things "
             f"disconnected in the same minutes ({others_share:.1%}), against {job_share:.1%} of the job's "
             f"{executed} executed things gone dark: a network outage, not the firmware")
+
+
+def first_within(times: list[int], window_ms: int, n: int) -> int | None:
+    """The index of the first time that closes a window of `window_ms` holding `n` (times sorted), or None."""
+    start = 0
+    for end, at in enumerate(times):
+        while at - times[start] > window_ms:
+            start += 1
+        if end - start + 1 >= n:
+            return end
+    return None
+
+
+def nth_counted(found: list[Casualty], n: int, outage_reason: str | None) -> Casualty | None:
+    """The Nth counted casualty by event time of `found` (1-based)."""
+    counted, _ = _counted(found, outage_reason)
+    return counted[n - 1] if 0 < n <= len(counted) else None
 
 
 def most_within(times: list[int], window_ms: int) -> int:
@@ -121,14 +154,18 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         total, discounted = tally.counted(outage_reason)
         total = max(total, len(counted))
     parts = []
-    crossed = False
+    crossed, crossed_by = False, None
     if rule.things is not None:
         if rule.within_s is None:
             reached = total
             parts.append(f"{reached} casualties, threshold {rule.things}")
+            crossed_by = None if tally is not None else nth_counted(list(counted), rule.things, None)
         else:
-            reached = most_within([c.at_ms for c in counted], rule.within_s * 1000)
+            times = [c.at_ms for c in counted]
+            reached = most_within(times, rule.within_s * 1000)
             parts.append(f"{reached} casualties within {rule.within_s} s, threshold {rule.things}")
+            index = first_within(times, rule.within_s * 1000, rule.things)
+            crossed_by = counted[index] if index is not None else None
         crossed = reached >= rule.things
     if rule.percent is not None and rule.min_things is not None:
         base = max(executed or 0, total)
@@ -147,7 +184,7 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         detail += f": {shown}{', ...' if total > SHOWN else ''}"
     if outage_reason:
         detail += f"; {outage_reason}"
-    return Verdict(crossed, counted, discounted, detail, total)
+    return Verdict(crossed, counted, discounted, detail, total, crossed_by if crossed else None)
 
 
 def _kind_total(tally: Tally, kind: str, outage_reason: str | None) -> int:

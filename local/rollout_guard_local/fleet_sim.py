@@ -346,6 +346,7 @@ class Report:
     dead_lettered: int
     checks_without_watermark: int = 0
     halted_with: int | None = None  # casualties counted by the evaluation that crossed the threshold
+    crossing_thing: str | None = None  # the casualty the detector said crossed it
     detail: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -400,13 +401,14 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
             reports += runtime.fleet_reports
             queue.settle(batch, {item["itemIdentifier"] for item in answer["batchItemFailures"]})
     counted = max((r["casualties"] for r in reports if r["jobId"] == JOB), default=0)
-    crossed = [r["casualties"] for r in reports if r["jobId"] == JOB and r["crossed"]]
+    crossed = [r for r in reports if r["jobId"] == JOB and r["crossed"]]
     return verdict_of(
         scenario, truth, iot.cancelled_at, counted, peak_iot_calls_a_second=iot.peak_per_second(),
         peak_item_writes_a_second=max(Counter((int(at), key) for at, key in logged.log).values(), default=0),
         largest_item_bytes=_largest(dynamodb), dead_lettered=queue.dead_lettered(),
         checks_without_watermark=sum(1 for r in reports if r.get("judgedWithoutWatermark")),
-        halted_with=crossed[0] if crossed else None)
+        halted_with=crossed[0]["casualties"] if crossed else None,
+        crossing_thing=crossed[0].get("crossingThing") if crossed else None)
 
 
 class Deliveries:

@@ -90,3 +90,25 @@ def test_the_truth_is_the_nth_casualty_by_event_time():
     assert len(truth.casualties) == len(failed) + len(dark) > 3
     assert truth.crossing_ms == sorted(failed + dark)[2]
     assert generate(Scenario("t", devices=50, fleet=50, threshold=3)).crossing_ms is None
+
+
+@pytest.mark.parametrize("name", [scenario.name for scenario in SCENARIOS if not scenario.malformed])
+def test_the_replay_of_a_stream_decides_as_the_function_did_on_it(reports, name):
+    import yaml
+
+    from rollout_guard.policy import load
+    from rollout_guard_cli.replay import replay
+    from rollout_guard_local.fleet_sim import JOB, generate
+
+    scenario, report = reports[name]
+    truth = generate(scenario)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        verdicts = replay(truth.events, load(yaml.safe_load(scenario.policy())), None)
+
+    verdict = verdicts.get(JOB)
+    assert (verdict is not None and verdict.halted) == report.halted
+    if report.halted:  # the replay reads the stream in event-time order: the Nth casualty of the truth
+        assert verdict.casualty == truth.casualties[scenario.threshold - 1][1]
+    if report.halted and scenario.consumers == 1 and not scenario.backlog:
+        assert report.crossing_thing == verdict.casualty  # read as it came, the function said the same

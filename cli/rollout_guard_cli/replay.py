@@ -1,0 +1,254 @@
+"""`rollout-guard replay`: what the fleet signal would have done on a stream of the fleet's own events, offline.
+
+The events are JSON lines (a file or a folder of them, gzip too), each one what the stack's topic rules deliver (a
+Jobs execution event or a lifecycle event, with its `topic`): the fleet archive's objects, or anything of that shape.
+The real detector runs on them in event-time order, in batches of ten, in memory, with no AWS call; its dark checks
+come back when due by the events' clock. Which things were executing which job comes from `--jobs` (a JSON or YAML
+mapping of job id to its target things), or from the events themselves: a thing executes a job from its first
+outcome reported for it until its last, a thing that never reported is seen on no job, and a job's executed things
+are those that reported (an approximation the output states).
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, parse
+from rollout_guard.jobs import JobsError, JobView
+
+BATCH = 10
+FROM_EVENTS = ("things are taken as executing a job from their own execution events (a thing that never reported is "
+               "on no job, and a job's executed things are those that reported): pass --jobs to name each job's "
+               "targets")
+FROM_FILE = "each job's targets from {path}; a target executes its job from the job's first event until it reports"
+
+
+class ReplayError(ValueError):
+    """Bad input: one line, nothing replayed."""
+
+
+def read_events(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Every event of the file or folder (sorted by event time), each parsed strictly first."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not path.exists():
+        raise ReplayError(f"no such file or folder: {path}")
+    events = []
+    for file in files:
+        try:
+            opener = gzip.open if file.suffix == ".gz" else open
+            with opener(file, "rt", encoding="utf-8") as lines:
+                for number, line in enumerate(lines, 1):
+                    if line.strip():
+                        events.append(_event(line, file, number))
+        except (OSError, UnicodeDecodeError, EOFError) as error:
+            raise ReplayError(f"cannot read {file}: {error}") from error
+    if not events:
+        raise ReplayError(f"no events in {path}")
+    return sorted(events, key=lambda pair: pair[0])
+
+
+def _event(line: str, file: Path, number: int) -> tuple[int, dict[str, Any]]:
+    try:
+        body = json.loads(line)
+        event = parse(body)
+    except (ValueError, RecursionError) as error:
+        problem = error if isinstance(error, NotAFleetEvent) else "not JSON"
+        raise ReplayError(f"{file} line {number}: not a fleet event: {problem}") from error
+    if isinstance(event, DarkCheck):
+        raise ReplayError(f"{file} line {number}: a dark check is the detector's own message, not a fleet event")
+    return event.at_ms, body
+
+
+def read_jobs(path: Path) -> dict[str, set[str]]:
+    from rollout_guard.documents import DocumentError, load_json, load_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = load_json(text) if path.suffix == ".json" else load_yaml(text)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReplayError(f"cannot read jobs file {path}: {error}") from error
+    except DocumentError as error:
+        raise ReplayError(f"jobs file {path}: {error.problems[0]}") from error
+    if not isinstance(document, dict) or not all(
+            isinstance(job, str) and isinstance(things, list) and all(isinstance(t, str) for t in things)
+            for job, things in document.items()):
+        raise ReplayError(f"jobs file {path} must map each job id to a list of thing names")
+    return {job: set(things) for job, things in document.items()}
+
+
+@dataclass
+class ReplayJobs:
+    """IoT Jobs as the stream (and `--jobs`) show it at the replay's clock: `JobsPort` without AWS."""
+
+    clock: list[float]  # the replay's now, epoch seconds (shared with the detector)
+    reported: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (job, thing) -> first, last
+    targets: dict[str, set[str]] | None = None
+    first_event: dict[str, int] = field(default_factory=dict)  # job -> its first event
+    halted: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, events: list[tuple[int, dict[str, Any]]], clock: list[float],
+           targets: dict[str, set[str]] | None) -> ReplayJobs:
+        jobs = cls(clock, targets=targets)
+        for _, body in events:
+            event = parse(body)
+            if isinstance(event, Execution):
+                first, last = jobs.reported.get((event.job_id, event.thing), (event.at_ms, event.at_ms))
+                jobs.reported[event.job_id, event.thing] = (min(first, event.at_ms), max(last, event.at_ms))
+                jobs.first_event[event.job_id] = min(jobs.first_event.get(event.job_id, event.at_ms), event.at_ms)
+        return jobs
+
+    def _now(self) -> int:
+        return int(self.clock[0] * 1000)
+
+    def _jobs(self) -> set[str]:
+        return set(self.targets or {}) | set(self.first_event)
+
+    def describe(self, job_id: str) -> JobView:
+        if job_id not in self._jobs():
+            raise JobsError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
+        now = self._now()
+        executed = sum(1 for (job, _), (first, _) in self.reported.items() if job == job_id and first <= now)
+        return JobView(job_id, "CANCELED" if job_id in self.halted else "IN_PROGRESS", executed=executed)
+
+    def active_job_ids(self) -> list[str]:
+        return sorted(self._jobs() - set(self.halted))
+
+    def job_ids_on_thing(self, thing_name: str) -> list[str]:
+        return self.jobs_in_progress_on_thing(thing_name)
+
+    def _executing(self, job_id: str, thing: str, now: int) -> bool:
+        first, last = self.reported.get((job_id, thing), (None, None))
+        if self.targets is not None:  # a target executes from the job's start until it reports
+            started = self.first_event.get(job_id)
+            return thing in self.targets.get(job_id, ()) and started is not None and started <= now and (
+                first is None or now < first)
+        return first is not None and last is not None and first <= now < last
+
+    def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]:
+        now = self._now()
+        return sorted(job for job in self._jobs() if self._executing(job, thing_name, now))
+
+    def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]:
+        self.halted.setdefault(job_id, self.clock[0])
+        return {"jobId": job_id}
+
+    def things_in_progress(self, job_id: str) -> list[str]:
+        now = self._now()
+        things = set(self.targets.get(job_id, ())) if self.targets else {t for j, t in self.reported if j == job_id}
+        return sorted(thing for thing in things if self._executing(job_id, thing, now))
+
+    def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
+        return False
+
+
+class ReplayTimers:
+    """Dark checks held until due by the events' clock."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[float, int, DarkCheck]] = []
+        self._order = 0
+
+    def schedule(self, check: DarkCheck, delay_s: int) -> None:
+        from rollout_guard.detector import due
+
+        self._order += 1
+        heapq.heappush(self.held, (max(due(check), 0.0), self._order, check))
+
+    def drained(self, in_flight: int) -> bool:
+        return True  # every event before the check's time was settled before it: the stream is in order
+
+    def due_before(self, moment: float) -> list[tuple[float, DarkCheck]]:
+        ready = []
+        while self.held and self.held[0][0] <= moment:
+            at, _, check = heapq.heappop(self.held)
+            ready.append((at, check))
+        return ready
+
+
+@dataclass
+class JobVerdict:
+    job_id: str
+    halted: bool = False
+    at: str | None = None
+    casualty: str | None = None
+    casualties: int = 0
+    discounted: int = 0
+    why_discounted: str | None = None
+    rule: str | None = None
+    detail: str | None = None
+
+
+def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None
+           ) -> dict[str, JobVerdict]:
+    """The detector on the events in event-time order; each job's verdict."""
+    from rollout_guard.detector import Detector
+    from rollout_guard_local.memory_fleet import InMemoryFleetState
+
+    clock = [events[0][0] / 1000]
+    jobs, timers = ReplayJobs.of(events, clock, targets), ReplayTimers()
+    verdicts: dict[str, JobVerdict] = {}
+
+    def halt(alert: Any, rule_policy: Any) -> None:
+        for job_id in alert.job_ids:
+            jobs.cancel(job_id, None, None, False)
+
+    detector = Detector(policy, InMemoryFleetState(clock=lambda: clock[0]), jobs, halt, timers=timers,
+                        clock=lambda: clock[0])
+    for start in range(0, len(events), BATCH):
+        batch = events[start:start + BATCH]
+        _checks_until(detector, timers, clock, batch[-1][0] / 1000)
+        clock[0] = max(clock[0], batch[-1][0] / 1000)
+        _settle(detector, [(f"e{start + n}", json.dumps(body)) for n, (_, body) in enumerate(batch)])
+    _checks_until(detector, timers, clock, float("inf"))
+    for report in detector.reports:
+        _note(verdicts.setdefault(report["jobId"], JobVerdict(report["jobId"])), report)
+    return verdicts
+
+
+def _checks_until(detector: Any, timers: ReplayTimers, clock: list[float], moment: float) -> None:
+    while ready := timers.due_before(moment):
+        for at, check in ready:
+            clock[0] = max(clock[0], at)
+            _settle(detector, [(f"check-{at}", json.dumps(check.message()))])
+
+
+def _settle(detector: Any, messages: list[tuple[str, str]]) -> None:
+    plan = detector.plan(messages)
+    for message_id, _ in messages:
+        plan.settle(message_id)
+
+
+def _note(verdict: JobVerdict, report: dict[str, Any]) -> None:
+    if verdict.halted:
+        return  # the first crossing halted the job: what follows is what the function would skip
+    verdict.rule, verdict.casualties, verdict.detail = report["rule"], report["casualties"], report["detail"]
+    verdict.discounted = report["discounted"]
+    if report["discounted"]:
+        verdict.why_discounted = report["detail"].rsplit("; ", 1)[-1]
+    if report["crossed"]:
+        verdict.halted, verdict.at = True, report.get("crossingAt")
+        verdict.casualty = report.get("crossingThing")
+
+
+def as_json(verdicts: dict[str, JobVerdict], basis: str) -> dict[str, Any]:
+    return {"jobs": [verdict.__dict__ for verdict in sorted(verdicts.values(), key=lambda v: v.job_id)],
+            "jobsFrom": basis}
+
+
+def as_text(verdicts: dict[str, JobVerdict], basis: str) -> str:
+    from .tables import text_table
+
+    rows = [[v.job_id, "yes" if v.halted else "no", v.at or "-", v.casualty or "-", v.casualties, v.discounted,
+             v.rule or "-"] for v in sorted(verdicts.values(), key=lambda v: v.job_id)]
+    lines = [text_table(rows, ["job", "would halt", "at (event time)", "on casualty", "casualties", "discounted",
+                               "rule"])]
+    lines += [f"{v.job_id}: dark things discounted: {v.why_discounted}" for v in verdicts.values() if v.why_discounted]
+    lines.append(f"Jobs from: {basis}")
+    return "\n".join(lines)
+

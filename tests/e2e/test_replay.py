@@ -1,0 +1,120 @@
+"""`rollout-guard replay` as a release engineer runs it: a day of the fleet's events (JSON lines, gzip too) and a
+policy in, per job whether the fleet signal would have halted it, when and on which casualty; bad input is one
+line and exit 2, with nothing printed on stdout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from rollout_guard_local.fleet_sim import JOB, Outage, Scenario, generate
+
+COMMAND = str(Path(sys.executable).parent / "rollout-guard")
+BRICKING = Scenario("bricking", devices=80, fleet=800, threshold=4, bricked=0.1, dark_after_s=30)
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([COMMAND, "replay", *args], capture_output=True, text=True, timeout=120)
+
+
+def archive(folder: Path, scenario: Scenario, parts: int = 2) -> tuple[Path, Path]:
+    """The scenario's events as the fleet archive keeps them: gzip JSON lines in several objects."""
+    truth = generate(scenario)
+    events = folder / "events"
+    events.mkdir()
+    lines = [json.dumps(body) for _, body in truth.events]
+    size = len(lines) // parts + 1
+    for part in range(parts):
+        with gzip.open(events / f"part-{part}.gz", "wt", encoding="utf-8") as out:
+            out.write("\n".join(lines[part * size:(part + 1) * size]) + "\n")
+    policy = folder / "policy.yaml"
+    policy.write_text(scenario.policy())
+    return events, policy
+
+
+def test_replay_says_when_a_bricking_rollout_would_have_halted_and_on_which_casualty(tmp_path):
+    events, policy = archive(tmp_path, BRICKING)
+    truth = generate(BRICKING)
+    nth_at, nth_thing = truth.casualties[BRICKING.threshold - 1]
+
+    done = run(str(events), "--policy", str(policy))
+
+    assert done.returncode == 0, done.stderr
+    header, rule, row, *rest = done.stdout.splitlines()
+    assert header.split() == ["job", "would", "halt", "at", "(event", "time)", "on", "casualty", "casualties",
+                              "discounted", "rule"]
+    when = datetime.fromtimestamp(nth_at / 1000, tz=timezone.utc).isoformat()  # a disconnect, in milliseconds
+    assert row.split()[:4] == [JOB, "yes", when, nth_thing]
+    assert rest[-1].startswith("Jobs from: things are taken as executing a job from their own execution events")
+
+
+def test_replay_with_the_jobs_targets_in_json(tmp_path):
+    events, policy = archive(tmp_path, BRICKING)
+    truth = generate(BRICKING)
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"{JOB}: [{', '.join(device.name for device in truth.devices)}]\n")
+
+    done = run(str(events), "--policy", str(policy), "--jobs", str(jobs), "--output", "json")
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    (job,) = answer["jobs"]
+    assert job["job_id"] == JOB and job["halted"] and job["casualty"] == truth.casualties[BRICKING.threshold - 1][1]
+    assert job["casualties"] >= BRICKING.threshold and job["rule"] == "fleet"
+    assert answer["jobsFrom"] == f"each job's targets from {jobs}; a target executes its job from the job's first " \
+                                 "event until it reports"
+
+
+def test_replay_of_an_outage_says_nothing_would_halt_and_why_dark_things_were_discounted(tmp_path):
+    outage = Scenario("outage", devices=40, fleet=300, threshold=3, dark_after_s=30, outage=Outage(45, 120, 0.3))
+    events, policy = archive(tmp_path, outage)
+
+    done = run(str(events), "--policy", str(policy))
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].split()[:2] == [JOB, "no"]
+    assert any(line.startswith(f"{JOB}: dark things discounted: ") and "a network outage, not the firmware" in line
+               for line in lines)
+
+
+@pytest.mark.parametrize(("write", "problem"), [
+    (lambda folder: (folder / "e.jsonl").write_text('{"eventType": "connected", "clientId": "a", "timestamp": 1}\n'
+                                                    "not json\n"),
+     "e.jsonl line 2: not a fleet event: not JSON"),
+    (lambda folder: (folder / "e.jsonl").write_text('{"eventType": "hello"}\n'),
+     "e.jsonl line 1: not a fleet event: eventType 'hello' is not a job execution or lifecycle event"),
+    (lambda folder: (folder / "e.jsonl").write_text(""), "no events in"),
+])
+def test_a_bad_stream_is_one_line_and_exit_2(tmp_path, write, problem):
+    _, policy = archive(tmp_path, BRICKING)
+    write(tmp_path)
+
+    done = run(str(tmp_path / "e.jsonl"), "--policy", str(policy))
+
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("rollout-guard: ") and problem in line
+
+
+def test_bad_options_are_one_line_and_exit_2(tmp_path):
+    events, policy = archive(tmp_path, BRICKING)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("rules: [{name: any, match: {source: 'com.acme.*'}}]")
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text('{"fw-1": "dev-1"}')
+
+    answers = [run(str(tmp_path / "missing"), "--policy", str(policy)), run(str(events), "--policy", str(plain)),
+               run(str(events), "--policy", str(policy), "--jobs", str(jobs))]
+
+    assert [(done.returncode, done.stdout) for done in answers] == [(2, "")] * 3
+    assert [done.stderr for done in answers] == [
+        f"rollout-guard: no such file or folder: {tmp_path / 'missing'}\n",
+        f"rollout-guard: policy {plain} has no fleet-signal rule (match.signal: casualties) to replay\n",
+        f"rollout-guard: jobs file {jobs} must map each job id to a list of thing names\n"]
