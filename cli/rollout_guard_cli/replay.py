@@ -22,6 +22,7 @@ from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, par
 from rollout_guard.jobs import JobsError, JobView
 
 BATCH = 10
+GZIP_MAGIC = b"\x1f\x8b"
 FROM_EVENTS = ("things are taken as executing a job from their own execution events (a thing that never reported is "
                "on no job, and a job's executed things are those that reported): pass --jobs to name each job's "
                "targets")
@@ -40,7 +41,9 @@ def read_events(path: Path) -> list[tuple[int, dict[str, Any]]]:
     events = []
     for file in files:
         try:
-            opener = gzip.open if file.suffix == ".gz" else open
+            with file.open("rb") as head:
+                zipped = head.read(2) == GZIP_MAGIC  # Firehose's objects, whatever their names
+            opener = gzip.open if zipped else open
             with opener(file, "rt", encoding="utf-8") as lines:
                 for number, line in enumerate(lines, 1):
                     if line.strip():

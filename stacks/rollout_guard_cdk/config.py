@@ -85,6 +85,12 @@ def _rate(key: str, value: Any) -> float:
     return float(value)
 
 
+def _archive_days(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
+        raise ValueError(f"{key} must be a whole number of days from 1 to 3650")
+    return value
+
+
 def _optional_matching(pattern: re.Pattern[str], what: str) -> Check:
     """A check for an optional string of a given form."""
 
@@ -147,6 +153,10 @@ class GuardConfig:
     # every batch of a failing rollout (~25 batches a second a consumer), and one item takes 1,000 writes a second.
     fleet_consumers: int = option("fleetConsumers", 5, _consumers)
     fleet_iot_rate: float = option("fleetIotRate", 4.0, _rate)
+    # Something to replay: the same topic rules also deliver the fleet's events to Firehose, into an encrypted bucket
+    # as gzip JSON lines (`rollout-guard replay` reads them), kept `fleetArchiveDays`.
+    fleet_archive: bool = option("fleetArchive", False, _flag)
+    fleet_archive_days: int = option("fleetArchiveDays", 30, _archive_days)
     # UpdateEventConfigurations through a custom resource: Jobs events are off in an account until turned on, for
     # every consumer of the account and region, so this is asked for knowingly (README gives the one command).
     enable_job_events: bool = option("enableJobEvents", False, _flag)
@@ -189,6 +199,8 @@ class GuardConfig:
         problems = []
         if self.fleet_signal and not self.policy.fleet_rules():
             problems.append("fleetSignal is on, but no rule of the policy has match.signal: casualties")
+        if self.fleet_archive and not self.fleet_signal:
+            problems.append("fleetArchive keeps the fleet signal's events: turn fleetSignal on too")
         if self.enable_job_events and not self.fleet_signal:
             problems.append("enableJobEvents serves the fleet signal: turn fleetSignal on too")
         if self.pre_start_gate and not self.gated_alarms():

@@ -9,12 +9,16 @@ there by the queue's redrive policy.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Stack
+import typing
+
+from aws_cdk import Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -24,7 +28,7 @@ from rollout_guard.casualties import FAILURES
 from rollout_guard.detector import SUCCEEDED
 
 from .config import GuardConfig
-from .findings import acknowledge
+from .findings import acknowledge, skip_checkov
 
 BATCH_SIZE = 10  # SQS's largest batch without a batching window, which would delay every halt
 MAX_RECEIVES = 3
@@ -32,6 +36,10 @@ SQL_VERSION = "2016-03-23"
 EXECUTION_STATUSES = (*FAILURES, SUCCEEDED)
 JOB_EVENTS = {"JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": True}}
 PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singleton provider function
+# The archive's objects: one folder a day (UTC), as `rollout-guard replay` takes a folder.
+ARCHIVE_PREFIX = "fleet/!{timestamp:yyyy/MM/dd}/"
+ARCHIVE_ERRORS = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+ARCHIVE_BUFFER_S = 300
 
 
 def execution_sql() -> str:
@@ -72,6 +80,10 @@ class FleetSignal:
                                                     resources=[key.key_arn]))
         acknowledge(self.role, "IAM5[Action::kms:GenerateDataKey*]",
                     "SQS needs a data key of the queues' own key to store an encrypted message; only that key")
+        self.archive: firehose.CfnDeliveryStream | None = None
+        self.bucket: s3.Bucket | None = None
+        if config.fleet_archive:
+            self.archive = self._archive(config, key)
         self.rules = [self._rule("JobExecutionRule", "Jobs execution events of every job", execution_sql(),
                                  dead_letter_queue)]
         if config.policy.dark_checks():  # lifecycle events only when some rule counts dark things
@@ -90,9 +102,62 @@ class FleetSignal:
             return iot.CfnTopicRule.ActionProperty(sqs=iot.CfnTopicRule.SqsActionProperty(
                 queue_url=queue.queue_url, role_arn=self.role.role_arn, use_base64=False))
 
+        actions = [to(self.queue)]
+        if self.archive is not None:  # one JSON object a line, as `rollout-guard replay` reads them
+            actions.append(iot.CfnTopicRule.ActionProperty(firehose=iot.CfnTopicRule.FirehoseActionProperty(
+                delivery_stream_name=self.archive.ref, role_arn=self.role.role_arn,
+                separator="\n", batch_mode=False)))
         return iot.CfnTopicRule(self.scope, construct_id, topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
             description=f"rollout-guard fleet signal: {description}", sql=sql, aws_iot_sql_version=SQL_VERSION,
-            rule_disabled=False, actions=[to(self.queue)], error_action=to(dead_letter_queue)))
+            rule_disabled=False, actions=actions, error_action=to(dead_letter_queue)))
+
+    def _archive(self, config: GuardConfig, key: kms.IKey) -> firehose.CfnDeliveryStream:
+        """The fleet's events kept as gzip JSON lines in an encrypted bucket, expiring after the configured days."""
+        bucket = s3.Bucket(
+            self.scope, "FleetArchiveBucket", encryption=s3.BucketEncryption.KMS, encryption_key=key,
+            bucket_key_enabled=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.fleet_archive_days),
+                                              abort_incomplete_multipart_upload_after=Duration.days(1))])
+        no_access_log = ("the archive is written by Firehose alone and read by `rollout-guard replay`; CloudTrail data "
+                         "events are where reads of it are audited when needed")
+        acknowledge(bucket, "S1", no_access_log)
+        skip_checkov(bucket, {"CKV_AWS_18": no_access_log,
+                              "CKV_AWS_21": "objects are written once and expire: there is no version to keep"})
+        role = iam.Role(
+            self.scope, "FleetArchiveRole", description="rollout-guard: Firehose writes the fleet archive",
+            assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        # Firehose's documented permissions for an S3 destination, on this bucket and its objects only.
+        role.add_to_policy(iam.PolicyStatement(sid="WriteArchive", actions=[
+            "s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+            "s3:ListBucketMultipartUploads", "s3:PutObject"], resources=[bucket.bucket_arn, f"{bucket.bucket_arn}/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="EncryptArchive", actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn],
+            # With an S3 Bucket Key the encryption context is the bucket's ARN; without, the object's.
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn,
+                                                                            f"{bucket.bucket_arn}/*"]}}))
+        bucket_id = Stack.of(self.scope).get_logical_id(typing.cast(CfnElement, bucket.node.default_child))
+        acknowledge(role, f"IAM5[Resource::<{bucket_id}.Arn>/*]",
+                    "Firehose names each object it writes (a folder a day): the archive bucket's objects, no other")
+        stream = firehose.CfnDeliveryStream(
+            self.scope, "FleetArchiveStream", delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream
+            .DeliveryStreamEncryptionConfigurationInputProperty(key_type="AWS_OWNED_CMK"),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=bucket.bucket_arn, role_arn=role.role_arn, compression_format="GZIP",
+                prefix=ARCHIVE_PREFIX, error_output_prefix=ARCHIVE_ERRORS,
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=ARCHIVE_BUFFER_S, size_in_m_bs=64),
+                encryption_configuration=firehose.CfnDeliveryStream.EncryptionConfigurationProperty(
+                    kms_encryption_config=firehose.CfnDeliveryStream.KMSEncryptionConfigProperty(
+                        awskms_key_arn=key.key_arn))))
+        stream.node.add_dependency(role.node.find_child("DefaultPolicy"))  # its grants exist before Firehose writes
+        self.bucket = bucket
+        self.role.add_to_policy(iam.PolicyStatement(sid="ArchiveFleetEvents", actions=["firehose:PutRecord"],
+                                                    resources=[stream.attr_arn]))
+        return stream
 
     def _enable_job_events(self) -> cr.AwsCustomResource:
         """IoT's Jobs events are off until UpdateEventConfigurations turns them on (for the whole account and

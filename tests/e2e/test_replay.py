@@ -31,7 +31,7 @@ def archive(folder: Path, scenario: Scenario, parts: int = 2) -> tuple[Path, Pat
     lines = [json.dumps(body) for _, body in truth.events]
     size = len(lines) // parts + 1
     for part in range(parts):
-        with gzip.open(events / f"part-{part}.gz", "wt", encoding="utf-8") as out:
+        with gzip.open(events / f"rollout-guard-fleet-{part}", "wt", encoding="utf-8") as out:  # as Firehose names
             out.write("\n".join(lines[part * size:(part + 1) * size]) + "\n")
     policy = folder / "policy.yaml"
     policy.write_text(scenario.policy())

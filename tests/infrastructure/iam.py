@@ -19,6 +19,8 @@ ARNS = {  # resource type -> its ARN in the example account, given the logical i
     "AWS::Lambda::Function": lambda name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{name}",
     "AWS::DynamoDB::Table": lambda name: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-{name}",
     "AWS::Events::EventBus": lambda name: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
+    "AWS::KinesisFirehose::DeliveryStream": lambda name: f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{name}",
+    "AWS::S3::Bucket": lambda name: f"arn:aws:s3:::{STACK.lower()}-{name.lower()}",
 }
 
 
@@ -49,6 +51,7 @@ POLICY_PROPERTIES = {
     "AWS::SNS::TopicPolicy": "PolicyDocument",
     "AWS::SQS::QueuePolicy": "PolicyDocument",
     "AWS::KMS::Key": "KeyPolicy",
+    "AWS::S3::BucketPolicy": "PolicyDocument",
 }
 
 

@@ -34,7 +34,8 @@ def findings(template: dict) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def forcing_template(tmp_path_factory):
     """Every optional statement on: a forcing rule (escalation), a tag condition, tracing, a Defender rule, the
-    fleet signal with dark things and the custom resource that turns Jobs events on, the pre-start gate."""
+    fleet signal with dark things, its archive and the custom resource that turns Jobs events on, the pre-start
+    gate."""
     from tests.infrastructure.conftest import CONTEXT, synthesize
 
     folder = tmp_path_factory.mktemp("iam")
@@ -45,7 +46,7 @@ def forcing_template(tmp_path_factory):
         {"name": "fleet", "match": {"signal": "casualties"}, "jobs": ["fw-*"], "dark_after": 60,
          "casualties": {"things": 3, "fleet_things": 100}}]}))
     context = {**CONTEXT["rollout-guard"], "policyFile": str(policy), "jobTagKey": "rollout-guard", "tracing": True,
-               "fleetSignal": True, "enableJobEvents": True, "preStartGate": True,
+               "fleetSignal": True, "enableJobEvents": True, "preStartGate": True, "fleetArchive": True,
                "alertTopicArns": ["arn:aws:sns:eu-west-1:123456789012:ops-alerts"]}
     return synthesize(folder / "cdk.out", context, bundle=False)
 
@@ -61,7 +62,8 @@ def test_every_optional_statement_is_valid_iam_too(forcing_template):
                for a in (s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")])}
     unexplained = [f for f in findings(forcing_template) if f[:2] not in EXPLAINED]
 
-    assert {"iot:CancelJobExecution", "iot:ListJobExecutionsForJob", "xray:PutTraceSegments"} <= actions
+    assert {"iot:CancelJobExecution", "iot:ListJobExecutionsForJob", "xray:PutTraceSegments", "firehose:PutRecord",
+            "s3:PutObject"} <= actions
     assert unexplained == []
 
 
