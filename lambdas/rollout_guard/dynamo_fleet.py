@@ -16,6 +16,7 @@ from .fleet_state import (
     MinuteCounts,
     ThingDays,
     bucket_key,
+    confirmation,
     decode,
     encode,
     first_of_each,
@@ -114,12 +115,15 @@ class DynamoFleetState:
 
     def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> None:
         kept: dict[int, list[Casualty]] = {}
-        for key, casualty in first_of_each(job_id, found).items():
-            answer = self._update(key, "SET #first = if_not_exists(#first, :v), #ttl = :ttl", {"#first": "first"},
-                                  {":v": {"S": f"{casualty.at_ms}|{casualty.kind}"}}, "ALL_NEW")
-            at, _, kind = answer["Attributes"]["first"]["S"].partition("|")
-            first = Casualty(int(at), casualty.thing, kind)
-            kept.setdefault(minute_of(first.at_ms), []).append(first)
+        pending = first_of_each(job_id, found)
+        while pending:
+            confirmations = []
+            for key, casualty in pending.items():
+                first = self._first(key, casualty)
+                kept.setdefault(minute_of(first.at_ms), []).append(first)
+                if (confirmed := confirmation(first, casualty)) is not None:
+                    confirmations.append(confirmed)
+            pending = first_of_each(job_id, confirmations)
         for minute, casualties in kept.items():
             answer = self._update(bucket_key(job_id, minute), "ADD c :c SET #ttl = :ttl", {},
                                   {":c": {"SS": sorted({encode(c) for c in casualties})}}, "ALL_NEW")
@@ -127,6 +131,13 @@ class DynamoFleetState:
             for kind in sorted({c.kind for c in casualties}):
                 self._update(tally_key(job_id), "SET #n = :n, #ttl = :ttl", {"#n": f"n:{minute}:{kind}"},
                              {":n": {"N": str(kinds[kind])}}, condition="attribute_not_exists(#n) OR #n < :n")
+
+    def _first(self, key: str, casualty: Casualty) -> Casualty:
+        """The thing's record under `key`: this casualty if it is the first, else the one kept."""
+        answer = self._update(key, "SET #first = if_not_exists(#first, :v), #ttl = :ttl", {"#first": "first"},
+                              {":v": {"S": f"{casualty.at_ms}|{casualty.kind}"}}, "ALL_NEW")
+        at, _, kind = answer["Attributes"]["first"]["S"].partition("|")
+        return Casualty(int(at), casualty.thing, kind)
 
     def tally(self, job_id: str) -> Tally:
         item = self._get([tally_key(job_id)]).get(tally_key(job_id), {})

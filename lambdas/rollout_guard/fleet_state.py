@@ -12,7 +12,8 @@ matter; and no item grows with the fleet:
   fleet's connects that minute (a recheck's "the fleet is back"); kept 2 days. `MINUTE_SHARDS` items a minute, a
   batch writing to one of them, so that a reconnect storm spreads over partitions; reads add them up.
 - `casualty#<job>#<thing>` (and `...#still`): the thing's first casualty for the job, "<epoch ms>|<kind>", put only
-  if absent; kept 30 days. (One thing.)
+  if absent; `#still` confirms a dark thing (still dark once the fleet was back, or a failure reported since);
+  kept 30 days. (One thing.)
 - `casualties#<job>#<epoch minute>`: `c`, the set of "<epoch ms>|<thing>|<kind>" of the job's casualties that
   minute; kept 30 days. (Bounded by the things a job can fail in a minute: IoT notifies at most 1,000 a minute.)
 - `casualties#<job>`: `n:<epoch minute>:<kind>`, how many of that minute's bucket are of that kind (a maximum, so
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple, Protocol
 
-from .casualties import STILL_DARK, Casualty, Tally
+from .casualties import DARK, FAILURES, STILL_DARK, Casualty, Tally
 
 THING_TTL_S = 3 * 86400
 MINUTE_TTL_S = 2 * 86400
@@ -82,6 +83,14 @@ def first_of_each(job_id: str, found: Iterable[Casualty]) -> dict[str, Casualty]
     for casualty in sorted(found):
         first.setdefault(marker_key(job_id, casualty), casualty)
     return first
+
+
+def confirmation(kept: Casualty, new: Casualty) -> Casualty | None:
+    """A thing first recorded dark that reports a failure since (IoT times out a bricked device's execution) is a
+    casualty whatever an outage says: a `still_dark` record at its dark time, counted once with it."""
+    if kept.kind == DARK and new.kind in FAILURES.values():
+        return Casualty(kept.at_ms, kept.thing, STILL_DARK)
+    return None
 
 
 def encode(casualty: Casualty) -> str:

@@ -21,6 +21,7 @@ from rollout_guard.fleet_state import (
     MinuteCounts,
     ThingDays,
     bucket_key,
+    confirmation,
     decode,
     encode,
     first_of_each,
@@ -79,11 +80,17 @@ class InMemoryFleetState:
 
     def add_casualties(self, job_id: str, found: Iterable[Casualty]) -> None:
         kept = []
-        for key, casualty in first_of_each(job_id, found).items():
-            record = self._write(key)  # a conditional put costs a write whether or not it puts
-            record.setdefault("first", f"{casualty.at_ms}|{casualty.kind}")
-            at, _, kind = record["first"].partition("|")
-            kept.append(Casualty(int(at), casualty.thing, kind))
+        pending = first_of_each(job_id, found)
+        while pending:
+            confirmations = []
+            for key, casualty in pending.items():
+                record = self._write(key)  # a conditional put costs a write whether or not it puts
+                record.setdefault("first", f"{casualty.at_ms}|{casualty.kind}")
+                at, _, kind = record["first"].partition("|")
+                kept.append(Casualty(int(at), casualty.thing, kind))
+                if (confirmed := confirmation(kept[-1], casualty)) is not None:
+                    confirmations.append(confirmed)
+            pending = first_of_each(job_id, confirmations)
         by_minute: dict[int, list[Casualty]] = defaultdict(list)
         for casualty in kept:
             by_minute[minute_of(casualty.at_ms)].append(casualty)
