@@ -49,6 +49,7 @@ deploy-local: synth
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/fleet_sim.py
 
 # Not part of make test: mutmut over the pure modules (alerts, policy, decisions, claims); prints each module's score.
 mutation: $(STAMP)

@@ -4,24 +4,28 @@ UpdateItem per write, BatchGetItem for reads)."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .casualties import Casualty, Tally
 from .claims import TABLE_KEY, TABLE_TTL
 from .fleet_state import (
+    BUCKET_SHARDS,
     MINUTE_SHARDS,
     STREAM_KEY,
     MinuteCounts,
     ThingDays,
     bucket_key,
+    bucket_shard,
     confirmation,
     decode,
     encode,
     first_of_each,
+    kind_counts,
     minute_key,
     minute_of,
+    minute_tally_key,
+    shard_sums,
     tally_key,
     ttl_of,
 )
@@ -125,12 +129,31 @@ class DynamoFleetState:
                     confirmations.append(confirmed)
             pending = first_of_each(job_id, confirmations)
         for minute, casualties in kept.items():
-            answer = self._update(bucket_key(job_id, minute), "ADD c :c SET #ttl = :ttl", {},
-                                  {":c": {"SS": sorted({encode(c) for c in casualties})}}, "ALL_NEW")
-            kinds = Counter(text.rsplit("|", 1)[1] for text in answer["Attributes"]["c"]["SS"])
-            for kind in sorted({c.kind for c in casualties}):
-                self._update(tally_key(job_id), "SET #n = :n, #ttl = :ttl", {"#n": f"n:{minute}:{kind}"},
-                             {":n": {"N": str(kinds[kind])}}, condition="attribute_not_exists(#n) OR #n < :n")
+            self._count(job_id, minute, casualties)
+
+    def _count(self, job_id: str, minute: int, casualties: list[Casualty]) -> None:
+        """A minute's casualties into their shards' buckets, each shard's counts into the minute's tally, the
+        minute's sums into the job's tally (maxima all the way: the last writer writes the sum)."""
+        by_shard: dict[int, list[Casualty]] = {}
+        for casualty in casualties:
+            by_shard.setdefault(bucket_shard(casualty.thing), []).append(casualty)
+        minute_tally: dict[str, int] = {}
+        for shard, found in sorted(by_shard.items()):
+            answer = self._update(bucket_key(job_id, minute, shard), "ADD c :c SET #ttl = :ttl", {},
+                                  {":c": {"SS": sorted({encode(c) for c in found})}}, "ALL_NEW")
+            kinds = kind_counts(answer["Attributes"]["c"]["SS"])
+            for kind in sorted({c.kind for c in found}):
+                minute_tally = self._maximum(minute_tally_key(job_id, minute), f"s:{shard}:{kind}", kinds[kind])
+        sums = shard_sums(minute_tally)
+        for kind in sorted({c.kind for c in casualties}):
+            self._maximum(tally_key(job_id), f"n:{minute}:{kind}", sums[kind])
+
+    def _maximum(self, key: str, name: str, value: int) -> dict[str, int]:
+        """Raise a count to `value` (never lower it); the item's counts after it."""
+        answer = self._update(key, "SET #n = :n, #ttl = :ttl", {"#n": name}, {":n": {"N": str(value)}}, "ALL_NEW",
+                              condition="attribute_not_exists(#n) OR #n < :n")
+        item = answer.get("Attributes") or self._get([key]).get(key, {})
+        return {name: int(value["N"]) for name, value in item.items() if "N" in value and ":" in name}
 
     def _first(self, key: str, casualty: Casualty) -> Casualty:
         """The thing's record under `key`: this casualty if it is the first, else the one kept."""
@@ -149,7 +172,7 @@ class DynamoFleetState:
         return Tally(minutes)
 
     def casualties(self, job_id: str, minutes: Iterable[int]) -> list[Casualty]:
-        found = self._get(bucket_key(job_id, minute) for minute in minutes)
+        found = self._get(bucket_key(job_id, minute, shard) for minute in minutes for shard in range(BUCKET_SHARDS))
         return [decode(text) for item in found.values() for text in item.get("c", {}).get("SS", [])]
 
     def stream_position(self) -> int:

@@ -14,16 +14,23 @@ matter; and no item grows with the fleet:
 - `casualty#<job>#<thing>` (and `...#still`): the thing's first casualty for the job, "<epoch ms>|<kind>", put only
   if absent; `#still` confirms a dark thing (still dark once the fleet was back, or a failure reported since);
   kept 30 days. (One thing.)
-- `casualties#<job>#<epoch minute>`: `c`, the set of "<epoch ms>|<thing>|<kind>" of the job's casualties that
-  minute; kept 30 days. (Bounded by the things a job can fail in a minute: IoT notifies at most 1,000 a minute.)
-- `casualties#<job>`: `n:<epoch minute>:<kind>`, how many of that minute's bucket are of that kind (a maximum, so
-  late writers never lower it); kept 30 days. (One number per minute of the rollout that had a casualty.)
+- `casualties#<job>#<epoch minute>#<shard>`: `c`, the set of "<epoch ms>|<thing>|<kind>" of the job's casualties
+  that minute whose thing falls in that shard (`BUCKET_SHARDS` by the thing's name); kept 30 days. (An outage can
+  darken every thing a job is executing or just updated at once: IoT updates at most 1,000 a minute, so up to ~10,000
+  in one minute with the default success grace; a shard holds a sixteenth.)
+- `casualties#<job>#<epoch minute>`: `s:<shard>:<kind>`, how many of that shard's bucket are of that kind; kept 30
+  days. (At most 16 x 5 numbers.)
+- `casualties#<job>`: `n:<epoch minute>:<kind>`, that minute's count of that kind over its shards; kept 30 days.
+  (One number per minute of the rollout that had a casualty.) Counts are maxima (`#n < :n`), so a late writer never
+  lowers one; each writer adds up what the item above answered after its own write, so the last one writes the sum.
 - `stream`: `sent`, the highest of every settled batch's oldest SentTimestamp (epoch ms): the fleet queue has been
   read past that moment (the low-water mark a dark check waits for); kept 2 days.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +43,7 @@ MINUTE_TTL_S = 2 * 86400
 CASUALTIES_TTL_S = 30 * 86400
 STREAM_TTL_S = 2 * 86400
 MINUTE_SHARDS = 4
+BUCKET_SHARDS = 16
 STREAM_KEY = "stream"
 THING_PREFIX, MINUTE_PREFIX, CASUALTY_PREFIX, CASUALTIES_PREFIX = "thing#", "minute#", "casualty#", "casualties#"
 
@@ -57,8 +65,30 @@ def marker_key(job_id: str, casualty: Casualty) -> str:
     return f"{CASUALTY_PREFIX}{job_id}#{casualty.thing}" + ("#still" if casualty.kind == STILL_DARK else "")
 
 
-def bucket_key(job_id: str, minute: int) -> str:
+def bucket_shard(thing: str) -> int:
+    return zlib.crc32(thing.encode()) % BUCKET_SHARDS
+
+
+def bucket_key(job_id: str, minute: int, shard: int) -> str:
+    return f"{CASUALTIES_PREFIX}{job_id}#{minute}#{shard}"
+
+
+def minute_tally_key(job_id: str, minute: int) -> str:
     return f"{CASUALTIES_PREFIX}{job_id}#{minute}"
+
+
+def kind_counts(bucket: Iterable[str]) -> Counter[str]:
+    """How many of a bucket's casualties are of each kind."""
+    return Counter(text.rsplit("|", 1)[1] for text in bucket)
+
+
+def shard_sums(minute_tally: dict[str, int]) -> Counter[str]:
+    """A minute's count of each kind, over its shards (`s:<shard>:<kind>` attributes)."""
+    sums: Counter[str] = Counter()
+    for name, n in minute_tally.items():
+        if name.startswith("s:"):
+            sums[name.rsplit(":", 1)[1]] += n
+    return sums
 
 
 def tally_key(job_id: str) -> str:

@@ -159,8 +159,11 @@ def _outage_events(name: str, outage: Outage, rng: random.Random) -> list[tuple[
 class SimIot:
     """IoT Jobs as the scenario's truth says it stands at the simulation's time; every call logged by that time."""
 
-    def __init__(self, truth: Truth, clock: Callable[[], float]):
+    def __init__(self, truth: Truth, clock: Callable[[], float], pace: float = 0.0):
         self.devices = {device.name: device for device in truth.devices}
+        self.pace = pace  # each consumer's requests a second of each operation (its pacer); 0: unpaced
+        self.consumer = 0  # who calls now
+        self.next_free: dict[tuple[int, str], float] = {}  # (consumer, operation) -> when its pacer lets it call
         self.by_start = sorted(truth.devices, key=lambda device: device.starts_ms)
         self.starts = [device.starts_ms for device in self.by_start]
         self.clock = clock
@@ -168,7 +171,13 @@ class SimIot:
         self.cancelled_at: float | None = None
 
     def _call(self, name: str) -> float:
+        """Log the call; a paced consumer first waits for its pacer (the clock moves: an attribute `now`)."""
         now = self.clock()
+        if self.pace:
+            free = self.next_free.get((self.consumer, name), now)
+            if free > now and hasattr(self.clock, "now"):
+                self.clock.now = now = free
+            self.next_free[self.consumer, name] = now + 1 / self.pace
         self.calls.append((now, name))
         return now * 1000
 
@@ -209,7 +218,8 @@ class SimIot:
         return False
 
     def peak_per_second(self) -> int:
-        return max(Counter(int(at) for at, _ in self.calls).values(), default=0)
+        """The most calls of one operation in one second."""
+        return max(Counter((int(at), name) for at, name in self.calls).values(), default=0)
 
 
 @dataclass
@@ -461,7 +471,7 @@ IOT_CALL_MS = 30
 
 
 def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1_000, consumers: int = 5,
-             outage_share: float = 0.1, seed: int = 1) -> dict[str, Any]:
+             outage_share: float = 0.1, iot_budget: float = 5.0, seed: int = 1) -> dict[str, Any]:
     """A rollout to `devices` with `failing` failing under a dry-run percentage rule, and an outage of
     `outage_share` of the fleet at its middle. The detector is the real one; the state is the in-memory one (the
     same items as the table's); batches go to `consumers` by a modelled processing time (an invocation, each
@@ -479,7 +489,7 @@ def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1
     truth = generate(scenario)
     processing = Clock()
     state = InMemoryFleetState(clock=processing)
-    iot = SimIot(truth, processing)
+    iot = SimIot(truth, processing, pace=iot_budget / consumers)
     policy = load(yaml.safe_load(f"""
 rules:
   - name: share
@@ -497,7 +507,7 @@ rules:
         batch = truth.events[start:start + BATCH]
         checks = timers.due()
         free = min(range(consumers), key=busy.__getitem__)
-        processing.now = max(busy[free], batch[0][0] / 1000)
+        processing.now, iot.consumer = max(busy[free], batch[0][0] / 1000), free
         writes, calls = state.writes, len(iot.calls)
         plan = detector.plan([(f"{start}-{n}", json.dumps(body), at) for n, (at, body) in enumerate(batch)] +
                              [(f"{start}-c{n}", json.dumps(body), None) for n, body in enumerate(checks)])
@@ -514,6 +524,7 @@ rules:
             "peak_item_writes_a_second": max(per_item.values(), default=0),
             "hottest_item": max(per_item, key=per_item.__getitem__)[1] if per_item else None,
             "largest_item_bytes": max(state.item_size(key) for key in state.items),
+            "largest_item": max(state.items, key=state.item_size),
             "items": len(state.items), "peak_iot_calls_a_second": iot.peak_per_second(),
             "state_writes": state.writes, "halts": len(halts)}
 

@@ -14,21 +14,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rollout_guard.casualties import Casualty, Tally
-from rollout_guard.fleet_state import MINUTE_SHARDS as SHARDS
 from rollout_guard.fleet_state import (
+    BUCKET_SHARDS,
     STREAM_KEY,
     FleetState,
     MinuteCounts,
     ThingDays,
     bucket_key,
+    bucket_shard,
     confirmation,
     decode,
     encode,
     first_of_each,
     minute_key,
     minute_of,
+    minute_tally_key,
+    shard_sums,
     tally_key,
 )
+from rollout_guard.fleet_state import MINUTE_SHARDS as SHARDS
 
 # The stream is complete: everything the detector will judge on has been written before it judges (the CLI and the
 # replay settle a batch before its checks); the simulator passes False to keep the low-water mark as the table does.
@@ -95,14 +99,28 @@ class InMemoryFleetState:
         for casualty in kept:
             by_minute[minute_of(casualty.at_ms)].append(casualty)
         for minute, casualties in by_minute.items():
-            item = self._write(bucket_key(job_id, minute))
+            self._count(job_id, minute, casualties)
+
+    def _count(self, job_id: str, minute: int, casualties: list[Casualty]) -> None:
+        """As the table does: shards' buckets, the minute's tally of its shards, the job's tally of its minutes."""
+        by_shard: dict[int, list[Casualty]] = defaultdict(list)
+        for casualty in casualties:
+            by_shard[bucket_shard(casualty.thing)].append(casualty)
+        for shard, found in sorted(by_shard.items()):
+            item = self._write(bucket_key(job_id, minute, shard))
             bucket, kinds = item.setdefault("c", set()), item.setdefault("kinds", Counter())
-            for text in {encode(c) for c in casualties} - bucket:  # what DynamoDB's set answers, counted as it grows
+            for text in {encode(c) for c in found} - bucket:  # what DynamoDB's set answers, counted as it grows
                 bucket.add(text)
                 kinds[text.rsplit("|", 1)[1]] += 1
-            for kind in {c.kind for c in casualties}:
-                tally = self._write(tally_key(job_id))
-                tally[f"n:{minute}:{kind}"] = max(tally.get(f"n:{minute}:{kind}", 0), kinds[kind])
+            for kind in {c.kind for c in found}:
+                self._maximum(minute_tally_key(job_id, minute), f"s:{shard}:{kind}", kinds[kind])
+        sums = shard_sums(self.items[minute_tally_key(job_id, minute)])
+        for kind in {c.kind for c in casualties}:
+            self._maximum(tally_key(job_id), f"n:{minute}:{kind}", sums[kind])
+
+    def _maximum(self, key: str, name: str, value: int) -> None:
+        item = self._write(key)
+        item[name] = max(item.get(name, 0), value)
 
     def tally(self, job_id: str) -> Tally:
         minutes: dict[int, dict[str, int]] = defaultdict(dict)
@@ -112,8 +130,8 @@ class InMemoryFleetState:
         return Tally(dict(minutes))
 
     def casualties(self, job_id: str, minutes: Iterable[int]) -> list[Casualty]:
-        return [decode(text) for minute in minutes for text in self.items.get(bucket_key(job_id, minute), {})
-                .get("c", ())]
+        return [decode(text) for minute in minutes for shard in range(BUCKET_SHARDS)
+                for text in self.items.get(bucket_key(job_id, minute, shard), {}).get("c", ())]
 
     def stream_position(self) -> int:
         return COMPLETE if self.complete else int(self.items.get(STREAM_KEY, {}).get("sent", 0))

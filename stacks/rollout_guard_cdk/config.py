@@ -149,10 +149,11 @@ class GuardConfig:
     fleet_signal: bool = option("fleetSignal", False, _flag)
     # IoT's API rates are per account and region, and each consumer paces itself: the fleet queue is read by at most
     # `fleetConsumers` concurrent batches, which share `fleetIotRate` requests a second of each IoT operation; the
-    # rest of IoT's ~10 a second is left to halts. At most 20 consumers: a job's tally item takes a write from about
+    # rest of IoT's ~10 a second is left to halts. A consumer's pacer spaces its calls by 1 / its share, so with a
+    # share of at most 1 a second no one-second window holds more than `fleetConsumers` of one operation. At most 20 consumers: a job's tally item takes a write from about
     # every batch of a failing rollout (~25 batches a second a consumer), and one item takes 1,000 writes a second.
     fleet_consumers: int = option("fleetConsumers", 5, _consumers)
-    fleet_iot_rate: float = option("fleetIotRate", 4.0, _rate)
+    fleet_iot_rate: float = option("fleetIotRate", 5.0, _rate)
     # Something to replay: the same topic rules also deliver the fleet's events to Firehose, into an encrypted bucket
     # as gzip JSON lines (`rollout-guard replay` reads them), kept `fleetArchiveDays`.
     fleet_archive: bool = option("fleetArchive", False, _flag)

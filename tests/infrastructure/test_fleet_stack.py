@@ -165,7 +165,7 @@ def test_the_fleet_consumers_and_their_iot_calls_are_bounded_so_that_halts_keep_
     allowed = {s["Sid"]: s for s in statements(template) if "Sid" in s}
 
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
-    assert float(environment["ROLLOUT_GUARD_FLEET_IOT_RATE"]) * 5 == 4.0  # of IoT's planning rate of 10 a second
+    assert float(environment["ROLLOUT_GUARD_FLEET_IOT_RATE"]) * 5 == 5.0  # of IoT's planning rate of 10 a second
     assert "ROLLOUT_GUARD_IOT_RATE" not in environment  # halts keep the default 10 a second
     # Many dark things: one listing of the fleet jobs' IN_PROGRESS executions instead of a call per thing.
     assert allowed["ListActiveJobs"]["Action"] == ["iot:ListJobs"]

@@ -51,7 +51,7 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_TRACING": "false",
         "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + "}",
         "ROLLOUT_GUARD_FLEET_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "FleetQueue") + "}",
-        "ROLLOUT_GUARD_FLEET_IOT_RATE": "0.8",  # 4 a second shared by 5 consumers
+        "ROLLOUT_GUARD_FLEET_IOT_RATE": "1",  # 5 a second shared by 5 consumers
         "ROLLOUT_GUARD_STATE_TABLE": "${" + logical_id(template, "AWS::DynamoDB::Table") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -65,3 +65,14 @@ def test_the_low_water_mark_only_rises(state):
     state.advance_stream(AT - 1_000)
 
     assert state.stream_position() == AT
+
+
+def test_a_minute_of_many_casualties_spreads_over_shards_and_adds_up_exactly(state):
+    things = [f"dev-{n:04d}" for n in range(120)]
+    for start in range(0, 120, 7):
+        state.add_casualties("fw-1", [Casualty(AT + n, thing, "failed") for n, thing in enumerate(things[start:start + 7],
+                                                                                                  start)])
+    state.add_casualties("fw-1", [Casualty(AT + 5, things[5], "failed")])  # redelivered
+
+    assert state.tally("fw-1").minutes == {AT // 60_000: {"failed": 120}}
+    assert sorted(c.thing for c in state.casualties("fw-1", [AT // 60_000])) == things

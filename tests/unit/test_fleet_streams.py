@@ -15,7 +15,7 @@ from rollout_guard.casualties import STILL_DARK, Casualty, Tally, verdict
 from rollout_guard.dark_things import WATERMARK_SLACK_S, WATERMARK_WAIT_S
 from rollout_guard.detector import PER_THING_LOOKUPS, WATERMARK_POLL_S, Detector, due
 from rollout_guard.fleet_events import DarkCheck
-from rollout_guard.fleet_state import ThingDays, bucket_key, tally_key
+from rollout_guard.fleet_state import ThingDays, bucket_key, bucket_shard, tally_key
 from rollout_guard.policy import Casualties
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
@@ -222,7 +222,7 @@ def test_a_dry_run_scale_job_keeps_every_item_small_and_counts_right():
     assert found.reports[-1]["casualties"] == 5_000
     assert max(state.item_size(key) for key in state.items) < 100_000
     assert state.tally("fw-1").total("failed") == 5_000 and tally_key("fw-1") in state.items
-    assert bucket_key("fw-1", HOUR_AGO_MS // 60_000) in state.items
+    assert bucket_key("fw-1", HOUR_AGO_MS // 60_000, bucket_shard("dev-1")) in state.items
 
 
 # --- an outage hides no bricked device for good -------------------------------------------------------------
