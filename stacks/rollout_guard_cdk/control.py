@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import Aws, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -39,6 +39,12 @@ FLEET_GRAPHS = (Metric.JOBS_CANCELLED, Metric.JOBS_FAILED, Metric.JOBS_BLOCKED, 
                 Metric.DARK_DISCOUNTED)
 
 
+def custom_bus_rule(rule: events.Rule) -> dict[str, str]:
+    """The dimensions EventBridge publishes a custom-bus rule's metrics with: the bus, and the rule's own name (its
+    `Ref` is "bus|rule")."""
+    return {"EventBusName": CONTROL_BUS, "RuleName": Fn.select(1, Fn.split("|", rule.rule_name))}
+
+
 def _bus_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
     """The role EventBridge assumes to put events on another bus (each `targets.EventBus` grants it PutEvents on
     its own bus), trusted by EventBridge for this account's rules only."""
@@ -48,9 +54,23 @@ def _bus_role(scope: Construct, construct_id: str, description: str) -> iam.Role
 
 
 class ControlLink:
-    """A guard's side: its "Rollout Halted" events also go to the control bus."""
+    """A guard's side: its "Rollout Halted" events also go to the control bus; and, in another account than the
+    control's, its default bus admits the control account's halt requests (a default bus admits only its own
+    account until its resource policy allows another: EventBridge, "Sending and receiving events between AWS
+    accounts")."""
 
     def __init__(self, scope: Construct, control: Control, dead_letter_queue: sqs.IQueue) -> None:
+        if Stack.of(scope).account != control.account:
+            events.CfnEventBusPolicy(
+                scope, "AdmitControlHaltRequests", event_bus_name="default",
+                statement_id="RolloutGuardControlHaltRequests",
+                statement={"Sid": "RolloutGuardControlHaltRequests", "Effect": "Allow",
+                           "Principal": {"AWS": f"arn:{Aws.PARTITION}:iam::{control.account}:root"},
+                           "Action": "events:PutEvents",
+                           "Resource": f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default",
+                           # Only the halt requests: EventBridge's condition keys for the event's source and type.
+                           "Condition": {"StringEquals": {"events:source": OPERATOR_SOURCE,
+                                                          "events:detail-type": HALT_REQUESTED}}})
         bus_arn = control.bus_arn(Aws.PARTITION)
         role = _bus_role(scope, "ControlLinkRole", "rollout-guard: this guard's halts go to the control bus")
         self.rule = events.Rule(
@@ -77,10 +97,12 @@ class ControlStack(Stack):
         acknowledge(self.dead_letters, "SQS3", "This queue is itself the dead-letter queue of the control rules")
         self.operations_topic = alarm_topic(self, "OperationsTopic", self.key, "rollout-guard control")
         self.rules = [self._halt_lines(), *self._forward_requests(environments)]
+        # Rules on a custom bus publish their metrics with EventBusName and RuleName, and `Ref` of such a rule is
+        # "bus|rule": the rule's own name is the part after the bar.
         alarms = [_at_least_one(self, f"{rule.node.id}FailedInvocationsAlarm",
                                 f"control rule {rule.node.id} failed to deliver",
                                 cloudwatch.Metric(namespace="AWS/Events", metric_name="FailedInvocations",
-                                                  dimensions_map={"RuleName": rule.rule_name}, statistic="Sum",
+                                                  dimensions_map=custom_bus_rule(rule), statistic="Sum",
                                                   period=PERIOD))
                   for rule in self.rules]
         alarms.append(_at_least_one(self, "DeadLetterAlarm", "control events wait in the dead-letter queue",

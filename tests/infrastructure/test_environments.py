@@ -156,3 +156,31 @@ def test_the_control_key_lets_its_alarms_and_rules_write_to_its_topic_and_queue(
         "kms:EncryptionContext:aws:sns:topicArn"}
     assert set(by_sid["EventBridgeToThisStacksQueues"]["Condition"]["StringLike"]) == {
         "kms:EncryptionContext:aws:sqs:arn"}
+
+
+def test_a_guard_in_another_account_admits_only_the_control_accounts_halt_requests(deployed):
+    assert not resources(deployed["RolloutGuard-eu"], "AWS::Events::EventBusPolicy")  # the control's own account
+    (policy,) = resources(deployed["RolloutGuard-us"], "AWS::Events::EventBusPolicy").values()
+
+    assert policy["EventBusName"] == "default"
+    statement = policy["Statement"]
+    assert statement["Principal"] == {"AWS": f"arn:${{AWS::Partition}}:iam::{ACCOUNT_A}:root"}
+    assert statement["Action"] == "events:PutEvents" and statement["Effect"] == "Allow"
+    assert statement["Resource"] == "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    assert statement["Condition"] == {"StringEquals": {"events:source": "rollout-guard.operator",
+                                                       "events:detail-type": "Rollout Halt Requested"}}
+
+
+def test_control_alarms_watch_the_metric_eventbridge_publishes_for_custom_bus_rules(deployed):
+    control = deployed["RolloutGuardControl"]
+    rules = {logical_id for logical_id, resource in control["Resources"].items()
+             if resource["Type"] == "AWS::Events::Rule"}
+    failed = [alarm for alarm in resources(control, "AWS::CloudWatch::Alarm").values()
+              if alarm["MetricName"] == "FailedInvocations"]
+
+    assert len(failed) == len(rules) == 2
+    for alarm in failed:
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions["EventBusName"] == "rollout-guard-control"
+        (rule,) = [r for r in rules if "${" + r + "}" in json.dumps(dimensions["RuleName"])]
+        assert dimensions["RuleName"] == {"Fn::Select": [1, {"Fn::Split": ["|", "${" + rule + "}"]}]}
