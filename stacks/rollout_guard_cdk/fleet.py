@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 
-from aws_cdk import Aws, CfnElement, Duration, Stack
+from aws_cdk import Aws, CfnElement, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -107,9 +107,13 @@ class FleetSignal:
             actions.append(iot.CfnTopicRule.ActionProperty(firehose=iot.CfnTopicRule.FirehoseActionProperty(
                 delivery_stream_name=self.archive.ref, role_arn=self.role.role_arn,
                 separator="\n", batch_mode=False)))
-        return iot.CfnTopicRule(self.scope, construct_id, topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+        rule = iot.CfnTopicRule(self.scope, construct_id, topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
             description=f"rollout-guard fleet signal: {description}", sql=sql, aws_iot_sql_version=SQL_VERSION,
             rule_disabled=False, actions=actions, error_action=to(dead_letter_queue)))
+        # The rule refers to the role only: without this it could be created before the role's grants, and refuse
+        # the events of the first seconds after a deploy.
+        rule.add_dependency(typing.cast(CfnResource, self.role.node.find_child("DefaultPolicy").node.default_child))
+        return rule
 
     def _archive(self, config: GuardConfig, key: kms.IKey) -> firehose.CfnDeliveryStream:
         """The fleet's events kept as gzip JSON lines in an encrypted bucket, expiring after the configured days."""

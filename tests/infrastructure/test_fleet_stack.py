@@ -185,3 +185,11 @@ def test_fleet_bounds_out_of_range_are_refused_at_synth(variant):
         variant(fleetConsumers=1)
     with pytest.raises(ConfigError, match="fleetIotRate must be a number of requests a second above 0 and at most 10"):
         variant(fleetIotRate=11)
+
+
+def test_the_topic_rules_are_created_after_their_roles_grants(template):
+    policy_id, _ = one(template, "AWS::IAM::Policy", "FleetRuleRoleDefaultPolicy")
+    rules = [logical_id for logical_id, r in template["Resources"].items() if r["Type"] == "AWS::IoT::TopicRule"]
+
+    assert len(rules) == 2
+    assert all(policy_id in template["Resources"][rule].get("DependsOn", []) for rule in rules)
