@@ -28,29 +28,14 @@ SCALE = int(os.environ.get("BENCH_SCALE_DEVICES", "1000000"))
 ITEM_LIMIT = 1_000  # writes a second one DynamoDB partition takes
 
 
-def scenarios() -> list:
-    from rollout_guard_local.fleet_sim import Outage, Scenario
-
-    size = {"devices": DEVICES, "fleet": DEVICES * 8, "threshold": max(5, DEVICES // 40), "dark_after_s": 60}
-    return [
-        Scenario("clean rollout", **size),
-        Scenario("bricking firmware (dark after SUCCEEDED)", **size, bricked=0.05),
-        Scenario("failing firmware, retries and duplicates", **size, failing=0.05, retries=2, duplicates=0.3),
-        Scenario("outage without bricking", **size, outage=Outage(30, 180, 0.3)),
-        Scenario("outage with failing firmware", **size, failing=0.05, outage=Outage(30, 180, 0.3)),
-        Scenario("outage with bricking", **size, bricked=0.05, outage=Outage(30, 180, 0.3)),
-        Scenario("5-minute backlog drained by 4 consumers", **size, failing=0.05, outage=Outage(30, 120, 0.2),
-                 backlog=(20, 300), consumers=4),
-    ]
-
-
 def run_scenarios() -> list:
     from moto import mock_aws
 
-    from rollout_guard_local.fleet_sim import run
+    from rollout_guard_local.fleet_sim import run, scenarios
 
     reports = []
-    for scenario in scenarios():
+    for scenario in scenarios(devices=DEVICES, fleet=DEVICES * 8, threshold=max(5, DEVICES // 40), dark_after_s=60,
+                              share=0.05):
         with mock_aws(), tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
             began = time.perf_counter()
             report = run(scenario, Path(folder))

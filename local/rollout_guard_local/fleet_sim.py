@@ -23,6 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ VISIBILITY_S = 30  # a failed message comes back this long after (the stack sets
 MAX_RECEIVES = 3  # the fleet queue's redrive count
 TICK_S = 1.0
 BATCH = 10
+BATCHES_A_TICK = 5  # what one consumer settles in a second of the simulation (~200 ms a batch)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,26 @@ class Scenario:
         return (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    jobs: [\"fw-*\"]\n"
                 f"    reason_code: FLEET_CASUALTIES\n    dark_after: {self.dark_after_s}\n"
                 f"    casualties: {{things: {self.threshold}, fleet_things: {self.fleet}}}\n")
+
+
+def scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share: float,
+              malformed: int = 0) -> list[Scenario]:
+    """The scenarios `make test` (small) and `make bench` (larger) run: `share` of the devices fail or brick."""
+    sized = partial(Scenario, devices=devices, fleet=fleet, threshold=threshold, dark_after_s=dark_after_s)
+    outage = Outage(45, 120, 0.3)
+    found = [
+        sized("clean rollout"),
+        sized("bricking firmware (dark after SUCCEEDED)", bricked=share),
+        sized("failing firmware, retries and duplicates", failing=share, retries=2, duplicates=0.3),
+        sized("outage without bricking", outage=outage),
+        sized("outage with failing firmware", failing=share, outage=replace(outage, at_s=30)),
+        sized("outage with bricking", bricked=share, outage=outage),
+        sized("5-minute backlog, 4 consumers", failing=share, outage=replace(outage, lasts_s=60), backlog=(20, 300),
+              consumers=4),
+    ]
+    if malformed:
+        found.append(sized("malformed messages", malformed=malformed))
+    return found
 
 
 @dataclass
@@ -288,10 +310,12 @@ class SimQueue:
                  "MessageAttributes": {"simSent": {"DataType": "Number", "StringValue": sent}}}
                 for n, (sent, body) in enumerate(fed[start:start + BATCH])])
 
-    def receive(self, consumers: int, rng: random.Random) -> list[dict[str, Any]]:
-        """Up to one batch per consumer, the messages shuffled across them (unordered, concurrent)."""
+    def receive(self, batches: int, rng: random.Random) -> list[dict[str, Any]]:
+        """Up to `batches` batches (what the consumers settle this tick), the messages shuffled across them
+        (unordered, concurrent)."""
         messages = []
-        for _ in range(consumers if self.unread else 0):
+        for _ in range(batches if self.unread else 0):
+            self.feed(BATCH)  # moto walks every message it holds at each call: hand it only what is read now
             got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=BATCH, VisibilityTimeout=3600,
                                            MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
             messages += got
@@ -299,8 +323,8 @@ class SimQueue:
                 break
         self.unread, self.in_flight = max(0, self.unread - len(messages)), self.in_flight + len(messages)
         rng.shuffle(messages)
-        batches = [messages[start:start + BATCH] for start in range(0, len(messages), BATCH)]
-        return [{"Records": [_record(message) for message in batch]} for batch in batches]
+        return [{"Records": [_record(message) for message in messages[start:start + BATCH]]}
+                for start in range(0, len(messages), BATCH)]
 
     def settle(self, batch: dict[str, Any], failed: set[str]) -> None:
         done = [r for r in batch["Records"] if r["messageId"] not in failed]
@@ -410,8 +434,7 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
         queue.release()
         if scenario.backlog and scenario.backlog[0] <= clock.now - START_MS / 1000 < sum(scenario.backlog):
             continue
-        queue.feed(scenario.consumers * BATCH)
-        for batch in queue.receive(scenario.consumers, rng):
+        for batch in queue.receive(scenario.consumers * BATCHES_A_TICK, rng):
             answer = lambda_handler(batch, LocalContext(), runtime=runtime)
             reports += runtime.fleet_reports
             queue.settle(batch, {item["itemIdentifier"] for item in answer["batchItemFailures"]})

@@ -11,20 +11,9 @@ import io
 import pytest
 from moto import mock_aws
 
-from rollout_guard_local.fleet_sim import Outage, Scenario, run
+from rollout_guard_local.fleet_sim import Scenario, run, scenarios
 
-SMALL = {"devices": 40, "fleet": 300, "threshold": 3, "dark_after_s": 30}
-SCENARIOS = [
-    Scenario("clean rollout", **SMALL),
-    Scenario("bricking firmware (dark after SUCCEEDED)", **SMALL, bricked=0.15),
-    Scenario("failing firmware, retries and duplicates", **SMALL, failing=0.15, retries=2, duplicates=0.3),
-    Scenario("outage without bricking", **SMALL, outage=Outage(45, 120, 0.3)),
-    Scenario("outage with failing firmware", **SMALL, failing=0.15, outage=Outage(30, 120, 0.3)),
-    Scenario("outage with bricking", **SMALL, bricked=0.15, outage=Outage(45, 120, 0.3)),
-    Scenario("5-minute backlog, 4 consumers", **SMALL, failing=0.15, outage=Outage(45, 60, 0.3),
-             backlog=(20, 300), consumers=4),
-    Scenario("malformed messages", **SMALL, malformed=3),
-]
+SCENARIOS = scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15, malformed=3)
 
 
 @pytest.fixture(scope="module")
