@@ -173,10 +173,21 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         parts.append(f"{total} of {base} executed things ({share:.1f}%), threshold {rule.percent:g}% "
                      f"once {rule.min_things} have executed")
         crossed = crossed or (base >= rule.min_things and share >= rule.percent)
+    detail = _detail(parts, counted, total, _tallies(counted, tally, outage_reason), outage_reason)
+    return Verdict(crossed, counted, discounted, detail, total, crossed_by if crossed else None)
+
+
+def _tallies(counted: tuple[Casualty, ...], tally: Tally | None, outage_reason: str | None) -> dict[str, int]:
+    """How many things count of each kind: from the job's tally when there is one, else from those read."""
     if tally is not None:
-        tallies = {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
-    else:
-        tallies = {kind: n for kind in KINDS if (n := sum(1 for c in counted if c.kind == kind))}
+        return {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
+    return {kind: n for kind in KINDS if (n := sum(1 for c in counted if c.kind == kind))}
+
+
+def _detail(parts: list[str], counted: tuple[Casualty, ...], total: int, tallies: dict[str, int],
+            outage_reason: str | None) -> str:
+    """For the log and the CancelJob comment: the counts, the thresholds, the first things and why dark ones were
+    not counted."""
     tally_text = ", ".join(f"{n} {kind}" for kind, n in sorted(tallies.items()))
     detail = "; ".join(parts) + (f" ({tally_text})" if tally_text else "")
     if counted:
@@ -184,7 +195,7 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         detail += f": {shown}{', ...' if total > SHOWN else ''}"
     if outage_reason:
         detail += f"; {outage_reason}"
-    return Verdict(crossed, counted, discounted, detail, total, crossed_by if crossed else None)
+    return detail
 
 
 def _kind_total(tally: Tally, kind: str, outage_reason: str | None) -> int:
