@@ -431,7 +431,7 @@ class Detector:
         if dark_minutes and threshold.fleet_things:
             others = sum(minute.others for minute in self.state.minutes(dark_minutes).values())
             why_not_dark = outage(tally.total(DARK), executed or 0, others, threshold.fleet_things)
-        read = [*new, *self.state.casualties(job_id, _window(new, threshold.within_s))]
+        read = [*new, *self.state.casualties(job_id, _window(new, threshold.within_s, tally.minutes))]
         judged = verdict(threshold, read, executed, why_not_dark, tally)
         if judged.crossed:  # the comment names the first things and the one that crossed: read them, once
             read += self.state.casualties(job_id, _first_and_last(tally.minutes))
@@ -472,12 +472,14 @@ class Detector:
             report["outcome"] = outcome.to_dict() if hasattr(outcome, "to_dict") else outcome
 
 
-def _window(new: list[Casualty], within_s: int | None) -> list[int]:
-    """The minute buckets a window holding a new casualty can reach (none without a window)."""
+def _window(new: list[Casualty], within_s: int | None, known: dict[int, dict[str, int]]) -> list[int]:
+    """The minutes with casualties (`known`, the tally's) that a window holding a new casualty can reach (none
+    without a window)."""
     if not new or within_s is None:
         return []
     reach = within_s // 60 + 1
-    return list(range(min(minute_of(c.at_ms) for c in new) - reach, max(minute_of(c.at_ms) for c in new) + reach + 1))
+    low, high = min(minute_of(c.at_ms) for c in new) - reach, max(minute_of(c.at_ms) for c in new) + reach
+    return sorted(minute for minute in known if low <= minute <= high)
 
 
 def _first_and_last(minutes: dict[int, dict[str, int]]) -> list[int]:

@@ -346,3 +346,30 @@ def test_fleet_work_asks_iot_through_its_own_paced_client_and_halts_through_the_
 
     assert {call[0] for call in fleet_jobs.calls} == {"in_progress_on", "describe"}  # its counting: paced
     assert [call[0] for call in guard_jobs.calls] == ["describe", "cancel"]
+
+
+def test_a_window_reads_only_the_minutes_that_have_casualties():
+    class Reads(InMemoryFleetState):
+        def __init__(self):
+            super().__init__()
+            self.read = []
+
+        def casualties(self, job_id, minutes):
+            minutes = list(minutes)
+            self.read.append(minutes)
+            return super().casualties(job_id, minutes)
+
+    policy = make_policy("""
+        rules:
+          - name: fleet
+            match: {signal: casualties}
+            jobs: ["fw-*"]
+            casualties: {things: 3, within: 1h}
+        """)
+    state = Reads()
+    found, _, _ = detector(state, policy=policy)
+
+    settle(found, samples.job_execution("fw-1", "dev-1", "FAILED", HOUR_AGO_MS))
+    settle(found, samples.job_execution("fw-1", "dev-2", "FAILED", HOUR_AGO_MS + 600_000))
+
+    assert state.read[-1] == sorted({HOUR_AGO_MS // 60_000, (HOUR_AGO_MS + 600_000) // 60_000})
