@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 
-from aws_cdk import Aws, CfnElement, CfnResource, Duration, Stack
+from aws_cdk import Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -112,7 +112,7 @@ class FleetSignal:
             rule_disabled=False, actions=actions, error_action=to(dead_letter_queue)))
         # The rule refers to the role only: without this it could be created before the role's grants, and refuse
         # the events of the first seconds after a deploy.
-        rule.add_dependency(typing.cast(CfnResource, self.role.node.find_child("DefaultPolicy").node.default_child))
+        rule.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         return rule
 
     def _archive(self, config: GuardConfig, key: kms.IKey) -> firehose.CfnDeliveryStream:

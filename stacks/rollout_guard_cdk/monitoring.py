@@ -55,6 +55,12 @@ def metric(name: Metric, statistic: str = "Sum") -> cloudwatch.Metric:
                              statistic=statistic, period=PERIOD)
 
 
+def rule_metric_query(metric: str, rule_name: str) -> str:
+    """A Metrics Insights query adding up an AWS/IoT rule metric over every action type of one rule."""
+    schema = 'SCHEMA("AWS/IoT", ActionType, RuleName)'
+    return f"SELECT SUM({metric}) FROM {schema} WHERE RuleName = '{rule_name}'"  # noqa: S608 - constants, a Ref
+
+
 def _aws_metric(namespace: str, name: str, dimensions: dict[str, str]) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dimensions, statistic="Sum",
                              period=PERIOD)
@@ -139,11 +145,26 @@ class Monitoring:
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ))
+            alarms += self._topic_rule_alarms(self.fleet)
         for index, topic in enumerate(delivery.subscribed_topics):
             alarms.append(_at_least_one(scope, f"Subscription{index}RedriveFailuresAlarm",
                                         "an alert the topic could not deliver was lost: its dead-letter send failed",
                                         _aws_metric("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq",
                                                     {"TopicName": topic.topic_name})))
+        return alarms
+
+    def _topic_rule_alarms(self, fleet: FleetSignal) -> list[cloudwatch.Alarm]:
+        """IoT publishes a rule's action failures (`Failure`) and its error action's (`ErrorActionFailure`) in
+        AWS/IoT by RuleName and ActionType: a Metrics Insights query adds up every action type of the rule, so the
+        alarm needs no guess of the action type's spelling."""
+        alarms = []
+        for rule in fleet.rules:
+            for metric, what in (("Failure", "an action failed: events may be missing from the fleet queue"),
+                                 ("ErrorActionFailure", "its error action failed too: events were lost")):
+                query = cloudwatch.MathExpression(expression=rule_metric_query(metric, rule.ref), period=PERIOD,
+                                                  using_metrics={}, label=f"{metric} of topic rule {rule.node.id}")
+                alarms.append(_at_least_one(self.scope, f"{rule.node.id}{metric}Alarm",
+                                            f"IoT topic rule {rule.node.id}: {what}", query))
         return alarms
 
     def _dashboard(self) -> cloudwatch.Dashboard:

@@ -153,14 +153,14 @@ def test_halt_events_reach_the_operations_topic_as_one_line(template):
 def test_every_alarm_acts_on_the_operations_topic(template):
     topic = "${" + one(template, "AWS::SNS::Topic", named="OperationsTopic")[0] + "}"
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
-    watched = {(a["Namespace"], a["MetricName"]) for a in alarms}
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a}  # else a query (topic rules)
 
     assert alarms and all(a["AlarmActions"] == [topic] for a in alarms)
     assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/Lambda", "DestinationDeliveryFailures"),
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Events", "FailedInvocations"),
             ("AWS/Events", "InvocationsFailedToBeSentToDLQ"),
             ("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq")} <= watched
-    per_rule = [a["Dimensions"][0]["Value"] for a in alarms if a["MetricName"] == "FailedInvocations"]
+    per_rule = [a["Dimensions"][0]["Value"] for a in alarms if a.get("MetricName") == "FailedInvocations"]
     assert sorted(per_rule) == sorted("${" + rule_id + "}" for rule_id in rule_ids(template))
     assert one(template, "AWS::SNS::TopicPolicy", named="OperationsTopic")
 
@@ -170,7 +170,7 @@ def test_every_subscription_has_its_redrive_alarm(variant):
     template = variant(alertTopicArns=[arn])
 
     topics = [a["Dimensions"][0]["Value"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
-              if a["MetricName"] == "NumberOfNotificationsFailedToRedriveToDlq"]
+              if a.get("MetricName") == "NumberOfNotificationsFailedToRedriveToDlq"]
 
     assert len(topics) == 2 and "ops-alerts" in topics
 

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from rollout_guard import alerts
 from rollout_guard_cdk.fleet import EXECUTION_STATUSES, JOB_EVENTS, PRESENCE_SQL
+from rollout_guard_cdk.monitoring import rule_metric_query
 from rollout_guard_cli import samples
 from tests.infrastructure.cfn import one, resources, statements
 
@@ -193,3 +194,19 @@ def test_the_topic_rules_are_created_after_their_roles_grants(template):
 
     assert len(rules) == 2
     assert all(policy_id in template["Resources"][rule].get("DependsOn", []) for rule in rules)
+
+
+def test_each_topic_rule_has_alarms_on_its_action_and_error_action_failures(template):
+    rules = [logical_id for logical_id, r in template["Resources"].items() if r["Type"] == "AWS::IoT::TopicRule"]
+    topic = one(template, "AWS::SNS::Topic", "OperationsTopic")[0]
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+
+    for rule in rules:
+        for metric in ("Failure", "ErrorActionFailure"):
+            (alarm,) = [a for a in alarms if "Metrics" in a and f"SUM({metric})" in json.dumps(a["Metrics"])
+                        and "${" + rule + "}" in json.dumps(a["Metrics"])]
+            (query,) = alarm["Metrics"]
+            expected = f"""SELECT SUM({metric}) FROM SCHEMA("AWS/IoT", ActionType, RuleName) WHERE RuleName = '${{{rule}}}'"""  # noqa: S608, E501
+            assert query["Expression"] == expected == rule_metric_query(metric, "${" + rule + "}")
+            assert query["Period"] == 60 and query["ReturnData"] is True
+            assert alarm["Threshold"] == 1 and alarm["AlarmActions"] == ["${" + topic + "}"]

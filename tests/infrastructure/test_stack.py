@@ -267,7 +267,7 @@ def test_existing_topics_are_subscribed_with_the_same_dead_letter_queue(variant)
 
 def test_alarms_on_function_errors_and_dead_letters(template):
     alarms = list(resources(template, "AWS::CloudWatch::Alarm").values())
-    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}  # one per metric is enough here
+    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms if "MetricName" in a}  # one per metric is enough
 
     errors = by_metric[("AWS/Lambda", "Errors")]
     depth = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
