@@ -164,6 +164,9 @@ class GuardConfig:
     # The pre-start gate: CloudTrail's record of CreateJob reaches the function, which cancels a job created while
     # its rule's alarm is in ALARM; it needs a rule with match.alarm_name and a trail of management events.
     pre_start_gate: bool = option("preStartGate", False, _flag)
+    # A trail of write management events for the gate, where the account has none in the region.
+    gate_trail: bool = option("gateTrail", False, _flag)
+    gate_trail_days: int = option("gateTrailDays", 30, _archive_days)
 
     @classmethod
     def options(cls) -> dict[str, Any]:
@@ -204,6 +207,8 @@ class GuardConfig:
             problems.append("fleetArchive keeps the fleet signal's events: turn fleetSignal on too")
         if self.enable_job_events and not self.fleet_signal:
             problems.append("enableJobEvents serves the fleet signal: turn fleetSignal on too")
+        if self.gate_trail and not self.pre_start_gate:
+            problems.append("gateTrail serves the pre-start gate: turn preStartGate on too")
         if self.pre_start_gate and not self.gated_alarms():
             problems.append("preStartGate is on, but no rule of the policy has match.alarm_name")
         if problems:

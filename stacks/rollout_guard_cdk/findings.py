@@ -14,7 +14,7 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
 
 def skip_checkov(construct: IConstruct, reasons: dict[str, str]) -> None:
     """checkov's checks (id -> reason), written next to the resource in the template."""
-    cfn = construct.node.default_child
+    cfn = construct if isinstance(construct, CfnResource) else construct.node.default_child
     if not isinstance(cfn, CfnResource):
         raise TypeError(f"{construct.node.path} has no CloudFormation resource to annotate")
     cfn.add_metadata("checkov", {"skip": [{"id": check, "comment": reason} for check, reason in reasons.items()]})

@@ -19,6 +19,7 @@ from .fleet import FleetSignal
 from .function import TIMEOUT, GuardFunction
 from .monitoring import Monitoring
 from .state import StateTable
+from .trail import GateTrail
 
 
 class RolloutGuard(Construct):
@@ -32,6 +33,7 @@ class RolloutGuard(Construct):
         self.fleet = (FleetSignal(self, config, self.delivery.key, self.delivery.dead_letter_queue,
                                   self.guard_function.function, TIMEOUT) if config.fleet_signal else None)
         self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery, self.fleet)
+        self.gate_trail = GateTrail(self, config, self.delivery.key) if config.gate_trail else None
 
     @property
     def function(self) -> lambda_.Function:

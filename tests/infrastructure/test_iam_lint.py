@@ -47,6 +47,7 @@ def forcing_template(tmp_path_factory):
          "casualties": {"things": 3, "fleet_things": 100}}]}))
     context = {**CONTEXT["rollout-guard"], "policyFile": str(policy), "jobTagKey": "rollout-guard", "tracing": True,
                "fleetSignal": True, "enableJobEvents": True, "preStartGate": True, "fleetArchive": True,
+               "gateTrail": True,
                "alertTopicArns": ["arn:aws:sns:eu-west-1:123456789012:ops-alerts"]}
     return synthesize(folder / "cdk.out", context, bundle=False)
 
