@@ -552,10 +552,6 @@ rules:
             "state_writes": state.writes, "halts": len(halts)}
 
 
-def by_scenario(reports: list[Report]) -> dict[str, dict[str, Any]]:
-    return {report.scenario: report.row() for report in reports}
-
-
 def summary(reports: list[Report]) -> dict[str, Any]:
     delays = sorted(r.delay_s for r in reports if r.delay_s is not None)
     return {"false_halts": sum(r.false_halt for r in reports), "missed_halts": sum(r.missed_halt for r in reports),
