@@ -194,19 +194,6 @@ class BlastRadius:
         return _decision(rule, job_id, BLOCKED, detail)
 
 
-def plan(rule: Rule, candidates: list[str], confirmed: dict[str, Confirmed], dry_run: bool) -> list[Decision]:
-    """Every candidate decided at once (the guard does the same job by job): the jobs not acted on first, then the
-    ones acted on, or all of those blocked when they exceed the cap."""
-    cap = BlastRadius(rule, len(candidates))
-    decided = [decide(rule, job_id, confirmed[job_id], dry_run) for job_id in candidates]
-    for decision in decided:
-        cap.confirmed(decision)
-    acting = [decision for decision in decided if decision.action in ACTING]
-    if cap.exceeded:
-        acting = [cap.block(decision.job_id, decision) for decision in acting]
-    return [decision for decision in decided if decision.action not in ACTING] + acting
-
-
 def as_requested(rule: Rule, request: HaltRequest) -> Rule:
     """The rule an operator's halt acts under: its jobs globs, cap and dry run stay (the guardrails); the reason
     code (checked when the request was read), force and comment are the operator's where given."""

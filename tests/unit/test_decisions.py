@@ -6,10 +6,10 @@ import pytest
 
 from rollout_guard import alerts, decisions, jobs
 from rollout_guard.alerts import Alert
-from rollout_guard.decisions import BLOCKED, CANCEL, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.jobs import JobView
 from tests.conftest import EVENTS, load_event, make_policy
-from tests.unit.fakes import active
+from tests.unit.fakes import FakeJobs, active
 
 POLICY = make_policy(
     """
@@ -142,67 +142,80 @@ def test_select_from_active_uses_globs_and_nothing_without_them():
     assert decisions.select_from_active(rule("monitoring"), ["fw-1"]) == []
 
 
-def test_plan_skips_inactive_and_fails_unreadable_jobs():
-    confirmed = {
-        "a": active("a"),
-        "b": JobView("b", "COMPLETED"),
-        "c": JobView("c", "CANCELED", force_canceled=True),
-        "d": JobView("d", "DELETION_IN_PROGRESS"),
-        "e": "DescribeJob failed: ServiceUnavailableException: later",
-        "f": JobView("f", "SCHEDULED"),
-    }
+def respond(chosen, job_views, dry_run=False, unreadable=(), running=()):
+    """The guard (the one path production takes) with one rule, its match opened, on named jobs."""
+    from dataclasses import replace
 
-    planned = decisions.plan(rule("crash"), list(confirmed), confirmed, dry_run=False)
+    from rollout_guard import guard, policy
 
-    assert [(d.job_id, d.action) for d in planned] == [
-        ("b", SKIPPED), ("c", SKIPPED), ("d", SKIPPED), ("e", FAILED), ("a", CANCEL), ("f", CANCEL)]
-    assert "ServiceUnavailableException" in planned[3].detail
+    chosen = replace(chosen, match=policy.Match())
+
+    fake = FakeJobs({view.job_id: view for view in job_views})
+    fake.fail_describe = set(unreadable)
+    fake.executions_of.update({(job_id, "dev-1"): "IN_PROGRESS" for job_id in running})
+    named = tuple(view.job_id for view in job_views) + tuple(unreadable)
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=named)
+    outcome = guard.respond(alert, policy.Policy(rules=(chosen,)), fake, dry_run=dry_run)
+    return {d.job_id: d.action for d in outcome.decisions}, outcome, fake
+
+
+def test_the_guard_skips_inactive_and_fails_unreadable_jobs():
+    views = [active("fw-a"), JobView("fw-b", "COMPLETED"), JobView("fw-c", "CANCELED", force_canceled=True),
+             JobView("fw-d", "DELETION_IN_PROGRESS"), JobView("fw-f", "SCHEDULED")]
+
+    acted, outcome, _ = respond(rule("crash"), views, unreadable=["fw-e"])
+
+    assert acted == {"fw-a": CANCELED, "fw-b": SKIPPED, "fw-c": SKIPPED, "fw-d": SKIPPED, "fw-e": FAILED,
+                     "fw-f": CANCELED}
+    assert "ServiceUnavailableException" in next(d.detail for d in outcome.decisions if d.job_id == "fw-e")
 
 
 def test_a_forcing_rule_escalates_a_job_cancelled_without_force():
-    confirmed = {"soft": JobView("soft", "CANCELED"), "hard": JobView("hard", "CANCELED", force_canceled=True)}
+    views = [JobView("fw-soft", "CANCELED"), JobView("fw-hard", "CANCELED", force_canceled=True)]
     gentle = make_policy("rules: [{name: gentle}]").rules[0]
 
-    forced = decisions.plan(rule("crash"), ["soft", "hard"], confirmed, dry_run=False)
-    dry = decisions.plan(rule("crash"), ["soft"], confirmed, dry_run=True)
-    unforced = decisions.plan(gentle, ["soft"], confirmed, dry_run=False)
+    forced, _, fake = respond(rule("crash"), views, running=["fw-soft"])
+    dry, outcome, _ = respond(rule("crash"), views[:1], dry_run=True)
+    unforced, _, _ = respond(gentle, views[:1])
 
-    assert [(d.job_id, d.action) for d in forced] == [("hard", SKIPPED), ("soft", decisions.ESCALATE)]
-    assert dry[0].action == WOULD_CANCEL and "force-cancel the IN_PROGRESS executions" in dry[0].detail
-    assert unforced[0].action == SKIPPED
+    assert forced == {"fw-hard": SKIPPED, "fw-soft": decisions.ESCALATED}
+    assert ("force_execution", "fw-soft", "dev-1") in fake.calls
+    assert dry == {"fw-soft": WOULD_CANCEL}
+    assert "force-cancel the IN_PROGRESS executions" in outcome.decisions[0].detail
+    assert unforced == {"fw-soft": SKIPPED}
 
 
-def test_plan_in_dry_run_would_cancel():
-    planned = decisions.plan(rule("crash"), ["a"], {"a": active("a")}, dry_run=True)
+def test_a_dry_run_would_cancel_and_cancels_nothing():
+    acted, _, fake = respond(rule("crash"), [active("fw-a")], dry_run=True)
 
-    assert [d.action for d in planned] == [WOULD_CANCEL]
+    assert acted == {"fw-a": WOULD_CANCEL} and fake.cancels() == []
 
 
 def test_more_active_candidates_than_max_jobs_blocks_all_of_them():
     capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
-    confirmed = {"a": active("a"), "b": active("b"), "c": active("c"), "d": JobView("d", "COMPLETED")}
+    views = [JobView("d", "COMPLETED"), active("a"), active("b"), active("c")]  # d confirmed before the cap
 
-    planned = decisions.plan(capped, list(confirmed), confirmed, dry_run=False)
+    acted, outcome, fake = respond(capped, views)
 
-    assert [(d.job_id, d.action) for d in planned] == [("d", SKIPPED), ("a", BLOCKED), ("b", BLOCKED), ("c", BLOCKED)]
-    assert "3 active jobs exceed max_jobs 2" in planned[1].detail
+    assert acted == {"a": BLOCKED, "b": BLOCKED, "c": BLOCKED, "d": SKIPPED} and fake.cancels() == []
+    assert "3 active jobs exceed max_jobs 2" in next(d.detail for d in outcome.decisions if d.action == BLOCKED)
 
 
 def test_exactly_max_jobs_is_allowed():
     capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
-    confirmed = {"a": active("a"), "b": active("b")}
 
-    assert [d.action for d in decisions.plan(capped, ["a", "b"], confirmed, dry_run=False)] == [CANCEL, CANCEL]
+    acted, _, fake = respond(capped, [active("a"), active("b")])
+
+    assert acted == {"a": CANCELED, "b": CANCELED} and len(fake.cancels()) == 2
 
 
 def test_thing_group_filter_uses_the_job_targets():
     grouped = make_policy("rules: [{name: eu, thing_group: fleet-eu}]").rules[0]
-    confirmed = {"a": active("a", "fleet-eu"), "b": active("b", "fleet-eu-2"), "c": active("c")}
 
-    planned = decisions.plan(grouped, ["a", "b", "c"], confirmed, dry_run=False)
+    acted, outcome, _ = respond(grouped, [active("a", "fleet-eu"), active("b", "fleet-eu-2"), active("c")])
 
-    assert [(d.job_id, d.action) for d in planned] == [("b", SKIPPED), ("c", SKIPPED), ("a", CANCEL)]
-    assert "does not target thing group fleet-eu" in planned[0].detail
+    assert acted == {"a": CANCELED, "b": SKIPPED, "c": SKIPPED}
+    assert "does not target thing group fleet-eu" in next(d.detail for d in outcome.decisions if d.job_id == "b")
 
 
 def test_default_comment_names_rule_alert_and_reason():

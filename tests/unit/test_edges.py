@@ -100,13 +100,19 @@ def test_a_comment_that_cleans_down_to_nothing_falls_back_to_the_rule_name():
 
 def test_max_jobs_of_one_is_allowed_and_caps_at_one():
     rule = make_policy("rules: [{name: one, max_jobs: 1}]").rules[0]
+    from rollout_guard import guard
     from rollout_guard.jobs import JobView
+    from rollout_guard.policy import Policy
+    from tests.unit.fakes import FakeJobs
 
-    confirmed = {"a": JobView("a", "IN_PROGRESS"), "b": JobView("b", "IN_PROGRESS")}
+    def acted(*job_ids):
+        fake = FakeJobs({job_id: JobView(job_id, "IN_PROGRESS") for job_id in job_ids})
+        alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=job_ids)
+        return [d.action for d in guard.respond(alert, Policy(rules=(rule,)), fake).decisions]
 
     assert rule.max_jobs == 1
-    assert [d.action for d in decisions.plan(rule, ["a"], confirmed, dry_run=False)] == ["cancel"]
-    assert [d.action for d in decisions.plan(rule, ["a", "b"], confirmed, dry_run=False)] == ["blocked", "blocked"]
+    assert acted("a") == ["canceled"]
+    assert acted("a", "b") == ["blocked", "blocked"]
     with pytest.raises(PolicyError, match="max_jobs 0"):
         make_policy("rules: [{name: none, max_jobs: 0}]")
 

@@ -13,7 +13,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollout_guard import alerts, decisions, guard, policy
+from rollout_guard import alerts, guard, policy
 from rollout_guard.alerts import UnrecognisedAlert
 from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
 from rollout_guard.policy import PolicyError
@@ -186,9 +186,9 @@ JOB_STATES = st.sampled_from(["IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED
 @settings(max_examples=150, deadline=None)
 @given(states=st.lists(JOB_STATES, min_size=1, max_size=12), cap=st.integers(min_value=1, max_value=8),
        dry_run=st.booleans())
-def test_the_guard_job_by_job_decides_as_the_plan_does_all_at_once(states, cap, dry_run):
-    from rollout_guard.decisions import ACTING, BLOCKED, CANCEL, CANCELED
-    from rollout_guard.jobs import JobsError, JobView
+def test_the_guard_cancels_every_active_job_within_the_cap_and_blocks_them_all_beyond_it(states, cap, dry_run):
+    from rollout_guard.decisions import BLOCKED, CANCELED, SKIPPED, WOULD_CANCEL
+    from rollout_guard.jobs import JobView
 
     known = {f"fw-{i}": JobView(f"fw-{i}", state) for i, state in enumerate(states) if state != "missing"}
     candidates = [f"fw-{i}" for i in range(len(states))]
@@ -198,12 +198,11 @@ def test_the_guard_job_by_job_decides_as_the_plan_does_all_at_once(states, cap, 
 
     outcome = guard.respond(alert, policy.Policy(rules=(rule,)), jobs, dry_run=dry_run)
 
-    missing = JobsError("DescribeJob", "ResourceNotFoundException", "no such job")
-    confirmed = {job_id: known.get(job_id, missing) for job_id in candidates}
-    planned = {d.job_id: d.action for d in decisions.plan(rule, candidates, confirmed, dry_run)}
     acted = {d.job_id: d.action for d in outcome.decisions}
-    if BLOCKED in planned.values():
-        assert jobs.cancels() == [] and BLOCKED in acted.values()
-        assert all(acted[job_id] == BLOCKED for job_id, action in planned.items() if action in ACTING | {BLOCKED})
+    live = {job_id for job_id, view in known.items() if view.status in ("IN_PROGRESS", "SCHEDULED")}
+    if len(live) > cap:  # nothing is cancelled, every live job is blocked
+        assert jobs.cancels() == [] and {job for job, action in acted.items() if action == BLOCKED} >= live
     else:
-        assert acted == {job_id: CANCELED if action == CANCEL else action for job_id, action in planned.items()}
+        assert acted == {job: (WOULD_CANCEL if dry_run else CANCELED) if job in live else SKIPPED
+                         for job in candidates}
+        assert len(jobs.cancels()) == (0 if dry_run else len(live))
