@@ -65,6 +65,9 @@ class FleetSignal:
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )
+        # The trust is the IoT developer guide's for a rule's role ("Granting an AWS IoT rule the access it requires":
+        # StringEquals aws:SourceAccount and ArnLike aws:SourceArn arn:aws:iot:<region>:<account>:rule/<rule>), over
+        # this account's rules: CloudFormation names the topic rules, so no name is known before they exist.
         self.role = iam.Role(
             scope, "FleetRuleRole",
             description="rollout-guard: IoT topic rules put the fleet's events on the fleet queue",
