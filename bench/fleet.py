@@ -102,9 +102,9 @@ def main() -> int:
     from rollout_guard_cli import samples
     from rollout_guard_cli.state import create_state_table
     from rollout_guard_local.context import LocalContext
+    from rollout_guard_local.emulator import EMULATOR_ENV
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1"})
+    os.environ.update(EMULATOR_ENV)  # moto in-process: test credentials, the emulator's region
     logger.setLevel("ERROR")
     rng = random.Random(7)
     figures: dict[str, object] = {}

@@ -62,8 +62,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1"})
+    from rollout_guard_local.emulator import EMULATOR_ENV
+
+    os.environ.update(EMULATOR_ENV)  # moto in-process: test credentials, the emulator's region
     from rollout_guard.telemetry import logger
     from rollout_guard_cdk.config import GuardConfig
     from rollout_guard_local.fleet_sim import at_scale, summary

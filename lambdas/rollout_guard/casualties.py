@@ -7,6 +7,8 @@ nothing, and a window is found over the casualties' own times, so the order of a
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .policy import Casualties
@@ -31,6 +33,18 @@ class Casualty:
     kind: str  # failed, rejected, timed_out or dark
 
 
+def minute_of(at_ms: int) -> int:
+    return at_ms // 60_000
+
+
+def confirmation(kept: Casualty, new: Casualty) -> Casualty | None:
+    """A thing first recorded dark that reports a failure since (IoT times out a bricked device's execution) is a
+    casualty whatever an outage says: a `still_dark` record at its dark time, counted once with it."""
+    if kept.kind == DARK and new.kind in FAILURES.values():
+        return Casualty(kept.at_ms, kept.thing, STILL_DARK)
+    return None
+
+
 @dataclass(frozen=True)
 class Tally:
     """How many of a job's things became casualties, per minute (by event time) and kind: what the state keeps of a
@@ -38,6 +52,20 @@ class Tally:
     casualty), and once more as `still_dark` when a recheck found it still dark."""
 
     minutes: dict[int, dict[str, int]]
+
+    @classmethod
+    def of(cls, found: Iterable[Casualty]) -> Tally:
+        """What the state keeps of these casualties, in time order: each thing's first record, and a dark thing's
+        confirmation (a `still_dark` record of its own)."""
+        first: dict[tuple[str, bool], Casualty] = {}
+        for casualty in sorted(found):
+            kept = first.setdefault((casualty.thing, casualty.kind == STILL_DARK), casualty)
+            if (confirmed := confirmation(kept, casualty)) is not None:
+                first.setdefault((casualty.thing, True), confirmed)
+        minutes: dict[int, Counter[str]] = {}
+        for casualty in first.values():
+            minutes.setdefault(minute_of(casualty.at_ms), Counter())[casualty.kind] += 1
+        return cls({minute: dict(kinds) for minute, kinds in minutes.items()})
 
     def total(self, kind: str) -> int:
         return sum(counts.get(kind, 0) for counts in self.minutes.values())
@@ -145,21 +173,20 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
     """Whether the job's casualties cross the rule's threshold: `things` (within `within_s`), or `percent` of the
     executed things once `min_things` have executed. `executed` is None when the rule needs no percentage.
 
-    `found` are the casualties read (all of them, or with `tally` those of the minutes around the new ones: the
-    window, the crossing and the things named are judged on them); `tally`, when given, holds the job's totals."""
-    counted_list, discounted = _counted(found, outage_reason)
-    counted = tuple(counted_list)
-    total = len(counted)
-    if tally is not None:
-        total, discounted = tally.counted(outage_reason)
-        total = max(total, len(counted))
+    `tally` holds the job's counts (the state's; without it, those of `found`); `found` are the casualties read, on
+    which the window, the casualty that crossed and the things named are judged (the detector reads the minutes of
+    each)."""
+    tally = tally if tally is not None else Tally.of(found)
+    counted = tuple(_counted(found, outage_reason)[0])
+    total, discounted = tally.counted(outage_reason)
+    total = max(total, len(counted))
     parts = []
     crossed, crossed_by = False, None
     if rule.things is not None:
         if rule.within_s is None:
             reached = total
             parts.append(f"{reached} casualties, threshold {rule.things}")
-            crossed_by = None if tally is not None else nth_counted(list(counted), rule.things, None)
+            crossed_by = _nth(tally, found, rule.things, outage_reason)
         else:
             times = [c.at_ms for c in counted]
             reached = most_within(times, rule.within_s * 1000)
@@ -173,15 +200,18 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         parts.append(f"{total} of {base} executed things ({share:.1f}%), threshold {rule.percent:g}% "
                      f"once {rule.min_things} have executed")
         crossed = crossed or (base >= rule.min_things and share >= rule.percent)
-    detail = _detail(parts, counted, total, _tallies(counted, tally, outage_reason), outage_reason)
+    tallies = {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
+    detail = _detail(parts, counted, total, tallies, outage_reason)
     return Verdict(crossed, counted, discounted, detail, total, crossed_by if crossed else None)
 
 
-def _tallies(counted: tuple[Casualty, ...], tally: Tally | None, outage_reason: str | None) -> dict[str, int]:
-    """How many things count of each kind: from the job's tally when there is one, else from those read."""
-    if tally is not None:
-        return {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
-    return {kind: n for kind in KINDS if (n := sum(1 for c in counted if c.kind == kind))}
+def _nth(tally: Tally, found: list[Casualty], n: int, outage_reason: str | None) -> Casualty | None:
+    """The Nth counted casualty by event time: the tally says which minute holds it, `found` has that minute."""
+    located = tally.nth_minute(n, outage_reason)
+    if located is None:
+        return None
+    minute, before = located
+    return nth_counted([c for c in found if minute_of(c.at_ms) == minute], n - before, outage_reason)
 
 
 def _detail(parts: list[str], counted: tuple[Casualty, ...], total: int, tallies: dict[str, int],

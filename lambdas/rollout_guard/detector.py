@@ -24,7 +24,7 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from functools import partial
@@ -32,13 +32,13 @@ from typing import Any, Protocol
 
 from . import dark_things
 from .alerts import FLEET, Alert
-from .casualties import DARK, FAILURES, SHOWN, STILL_DARK, Casualty, Tally, Verdict, nth_counted, outage, verdict
+from .casualties import DARK, FAILURES, SHOWN, STILL_DARK, Casualty, Verdict, minute_of, outage, verdict
 from .dark_things import DARK_CHECK_SLACK_S, RECHECK_ROUNDS, WATERMARK_WAIT_S, recheck_step_s
 from .fleet_events import THING_NAME, DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
-from .fleet_state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, minute_of, thing_key
+from .fleet_state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, thing_key
 from .jobs import JobsError, JobsPort
 from .observability import Metric
-from .policy import Casualties, Policy, Rule
+from .policy import Policy, Rule
 from .telemetry import count, log
 
 SUCCEEDED = "SUCCEEDED"
@@ -434,19 +434,13 @@ class Detector:
         read = [*new, *self.state.casualties(job_id, _window(new, threshold.within_s, tally.minutes))]
         judged = verdict(threshold, read, executed, why_not_dark, tally)
         if judged.crossed:  # the comment names the first things and the one that crossed: read them, once
-            read += self.state.casualties(job_id, _first_and_last(tally.minutes))
+            crossing = tally.nth_minute(threshold.things, why_not_dark) if threshold.things is not None else None
+            minutes = set(_first_and_last(tally.minutes)) | ({crossing[0]} if crossing else set())
+            read += self.state.casualties(job_id, sorted(minutes - set(_window(new, threshold.within_s,
+                                                                                tally.minutes))))
             judged = verdict(threshold, read, executed, why_not_dark, tally)
-            judged = replace(judged, crossed_by=judged.crossed_by or self._nth(job_id, threshold, tally, why_not_dark))
         self._report(job_id, rule, judged, early)
         return judged
-
-    def _nth(self, job_id: str, threshold: Casualties, tally: Tally, why_not_dark: str | None) -> Casualty | None:
-        """The casualty that made the count reach `things` by event time (one bucket read)."""
-        found = tally.nth_minute(threshold.things, why_not_dark) if threshold.things is not None else None
-        if found is None or threshold.things is None:
-            return None
-        minute, before = found
-        return nth_counted(self.state.casualties(job_id, [minute]), threshold.things - before, why_not_dark)
 
     def _report(self, job_id: str, rule: Rule, judged: Verdict, early: bool) -> None:
         count(Metric.CASUALTIES_COUNTED, judged.total)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .casualties import Casualty, Tally
+from .casualties import Casualty, Tally, confirmation, minute_of
 from .claims import TABLE_KEY, TABLE_TTL
 from .fleet_state import (
     BUCKET_SHARDS,
@@ -17,13 +17,11 @@ from .fleet_state import (
     ThingDays,
     bucket_key,
     bucket_shard,
-    confirmation,
     decode,
     encode,
     first_of_each,
     kind_counts,
     minute_key,
-    minute_of,
     minute_tally_key,
     shard_sums,
     tally_key,

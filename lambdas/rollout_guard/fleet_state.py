@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple, Protocol
 
-from .casualties import DARK, FAILURES, STILL_DARK, Casualty, Tally
+from .casualties import STILL_DARK, Casualty, Tally
 
 THING_TTL_S = 3 * 86400
 MINUTE_TTL_S = 2 * 86400
@@ -50,10 +50,6 @@ THING_PREFIX, MINUTE_PREFIX, CASUALTY_PREFIX, CASUALTIES_PREFIX = "thing#", "min
 
 def thing_key(thing: str, at_ms: int) -> str:
     return f"{THING_PREFIX}{thing}#{datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).date().isoformat()}"
-
-
-def minute_of(at_ms: int) -> int:
-    return at_ms // 60_000
 
 
 def minute_key(minute: int, shard: int) -> str:
@@ -115,14 +111,6 @@ def first_of_each(job_id: str, found: Iterable[Casualty]) -> dict[str, Casualty]
     return first
 
 
-def confirmation(kept: Casualty, new: Casualty) -> Casualty | None:
-    """A thing first recorded dark that reports a failure since (IoT times out a bricked device's execution) is a
-    casualty whatever an outage says: a `still_dark` record at its dark time, counted once with it."""
-    if kept.kind == DARK and new.kind in FAILURES.values():
-        return Casualty(kept.at_ms, kept.thing, STILL_DARK)
-    return None
-
-
 def encode(casualty: Casualty) -> str:
     return f"{casualty.at_ms}|{casualty.thing}|{casualty.kind}"
 
@@ -154,8 +142,6 @@ class MinuteCounts(NamedTuple):
             return NotImplemented
         return MinuteCounts(self.fleet + other.fleet, self.on_jobs + other.on_jobs, self.connects + other.connects)
 
-
-Disconnects = MinuteCounts  # the name the outage comparison reads
 
 
 class FleetState(Protocol):

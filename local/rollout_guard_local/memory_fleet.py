@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rollout_guard.casualties import Casualty, Tally
+from rollout_guard.casualties import Casualty, Tally, confirmation, minute_of
 from rollout_guard.fleet_state import (
     BUCKET_SHARDS,
     STREAM_KEY,
@@ -22,12 +22,10 @@ from rollout_guard.fleet_state import (
     ThingDays,
     bucket_key,
     bucket_shard,
-    confirmation,
     decode,
     encode,
     first_of_each,
     minute_key,
-    minute_of,
     minute_tally_key,
     shard_sums,
     tally_key,
