@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rollout_guard_local.emulator import client, client_env, moto_server
+from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
+from rollout_guard_local.rehearsal import STACK
 
 from . import samples
 from .tables import text_table
@@ -39,6 +40,7 @@ FLEET_JOB = "fw-3-0-eu"
 ROLLOUT = [f"dev-r-{n}" for n in range(1, 6)]
 # The pre-start gate: GATED_JOB is created while GATED_ALARM (the crash-rate rule's) is in ALARM.
 GATED_JOB, GATED_ALARM = "fw-3-1-eu", "fw-crash-rate-eu-3-1"
+TRAIL_BUCKET, REGION = "rollout-guard-drill-trail", EMULATOR_ENV["AWS_REGION"]
 LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED")}
 
 
@@ -175,6 +177,55 @@ def _gate(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> lis
     return [] if decision.get("action") == "canceled" else [f"{GATED_JOB} (the gate did not cancel it)"]
 
 
+def deploy_guard(url: str, folder: Path) -> Path:
+    """The project's guard stack, synthesized (no bundling: the deployed function is not run) and deployed to the
+    emulator with the project's CDK CLI; returns the project folder."""
+    from rollout_guard_cdk.project import project_context
+    from rollout_guard_local import rehearsal
+
+    found = project_context()
+    if found is None or not (found[0] / rehearsal.CDK).exists():
+        raise RuntimeError("the doctor scene deploys the project's stack: run the drill in the project, after "
+                           "`make install` (cdk.json and its CDK CLI)")
+    project = found[0]
+    rehearsal.synthesize(project, folder / "cdk.out", bundle=False)
+    rehearsal.deploy(url, folder / "cdk.out", project)
+    return project
+
+
+def prepare_account(url: str, stack: str = STACK) -> None:
+    """What the README asks of an account besides the stack: Jobs events on, a trail of write management events,
+    a Device Defender security profile that alerts the guard's topic through the stack's role."""
+    iot, cloudformation = client("iot", url), client("cloudformation", url)
+    iot.update_event_configurations(eventConfigurations={"JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": True}})
+    client("s3", url).create_bucket(Bucket=TRAIL_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    cloudtrail = client("cloudtrail", url)
+    cloudtrail.create_trail(Name="management-events", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
+    cloudtrail.start_logging(Name="management-events")
+    made = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+    topic = next(arn for logical, arn in made.items() if logical.startswith("GuardAlertTopic"))
+    role = next(name for logical, name in made.items() if logical.startswith("GuardDefenderAlertRole"))
+    iot.create_security_profile(securityProfileName="fw-baseline", alertTargets={"SNS": {
+        "alertTargetArn": topic, "roleArn": client("iam", url).get_role(RoleName=role)["Role"]["Arn"]}})
+
+
+def _doctor(url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """The guard deployed to the emulated account as a user would, then `rollout-guard doctor` on that account."""
+    try:
+        project = deploy_guard(url, folder)
+    except RuntimeError as error:
+        print(f"\nDoctor: {error}")
+        return ["the doctor scene (no deploy)"]
+    prepare_account(url)
+    print(f"\nDoctor: the project's stack deployed to the emulator (cdk deploy), Jobs events on, a trail, a "
+          f"security profile alerting the guard; then `rollout-guard doctor --region {REGION}`\n")
+    done = subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "doctor", "--region", REGION], env=env,
+                          cwd=project, capture_output=True, text=True, timeout=300)
+    print(done.stdout.rstrip() or done.stderr.rstrip())
+    return [] if done.returncode == 0 else [f"the emulated account (doctor exit {done.returncode})"]
+
+
 def run(policy_file: Path | None) -> int:
     if policy_file is None or not policy_file.is_file():
         print(f"rollout-guard drill: policy file {policy_file} not found", file=sys.stderr)
@@ -210,6 +261,7 @@ def run(policy_file: Path | None) -> int:
             rows.append([job_id, target, status, job.get("reasonCode", ""), job.get("comment", "")[:60],
                          "ok" if ok else f"WRONG: expected {expected}"])
         print(text_table(rows, ["job", "targets", "status", "reason code", "comment", "check"]))
+        wrong += _doctor(url, Path(folder), env)
     print("\nmoto server stopped.")
     if cancels != 1:
         wrong.append(f"fw-2-5-eu (CancelJob called {cancels} times)")
@@ -217,5 +269,6 @@ def run(policy_file: Path | None) -> int:
         print(f"\nDrill FAILED: {', '.join(wrong)} did not end as the policy says.", file=sys.stderr)
         return 1
     print("Drill passed: only the jobs the policy names were cancelled, once each; the rollout was halted by the "
-          "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once.")
+          "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once; "
+          "doctor found nothing missing in the emulated account.")
     return 0

@@ -5,6 +5,8 @@
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
   halt --jobs GLOB    ask every regional guard (--everywhere, or --region R ...) to halt the matching jobs
   status              the active jobs of every regional guard, their progress, rules and recent halts
+  doctor              what the live account still lacks for the guard as configured, per region (reads only; exit
+                      0 fine, 1 a problem, 2 bad input)
   events [KIND]       print sample alerts
   state init NAME     create the exactly-once state table
   policy check FILE   validate a policy
@@ -250,6 +252,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return HANDLED if all(answer["status"] == everywhere.ANSWERED for answer in answers) else HALT_FAILED
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when no check found a problem, 1 when one did (or a region did not answer), 2 on bad input."""
+    from rollout_guard.policy import PolicyError
+    from rollout_guard_cdk.config import ConfigError
+
+    from . import doctor, everywhere
+
+    if not args.everywhere and not args.region:
+        args.everywhere = True
+    try:
+        found = _regions(args)
+        configs = {target.name: doctor.guard_config(target) for target in found}
+    except PolicyError as error:
+        return fail(f"invalid policy: {error.problems[0]}")
+    except (ValueError, ConfigError) as error:
+        return fail(str(error))
+    answers = everywhere.ask_everyone(found, lambda target: doctor.examine(target, configs[target.name]),
+                                      args.deadline)
+    if args.output == "json":
+        print(json.dumps(doctor.as_json(answers), indent=2))
+    else:
+        print(doctor.as_text(answers))
+    return HALT_FAILED if doctor.failed(answers) else HANDLED
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     import importlib.util
 
@@ -309,6 +336,11 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="active jobs per region: progress, covering rules, recent halts")
     _where(status)
     status.set_defaults(run=cmd_status)
+
+    checking = commands.add_parser("doctor", help="what the live account still lacks for the guard as configured "
+                                                  "(reads only; exit 0 fine, 1 a problem, 2 bad input)")
+    _where(checking)
+    checking.set_defaults(run=cmd_doctor)
 
     replaying = commands.add_parser("replay", help="what the fleet signal would have done on a stream of the fleet's "
                                                    "events (offline, no AWS call)")

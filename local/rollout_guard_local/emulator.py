@@ -1,4 +1,8 @@
-"""A moto server on a free loopback port, started and always stopped: shared by the drill and the tests."""
+"""A moto server on a free loopback port, started and always stopped: shared by the drill and the tests.
+
+The server is moto's own, with what moto lacks of IoT added (`emulator_iot`): run as
+`python -m rollout_guard_local.emulator -H 127.0.0.1 -p PORT`, it is moto_server with those handlers installed.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def moto_server(startup_timeout: float = 30.0) -> Iterator[str]:
     """Run `moto_server` on 127.0.0.1 and yield its URL; the process is stopped on exit, whatever happened."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "rollout_guard_local.emulator", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **EMULATOR_ENV},
@@ -83,3 +87,17 @@ def reset(url: str) -> None:
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 (loopback, built here)
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310
         pass
+
+
+def serve(argv: list[str]) -> None:
+    """moto_server, with the IoT handlers moto lacks."""
+    from moto.server import main
+
+    from .emulator_iot import install
+
+    install()
+    main(argv)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -20,7 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 OPERATIONS = [
     ("GET", re.compile(r"^/jobs/[^/]+$"), "DescribeJob"),
@@ -31,6 +32,15 @@ OPERATIONS = [
 ]
 ERRORS = {"throttle": (400, "ThrottlingException"), "unavailable": (503, "ServiceUnavailableException")}
 SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+
+def named_operation(headers: Any, body: bytes) -> str | None:
+    """The operation a request names itself: the JSON protocol's X-Amz-Target, or the query protocol's Action."""
+    target = headers.get("X-Amz-Target")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action") if body else None
+    return action[0] if action else None
 
 
 class Bucket:
@@ -63,6 +73,8 @@ class FaultProxy:
         self.timeout_s = timeout_s
         self.injected: dict[str, int] = {}  # fault -> count, throttling by the rate included
         self.forwarded: list[tuple[str | None, str]] = []  # (operation, path) of what reached the emulator
+        # (HTTP method, path, the operation a JSON or query protocol request names) of every request received
+        self.received: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -103,6 +115,8 @@ class FaultProxy:
             def _relay(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = urlparse(self.path).path
+                with proxy._lock:
+                    proxy.received.append((self.command, path, named_operation(self.headers, body)))
                 operation = operation_of(self.command, path)
                 fault = proxy.plan(operation, path)
                 signed = SIGNED_REGION.search(self.headers.get("Authorization", ""))
@@ -137,7 +151,7 @@ class FaultProxy:
                     return
                 self._answer(status, answer_headers, data)
 
-            do_GET = do_PUT = do_POST = do_DELETE = _relay
+            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _relay
 
         return Handler
 

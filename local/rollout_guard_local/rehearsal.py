@@ -38,6 +38,29 @@ def cdk(args: list[str], url: str, cwd: Path, project: Path) -> subprocess.Compl
     return done
 
 
+def synthesize(project: Path, outdir: Path, guard_context: dict | None = None, bundle: bool = True) -> str:
+    """Synthesize the project's app (its app.py, its cdk.json context, `guard_context` in place of the
+    `rollout-guard` object if given) into `outdir`, in this process; returns the guard stack's name. Without
+    bundling, CDK stages a dummy asset (enough for a template, or a deploy whose function is not run)."""
+    import importlib
+
+    from aws_cdk import App
+
+    if str(project) not in sys.path:
+        sys.path.insert(0, str(project))
+    cdk_app = importlib.import_module("app")
+    context = json.loads((project / "cdk.json").read_text())["context"]
+    if guard_context is not None:
+        context = {**context, "rollout-guard": guard_context}
+    if not bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    application = App(outdir=str(outdir), context=context)
+    stack = cdk_app.build(application)[0]
+    application.synth()
+    name: str = stack.stack_name
+    return name
+
+
 def deploy(url: str, assembly: Path, project: Path) -> None:
     """Bootstrap the emulated account and deploy the synthesized assembly to it with `project`'s CDK CLI."""
     region = EMULATOR_ENV["AWS_REGION"]

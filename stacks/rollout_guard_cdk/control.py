@@ -28,7 +28,7 @@ from rollout_guard import halt_events
 from rollout_guard.alerts import HALT_REQUESTED, OPERATOR_SOURCE
 from rollout_guard.observability import NAMESPACE, SERVICE, Metric
 
-from .delivery import alarm_topic, key_policy
+from .delivery import LONGEST_SUFFIX, alarm_topic, key_policy, own_name
 from .environments import CONTROL_BUS, Control, Environment
 from .findings import acknowledge
 from .monitoring import PERIOD, _at_least_one, _TopicTarget
@@ -91,11 +91,12 @@ class ControlStack(Stack):
         self.key = kms.Key(self, "Key", enable_key_rotation=True,
                            description="rollout-guard control: operations topic and dead-letter queue")
         key_policy(self.key)  # CloudWatch and SNS of this account, EventBridge to this stack's topics and queues
-        self.dead_letters = sqs.Queue(self, "DeadLetterQueue", encryption=sqs.QueueEncryption.KMS,
+        self.dead_letters = sqs.Queue(self, "DeadLetterQueue", queue_name=own_name(self, LONGEST_SUFFIX),
+                                      encryption=sqs.QueueEncryption.KMS,
                                       encryption_master_key=self.key, enforce_ssl=True,
                                       retention_period=Duration.days(14))
         acknowledge(self.dead_letters, "SQS3", "This queue is itself the dead-letter queue of the control rules")
-        self.operations_topic = alarm_topic(self, "OperationsTopic", self.key, "rollout-guard control")
+        self.operations_topic = alarm_topic(self, "OperationsTopic", self.key, "rollout-guard control", "-operations")
         self.rules = [self._halt_lines(), *self._forward_requests(environments)]
         # Rules on a custom bus publish their metrics with EventBusName and RuleName, and `Ref` of such a rule is
         # "bus|rule": the rule's own name is the part after the bar.

@@ -29,10 +29,27 @@ RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE = Duration.hours(1)
 
 
-def alarm_topic(scope: Construct, construct_id: str, key: kms.IKey, display_name: str) -> sns.Topic:
+# SQS caps a queue's name at 80 characters, the shortest limit of the resources named after the stack; the longest
+# suffix is "-dead-letters". A longer stack name fails the synth (a name CloudFormation shortened would fall outside
+# the key policy's `<stack name>-*`, and EventBridge could no longer encrypt for that queue or topic).
+QUEUE_NAME_MAX, LONGEST_SUFFIX = 80, "-dead-letters"
+MAX_STACK_NAME = QUEUE_NAME_MAX - len(LONGEST_SUFFIX)
+
+
+def own_name(scope: Construct, suffix: str) -> str:
+    """The name of a queue or topic the key policy admits EventBridge to: the stack's name, then `suffix`."""
+    stack_name = Stack.of(scope).stack_name
+    if len(stack_name) > MAX_STACK_NAME:
+        raise ValueError(f"stack name {stack_name!r} is {len(stack_name)} characters: the guard names its queues and "
+                         f"topics after its stack, and SQS allows {QUEUE_NAME_MAX}, so at most {MAX_STACK_NAME}")
+    return f"{stack_name}{suffix}"
+
+
+def alarm_topic(scope: Construct, construct_id: str, key: kms.IKey, display_name: str, suffix: str) -> sns.Topic:
     """A topic encrypted with the stack's key, over TLS only, that CloudWatch alarms of this account may publish to
     (the key's CloudWatch statement lets them encrypt for it)."""
-    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=display_name)
+    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=display_name,
+                      topic_name=own_name(scope, suffix))
     topic.add_to_resource_policy(iam.PolicyStatement(
         sid="CloudWatchAlarmsOfThisAccount",
         principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
@@ -47,7 +64,7 @@ def key_policy(key: kms.Key) -> None:
     scoped to this account. EventBridge cannot: SNS's documentation says aws:SourceAccount, aws:SourceArn and
     aws:SourceOrgID are not supported in a key policy for EventBridge delivering to an encrypted topic, and
     whether its dead-letter sends carry them is undocumented. So EventBridge is scoped by the encryption context
-    instead, to this stack's queues and topics (CloudFormation names them after the stack)."""
+    instead, to this stack's queues and topics (named after the stack: `own_name`)."""
     key.add_to_resource_policy(iam.PolicyStatement(
         sid="CloudWatchAndSnsOfThisAccount",
         principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("sns.amazonaws.com")],
@@ -80,7 +97,7 @@ class Delivery:
                            description="rollout-guard: alert topic, operations topic and dead-letter queue")
         key_policy(self.key)
         self.dead_letter_queue = sqs.Queue(
-            scope, "DeadLetterQueue",
+            scope, "DeadLetterQueue", queue_name=own_name(scope, LONGEST_SUFFIX),
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.key, enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -89,7 +106,7 @@ class Delivery:
         self.defender_role = self._defender_role() if config.handles_defender() else None
 
     def _alert_topic(self) -> sns.Topic:
-        topic = alarm_topic(self.scope, "AlertTopic", self.key, "rollout-guard alerts")
+        topic = alarm_topic(self.scope, "AlertTopic", self.key, "rollout-guard alerts", "-alerts")
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="PrincipalsOfThisAccount",
             principals=[iam.AccountRootPrincipal()],

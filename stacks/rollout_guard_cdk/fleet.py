@@ -28,6 +28,7 @@ from rollout_guard.casualties import FAILURES
 from rollout_guard.detector import SUCCEEDED
 
 from .config import GuardConfig
+from .delivery import own_name
 from .findings import acknowledge, skip_checkov
 
 BATCH_SIZE = 10  # SQS's largest batch without a batching window, which would delay every halt
@@ -58,7 +59,7 @@ class FleetSignal:
                  function: lambda_.Function, function_timeout: Duration) -> None:
         self.scope = scope
         self.queue = sqs.Queue(
-            scope, "FleetQueue",
+            scope, "FleetQueue", queue_name=own_name(scope, "-fleet"),
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
             # AWS asks for six times the function's timeout, so a batch being handled is not delivered again.
             visibility_timeout=Duration.seconds(6 * function_timeout.to_seconds()),

@@ -108,7 +108,8 @@ class Monitoring:
         if config.operations_topic_arn:
             topic = sns.Topic.from_topic_arn(self.scope, "ExistingOperationsTopic", config.operations_topic_arn)
         else:
-            topic = alarm_topic(self.scope, "OperationsTopic", delivery.key, "rollout-guard operations")
+            topic = alarm_topic(self.scope, "OperationsTopic", delivery.key, "rollout-guard operations",
+                                "-operations")
         if config.operations_email:
             topic.add_subscription(subscriptions.EmailSubscription(config.operations_email))
         return topic

@@ -14,17 +14,10 @@ CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 def synthesize(outdir: Path, guard_context: dict | None = None, bundle: bool = True) -> dict:
     """Synthesize app.py's stack into `outdir` and return the template. Without bundling, CDK stages a dummy asset."""
-    from aws_cdk import App
+    from rollout_guard_local.rehearsal import synthesize as synth
 
-    import app as cdk_app
-
-    context = {**CONTEXT, **({"rollout-guard": guard_context} if guard_context is not None else {})}
-    if not bundle:
-        context["aws:cdk:bundling-stacks"] = []
-    application = App(outdir=str(outdir), context=context)
-    stack = cdk_app.build(application)[0]
-    application.synth()
-    return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+    stack_name = synth(ROOT, outdir, guard_context, bundle)
+    return json.loads((outdir / f"{stack_name}.template.json").read_text())
 
 
 @pytest.fixture(scope="session")

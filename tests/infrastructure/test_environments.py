@@ -184,3 +184,43 @@ def test_control_alarms_watch_the_metric_eventbridge_publishes_for_custom_bus_ru
         assert dimensions["EventBusName"] == "rollout-guard-control"
         (rule,) = [r for r in rules if "${" + r + "}" in json.dumps(dimensions["RuleName"])]
         assert dimensions["RuleName"] == {"Fn::Select": [1, {"Fn::Split": ["|", "${" + rule + "}"]}]}
+
+
+def test_the_longest_environment_name_keeps_every_encrypted_queue_and_topic_inside_the_key_policy(tmp_path):
+    """EventBridge may encrypt only for `arn:...:<stack name>-*` (the key policy): every queue and topic is named
+    so, whole, even for the longest environment name the config allows, and within SQS's 80 characters."""
+    from fnmatch import fnmatchcase
+
+    longest = "e" * 40
+    built = synth_all(tmp_path, environments=[{"name": longest, "account": ACCOUNT_B, "region": "us-east-1"}],
+                      control=CONTROL)
+
+    assert f"RolloutGuard-{longest}" in built
+    for stack_name, template in built.items():
+        key_statements = [s for key in resources(template, "AWS::KMS::Key").values()
+                          for s in key["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("EventBridgeTo")]
+        patterns = [value.replace("${AWS::StackName}", stack_name).replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "r").replace("${AWS::AccountId}", "a")
+                    for s in key_statements for value in s["Condition"]["StringLike"].values()]
+        named = [(f"arn:aws:sqs:r:a:{props['QueueName']}", 80, props["QueueName"])
+                 for props in resources(template, "AWS::SQS::Queue").values()]
+        named += [(f"arn:aws:sns:r:a:{props['TopicName']}", 256, props["TopicName"])
+                  for props in resources(template, "AWS::SNS::Topic").values()]
+        assert named and len(patterns) == 2, stack_name
+        for arn, limit, name in named:
+            assert name.startswith(f"{stack_name}-") and len(name) <= limit, name
+            assert any(fnmatchcase(arn, pattern) for pattern in patterns), (arn, patterns)
+
+
+def test_a_stack_name_too_long_for_its_queue_names_fails_the_synth_saying_so(tmp_path):
+    from aws_cdk import App
+
+    from rollout_guard_cdk.config import GuardConfig
+    from rollout_guard_cdk.guard_stack import RolloutGuardStack
+    from tests.conftest import ROOT
+
+    config = GuardConfig.from_context(CONTEXT["rollout-guard"], ROOT)
+    app = App(outdir=str(tmp_path), context={"aws:cdk:bundling-stacks": []})
+
+    with pytest.raises(ValueError, match=r"is 68 characters: .* SQS allows 80, so at most 67"):
+        RolloutGuardStack(app, "S" * 68, config=config)

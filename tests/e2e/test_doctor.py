@@ -1,0 +1,226 @@
+"""`rollout-guard doctor` as an operator runs it: a subprocess against the emulator, over HTTP, where the project's
+stack was deployed with the real CDK CLI and the account prepared as the README asks (the drill's own set-up).
+Each test breaks one thing a real account can lack, and the row that names it, its verdict and the exit code are
+what is checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rollout_guard_cli import drill
+from rollout_guard_local.emulator import client, client_env, moto_server
+from rollout_guard_local.fault_proxy import FaultProxy
+from tests.conftest import ROOT
+
+REGION = drill.REGION
+CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",
+          "device defender", "kill switch", "dead letters", "function health", "fleet queue", "iot rate"}
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory):
+    """The emulated account with the guard deployed and every prerequisite in place, and one alarm of the
+    crash-rate rule (reached through the stack's EventBridge rule by its name's prefix)."""
+    with moto_server() as url:
+        drill.deploy_guard(url, tmp_path_factory.mktemp("doctor"))
+        drill.prepare_account(url)
+        alarm(url, "fw-crash-rate-eu")
+        yield url
+
+
+@pytest.fixture
+def healthy(account):
+    """Whatever a test broke is mended afterwards: the next test starts from the prepared account."""
+    yield account
+    iot, cloudwatch, sqs = (client(service, account) for service in ("iot", "cloudwatch", "sqs"))
+    iot.update_event_configurations(eventConfigurations={"JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": True}})
+    client("cloudtrail", account).start_logging(Name="management-events")
+    extra = [a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"] if a["AlarmName"] != "fw-crash-rate-eu"]
+    if extra:
+        cloudwatch.delete_alarms(AlarmNames=extra)
+    for url in sqs.list_queues().get("QueueUrls", []):
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    client("ssm", account).delete_parameters(Names=["/rollout-guard/kill-switch"])
+
+
+def alarm(url: str, name: str, dimensions: list[dict] | None = None, actions: list[str] | None = None) -> None:
+    client("cloudwatch", url).put_metric_alarm(
+        AlarmName=name, MetricName="CrashRate", Namespace="Fleet/Firmware", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold", Dimensions=dimensions or [],
+        AlarmActions=actions or [])
+
+
+def doctor(url: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "doctor", *args],
+                          env={**os.environ, **client_env(url)}, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def checks(done: subprocess.CompletedProcess[str]) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for check in json.loads(done.stdout)["regions"][0]["checks"]:
+        found.setdefault(check["check"], []).append(check)
+    return found
+
+
+def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, set[str]]:
+    return {name: {c["verdict"] for c in rows} for name, rows in checks(done).items()}
+
+
+def test_a_prepared_account_passes_every_check(healthy):
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert verdicts(done) == {name: {"ok"} for name in CHECKS}
+    assert json.loads(done.stdout)["problems"] == 0
+
+
+def test_the_text_table_has_one_row_per_check_and_a_summary(healthy):
+    done = doctor(healthy, "--region", REGION)
+
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["region", "check", "verdict", "found", "fix"]
+    assert sum(1 for line in lines if line.startswith(REGION)) == len(CHECKS)
+    assert lines[-1] == f"0 problem(s), 0 warning(s), {len(CHECKS)} ok"
+
+
+def test_jobs_events_off_is_a_problem_that_names_the_command(healthy):
+    client("iot", healthy).update_event_configurations(eventConfigurations={"JOB_EXECUTION": {"Enabled": False}})
+
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 1
+    [row] = checks(done)["jobs events"]
+    assert row["verdict"] == "problem" and "JOB_EXECUTION events are off" in row["found"]
+    assert row["fix"].startswith("aws iot update-event-configurations") and f"--region {REGION}" in row["fix"]
+
+
+def unreachable_project(folder: Path) -> Path:
+    """The project with one more rule: alarms `ota-crash-*` (no jobs globs), which the deployed stack's EventBridge
+    rule (prefix fw-crash-rate-) does not deliver."""
+    cdk = json.loads((ROOT / "cdk.json").read_text())
+    cdk["context"]["rollout-guard"]["policyFile"] = "policy.yaml"
+    (folder / "cdk.json").write_text(json.dumps(cdk))
+    (folder / "policy.yaml").write_text((ROOT / "policy.yaml").read_text() + (
+        "  - name: ota-crash\n    match:\n      alarm_name: \"ota-crash-*\"\n    reason_code: OTA_CRASH\n"))
+    return folder
+
+
+def test_an_alarm_the_guard_never_hears_and_that_names_no_job_is_a_problem(healthy, tmp_path):
+    alarm(healthy, "ota-crash-eu")
+    alarm(healthy, "ota-crash-us", dimensions=[{"Name": "JobId", "Value": "fw-2-4-us"}],
+          actions=[f"arn:aws:sns:{REGION}:123456789012:someone-else"])
+
+    done = doctor(healthy, "--region", REGION, "--output", "json", cwd=unreachable_project(tmp_path))
+
+    assert done.returncode == 1
+    rows = checks(done)["alarms of rule ota-crash"]
+    never = {row["found"].split()[0] for row in rows if "never reaches the guard" in row["found"]}
+    assert never == {"ota-crash-eu", "ota-crash-us"}
+    assert [row["found"].split()[0] for row in rows if "names no job" in row["found"]] == ["ota-crash-eu"]
+    assert all(row["verdict"] == "problem" for row in rows)
+    assert verdicts(done)["alarms of rule crash-rate"] == {"ok"}
+
+
+def test_an_alarm_with_the_guards_topic_among_its_actions_is_heard(healthy, tmp_path):
+    topic = next(arn for arn in client("sns", healthy).list_topics()["Topics"] for arn in [arn["TopicArn"]]
+                 if arn.endswith(":RolloutGuard-alerts"))
+    alarm(healthy, "ota-crash-eu", dimensions=[{"Name": "JobId", "Value": "fw-2-4-eu"}], actions=[topic])
+
+    done = doctor(healthy, "--region", REGION, "--output", "json", cwd=unreachable_project(tmp_path))
+
+    assert done.returncode == 0, done.stdout
+    assert verdicts(done)["alarms of rule ota-crash"] == {"ok"}
+
+
+def test_an_alarm_the_guard_hears_but_no_rule_matches_is_a_warning(healthy, tmp_path):
+    cdk = json.loads((ROOT / "cdk.json").read_text())
+    cdk["context"]["rollout-guard"]["policyFile"] = "policy.yaml"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk))
+    (tmp_path / "policy.yaml").write_text((ROOT / "policy.yaml").read_text().replace(
+        'alarm_name: "fw-crash-rate-*"', 'alarm_name: "fw-crash-rate-eu*"'))
+    alarm(healthy, "fw-crash-rate-us")
+
+    done = doctor(healthy, "--region", REGION, "--output", "json", cwd=tmp_path)
+
+    assert done.returncode == 0
+    [row] = checks(done)["alarms no rule matches"]
+    assert row["verdict"] == "warning" and "fw-crash-rate-us" in row["found"]
+
+
+def test_no_trail_logging_is_a_problem_when_the_gate_is_on(healthy):
+    client("cloudtrail", healthy).stop_logging(Name="management-events")
+
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 1
+    [row] = checks(done)["trail"]
+    assert row["verdict"] == "problem" and "1 trail(s) cover it, 0 logging" in row["found"]
+    assert "gateTrail: true" in row["fix"]
+
+
+def test_dead_letters_are_a_problem(healthy):
+    sqs = client("sqs", healthy)
+    queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/RolloutGuard-dead-letters"))
+    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 1
+    [row] = checks(done)["dead letters"]
+    assert row["verdict"] == "problem" and row["found"].startswith("1 message(s)")
+
+
+def test_the_kill_switch_on_is_a_warning_not_a_problem(healthy):
+    client("ssm", healthy).put_parameter(Name="/rollout-guard/kill-switch", Value="on", Type="String")
+
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 0
+    [row] = checks(done)["kill switch"]
+    assert row["verdict"] == "warning" and "dry run" in row["found"]
+
+
+def test_a_region_without_the_stack_is_a_problem(healthy):
+    done = doctor(healthy, "--region", "us-west-2", "--output", "json")
+
+    assert done.returncode == 1
+    [row] = checks(done)["stack"]
+    assert row == {"check": "stack", "verdict": "problem", "found": "stack RolloutGuard is not deployed in us-west-2",
+                   "fix": "cdk deploy RolloutGuard"}
+
+
+def test_doctor_reads_only(healthy, tmp_path):
+    """Every request that reaches the account, seen on the wire: REST calls are GETs, the others name a Describe,
+    Get or List operation (CloudWatch's CBOR protocol names it in the path)."""
+    alarm(healthy, "ota-crash-eu")
+    with FaultProxy(healthy) as proxy:
+        done = doctor(proxy.url, "--region", REGION, cwd=unreachable_project(tmp_path))
+    assert done.returncode == 1 and proxy.received
+
+    def operation(method: str, path: str, named: str | None) -> str:
+        if named:
+            return named
+        if "/operation/" in path:
+            return path.rsplit("/", 1)[-1]
+        return "Get" if method in ("GET", "HEAD") else f"{method} {path}"
+
+    operations = {operation(*request) for request in proxy.received}
+    assert {"DescribeStacks", "DescribeAlarms", "GetQueueAttributes"} <= operations
+    assert all(op.startswith(("Describe", "Get", "List")) for op in operations), operations
+
+
+def test_outside_a_project_nothing_is_asked(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "doctor"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("rollout-guard: no project here")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,109 @@
+"""`doctor`'s checks against AWS's exact answers (botocore's Stubber), where the emulator cannot say them: a check
+that cannot be made is a warning that says why, and a doctor's client never sends a write."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+from rollout_guard_cdk.environments import GUARD_STACK
+from rollout_guard_cli import doctor
+from rollout_guard_cli.everywhere import Target
+from tests.conftest import ROOT
+
+CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]["rollout-guard"]
+TARGET = Target("eu-west-1", "eu-west-1", GUARD_STACK, ROOT / CONTEXT["policyFile"], CONTEXT)
+
+
+@pytest.fixture
+def account():
+    return doctor.Account(TARGET, doctor.guard_config(TARGET))
+
+
+def stubbed(account: doctor.Account, service: str) -> Stubber:
+    stubber = Stubber(account.client(service))
+    stubber.activate()
+    return stubber
+
+
+@pytest.mark.parametrize(("code", "says"), [
+    ("AccessDeniedException", "not checked: DescribeEventConfigurations was denied (AccessDeniedException)"),
+    ("UnknownOperationException", "not checked: this region does not offer DescribeEventConfigurations"),
+    ("InternalFailureException", "not checked: InternalFailureException: An error occurred (InternalFailureException)"),
+])
+def test_a_check_that_cannot_be_made_is_a_warning_saying_why(account, code, says):
+    stubber = stubbed(account, "iot")
+    stubber.add_client_error("describe_event_configurations", service_error_code=code, http_status_code=403)
+
+    [finding] = doctor.run_check(account, "jobs events", doctor.check_job_events)
+
+    assert finding.verdict == doctor.WARNING
+    assert finding.found.startswith(says)
+
+
+def test_a_denied_check_names_the_permission_that_would_let_it_run(account):
+    stubbed(account, "iot").add_client_error("describe_event_configurations", "AccessDeniedException",
+                                             http_status_code=403)
+
+    [finding] = doctor.run_check(account, "jobs events", doctor.check_job_events)
+
+    assert finding.fix == "allow DescribeEventConfigurations to whoever runs doctor"
+
+
+def test_jobs_events_answered_by_aws(account):
+    stubbed(account, "iot").add_response("describe_event_configurations", {"eventConfigurations": {
+        "JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": False}}})
+
+    [finding] = doctor.run_check(account, "jobs events", doctor.check_job_events)
+
+    assert (finding.verdict, finding.found.split(" events")[0]) == (doctor.PROBLEM, "JOB_EXECUTION")
+
+
+@pytest.mark.parametrize("write", [
+    ("iot", "update_event_configurations", {"eventConfigurations": {}}),
+    ("ssm", "put_parameter", {"Name": "/x", "Value": "on", "Type": "String"}),
+    ("cloudwatch", "delete_alarms", {"AlarmNames": ["a"]}),
+    ("cloudformation", "create_stack", {"StackName": "s"}),
+])
+def test_a_doctors_client_refuses_any_write_before_sending_it(monkeypatch, write):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a write that were sent would fail to connect
+    account = doctor.Account(TARGET, doctor.guard_config(TARGET))
+    service, operation, params = write
+
+    with pytest.raises(doctor.WriteRefused, match="doctor reads only"):
+        getattr(account.client(service), operation)(**params)
+
+
+def test_a_write_refused_is_reported_as_a_warning_not_a_crash(account):
+    def writes(acc):
+        acc.client("ssm").put_parameter(Name="/x", Value="on", Type="String")
+        yield doctor.Finding("x", doctor.OK, "never")
+
+    [finding] = doctor.run_check(account, "x", writes)
+
+    assert finding.verdict == doctor.WARNING and "doctor reads only" in finding.found
+
+
+@pytest.mark.parametrize(("selectors", "writes"), [
+    ({}, True),  # a trail's default: all management events
+    ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]}, True),
+    ({"EventSelectors": [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]}, True),
+    ({"EventSelectors": [{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}]}, False),
+    ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": False}]}, False),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]}, True),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                     {"Field": "readOnly", "Equals": ["false"]}]}]}, True),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                     {"Field": "readOnly", "Equals": ["true"]}]}]}, False),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                     {"Field": "eventSource", "Equals": ["s3.amazonaws.com"]}]}]},
+     False),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                     {"Field": "eventSource",
+                                                      "NotEquals": ["iot.amazonaws.com"]}]}]}, False),
+    ({"AdvancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}]}]}, False),
+])
+def test_which_trails_record_createjob(selectors, writes):
+    assert doctor.logs_write_management(selectors) is writes
