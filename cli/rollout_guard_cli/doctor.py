@@ -287,10 +287,11 @@ def _alarm_routes(account: Account) -> dict[str, Any]:
             names = json.loads(rule.get("EventPattern") or "{}").get("detail", {}).get("alarmName", [])
             prefixes = [n["prefix"] if isinstance(n, dict) else n for n in names
                         if isinstance(n, str) or "prefix" in n]
-    actions = {*account.physical(TOPIC, "GuardAlertTopic"), *account.config.alert_topic_arns}
+    topics = account.physical(TOPIC, "GuardAlertTopic")
+    actions = {*topics, *account.config.alert_topic_arns}
     if account.function is not None:
         actions.add(account.function["FunctionArn"])
-    return {"prefixes": prefixes, "actions": actions}
+    return {"prefixes": prefixes, "actions": actions, "topic": topics[0] if topics else "<the alert topic>"}
 
 
 def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by: dict[str, Any]) -> Iterator[Finding]:
@@ -300,7 +301,7 @@ def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by
     by_rule = any(name.startswith(prefix) for prefix in heard_by["prefixes"])
     by_action = alarm.get("ActionsEnabled", True) and bool(heard_by["actions"] & set(alarm.get("AlarmActions", [])))
     if account.stack is not None and not by_rule and not by_action:
-        topic = next(iter(sorted(heard_by["actions"])), "the guard's alert topic")
+        topic = heard_by["topic"]
         yield Finding(check, PROBLEM, f"{name} never reaches the guard: no ALARM action to its topic, and the "
                       "EventBridge rule's prefixes do not match it",
                       f"aws cloudwatch put-metric-alarm ... --alarm-actions {topic} (or add a prefix to "

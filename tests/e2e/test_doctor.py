@@ -125,6 +125,8 @@ def test_an_alarm_the_guard_never_hears_and_that_names_no_job_is_a_problem(healt
     never = {row["found"].split()[0] for row in rows if "never reaches the guard" in row["found"]}
     assert never == {"ota-crash-eu", "ota-crash-us"}
     assert [row["found"].split()[0] for row in rows if "names no job" in row["found"]] == ["ota-crash-eu"]
+    assert all(":sns:" in row["fix"] and row["fix"].split("--alarm-actions ")[1].split()[0].endswith(
+        ":RolloutGuard-alerts") for row in rows if "never reaches" in row["found"])
     assert all(row["verdict"] == "problem" for row in rows)
     assert verdicts(done)["alarms of rule crash-rate"] == {"ok"}
 
