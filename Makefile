@@ -11,7 +11,7 @@ TOOLS := .tools
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: install demo test synth diff deploy deploy-local bench mutation clean
+.PHONY: install demo test check synth diff deploy deploy-local bench mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
@@ -30,6 +30,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The inner loop: the unit tests not marked slow, the static checks (ruff, mypy, the import contracts). CI runs
+# everything (make test).
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" tests/unit tests/test_static_checks.py
 
 synth: $(STAMP)
 	$(CDK) synth --quiet

@@ -18,6 +18,8 @@ from rollout_guard_local.emulator import client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import ROOT
 
+pytestmark = [pytest.mark.xdist_group("doctor"), pytest.mark.slow]
+
 REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",
           "device defender", "kill switch", "dead letters", "function health", "fleet queue", "iot rate"}

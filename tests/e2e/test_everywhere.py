@@ -18,6 +18,8 @@ from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import ROOT
 from tests.infrastructure.conftest import CONTEXT
 
+pytestmark = [pytest.mark.xdist_group("everywhere"), pytest.mark.slow]
+
 COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 REGIONS = {"eu": "eu-west-1", "us": "us-east-1"}
 JOBS = {"eu-west-1": ["fw-2-4-eu", "fw-2-5-eu", "ops-2-4-eu"], "us-east-1": ["fw-2-4-us", "fw-2-5-us"]}

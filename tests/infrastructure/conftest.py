@@ -42,3 +42,47 @@ def variant(tmp_path):
         return synthesize(tmp_path / "cdk.out", {**CONTEXT["rollout-guard"], **changes}, bundle=False)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def archived(tmp_path_factory) -> dict:
+    """The template with the fleet archive on (cdk-nag fails the synth on any unacknowledged finding)."""
+    folder = tmp_path_factory.mktemp("archive")
+    return synthesize(folder, {**CONTEXT["rollout-guard"], "fleetArchive": True, "fleetArchiveDays": 14}, bundle=False)
+
+
+@pytest.fixture(scope="session")
+def trailed(tmp_path_factory) -> dict:
+    """The template with the pre-start gate's trail on."""
+    return synthesize(tmp_path_factory.mktemp("trail"), {**CONTEXT["rollout-guard"], "gateTrail": True}, bundle=False)
+
+
+@pytest.fixture(scope="session")
+def reserved(tmp_path_factory) -> dict:
+    """The template with reserved concurrency."""
+    return synthesize(tmp_path_factory.mktemp("reserved"), {**CONTEXT["rollout-guard"], "reservedConcurrency": 2},
+                      bundle=False)
+
+
+@pytest.fixture(scope="session")
+def deployed_environments(tmp_path_factory) -> tuple[dict[str, dict], Path]:
+    """Two environments in two accounts and the control stack, synthesized once: (templates by stack, folder)."""
+    from tests.infrastructure.test_environments import CONTROL, ENVIRONMENTS, synth_all
+
+    folder = tmp_path_factory.mktemp("environments")
+    return synth_all(folder, environments=ENVIRONMENTS, control=CONTROL), folder
+
+
+@pytest.fixture(scope="session")
+def checked(tmp_path_factory, template, reserved, archived, trailed, deployed_environments) -> dict[str, dict]:
+    """checkov once over every template the tests look at (the project's, with reserved concurrency, the archive's,
+    the trail's, the control stack's), and cfn-lint over those the other lint tests do not cover; the report of
+    each template by name."""
+    from tests.infrastructure.test_checkov import checkov_reports
+
+    folder = tmp_path_factory.mktemp("checked")
+    templates = {"guard": template, "reserved": reserved, "archive": archived, "trail": trailed,
+                 "control": deployed_environments[0]["RolloutGuardControl"]}
+    for name, body in templates.items():
+        (folder / f"{name}.template.json").write_text(json.dumps(body))
+    return checkov_reports(folder, list(templates))

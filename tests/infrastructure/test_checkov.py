@@ -16,69 +16,64 @@ import pytest
 
 from tests.conftest import ROOT
 
+# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
+pytestmark = pytest.mark.xdist_group("checked")
+
 CHECKOV = ROOT / ".tools" / "checkov" / "bin"
 SKIPPED = {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_173", "CKV_AWS_28"}
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
            "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
 
 
-def checkov(template_file) -> dict:
+def checkov_reports(folder: Path, names: list[str]) -> dict[str, dict]:
+    """checkov once over the `<name>.template.json` files of a folder, and cfn-lint over them too; the report of
+    each by name: its failed, passed and skipped checks."""
+    files = [str(folder / f"{name}.template.json") for name in names]
     done = subprocess.run(
-        [str(CHECKOV / "python"), str(CHECKOV / "checkov"), "-f", str(template_file), "--framework", "cloudformation",
+        [str(CHECKOV / "python"), str(CHECKOV / "checkov"), "-d", str(folder), "--framework", "cloudformation",
          "--skip-download", "--compact", "-o", "json"],
         capture_output=True, text=True, timeout=300, env={**os.environ, **OFFLINE})
-    assert done.stdout.strip(), done.stderr
-    return json.loads(done.stdout)
-
-
-def linted(template: dict, path) -> dict[str, str]:
-    """An extra template (a feature the project's cdk.json leaves off) through cfn-lint and checkov as the main one
-    goes: no finding, no failed check; the checks it skips, with their reasons."""
-    path.write_text(json.dumps(template))
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True,
+    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), *files], capture_output=True, text=True,
                           timeout=300)
-    found = checkov(path)
+    assert done.stdout.strip(), done.stderr
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    assert found["summary"]["failed"] == 0, [c["check_id"] for c in found["results"]["failed_checks"]]
-    return {c["check_id"]: c["check_result"]["suppress_comment"] for c in found["results"]["skipped_checks"]}
+    found = json.loads(done.stdout)
+    assert found["summary"]["parsing_errors"] == 0
+    return {name: {kind: [c for c in found["results"][kind] if c["file_path"].endswith(f"/{name}.template.json")]
+                   for kind in ("failed_checks", "passed_checks", "skipped_checks")} for name in names}
+
+
+def skips(report: dict) -> dict[str, str]:
+    """The checks a template skips, with their reasons."""
+    return {c["check_id"]: c["check_result"]["suppress_comment"] for c in report["skipped_checks"]}
+
+
+def failed(report: dict) -> list[tuple[str, str, str]]:
+    return [(c["check_id"], c["resource"], c["check_name"]) for c in report["failed_checks"]]
 
 
 @pytest.fixture(scope="module")
-def report(assembly) -> dict:
-    return checkov(assembly / "RolloutGuard.template.json")
+def report(checked) -> dict:
+    return checked["guard"]
 
 
 def test_no_check_fails(report):
-    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in report["results"]["failed_checks"]]
-
-    assert failed == [] and report["summary"]["parsing_errors"] == 0
-    assert report["summary"]["passed"] >= 40
+    assert failed(report) == []
+    assert len(report["passed_checks"]) >= 40
 
 
 def test_each_skip_is_a_known_check_with_its_reason(report):
-    skipped = report["results"]["skipped_checks"]
+    skipped = report["skipped_checks"]
 
     assert {check["check_id"] for check in skipped} == SKIPPED
     assert all(len(check["check_result"]["suppress_comment"]) > 40 for check in skipped)
 
 
-def test_with_reserved_concurrency_the_concurrency_check_passes_on_its_own(variant, tmp_path):
-    template_file = tmp_path / "template.json"
-    template_file.write_text(json.dumps(variant(reservedConcurrency=2)))
+def test_with_reserved_concurrency_the_concurrency_check_passes_on_its_own(checked):
+    passed = {check["check_id"] for check in checked["reserved"]["passed_checks"]}
 
-    passed = {check["check_id"] for check in checkov(template_file)["results"]["passed_checks"]}
-
-    assert "CKV_AWS_115" in passed
+    assert "CKV_AWS_115" in passed and failed(checked["reserved"]) == []
 
 
-def test_the_control_stack_fails_no_check(tmp_path):
-    from tests.infrastructure.test_environments import CONTROL, ENVIRONMENTS, synth_all
-
-    templates = synth_all(tmp_path, environments=ENVIRONMENTS, control=CONTROL)
-    template_file = tmp_path / "control.json"
-    template_file.write_text(json.dumps(templates["RolloutGuardControl"]))
-
-    report = checkov(template_file)
-
-    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in report["results"]["failed_checks"]]
-    assert failed == [] and report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] >= 5
+def test_the_control_stack_fails_no_check(checked):
+    assert failed(checked["control"]) == [] and len(checked["control"]["passed_checks"]) >= 5

@@ -11,6 +11,9 @@ from rollout_guard_cdk.config import ConfigError
 from tests.infrastructure.cfn import one, resources, statements
 from tests.infrastructure.conftest import CONTEXT
 
+# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
+pytestmark = pytest.mark.xdist_group("checked")
+
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 ENVIRONMENTS = [{"name": "eu", "account": ACCOUNT_A, "region": "eu-west-1"},
                 {"name": "us", "account": ACCOUNT_B, "region": "us-east-1", "overrides": {"dryRun": True}}]
@@ -32,13 +35,13 @@ def synth_all(tmp_path, **deployment) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("environments")
+def folder(deployed_environments):
+    return deployed_environments[1]
 
 
 @pytest.fixture(scope="module")
-def deployed(folder):
-    return synth_all(folder, environments=ENVIRONMENTS, control=CONTROL)
+def deployed(deployed_environments):
+    return deployed_environments[0]
 
 
 def test_every_template_of_the_deployment_is_lint_clean_and_its_policies_valid_iam(deployed, folder):

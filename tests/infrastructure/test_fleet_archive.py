@@ -4,29 +4,20 @@ linters as every other path (cdk-nag in the synth, cfn-lint, checkov)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rollout_guard_cdk.fleet import ARCHIVE_PREFIX
 from tests.infrastructure.cfn import one, resources, statements
-from tests.infrastructure.test_checkov import linted
+from tests.infrastructure.test_checkov import failed, skips
+
+# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
+pytestmark = pytest.mark.xdist_group("checked")
 
 ACCOUNT = "${AWS::AccountId}"
 
 
-@pytest.fixture(scope="module")
-def archived(tmp_path_factory) -> tuple[dict, Path]:
-    from tests.infrastructure.conftest import CONTEXT, synthesize
-
-    folder = tmp_path_factory.mktemp("archive")
-    template = synthesize(folder, {**CONTEXT["rollout-guard"], "fleetArchive": True, "fleetArchiveDays": 14},
-                          bundle=False)  # cdk-nag fails the synth on any unacknowledged finding
-    return template, folder
-
-
 def test_both_topic_rules_also_deliver_each_event_as_one_line_to_the_archive(archived):
-    template, _ = archived
+    template = archived
     stream_id, _ = one(template, "AWS::KinesisFirehose::DeliveryStream")
     role = "${" + one(template, "AWS::IAM::Role", "FleetRuleRole")[0] + ".Arn}"
 
@@ -42,7 +33,7 @@ def test_both_topic_rules_also_deliver_each_event_as_one_line_to_the_archive(arc
 
 
 def test_firehose_writes_gzip_json_lines_a_folder_a_day_into_the_encrypted_bucket(archived):
-    template, _ = archived
+    template = archived
     _, stream = one(template, "AWS::KinesisFirehose::DeliveryStream")
     bucket_id, bucket = one(template, "AWS::S3::Bucket")
     key = "${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"
@@ -64,7 +55,7 @@ def test_firehose_writes_gzip_json_lines_a_folder_a_day_into_the_encrypted_bucke
 
 
 def test_firehose_may_write_this_bucket_only_through_its_own_role(archived):
-    template, _ = archived
+    template = archived
     role_id, role = one(template, "AWS::IAM::Role", "FleetArchiveRole")
     bucket = "${" + one(template, "AWS::S3::Bucket")[0] + ".Arn}"
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
@@ -83,10 +74,9 @@ def test_firehose_may_write_this_bucket_only_through_its_own_role(archived):
     assert any("FleetArchiveRoleDefaultPolicy" in d for d in template["Resources"][stream_id]["DependsOn"])
 
 
-def test_the_archive_passes_cfn_lint_and_checkov_and_says_why_it_skips(archived):
-    template, folder = archived
-
-    skipped = {check: reason for check, reason in linted(template, folder / "archive.template.json").items()
+def test_the_archive_passes_cfn_lint_and_checkov_and_says_why_it_skips(checked):
+    assert failed(checked["archive"]) == []
+    skipped = {check: reason for check, reason in skips(checked["archive"]).items()
                if check in {"CKV_AWS_18", "CKV_AWS_21"}}
 
     assert set(skipped) == {"CKV_AWS_18", "CKV_AWS_21"} and all(len(reason) > 30 for reason in skipped.values())

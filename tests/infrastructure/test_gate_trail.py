@@ -4,26 +4,19 @@ cfn-lint and checkov over it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.infrastructure.cfn import one, resources
-from tests.infrastructure.test_checkov import linted
+from tests.infrastructure.test_checkov import failed, skips
+
+# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
+pytestmark = pytest.mark.xdist_group("checked")
 
 TRAIL_ARN = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/RolloutGuard-gate"
 
 
-@pytest.fixture(scope="module")
-def trailed(tmp_path_factory) -> tuple[dict, Path]:
-    from tests.infrastructure.conftest import CONTEXT, synthesize
-
-    folder = tmp_path_factory.mktemp("trail")
-    return synthesize(folder, {**CONTEXT["rollout-guard"], "gateTrail": True}, bundle=False), folder
-
-
 def test_the_trail_logs_this_regions_write_management_events_validated_and_encrypted(trailed):
-    template, _ = trailed
+    template = trailed
     trail_id, trail = one(template, "AWS::CloudTrail::Trail")
     bucket_id, bucket = one(template, "AWS::S3::Bucket")
     key = "${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"
@@ -40,7 +33,7 @@ def test_the_trail_logs_this_regions_write_management_events_validated_and_encry
 
 
 def test_cloudtrail_reaches_the_bucket_and_the_key_for_this_trail_only(trailed):
-    template, _ = trailed
+    template = trailed
     (policy,) = [p["PolicyDocument"] for p in resources(template, "AWS::S3::BucketPolicy").values()]
     by_sid = {s.get("Sid"): s for s in policy["Statement"]}
     _, key = one(template, "AWS::KMS::Key")
@@ -62,10 +55,9 @@ def test_cloudtrail_reaches_the_bucket_and_the_key_for_this_trail_only(trailed):
                        "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}}
 
 
-def test_the_trail_passes_cfn_lint_and_checkov_and_says_why_it_skips(trailed):
-    template, folder = trailed
-
-    skipped = linted(template, folder / "trail.template.json")
+def test_the_trail_passes_cfn_lint_and_checkov_and_says_why_it_skips(checked):
+    assert failed(checked["trail"]) == []
+    skipped = skips(checked["trail"])
 
     assert {"CKV_AWS_18", "CKV_AWS_21", "CKV_AWS_67"} <= set(skipped)
     assert "multi-region" in skipped["CKV_AWS_67"]

@@ -11,6 +11,8 @@ import yaml
 
 from tests.infrastructure.iam import concrete_policies
 
+pytestmark = [pytest.mark.xdist_group("iam"), pytest.mark.slow]
+
 with warnings.catch_warnings():  # parliament imports pkg_resources, which warns that it is deprecated
     warnings.simplefilter("ignore")
     from parliament import analyze_policy_string

@@ -13,6 +13,8 @@ from moto import mock_aws
 
 from rollout_guard_local.fleet_sim import Scenario, run, scenarios
 
+pytestmark = [pytest.mark.xdist_group("simulator"), pytest.mark.slow]
+
 SCENARIOS = scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15, malformed=3)
 
 

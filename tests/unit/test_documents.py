@@ -117,6 +117,7 @@ def test_no_message_quotes_more_than_a_few_characters_of_a_value(tmp_path):
     assert len(caught.value.problems[0]) < 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["[" * 100_000, "{\"a\": " * 100_000])
 def test_nesting_too_deep_is_one_clean_error(text):
     with pytest.raises(documents.DocumentError, match="nested too deeply"):
@@ -159,6 +160,7 @@ def test_deduplicating_job_ids_is_linear():
     assert len(alert.job_ids) == 100_002 and alert.job_ids[:2] == ("fw-0", "fw-1")
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(width=st.integers(min_value=1, max_value=12), depth=st.integers(min_value=1, max_value=12))
 def test_any_alias_tree_loads_within_the_bound_or_is_refused(width, depth):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,6 +109,7 @@ def _counts(events: list[dict], batches: list[int]) -> dict:
     return state.tally("fw-1").minutes
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.integers(min_value=0, max_value=3), st.randoms(use_true_random=False),
        st.lists(st.integers(min_value=1, max_value=10), min_size=1, max_size=30), st.floats(0, 0.5))

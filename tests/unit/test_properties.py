@@ -10,6 +10,7 @@ import copy
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,18 +111,21 @@ def decide_or_reject(event) -> None:
         assert not any(is_control(char) for char in call[3])
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_arbitrary_json_is_decided_or_rejected(event):
     decide_or_reject(event)
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_alerts())
 def test_mutated_alerts_are_decided_or_rejected(event):
     decide_or_reject(event)
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(FLEET_FIXTURES)).flatmap(lambda name: mutate(copy.deepcopy(FLEET_FIXTURES[name]))))
 def test_mutated_fleet_events_are_read_or_refused_in_one_line(message):
@@ -136,12 +140,14 @@ def test_mutated_fleet_events_are_read_or_refused_in_one_line(message):
         event, DarkCheck) else event.disconnects
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(st.dictionaries(st.sampled_from(["jobId", "jobIds", "severity", "reason", "source"]), json_values))
 def test_custom_alert_bodies_are_decided_or_rejected(body):
     decide_or_reject({"source": "com.acme.monitoring", "detail-type": "Alert", "detail": body})
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(json_values)
 def test_arbitrary_policies_load_or_list_their_problems(document):
@@ -168,6 +174,7 @@ valid_rule = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(st.lists(valid_rule, min_size=1, max_size=4))
 def test_near_valid_policies_load_or_name_the_rule(rules):
