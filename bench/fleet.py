@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -53,7 +54,7 @@ class Queue:
         self.checks = []  # (due, message)
 
     def schedule(self, check, delay_s):
-        from rollout_guard.detector import due
+        from rollout_guard.fleet.detector import due
 
         self.checks.append((due(check) * 1000, check.message()))
 
@@ -93,10 +94,10 @@ def main() -> int:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.iot.models import iot_backends
 
-    from rollout_guard.clients import make_client
-    from rollout_guard.dynamo_fleet import DynamoFleetState
+    from rollout_guard.adapters.clients import make_client
+    from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
+    from rollout_guard.bootstrap import build_runtime
     from rollout_guard.handler import lambda_handler
-    from rollout_guard.runtime import build_runtime
     from rollout_guard.settings import Settings
     from rollout_guard.telemetry import logger
     from rollout_guard_cli import samples
@@ -114,10 +115,11 @@ def main() -> int:
         create_state_table(boto3.client("dynamodb"), "bench-fleet")
         iot = boto3.client("iot")
         thing = iot.create_thing(thingName="dev-00000")["thingArn"]
-        runtime = build_runtime(Settings(policy_file=str(policy), state_table="bench-fleet", iot_rate=0))
-        runtime.timers = queue = Queue()
         # What the runtime makes at its first fleet batch, made here to read its write count.
-        runtime.fleet_state = DynamoFleetState("bench-fleet", lambda: make_client("dynamodb"))
+        counted = DynamoFleetState("bench-fleet", lambda: make_client("dynamodb"))
+        queue = Queue()
+        runtime = replace(build_runtime(Settings(policy_file=str(policy), state_table="bench-fleet", iot_rate=0),
+                                        fleet_state=counted), timers=queue)
         backend = iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
 
         def deliver(bodies: list[dict]) -> None:
@@ -129,7 +131,7 @@ def main() -> int:
         iot.create_job(jobId="fw-big", targets=[thing], document="{}", targetSelection="SNAPSHOT")
         start_ms = int(time.time() * 1000) - 3 * 3_600_000
         events = rollout_events(start_ms, "fw-big", rng)
-        writes_before = runtime.fleet_state.writes
+        writes_before = counted.writes
         checks_delivered = 0
         began = time.perf_counter()
         for index in range(0, len(events), BATCH):
@@ -147,7 +149,7 @@ def main() -> int:
             deliver(ready[start:start + BATCH])
         checks_delivered += len(ready)
         elapsed = time.perf_counter() - began
-        writes = runtime.fleet_state.writes - writes_before
+        writes = counted.writes - writes_before
         halted = iot.describe_job(jobId="fw-big")["job"]["status"] == "CANCELED"
         figures.update(events=len(events), seconds=round(elapsed, 2), events_per_s=round(len(events) / elapsed),
                        dark_checks=checks_delivered, writes=writes, writes_per_event=round(writes / len(events), 3),

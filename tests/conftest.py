@@ -71,7 +71,7 @@ def emulator(moto_server_url):
 
 def http_iot_client(url: str, max_attempts: int = 5):
     """The guard's own client (its retry settings) pointed at the emulator."""
-    from rollout_guard.clients import make_client
+    from rollout_guard.adapters.clients import make_client
 
     return make_client(max_attempts=max_attempts, region="eu-west-1", endpoint_url=url)
 

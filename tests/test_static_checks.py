@@ -1,8 +1,11 @@
 """Static checks that belong in make test: ruff's lint and bandit (S) rules over the whole project."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -29,8 +32,48 @@ def test_the_runtime_package_is_strictly_typed():
 
 
 def test_the_cli_tooling_and_stacks_type_check_and_the_fake_and_adapter_keep_to_the_jobs_port():
-    # tests/unit/fakes.py declares itself a JobsPort; the runtime package declares IotJobs one (runtime._iot_jobs).
+    # tests/unit/fakes.py declares itself a JobsPort; the runtime package declares IotJobs one (bootstrap.iot_jobs).
     done = mypy("tooling", "cli/rollout_guard_cli", "local/rollout_guard_local", "stacks/rollout_guard_cdk", "app.py",
                 "tests/unit/fakes.py")
 
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_import_contracts_hold():
+    """import-linter over pyproject.toml's contracts: the layers of the runtime, and what the stack may read."""
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.slow
+def test_synth_loads_no_powertools_and_no_adapter(tmp_path):
+    """The stack takes the runtime's constants from where the parser owns them: a synth of the whole app (every
+    feature the project turns on) never imports Powertools, an adapter or a use case."""
+    script = (
+        "import sys, json\n"
+        "from rollout_guard_local.rehearsal import synthesize\n"
+        "from pathlib import Path\n"
+        f"synthesize(Path({str(ROOT)!r}), Path({str(tmp_path)!r}), bundle=False)\n"
+        "loaded = [m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'rollout_guard.adapters',\n"
+        "          'rollout_guard.bootstrap', 'rollout_guard.runtime', 'rollout_guard.fleet.detector',\n"
+        "          'rollout_guard.halts.guard'))]\n"
+        "print(json.dumps(loaded))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_function_of_the_runtime_is_over_40_lines():
+    import ast
+
+    long = []
+    for path in (ROOT / "lambdas" / "rollout_guard").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 40:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+
+    assert long == []

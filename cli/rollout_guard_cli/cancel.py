@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show
-from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, REASON_CODE, comment_length, is_control
+from rollout_guard.halts.jobs import COMMENT_LIMIT, JOB_ID, REASON_CODE, comment_length, is_control
 
 USAGE_ERROR = 252
 SERVICE_ERROR = 254
@@ -150,9 +150,9 @@ def run(args: argparse.Namespace) -> int:
         _emit({"dryRun": True, "request": request}, args.output)
         return 0
 
-    from rollout_guard.clients import make_client
-    from rollout_guard.iot import IotJobs
-    from rollout_guard.jobs import JobsError
+    from rollout_guard.adapters.clients import make_client
+    from rollout_guard.adapters.iot import IotJobs
+    from rollout_guard.halts.jobs import JobsError
 
     try:
         client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)

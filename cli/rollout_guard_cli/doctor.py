@@ -295,7 +295,7 @@ def _alarm_routes(account: Account) -> dict[str, Any]:
 
 
 def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by: dict[str, Any]) -> Iterator[Finding]:
-    from rollout_guard.alerts import JOB_ID_DIMENSION
+    from rollout_guard.halts.alerts import JOB_ID_DIMENSION
 
     check, name = f"alarms of rule {rule.name}", alarm["AlarmName"]
     by_rule = any(name.startswith(prefix) for prefix in heard_by["prefixes"])
@@ -351,7 +351,7 @@ def check_defender(account: Account) -> Iterator[Finding]:
 def check_kill_switch(account: Account) -> Iterator[Finding]:
     from botocore.exceptions import ClientError
 
-    from rollout_guard.kill_switch import OFF, ON
+    from rollout_guard.adapters.kill_switch import OFF, ON
 
     name = account.config.kill_switch_parameter
     if not name:

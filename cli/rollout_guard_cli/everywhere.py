@@ -28,6 +28,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from rollout_guard.halts.jobs import INACTIVE_JOB_STATUSES
 from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
 from rollout_guard_cdk.project import DEFAULT_POLICY_FILE, project_context
 
@@ -35,7 +36,6 @@ from . import samples
 from .tables import text_table
 
 ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
-INACTIVE = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 PROGRESS = (("queued", "numberOfQueuedThings"), ("in progress", "numberOfInProgressThings"),
             ("succeeded", "numberOfSucceededThings"), ("failed", "numberOfFailedThings"),
             ("rejected", "numberOfRejectedThings"), ("timed out", "numberOfTimedOutThings"),
@@ -92,7 +92,7 @@ def _target(folder: Path, context: dict[str, Any], deployment: Deployment, envir
 
 
 def client(service: str, region: str) -> Any:
-    from rollout_guard.clients import make_client
+    from rollout_guard.adapters.clients import make_client
 
     return make_client(service, max_attempts=3, region=region)
 
@@ -210,7 +210,7 @@ def region_status(target: Target) -> dict[str, Any]:
                    and any(fnmatchcase(job["jobId"], glob) for glob in rule.jobs)]
         entry = {"jobId": job["jobId"], "status": job["status"], "rules": covered,
                  "progress": {label: int(details.get(key) or 0) for label, key in PROGRESS}}
-        if job["status"] not in INACTIVE:
+        if job["status"] not in INACTIVE_JOB_STATUSES:
             active.append(entry)
         elif job["status"] == "CANCELED":
             entry.update(reasonCode=job.get("reasonCode"), comment=job.get("comment"),

@@ -56,10 +56,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError
 
     from rollout_guard import handler
-    from rollout_guard.alerts import UnrecognisedAlert
-    from rollout_guard.jobs import JobsError
+    from rollout_guard.bootstrap import build_runtime
+    from rollout_guard.halts.alerts import UnrecognisedAlert
+    from rollout_guard.halts.jobs import JobsError
     from rollout_guard.policy import PolicyError
-    from rollout_guard.runtime import build_runtime
     from rollout_guard.settings import Settings, SettingsError
     from rollout_guard.telemetry import logger
     from rollout_guard_local.context import LocalContext
@@ -71,16 +71,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         if boto3.session.Session().get_credentials() is None:
             return fail("AWS credentials not found (environment, shared files, instance role), nothing decided",
                         HALT_FAILED)
-        runtime = build_runtime(Settings.from_env({**os.environ, **_settings_env(args, policy_file)}))
-        if not runtime.settings.state_table:
-            from rollout_guard_local.memory_fleet import InMemoryFleetState
-
-            runtime.fleet_state = InMemoryFleetState()  # fleet events counted within this invocation only
+        settings = Settings.from_env({**os.environ, **_settings_env(args, policy_file)})
+        runtime = build_runtime(settings, fleet_state=None if settings.state_table else _in_memory())
         # The handler's own output (metrics) goes to stderr, or nowhere: stdout carries only the result.
         with contextlib.ExitStack() as stack:
             sink = sys.stderr if args.verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: PTH123
             stack.enter_context(contextlib.redirect_stdout(sink))
-            result = handler.lambda_handler(event, LocalContext(), runtime=runtime)
+            result = handler.invoke(event, LocalContext(), runtime=runtime)
     except UnrecognisedAlert as error:
         return fail(f"not a recognisable alert: {error}")
     except PolicyError as error:
@@ -94,19 +91,25 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
     except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
         return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
-    if "batchItemFailures" in result:
-        return _fleet_result(result, runtime, args.state_table)
+    if isinstance(result, handler.FleetBatch):
+        return _fleet_result(result, args.state_table)
     print(json.dumps(result, indent=2))
     return HANDLED
 
 
-def _fleet_result(result: dict, runtime, state_table: str | None) -> int:
+def _in_memory():
+    from rollout_guard_local.memory_fleet import InMemoryFleetState
+
+    return InMemoryFleetState()  # fleet events counted within this invocation only
+
+
+def _fleet_result(batch, state_table: str | None) -> int:
     """A fleet batch: what each evaluation found, and the messages that failed (SQS would deliver those again)."""
-    failed = [item["itemIdentifier"] for item in result["batchItemFailures"]]
-    if failed and set(failed) <= set(runtime.fleet_rejected):  # bad input only: nothing was written
-        return fail(f"not a fleet event: {next(iter(runtime.fleet_rejected.values()))}")
+    failed = [item["itemIdentifier"] for item in batch.answer["batchItemFailures"]]
+    if failed and set(failed) <= set(batch.rejected):  # bad input only: nothing was written
+        return fail(f"not a fleet event: {next(iter(batch.rejected.values()))}")
     counted_in = f"state table {state_table}" if state_table else "memory: only this invocation's events count"
-    print(json.dumps({**result, "rejected": runtime.fleet_rejected, "evaluations": runtime.fleet_reports,
+    print(json.dumps({**batch.answer, "rejected": batch.rejected, "evaluations": batch.reports,
                       "countedIn": counted_in}, indent=2))
     return HALT_FAILED if failed else HANDLED
 
@@ -129,8 +132,8 @@ def cmd_state_init(args: argparse.Namespace) -> int:
     """Create the state table (the schema the stack deploys) where boto3 points; exit 0 also when it exists."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from rollout_guard.claims import TABLE_KEY, TABLE_TTL
-    from rollout_guard.clients import make_client
+    from rollout_guard.adapters.clients import make_client
+    from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 
     from .state import create_state_table
 
@@ -206,8 +209,8 @@ def _regions(args: argparse.Namespace) -> list:
 
 def cmd_halt(args: argparse.Namespace) -> int:
     """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
-    from rollout_guard.alerts import REQUEST_GLOB
-    from rollout_guard.jobs import REASON_CODE
+    from rollout_guard.halts.alerts import REQUEST_GLOB
+    from rollout_guard.halts.jobs import REASON_CODE
     from rollout_guard_cdk.config import ConfigError
 
     from . import everywhere

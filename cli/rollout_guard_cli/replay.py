@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, parse
-from rollout_guard.jobs import JobsError, JobView
+from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, parse
+from rollout_guard.halts.jobs import JobsError, JobView
 
 BATCH = 10
 GZIP_MAGIC = b"\x1f\x8b"
@@ -158,7 +158,7 @@ class ReplayTimers:
         self._order = 0
 
     def schedule(self, check: DarkCheck, delay_s: int) -> None:
-        from rollout_guard.detector import due
+        from rollout_guard.fleet.detector import due
 
         self._order += 1
         heapq.heappush(self.held, (max(due(check), 0.0), self._order, check))
@@ -190,7 +190,7 @@ class JobVerdict:
 def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None
            ) -> dict[str, JobVerdict]:
     """The detector on the events in event-time order; each job's verdict."""
-    from rollout_guard.detector import Detector
+    from rollout_guard.fleet.detector import Detector
     from rollout_guard_local.memory_fleet import InMemoryFleetState
 
     clock = [events[0][0] / 1000]

@@ -1,11 +1,11 @@
 """`rollout-guard state init`: the exactly-once state table with the schema the stack deploys
-(`rollout_guard.claims`), where boto3 points. The drill, the bench and the tests make their tables with it too."""
+(`rollout_guard.halts.claims`), where boto3 points. The drill, the bench and the tests make their tables with it too."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 
 
 def create_state_table(dynamodb: Any, name: str) -> bool:

@@ -41,6 +41,11 @@ class Metric(StrEnum):
     JOBS_GATED = "JobsCreatedUnderFiringAlarm"
 
 
+# The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and
+# the control plane).
+HALTED_SOURCE, HALTED_DETAIL_TYPE = "rollout-guard", "Rollout Halted"
+
+
 # Emitted, yet neither charted nor alarmed, and why.
 UNCHARTED: dict[Metric, str] = {
     Metric.JOBS_SKIPPED: "a skip is the guard doing its job (a finished job, a duplicate delivery, a job outside the "

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
-from .jobs import REASON_CODE
+from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
+from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
 
 # Globs over job ids use only characters that job ids and IAM resource patterns share, so the stacks can turn
 # each glob into an exact job ARN pattern.
-JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
 THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name", "job_id"})
 
@@ -312,6 +311,22 @@ def _casualties(raw: Any, rule_dark_after: Any, problems: list[str]) -> Casualti
                       fleet_things=counts.get("fleet_things"), success_grace_s=grace)
 
 
+def _fleet_threshold(raw: dict[str, Any], match: Match, problems: list[str]) -> Casualties | None:
+    """A fleet-signal rule's threshold; the keys that belong to one only where the rule is one."""
+    is_fleet, casualties = match.signal is not None, None
+    if "casualties" in raw and not is_fleet:
+        problems.append("casualties needs match.signal: casualties")
+    elif is_fleet and "casualties" not in raw:
+        problems.append("match.signal: casualties needs a casualties threshold")
+    elif is_fleet:
+        casualties = _casualties(raw["casualties"], raw.get("dark_after"), problems)
+    if "dark_after" in raw and not is_fleet:
+        problems.append("dark_after applies only to a rule with match.signal: casualties")
+    if is_fleet and any(value is not None for key, value in vars(match).items() if key != "signal"):
+        problems.append("match.signal cannot be combined with other match keys")
+    return casualties
+
+
 def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["must be a mapping"]
@@ -328,18 +343,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if thing_group is not None and (not isinstance(thing_group, str) or not THING_GROUP.fullmatch(thing_group)):
         problems.append(f"thing_group {show(thing_group)} is not a thing group name")
     comment = _comment(raw.get("comment"), problems)
-    casualties = None
-    is_fleet = match.signal is not None
-    if "casualties" in raw and not is_fleet:
-        problems.append("casualties needs match.signal: casualties")
-    elif is_fleet and "casualties" not in raw:
-        problems.append("match.signal: casualties needs a casualties threshold")
-    elif is_fleet:
-        casualties = _casualties(raw["casualties"], raw.get("dark_after"), problems)
-    if "dark_after" in raw and not is_fleet:
-        problems.append("dark_after applies only to a rule with match.signal: casualties")
-    if is_fleet and any(value is not None for key, value in vars(match).items() if key != "signal"):
-        problems.append("match.signal cannot be combined with other match keys")
+    casualties = _fleet_threshold(raw, match, problems)
     if problems:
         return None, problems
     merged = {**defaults, **settings}

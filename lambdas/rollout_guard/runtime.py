@@ -1,4 +1,5 @@
-"""The function's runtime: its collaborators built from `Settings`, and the work of one invocation.
+"""The function's runtime: one invocation's work, dispatched to the alert path, the pre-start gate or the fleet
+signal, over collaborators `bootstrap` built from `Settings`.
 
 Failure semantics:
 - an input that is not an alert is kept in the dead-letter queue with its reason and the invocation succeeds (no
@@ -23,23 +24,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import alerts, fleet_events, guard
-from .claims import Claims, NoClaims
-from .clients import make_client, pace
-from .dead_letters import DeadLetterQueue
-from .decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
-from .halt_events import HaltAnnouncer
-from .jobs import JobsPort
-from .kill_switch import KillSwitch
-from .observability import Metric
-from .policy import Policy, load_file
-from .settings import Settings
-from .telemetry import count, log, logger, milliseconds
+from rollout_guard.fleet import events as fleet_events
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.claims import Claims, NoClaims
+from rollout_guard.halts.decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.observability import Metric
+from rollout_guard.policy import Policy
+from rollout_guard.settings import Settings
+from rollout_guard.telemetry import count, log, logger, milliseconds
 
 if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their first event does, not at cold start
-    from .detector import InProgressListing, Timers
-    from .fleet_state import FleetState
-    from .gate import AlarmsPort
+    from rollout_guard.adapters.dead_letters import DeadLetterQueue
+    from rollout_guard.adapters.halt_events import HaltAnnouncer
+    from rollout_guard.adapters.kill_switch import KillSwitch
+    from rollout_guard.fleet.detector import InProgressListing, Timers
+    from rollout_guard.fleet.state import FleetState
+    from rollout_guard.halts.gate import AlarmsPort
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -54,6 +55,16 @@ ACTION_METRICS = {
 
 class FleetNeedsState(RuntimeError):
     """Fleet events arrived, but no state table is configured to count them in."""
+
+
+@dataclass(frozen=True)
+class FleetBatch:
+    """What one batch of fleet events did: SQS's answer (the messages to deliver again), each job's evaluation, and
+    the messages that were no fleet event, with why."""
+
+    answer: dict[str, Any]
+    reports: list[dict[str, Any]]
+    rejected: dict[str, str]
 
 
 class HaltIncomplete(RuntimeError):
@@ -76,17 +87,17 @@ class Runtime:
     announcer: HaltAnnouncer | None = None
     tracer: Any = None  # Powertools' Tracer, when tracing is on
     fleet_state: FleetState | None = None  # the fleet signal's counts (the state table)
+    fleet_state_factory: Callable[[], FleetState] | None = None  # how to make them at the first fleet batch
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
     listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
     fleet_jobs: JobsPort | None = None  # IoT for the fleet signal's own calls, paced at its share of the budget
     fleet_jobs_factory: Callable[[], JobsPort] | None = None  # how to make it (else the fleet shares `jobs`)
     clock: Callable[[], float] = time.time  # the detector's clock (epoch seconds): a simulation passes its own
-    fleet_reports: list[dict[str, Any]] = field(default_factory=list)  # the last batch's evaluations (the CLI)
-    fleet_rejected: dict[str, str] = field(default_factory=dict)  # its messages that were no fleet event, and why
 
-    def handle(self, event: Any, context: Any) -> dict[str, Any]:
-        """One alert, or one batch of fleet events; returns the result, or raises as the module docstring says."""
+    def handle(self, event: Any, context: Any) -> dict[str, Any] | FleetBatch:
+        """One alert (its result), or one batch of fleet events (a `FleetBatch`); raises as the module docstring
+        says."""
         self.claims.begin(context)
         if fleet_events.is_fleet_event(event):  # one bare event (the CLI): as a batch of one
             event = {"Records": [{"messageId": "local-1", "eventSource": "aws:sqs", "body": json.dumps(event)}]}
@@ -118,7 +129,7 @@ class Runtime:
         return outcome
 
     def _gate(self, created: alerts.Alert, context: Any) -> dict[str, Any]:
-        from . import gate
+        from rollout_guard.halts import gate
 
         found = gate.check(created, self.policy, self.alarms) if self.alarms is not None else None
         if found is None:
@@ -132,17 +143,13 @@ class Runtime:
             job_id=created.job_ids[0])
         return self._act(alert, Policy((rule,)), context).to_dict()
 
-    def _fleet_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def _fleet_batch(self, event: dict[str, Any], context: Any) -> FleetBatch:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        from .detector import Detector, InProgressListing
+        from rollout_guard.fleet.detector import Detector, InProgressListing
 
-        if self.fleet_state is None and self.settings.state_table:  # made at the first fleet batch
-            from .dynamo_fleet import DynamoFleetState
-
-            attempts = self.settings.max_attempts
-            self.fleet_state = DynamoFleetState(self.settings.state_table,
-                                                lambda: make_client("dynamodb", max_attempts=attempts))
+        if self.fleet_state is None and self.fleet_state_factory is not None:  # made at the first fleet batch
+            self.fleet_state = self.fleet_state_factory()
         if self.fleet_state is None:
             raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
         if self.listing is None:
@@ -155,16 +162,13 @@ class Runtime:
         plan = detector.plan([(record.get("messageId"), record.get("body"), _sent(record))
                               for record in event["Records"]])
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        try:
-            answer = process_partial_response(
-                event=event, record_handler=lambda record: plan.settle(record.message_id), processor=processor,
-                context=context)
-        finally:
-            self.fleet_reports, self.fleet_rejected = detector.reports, dict(plan.problems)
+        answer = process_partial_response(
+            event=event, record_handler=lambda record: plan.settle(record.message_id), processor=processor,
+            context=context)
         for error in processor.exceptions:
             log("error", "Fleet event not settled; SQS delivers it again", error=f"{error[0].__name__}: {error[1]}"
                 if error[0] else str(error[1]))
-        return dict(answer)
+        return FleetBatch(dict(answer), detector.reports, dict(plan.problems))
 
     def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
         return self.tracer.provider.in_subsegment(f"## {name}") if self.tracer else contextlib.nullcontext()
@@ -222,62 +226,11 @@ class Runtime:
         count(Metric.HALT_EVENTS_FAILED, failed)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Every collaborator from the settings: the Lambda entry point, the CLI and the tests call this."""
-    tracer = None
-    if settings.tracing:
-        # The X-Ray SDK costs about as much cold start as boto3 itself, so it loads only when tracing is on.
-        from aws_lambda_powertools import Tracer
-
-        tracer = Tracer(service=logger.service)
-    kill_switch = None
-    if settings.kill_switch_parameter:
-        # Few attempts: a slow SSM must not hold a halt back for long; failing reads count as "off".
-        kill_switch = KillSwitch(settings.kill_switch_parameter, make_client("ssm", max_attempts=2))
-    attempts = settings.max_attempts
-    queue, bus = settings.dead_letter_queue_url, settings.event_bus
-    timers = None
-    if settings.fleet_queue_url:
-        from .dark_check_queue import DarkCheckQueue
-
-        timers = DarkCheckQueue(settings.fleet_queue_url, lambda: make_client("sqs", attempts))
-    from .cloudwatch_alarms import CloudWatchAlarms  # small; its client is made at the first created job
-
-    return Runtime(
-        settings=settings,
-        policy=load_file(settings.policy_file),
-        jobs=_iot_jobs(settings),
-        kill_switch=kill_switch,
-        claims=_claims(settings),
-        dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
-        announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
-        tracer=tracer,
-        timers=timers,
-        alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
-        fleet_jobs_factory=lambda: _iot_jobs(settings, settings.fleet_iot_rate),
-    )
-
-
-def _claims(settings: Settings) -> Claims:
-    if not settings.state_table:
-        return NoClaims()
-    from .dynamo_claims import DynamoClaims
-
-    # Few attempts and a short read: a slow store must not hold a halt back; failing claims act anyway.
-    return DynamoClaims(settings.state_table, make_client("dynamodb", max_attempts=2, read_timeout=2))
-
-
 def deadline(context: Any) -> Callable[[], bool]:
     """`out_of_time()` for an invocation: stop starting calls while a retried call could still finish before the
     timeout; what is left is reported failed, and the platform's retry of the alert finishes it."""
     end = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
     return lambda: time.monotonic() > end
-
-
-def _iot_jobs(settings: Settings, rate: float | None = None) -> JobsPort:
-    from .iot import IotJobs
-
-    return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate if rate is None else rate))
 
 
 def _sent(record: Any) -> int | None:

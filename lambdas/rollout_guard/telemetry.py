@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .observability import NAMESPACE, SERVICE, Metric
+from rollout_guard.observability import NAMESPACE, SERVICE, Metric
 
 logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

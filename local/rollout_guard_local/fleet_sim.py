@@ -27,8 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rollout_guard.fleet_events import DarkCheck
-from rollout_guard.jobs import JobsError, JobView
+from rollout_guard.fleet.events import DarkCheck
+from rollout_guard.halts.jobs import JobsError, JobView
 
 JOB = "fw-sim"
 START_MS = 1_800_000_000_000
@@ -407,9 +407,9 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     """The scenario through a moto SQS queue and the function's own handler (call inside `mock_aws`)."""
     import boto3
 
-    from rollout_guard.dynamo_fleet import DynamoFleetState
-    from rollout_guard.handler import lambda_handler
-    from rollout_guard.runtime import build_runtime
+    from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
+    from rollout_guard.bootstrap import build_runtime
+    from rollout_guard.handler import invoke
     from rollout_guard.settings import Settings
     from rollout_guard_cli.state import create_state_table
     from rollout_guard_local.context import LocalContext
@@ -435,9 +435,9 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
         if scenario.backlog and scenario.backlog[0] <= clock.now - START_MS / 1000 < sum(scenario.backlog):
             continue
         for batch in queue.receive(scenario.consumers * BATCHES_A_TICK, rng):
-            answer = lambda_handler(batch, LocalContext(), runtime=runtime)
-            reports += runtime.fleet_reports
-            queue.settle(batch, {item["itemIdentifier"] for item in answer["batchItemFailures"]})
+            handled = invoke(batch, LocalContext(), runtime=runtime)
+            reports += handled.reports
+            queue.settle(batch, {item["itemIdentifier"] for item in handled.answer["batchItemFailures"]})
     counted = max((r["casualties"] for r in reports if r["jobId"] == JOB), default=0)
     crossed = [r for r in reports if r["jobId"] == JOB and r["crossed"]]
     return verdict_of(
@@ -501,7 +501,7 @@ def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1
     DynamoDB write and each IoT call cost fixed milliseconds), which is the clock of the write log."""
     import yaml
 
-    from rollout_guard.detector import Detector
+    from rollout_guard.fleet.detector import Detector
     from rollout_guard.policy import load
     from rollout_guard_local.memory_fleet import InMemoryFleetState
 

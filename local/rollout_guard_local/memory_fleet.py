@@ -1,4 +1,4 @@
-"""The fleet state in memory (`rollout_guard.fleet_state.FleetState`): what `rollout-guard invoke` and `replay`
+"""The fleet state in memory (`rollout_guard.fleet.state.FleetState`): what `rollout-guard invoke` and `replay`
 count in when no state table is given, the in-memory fake of the unit tests, and the simulator's state at a million
 devices.
 
@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rollout_guard.casualties import Casualty, Tally, confirmation, minute_of
-from rollout_guard.fleet_state import (
+from rollout_guard.fleet.casualties import Casualty, Tally, confirmation, minute_of
+from rollout_guard.fleet.state import (
     BUCKET_SHARDS,
     STREAM_KEY,
     FleetState,
@@ -30,7 +30,7 @@ from rollout_guard.fleet_state import (
     shard_sums,
     tally_key,
 )
-from rollout_guard.fleet_state import MINUTE_SHARDS as SHARDS
+from rollout_guard.fleet.state import MINUTE_SHARDS as SHARDS
 
 # The stream is complete: everything the detector will judge on has been written before it judges (the CLI and the
 # replay settle a batch before its checks); the simulator passes False to keep the low-water mark as the table does.

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard import policy as policy_module
-from rollout_guard.alerts import CUSTOM, DEFENDER, OPERATOR_SOURCE
-from rollout_guard.decisions import kinds_matched
+from rollout_guard.halts.alerts import CUSTOM, DEFENDER, OPERATOR_SOURCE
+from rollout_guard.halts.decisions import kinds_matched
 
 from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE, DEPLOYMENT_KEYS
 

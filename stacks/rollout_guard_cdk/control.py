@@ -24,9 +24,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard import halt_events
-from rollout_guard.alerts import HALT_REQUESTED, OPERATOR_SOURCE
-from rollout_guard.observability import NAMESPACE, SERVICE, Metric
+from rollout_guard.halts.alerts import HALT_REQUESTED, OPERATOR_SOURCE
+from rollout_guard.observability import HALTED_DETAIL_TYPE, HALTED_SOURCE, NAMESPACE, SERVICE, Metric
 
 from .delivery import LONGEST_SUFFIX, alarm_topic, key_policy, own_name
 from .environments import CONTROL_BUS, Control, Environment
@@ -76,7 +75,7 @@ class ControlLink:
         self.rule = events.Rule(
             scope, "ControlLinkRule",
             description="This guard's Rollout Halted events, to the control bus in the home region",
-            event_pattern=events.EventPattern(source=[halt_events.SOURCE], detail_type=[halt_events.DETAIL_TYPE]),
+            event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[HALTED_DETAIL_TYPE]),
             targets=[targets.EventBus(events.EventBus.from_event_bus_arn(scope, "ControlBus", bus_arn), role=role,
                                       dead_letter_queue=dead_letter_queue)],
         )
@@ -136,7 +135,7 @@ class ControlStack(Stack):
         rule = events.Rule(
             self, "HaltLineRule", event_bus=self.bus,
             description="One line per job any guard halted, with its region and account",
-            event_pattern=events.EventPattern(source=[halt_events.SOURCE], detail_type=[halt_events.DETAIL_TYPE]),
+            event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[HALTED_DETAIL_TYPE]),
             targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line), self.dead_letters)],
         )
         self.operations_topic.add_to_resource_policy(iam.PolicyStatement(

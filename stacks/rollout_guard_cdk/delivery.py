@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL, HALT_REQUESTED, OPERATOR_SOURCE
+from rollout_guard.halts.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL, HALT_REQUESTED, OPERATOR_SOURCE
 
 from .config import ConfigError, GuardConfig
 from .findings import acknowledge

@@ -24,8 +24,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from rollout_guard import settings
-from rollout_guard.casualties import FAILURES
-from rollout_guard.detector import SUCCEEDED
+from rollout_guard.fleet.casualties import FAILURES
+from rollout_guard.halts.jobs import SUCCEEDED
 
 from .config import GuardConfig
 from .delivery import own_name

@@ -21,8 +21,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
-from rollout_guard import halt_events
-from rollout_guard.observability import DIMENSIONS, NAMESPACE, Metric
+from rollout_guard.observability import DIMENSIONS, HALTED_DETAIL_TYPE, HALTED_SOURCE, NAMESPACE, Metric
 
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery, alarm_topic
@@ -90,7 +89,7 @@ class Monitoring:
         rule = events.Rule(
             self.scope, "HaltNotificationRule",
             description="One readable line on the operations topic per job the guard halted",
-            event_pattern=events.EventPattern(source=[halt_events.SOURCE], detail_type=[halt_events.DETAIL_TYPE]),
+            event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[HALTED_DETAIL_TYPE]),
             targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line),
                                   self.dead_letter_queue)],
         )

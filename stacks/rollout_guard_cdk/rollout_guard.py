@@ -32,6 +32,8 @@ class RolloutGuard(Construct):
         self.delivery.route_to(self.guard_function.function)
         self.fleet = (FleetSignal(self, config, self.delivery.key, self.delivery.dead_letter_queue,
                                   self.guard_function.function, TIMEOUT) if config.fleet_signal else None)
+        if self.fleet is not None:
+            self.state.grant_fleet_counts(self.guard_function.role)
         self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery, self.fleet)
         self.gate_trail = GateTrail(self, config, self.delivery.key) if config.gate_trail else None
 

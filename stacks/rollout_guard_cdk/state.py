@@ -1,6 +1,6 @@
-"""The state table: the function's exactly-once claims (`rollout_guard.claims` holds its key and TTL) and the fleet
-signal's counts (`rollout_guard.fleet_state`), on demand, with DynamoDB's TTL removing each item, encrypted with
-the stack's key. The function may read and write items only."""
+"""The state table (`rollout_guard.schema`: its key, TTL and item kinds): the function's exactly-once claims and the
+fleet signal's counts, on demand, with DynamoDB's TTL removing each item, encrypted with the stack's key. The
+function may read and write items only, each use with its own statement."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 
 from .findings import acknowledge, skip_checkov
 
 # What Powertools' Idempotency does with a claim: a conditional put, a read of a held claim, the update that marks
-# it done and the delete that releases it after a failed action; and the fleet signal's updates and batched reads.
-ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                "dynamodb:BatchGetItem"]
+# it done and the delete that releases it after a failed action.
+CLAIM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# The fleet signal's counting: updates (unions, additions, maxima) and batched reads.
+FLEET_ACTIONS = ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
 NO_BACKUP = ("claims live ten minutes and fleet counts a few days, read only by the guard while they matter: a "
              "point-in-time restore would bring back nothing anyone needs")
 
@@ -26,6 +27,7 @@ class StateTable:
 
     def __init__(self, scope: Construct, key: kms.IKey) -> None:
         self.key = key
+        self._key_granted: list[iam.IRole] = []
         self.table = dynamodb.Table(
             scope, "StateTable",
             partition_key=dynamodb.Attribute(name=TABLE_KEY, type=dynamodb.AttributeType.STRING),
@@ -38,6 +40,16 @@ class StateTable:
         skip_checkov(self.table, {"CKV_AWS_28": NO_BACKUP})
 
     def grant_claims(self, role: iam.IRole) -> None:
-        role.add_to_principal_policy(iam.PolicyStatement(sid="ExactlyOnceClaims", actions=ITEM_ACTIONS,
+        role.add_to_principal_policy(iam.PolicyStatement(sid="ExactlyOnceClaims", actions=CLAIM_ACTIONS,
                                                          resources=[self.table.table_arn]))
-        self.key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey")
+        self._grant_key(role)
+
+    def grant_fleet_counts(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(iam.PolicyStatement(sid="FleetSignalCounts", actions=FLEET_ACTIONS,
+                                                         resources=[self.table.table_arn]))
+        self._grant_key(role)
+
+    def _grant_key(self, role: iam.IRole) -> None:
+        if role not in self._key_granted:  # one statement on the key, whichever uses the table
+            self.key.grant(role, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey")
+            self._key_granted.append(role)

@@ -228,7 +228,8 @@ def test_the_synth_command_names_a_foreign_topic_in_one_line(tmp_path):
 
 
 def test_the_halt_line_reads_fields_every_halt_event_carries(template):
-    from rollout_guard import alerts, guard, halt_events
+    from rollout_guard.adapters import halt_events
+    from rollout_guard.halts import alerts, guard
     from rollout_guard.policy import load_file
     from rollout_guard_cli import samples
     from tests.conftest import ROOT

@@ -8,7 +8,7 @@ import json
 import boto3
 from moto import mock_aws
 
-from rollout_guard import alerts
+from rollout_guard.halts import alerts
 from rollout_guard_cdk.fleet import EXECUTION_STATUSES, JOB_EVENTS, PRESENCE_SQL
 from rollout_guard_cdk.monitoring import rule_metric_query
 from rollout_guard_cli import samples

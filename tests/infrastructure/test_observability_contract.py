@@ -16,7 +16,7 @@ RUNTIME = ROOT / "lambdas" / "rollout_guard"
 def emitted_metrics() -> set[str]:
     """Every contract metric the function's code names (the contract module itself aside)."""
     found = set()
-    for path in RUNTIME.glob("*.py"):
+    for path in RUNTIME.rglob("*.py"):
         if path.name == "observability.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
@@ -42,7 +42,7 @@ def alarmed(template: dict) -> set[str]:
 
 def test_metrics_are_emitted_only_through_the_contract():
     literal_names = [
-        (path.name, node.lineno) for path in RUNTIME.glob("*.py")
+        (path.name, node.lineno) for path in RUNTIME.rglob("*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric"
         and any(isinstance(k.value, ast.Constant) for k in node.keywords if k.arg == "name")

@@ -175,7 +175,7 @@ def test_the_alarm_rule_lets_through_exactly_the_alerts_the_guard_acts_on(templa
     import boto3
     from moto import mock_aws
 
-    from rollout_guard import alerts, decisions
+    from rollout_guard.halts import alerts, decisions
     from tests.conftest import load_event
 
     rules = resources(template, "AWS::Events::Rule")
@@ -352,19 +352,21 @@ def test_asset_holds_the_runtime_and_nothing_of_the_cli_or_tests(assembly, templ
 def test_the_state_table_is_on_demand_expiring_encrypted_and_only_its_items_are_reachable(template):
     table_id, table = one(template, "AWS::DynamoDB::Table")
     (claims,) = [s for s in statements(template) if s.get("Sid") == "ExactlyOnceClaims"]
+    (counts,) = [s for s in statements(template) if s.get("Sid") == "FleetSignalCounts"]
 
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["SSESpecification"]["KMSMasterKeyId"] == "${" + logical_id(template, "AWS::KMS::Key") + ".Arn}"
-    assert sorted(claims["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
-                                        "dynamodb:PutItem", "dynamodb:UpdateItem"]
-    assert resources_of(claims) == ["${" + table_id + ".Arn}"]
+    assert sorted(claims["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                                        "dynamodb:UpdateItem"]
+    assert sorted(counts["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
+    assert resources_of(claims) == resources_of(counts) == ["${" + table_id + ".Arn}"]
 
 
 def test_the_deployed_table_has_the_schema_the_claims_adapter_writes(template):
-    from rollout_guard.claims import TABLE_KEY, TABLE_TTL
+    from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 
     _, table = one(template, "AWS::DynamoDB::Table")
 
@@ -372,3 +374,10 @@ def test_the_deployed_table_has_the_schema_the_claims_adapter_writes(template):
     assert table["KeySchema"] == [{"AttributeName": TABLE_KEY, "KeyType": "HASH"}]
     assert table["AttributeDefinitions"] == [{"AttributeName": TABLE_KEY, "AttributeType": "S"}]
     assert table["TimeToLiveSpecification"]["AttributeName"] == TABLE_TTL
+
+
+def test_without_the_fleet_signal_the_function_may_not_count_in_the_table(variant):
+    template = variant(fleetSignal=False)
+
+    sids = {s.get("Sid") for s in statements(template)}
+    assert "ExactlyOnceClaims" in sids and "FleetSignalCounts" not in sids

@@ -11,10 +11,11 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from rollout_guard import alerts, guard
-from rollout_guard.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, TABLE_KEY, TABLE_TTL
-from rollout_guard.dynamo_claims import DynamoClaims
-from rollout_guard.jobs import JobsError
+from rollout_guard.adapters.dynamo_claims import DynamoClaims
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE
+from rollout_guard.halts.jobs import JobsError
+from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 from rollout_guard_local.context import LocalContext
 from tests.conftest import create_jobs, http_iot_client, make_policy
 from tests.integration.test_handler import emf
@@ -110,8 +111,8 @@ class AlwaysActive:
 
 
 def test_instances_that_all_see_a_job_active_cancel_it_once(emulator):
-    from rollout_guard.clients import make_client
-    from rollout_guard.iot import IotJobs
+    from rollout_guard.adapters.clients import make_client
+    from rollout_guard.adapters.iot import IotJobs
     from rollout_guard_cli.state import create_state_table
 
     assert create_state_table(make_client("dynamodb", region="eu-west-1", endpoint_url=emulator), "claims")

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from rollout_guard import alerts, guard
-from rollout_guard.clients import make_client
-from rollout_guard.iot import IotJobs
+from rollout_guard.adapters.clients import make_client
+from rollout_guard.adapters.iot import IotJobs
+from rollout_guard.halts import alerts, guard
 from rollout_guard_local.emulator import client
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import create_jobs, make_policy

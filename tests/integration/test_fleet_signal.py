@@ -13,9 +13,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
-from rollout_guard.fleet_events import parse_body
-from rollout_guard.handler import lambda_handler
-from rollout_guard.runtime import build_runtime
+from rollout_guard.bootstrap import build_runtime
+from rollout_guard.fleet.events import parse_body
+from rollout_guard.handler import invoke, lambda_handler
 from rollout_guard.settings import Settings
 from rollout_guard_cli import samples
 from rollout_guard_cli.state import create_state_table
@@ -44,9 +44,16 @@ class Fleet:
         self.runtime, self.timers = runtime, timers
         self.iot = boto3.client("iot", region_name="eu-west-1")
         self.backend = iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+        self.reports: list[dict] = []  # the last batch's evaluations
 
     def send(self, *events) -> dict:
-        return lambda_handler(samples.sqs_batch(*events), LocalContext(), runtime=self.runtime)
+        return self.batch(samples.sqs_batch(*events))
+
+    def batch(self, batch: dict) -> dict:
+        """One SQS batch through the handler as the CLI runs it; SQS's answer, and the evaluations kept."""
+        handled = invoke(batch, LocalContext(), runtime=self.runtime)
+        self.reports = handled.reports
+        return handled.answer
 
     def deliver_checks(self) -> dict | None:
         checks = [check.message() for check, _ in self.timers.scheduled]
@@ -114,7 +121,7 @@ def test_duplicate_events_count_their_thing_once(fleet):
     f.send(failed("dev-2"), failed("dev-1"))
 
     assert f.status("fw-a") != "CANCELED"
-    assert f.runtime.fleet_reports[-1]["casualties"] == 2
+    assert f.reports[-1]["casualties"] == 2
 
 
 def test_order_of_arrival_does_not_matter_only_the_events_own_times(fleet):
@@ -134,7 +141,7 @@ def test_failures_further_apart_than_the_window_do_not_cross_it(fleet):
            failed("dev-3", HOUR_AGO_MS + 12 * MINUTE))
 
     assert f.status("fw-a") != "CANCELED"
-    assert "2 casualties within 600 s, threshold 3" in f.runtime.fleet_reports[-1]["detail"]
+    assert "2 casualties within 600 s, threshold 3" in f.reports[-1]["detail"]
 
 
 def test_a_job_outside_every_fleet_rule_is_never_touched(fleet):
@@ -149,11 +156,11 @@ def test_a_message_that_is_not_a_fleet_event_fails_alone(fleet):
     batch = samples.sqs_batch(failed("dev-1"), {"eventType": "something-else"})
     batch["Records"].append({**batch["Records"][0], "messageId": "not-json", "body": "{"})
 
-    answer = lambda_handler(batch, LocalContext(), runtime=f.runtime)
+    answer = f.batch(batch)
 
     bad = {batch["Records"][1]["messageId"], "not-json"}
     assert {item["itemIdentifier"] for item in answer["batchItemFailures"]} == bad
-    assert f.runtime.fleet_reports[-1]["casualties"] == 1
+    assert f.reports[-1]["casualties"] == 1
 
 
 # --- dark things --------------------------------------------------------------------------------------------
@@ -192,7 +199,7 @@ def test_a_reconnect_inside_dark_after_is_not_counted_even_when_it_arrives_first
     f.deliver_checks()
 
     assert f.status("fw-a") != "CANCELED"
-    assert f.runtime.fleet_reports[-1]["casualties"] == 1  # dev-3 only
+    assert f.reports[-1]["casualties"] == 1  # dev-3 only
 
 
 def test_a_reconnect_after_dark_after_still_counts_the_thing_dark(fleet):
@@ -224,7 +231,7 @@ def test_a_thing_dark_with_no_job_running_is_not_a_casualty(fleet):
     f.deliver_checks()
 
     assert f.status("fw-a") != "CANCELED" and f.status("fw-b") != "CANCELED"
-    assert f.runtime.fleet_reports == []
+    assert f.reports == []
 
 
 def test_a_client_id_that_is_not_a_thing_name_is_not_counted(fleet, capsys):
@@ -254,7 +261,7 @@ def test_in_a_network_outage_dark_things_do_not_count_and_the_guard_says_why(fle
     outage_rollout(f, others=20)  # 20 of 90 others (22%) against 3 of 10 (30%): comparable
 
     assert f.status("fw-a") != "CANCELED"
-    report = f.runtime.fleet_reports[-1]
+    report = f.reports[-1]
     assert report["discounted"] == 3 and report["casualties"] == 0
     assert "a network outage, not the firmware" in report["detail"]
     assert "20 of the fleet's other 90 things disconnected" in report["detail"]
@@ -323,7 +330,7 @@ def test_casualties_of_a_job_deleted_meanwhile_are_settled_without_a_halt(fleet)
 
     answer = f.send(failed("dev-1", job="fw-gone"), failed("dev-2", job="fw-gone"))
 
-    assert answer == {"batchItemFailures": []} and f.runtime.fleet_reports == []
+    assert answer == {"batchItemFailures": []} and f.reports == []
 
 
 def test_a_fleet_rule_in_dry_run_cancels_nothing_but_says_what_it_would_do(fleet):
@@ -332,7 +339,7 @@ def test_a_fleet_rule_in_dry_run_cancels_nothing_but_says_what_it_would_do(fleet
     f.send(failed("dev-1"), failed("dev-2"), failed("dev-3"))
 
     assert f.status("fw-a") != "CANCELED"
-    assert f.runtime.fleet_reports[-1]["outcome"]["decisions"][0]["action"] == "would_cancel"
+    assert f.reports[-1]["outcome"]["decisions"][0]["action"] == "would_cancel"
 
 
 # --- the pre-start gate -------------------------------------------------------------------------------------
@@ -405,7 +412,7 @@ def test_two_outcomes_of_one_thing_in_one_batch_settle_and_count_it_once(fleet, 
     answer = f.send(*outcomes, failed("dev-2"))
 
     assert answer == {"batchItemFailures": []}
-    assert f.runtime.fleet_reports[-1]["casualties"] == 2 and f.status("fw-a") != "CANCELED"
+    assert f.reports[-1]["casualties"] == 2 and f.status("fw-a") != "CANCELED"
 
 
 def test_a_dry_run_rule_keeps_every_item_small_whatever_the_number_of_casualties(fleet):
@@ -425,6 +432,6 @@ rules:
                                                                                            start)))
         assert answer == {"batchItemFailures": []}
 
-    assert f.runtime.fleet_reports[-1]["casualties"] == 500
+    assert f.reports[-1]["casualties"] == 500
     items = boto3.client("dynamodb", region_name="eu-west-1").scan(TableName="state")["Items"]
     assert max(len(json.dumps(item)) for item in items) < 20_000

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rollout_guard.casualties import DARK, STILL_DARK, Casualty
-from rollout_guard.dynamo_fleet import DynamoFleetState
-from rollout_guard.fleet_state import MINUTE_SHARDS, MinuteCounts, thing_key
+from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
+from rollout_guard.fleet.casualties import DARK, STILL_DARK, Casualty
+from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key
 from rollout_guard_cli.state import create_state_table
 from rollout_guard_local.memory_fleet import InMemoryFleetState
 

@@ -16,10 +16,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
 from rollout_guard import handler, telemetry
-from rollout_guard.alerts import UnrecognisedAlert
-from rollout_guard.jobs import JobsError
+from rollout_guard.bootstrap import build_runtime
+from rollout_guard.halts.alerts import UnrecognisedAlert
+from rollout_guard.halts.jobs import JobsError
 from rollout_guard.policy import PolicyError
-from rollout_guard.runtime import build_runtime
 from rollout_guard.settings import Settings
 from tests.conftest import ROOT, create_jobs, load_event
 
@@ -198,8 +198,8 @@ def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
 def test_the_alert_path_loads_neither_the_fleet_signal_nor_the_gate(tmp_path):
     policy = tmp_path / "policy.json"
     policy.write_text('{"rules": [{"name": "any"}]}')
-    modules = ["rollout_guard.detector", "rollout_guard.casualties", "rollout_guard.dynamo_fleet",
-               "rollout_guard.gate", "aws_lambda_powertools.utilities.batch"]
+    modules = ["rollout_guard.fleet.detector", "rollout_guard.fleet.casualties", "rollout_guard.adapters.dynamo_fleet",
+               "rollout_guard.halts.gate", "aws_lambda_powertools.utilities.batch"]
     script = ("import sys, rollout_guard.handler as h; h.default_runtime(); "
               f"print([m for m in {modules!r} if m in sys.modules])")
     env = {**os.environ, "ROLLOUT_GUARD_POLICY_FILE": str(policy), "ROLLOUT_GUARD_STATE_TABLE": "state"}
@@ -281,7 +281,7 @@ def test_alert_text_enters_logs_only_as_structured_fields(iot, lambda_context, l
 
 
 def test_no_log_call_formats_its_message():
-    source = "\n".join(path.read_text() for path in (ROOT / "lambdas" / "rollout_guard").glob("*.py"))
+    source = "\n".join(path.read_text() for path in (ROOT / "lambdas" / "rollout_guard").rglob("*.py"))
 
     assert not re.search(r"logger\.\w+\(\s*f[\"']", source)
     assert not re.search(r"logger\.\w+\([^)]*%", source)

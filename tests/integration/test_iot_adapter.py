@@ -6,8 +6,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
-from rollout_guard.iot import IotJobs
-from rollout_guard.jobs import JobsError
+from rollout_guard.adapters.iot import IotJobs
+from rollout_guard.halts.jobs import JobsError
 from tests.conftest import create_jobs
 
 

@@ -4,10 +4,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from rollout_guard import alerts, guard
-from rollout_guard.decisions import CANCELED, FAILED, SKIPPED
-from rollout_guard.iot import IotJobs
-from rollout_guard.jobs import JobsError
+from rollout_guard.adapters.iot import IotJobs
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.decisions import CANCELED, FAILED, SKIPPED
+from rollout_guard.halts.jobs import JobsError
 from tests.conftest import load_event, make_policy
 
 JOB_ARN = "arn:aws:iot:eu-west-1:123456789012:job/fw-2-4-eu"

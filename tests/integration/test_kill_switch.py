@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from rollout_guard.kill_switch import KillSwitch
+from rollout_guard.adapters.kill_switch import KillSwitch
 from tests.conftest import create_jobs, load_event
 from tests.integration.test_handler import emf, invoke
 

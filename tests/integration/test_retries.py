@@ -10,8 +10,8 @@ import time
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from rollout_guard.iot import IotJobs
-from rollout_guard.jobs import JobsError
+from rollout_guard.adapters.iot import IotJobs
+from rollout_guard.halts.jobs import JobsError
 from rollout_guard_local.emulator import client
 from tests.conftest import create_jobs, http_iot_client
 
@@ -90,7 +90,7 @@ def test_throttling_beyond_the_attempts_is_reported(seeded):
 
 
 def test_pacing_allows_a_burst_then_holds_each_operation_to_the_rate(seeded):
-    from rollout_guard.clients import pace
+    from rollout_guard.adapters.clients import pace
 
     client, _ = seeded
     sent: list[tuple[str, float]] = []

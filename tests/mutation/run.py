@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".mutation"
 # The pure modules; MUTATION_MODULES (comma-separated) narrows a run to some of them.
-MODULES = tuple(os.environ.get("MUTATION_MODULES", "alerts,policy,decisions,claims,casualties,fleet_events").split(","))
+MODULES = tuple(os.environ.get("MUTATION_MODULES", "halts/alerts,policy,halts/decisions,halts/claims,fleet/casualties,"
+                                                   "fleet/events").split(","))
 KILLED = {1, 3, 36}  # mutmut 3: a failing test run, pytest's internal error, a timeout
 SURVIVED = {0}
 
@@ -46,8 +47,9 @@ def prepare() -> None:
 def scores() -> dict[str, tuple[int, int]]:
     """Module -> (killed, tested) from mutmut's result files."""
     found: dict[str, Counter[str]] = {module: Counter() for module in MODULES}
-    for meta in (WORK / "mutants" / "src" / "rollout_guard").glob("*.py.meta"):
-        module = meta.name.removesuffix(".py.meta")
+    mutants = WORK / "mutants" / "src" / "rollout_guard"
+    for meta in mutants.rglob("*.py.meta"):
+        module = str(meta.relative_to(mutants)).removesuffix(".py.meta")
         if module not in found:
             continue
         for exit_code in json.loads(meta.read_text())["exit_code_by_key"].values():

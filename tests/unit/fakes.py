@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rollout_guard.jobs import JobsError, JobsPort, JobView
+from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 
 
 class FakeJobs:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from rollout_guard import alerts
-from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.halts import alerts
+from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard_cli import samples
 
 

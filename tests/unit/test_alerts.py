@@ -2,8 +2,8 @@
 
 import pytest
 
-from rollout_guard import alerts
-from rollout_guard.alerts import ALARM, CUSTOM, DEFENDER, UnrecognisedAlert
+from rollout_guard.halts import alerts
+from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, UnrecognisedAlert
 from tests.conftest import load_event
 
 

@@ -1,9 +1,9 @@
 """The claims port's pure parts, and the guard with an in-memory claim store: given who holds a claim, then who
 acts and what the others report."""
 
-from rollout_guard import alerts, claims, decisions, guard
-from rollout_guard.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed
-from rollout_guard.jobs import JobView
+from rollout_guard.halts import alerts, claims, decisions, guard
+from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed
+from rollout_guard.halts.jobs import JobView
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, active
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from rollout_guard import alerts, decisions, jobs
-from rollout_guard.alerts import Alert
-from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
-from rollout_guard.jobs import JobView
+from rollout_guard.halts import alerts, decisions, jobs
+from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.jobs import JobView
 from tests.conftest import EVENTS, load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
 
@@ -146,7 +146,8 @@ def respond(chosen, job_views, dry_run=False, unreadable=(), running=()):
     """The guard (the one path production takes) with one rule, its match opened, on named jobs."""
     from dataclasses import replace
 
-    from rollout_guard import guard, policy
+    from rollout_guard import policy
+    from rollout_guard.halts import guard
 
     chosen = replace(chosen, match=policy.Match())
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rollout_guard.detector import DARK_CHECK_SLACK_S, Detector
-from rollout_guard.fleet_events import DarkCheck
+from rollout_guard.fleet.detector import DARK_CHECK_SLACK_S, Detector
+from rollout_guard.fleet.events import DarkCheck
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
 from tests.conftest import make_policy

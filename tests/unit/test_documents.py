@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollout_guard import documents, policy
-from rollout_guard.alerts import parse
+from rollout_guard.halts.alerts import parse
 from rollout_guard.policy import PolicyError
 
 BOMB = textwrap.dedent("""\

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from rollout_guard import alerts, decisions, policy
-from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard import policy
+from rollout_guard.halts import alerts, decisions
+from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard.policy import PolicyError
 from rollout_guard_cli import samples
 from tests.conftest import make_policy
@@ -100,8 +101,8 @@ def test_a_comment_that_cleans_down_to_nothing_falls_back_to_the_rule_name():
 
 def test_max_jobs_of_one_is_allowed_and_caps_at_one():
     rule = make_policy("rules: [{name: one, max_jobs: 1}]").rules[0]
-    from rollout_guard import guard
-    from rollout_guard.jobs import JobView
+    from rollout_guard.halts import guard
+    from rollout_guard.halts.jobs import JobView
     from rollout_guard.policy import Policy
     from tests.unit.fakes import FakeJobs
 

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from rollout_guard import decisions, policy
-from rollout_guard.alerts import FLEET, Alert
-from rollout_guard.casualties import DARK, Casualty, most_within, outage, verdict
-from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, Presence, parse, parse_body
-from rollout_guard.fleet_state import decode, encode
+from rollout_guard import policy
+from rollout_guard.fleet.casualties import DARK, Casualty, most_within, outage, verdict
+from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, Presence, parse, parse_body
+from rollout_guard.fleet.state import decode, encode
+from rollout_guard.halts import decisions
+from rollout_guard.halts.alerts import FLEET, Alert
 from rollout_guard.policy import Casualties, PolicyError
 from rollout_guard_cli import samples
 from tests.conftest import make_policy
@@ -196,7 +197,7 @@ def test_the_outage_comparison_is_half_the_jobs_share_or_more(dark, executed, ot
 
 
 def test_a_created_job_is_read_from_cloudtrails_record():
-    from rollout_guard import alerts
+    from rollout_guard.halts import alerts
     from tests.conftest import load_event
 
     created = alerts.parse(load_event("cloudtrail_create_job"))
@@ -212,7 +213,7 @@ def test_a_created_job_is_read_from_cloudtrails_record():
     (lambda e: e["detail"].update(requestParameters={}, responseElements=None), "jobId is missing"),
 ])
 def test_a_cloudtrail_record_that_creates_no_job_is_refused(change, problem):
-    from rollout_guard import alerts
+    from rollout_guard.halts import alerts
 
     event = samples.job_created()
     change(event)
@@ -271,7 +272,7 @@ def test_a_timestamp_in_seconds_and_one_in_milliseconds_mean_the_same_moment():
 
 
 def test_what_the_runtime_takes_for_fleet_input():
-    from rollout_guard.fleet_events import is_fleet_event, is_sqs_batch
+    from rollout_guard.fleet.events import is_fleet_event, is_sqs_batch
 
     assert is_sqs_batch(samples.sqs_batch(samples.presence()))
     assert not is_sqs_batch(samples.alarm_sns()) and not is_sqs_batch({"Records": []})

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout_guard import dark_things
-from rollout_guard.casualties import minute_of
-from rollout_guard.detector import Detector
-from rollout_guard.fleet_state import ThingDays
+from rollout_guard.fleet import dark_things
+from rollout_guard.fleet.casualties import minute_of
+from rollout_guard.fleet.detector import Detector
+from rollout_guard.fleet.state import ThingDays
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
 from tests.conftest import make_policy

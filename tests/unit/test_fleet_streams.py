@@ -10,12 +10,12 @@ from dataclasses import replace
 
 import pytest
 
-from rollout_guard import dark_things
-from rollout_guard.casualties import STILL_DARK, Casualty, Tally, verdict
-from rollout_guard.dark_things import WATERMARK_SLACK_S, WATERMARK_WAIT_S
-from rollout_guard.detector import PER_THING_LOOKUPS, WATERMARK_POLL_S, Detector, due
-from rollout_guard.fleet_events import DarkCheck
-from rollout_guard.fleet_state import ThingDays, bucket_key, bucket_shard, tally_key
+from rollout_guard.fleet import dark_things
+from rollout_guard.fleet.casualties import STILL_DARK, Casualty, Tally, verdict
+from rollout_guard.fleet.dark_things import WATERMARK_SLACK_S, WATERMARK_WAIT_S
+from rollout_guard.fleet.detector import PER_THING_LOOKUPS, WATERMARK_POLL_S, Detector, due
+from rollout_guard.fleet.events import DarkCheck
+from rollout_guard.fleet.state import ThingDays, bucket_key, bucket_shard, tally_key
 from rollout_guard.policy import Casualties
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState

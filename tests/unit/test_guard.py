@@ -1,9 +1,9 @@
 """The use case against an in-memory IoT: given an alert and jobs, when the guard responds, then it acts exactly."""
 
-from rollout_guard import alerts, guard
-from rollout_guard.alerts import Alert
-from rollout_guard.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
-from rollout_guard.jobs import JobView
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.jobs import JobView
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
 

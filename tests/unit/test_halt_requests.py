@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rollout_guard import alerts, guard
-from rollout_guard.alerts import UnrecognisedAlert
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard_cli import samples
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, active

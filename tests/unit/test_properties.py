@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollout_guard import alerts, guard, policy
-from rollout_guard.alerts import UnrecognisedAlert
-from rollout_guard.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
+from rollout_guard import policy
+from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.alerts import UnrecognisedAlert
+from rollout_guard.halts.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
 from rollout_guard.policy import PolicyError
 from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -129,7 +130,7 @@ def test_mutated_alerts_are_decided_or_rejected(event):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(FLEET_FIXTURES)).flatmap(lambda name: mutate(copy.deepcopy(FLEET_FIXTURES[name]))))
 def test_mutated_fleet_events_are_read_or_refused_in_one_line(message):
-    from rollout_guard.fleet_events import DarkCheck, Execution, NotAFleetEvent, Presence, parse_body
+    from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, Presence, parse_body
 
     try:
         event = parse_body(json.dumps(message))
@@ -194,8 +195,8 @@ JOB_STATES = st.sampled_from(["IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED
 @given(states=st.lists(JOB_STATES, min_size=1, max_size=12), cap=st.integers(min_value=1, max_value=8),
        dry_run=st.booleans())
 def test_the_guard_cancels_every_active_job_within_the_cap_and_blocks_them_all_beyond_it(states, cap, dry_run):
-    from rollout_guard.decisions import BLOCKED, CANCELED, SKIPPED, WOULD_CANCEL
-    from rollout_guard.jobs import JobView
+    from rollout_guard.halts.decisions import BLOCKED, CANCELED, SKIPPED, WOULD_CANCEL
+    from rollout_guard.halts.jobs import JobView
 
     known = {f"fw-{i}": JobView(f"fw-{i}", state) for i, state in enumerate(states) if state != "missing"}
     candidates = [f"fw-{i}" for i in range(len(states))]

@@ -13,13 +13,23 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from . import decisions
-from .alerts import DEFENDER, Alert
-from .claims import ESCALATE as ESCALATION_CLAIM
-from .claims import Claims, NoClaims, cancel_level, skipped_detail
-from .decisions import ACTING, CANCEL, CANCELED, ESCALATE, ESCALATED, FAILED, SKIPPED, BlastRadius, Decision
-from .jobs import JobsError, JobsPort
-from .policy import Policy, Rule
+from rollout_guard.halts import decisions
+from rollout_guard.halts.alerts import DEFENDER, Alert
+from rollout_guard.halts.claims import ESCALATE as ESCALATION_CLAIM
+from rollout_guard.halts.claims import Claims, NoClaims, cancel_level, skipped_detail
+from rollout_guard.halts.decisions import (
+    ACTING,
+    CANCEL,
+    CANCELED,
+    ESCALATE,
+    ESCALATED,
+    FAILED,
+    SKIPPED,
+    BlastRadius,
+    Decision,
+)
+from rollout_guard.halts.jobs import JobsError, JobsPort
+from rollout_guard.policy import Policy, Rule
 
 IGNORED = "ignored"
 HANDLED = "handled"
@@ -83,28 +93,35 @@ def respond(
     if alert.request is not None:  # an operator's halt: the request within the rule's guardrails
         rule = decisions.as_requested(rule, alert.request)
         dry_run = dry_run or alert.request.dry_run
-    if alert.kind == DEFENDER and alert.thing_name is not None:
-        named = tuple(jobs.job_ids_on_thing(alert.thing_name))
-        if not named:
-            return Outcome(alert, HANDLED, f"no active job has an execution on thing {alert.thing_name}", rule)
-    else:
-        named = alert.job_ids
-    skipped: list[Decision] = []
-    if named:
-        candidates, skipped = decisions.screen_named(rule, named)
-    elif rule.jobs is None:
-        return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
-    else:
-        candidates = decisions.select_from_active(rule, jobs.active_job_ids())
-        if alert.request is not None:
-            candidates = [job_id for job_id in candidates if fnmatchcase(job_id, alert.request.jobs)]
-
+    chosen = _candidates(alert, rule, jobs)
+    if isinstance(chosen, Outcome):
+        return chosen
+    candidates, skipped = chosen
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
     work = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
     outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + work.run(candidates))
     if not outcome.decisions:
         outcome.detail += "; no job selected"
     return outcome
+
+
+def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], list[Decision]] | Outcome:
+    """The jobs the rule may act on for this alert, and those it named but screened out; or the outcome that
+    nothing can be chosen."""
+    if alert.kind == DEFENDER and alert.thing_name is not None:
+        named = tuple(jobs.job_ids_on_thing(alert.thing_name))
+        if not named:
+            return Outcome(alert, HANDLED, f"no active job has an execution on thing {alert.thing_name}", rule)
+    else:
+        named = alert.job_ids
+    if named:
+        return decisions.screen_named(rule, named)
+    if rule.jobs is None:
+        return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
+    candidates = decisions.select_from_active(rule, jobs.active_job_ids())
+    if alert.request is not None:
+        candidates = [job_id for job_id in candidates if fnmatchcase(job_id, alert.request.jobs)]
+    return candidates, []
 
 
 class _Incomplete(Exception):

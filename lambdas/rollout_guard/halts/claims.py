@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # The state table: one item per claim, found by `id`, removed by DynamoDB's TTL on `expiration` (epoch seconds).
-TABLE_KEY = "id"
-TABLE_TTL = "expiration"
-CLAIM_TTL_S = 600  # a claim outlives any duplicate delivery; short, because a deleted job's id can come back
 
 ACTED = "acted"  # this invocation held the claim and acted
 HELD_ELSEWHERE = "held_elsewhere"  # another invocation holds the claim and is acting now

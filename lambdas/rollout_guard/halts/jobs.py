@@ -17,6 +17,7 @@ from typing import Protocol
 INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
 ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")  # what ListJobs is asked for; moto's QUEUED counts as active
 ACTIVE_EXECUTION_STATUSES = frozenset({"QUEUED", "IN_PROGRESS"})
+CANCELED, IN_PROGRESS, SUCCEEDED = "CANCELED", "IN_PROGRESS", "SUCCEEDED"
 # DescribeJob's jobProcessDetails counts of the things that took the job (QUEUED ones have not started it).
 EXECUTED_COUNTS = ("numberOfInProgressThings", "numberOfSucceededThings", "numberOfFailedThings",
                    "numberOfRejectedThings", "numberOfTimedOutThings")
@@ -24,6 +25,7 @@ EXECUTED_COUNTS = ("numberOfInProgressThings", "numberOfSucceededThings", "numbe
 # --- CancelJob's constraints (botocore's service model) ------------------------------------------------------
 
 JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")  # a job id with * and ? (policies' jobs, operators' halts)
 REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
 COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .alerts import ALARM, GATE, Alert
-from .decisions import allowed_by_rule
-from .policy import Policy, Rule
+from rollout_guard.halts.alerts import ALARM, GATE, Alert
+from rollout_guard.halts.decisions import allowed_by_rule
+from rollout_guard.policy import Policy, Rule
 
 
 class AlarmsPort(Protocol):

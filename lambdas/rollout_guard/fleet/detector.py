@@ -30,18 +30,35 @@ from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, Protocol
 
-from . import dark_things
-from .alerts import FLEET, Alert
-from .casualties import DARK, FAILURES, SHOWN, STILL_DARK, Casualty, Verdict, minute_of, outage, verdict
-from .dark_things import DARK_CHECK_SLACK_S, RECHECK_ROUNDS, WATERMARK_WAIT_S, recheck_step_s
-from .fleet_events import THING_NAME, DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
-from .fleet_state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, thing_key
-from .jobs import JobsError, JobsPort
-from .observability import Metric
-from .policy import Policy, Rule
-from .telemetry import count, log
+from rollout_guard.fleet import dark_things
+from rollout_guard.fleet.casualties import (
+    DARK,
+    FAILURES,
+    SHOWN,
+    STILL_DARK,
+    Casualty,
+    Verdict,
+    minute_of,
+    outage,
+    verdict,
+)
+from rollout_guard.fleet.dark_things import DARK_CHECK_SLACK_S, RECHECK_ROUNDS, WATERMARK_WAIT_S, recheck_step_s
+from rollout_guard.fleet.events import (
+    THING_NAME,
+    DarkCheck,
+    Execution,
+    FleetEvent,
+    NotAFleetEvent,
+    Presence,
+    parse_body,
+)
+from rollout_guard.fleet.state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, thing_key
+from rollout_guard.halts.alerts import FLEET, Alert
+from rollout_guard.halts.jobs import SUCCEEDED, JobsError, JobsPort
+from rollout_guard.observability import Metric
+from rollout_guard.policy import Policy, Rule
+from rollout_guard.telemetry import count, log
 
-SUCCEEDED = "SUCCEEDED"
 MAX_DELAY_S = 900  # SQS's longest message delay
 WATERMARK_POLL_S = 15  # a check that waits for the low-water mark comes back this much later
 PER_THING_LOOKUPS = 5  # dark things a check asks IoT about one by one; past it, it lists the jobs' executions

@@ -1,6 +1,6 @@
 """The fleet signal's state: the port the detector writes through, and its items in the one state table.
 
-Every item is found by the table's key (`claims.TABLE_KEY`) and removed by its TTL (`claims.TABLE_TTL`), beside
+Every item is found by the table's key and removed by its TTL (`schema`: the key, and each kind's prefix and TTL), beside
 the exactly-once claims (README, "The state table"). Every write is a set union, an addition, a put that keeps the
 first value or a maximum, so a duplicate or a late event writes nothing new and the order of arrival does not
 matter; and no item grows with the fleet:
@@ -36,16 +36,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple, Protocol
 
-from .casualties import STILL_DARK, Casualty, Tally
+from rollout_guard import schema
+from rollout_guard.fleet.casualties import STILL_DARK, Casualty, Tally
 
-THING_TTL_S = 3 * 86400
-MINUTE_TTL_S = 2 * 86400
-CASUALTIES_TTL_S = 30 * 86400
-STREAM_TTL_S = 2 * 86400
 MINUTE_SHARDS = 4
 BUCKET_SHARDS = 16
-STREAM_KEY = "stream"
-THING_PREFIX, MINUTE_PREFIX, CASUALTY_PREFIX, CASUALTIES_PREFIX = "thing#", "minute#", "casualty#", "casualties#"
+STREAM_KEY = schema.STREAM.prefix
+THING_PREFIX, MINUTE_PREFIX = schema.THING.prefix, schema.MINUTE.prefix
+CASUALTY_PREFIX, CASUALTIES_PREFIX = schema.CASUALTY.prefix, schema.CASUALTIES.prefix
 
 
 def thing_key(thing: str, at_ms: int) -> str:
@@ -93,13 +91,7 @@ def tally_key(job_id: str) -> str:
 
 def ttl_of(key: str) -> int:
     """How long an item of this key is kept (seconds)."""
-    if key.startswith(THING_PREFIX):
-        return THING_TTL_S
-    if key.startswith(MINUTE_PREFIX):
-        return MINUTE_TTL_S
-    if key == STREAM_KEY:
-        return STREAM_TTL_S
-    return CASUALTIES_TTL_S
+    return schema.kind_of(key).ttl_s
 
 
 def first_of_each(job_id: str, found: Iterable[Casualty]) -> dict[str, Casualty]:

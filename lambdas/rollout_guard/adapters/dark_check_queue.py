@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .fleet_events import DarkCheck
+from rollout_guard.fleet.events import DarkCheck
 
 
 class DarkCheckQueue:

@@ -17,7 +17,7 @@ class CloudWatchAlarms:
     def firing(self, glob: str) -> list[str]:
         """Alarms of both kinds in ALARM whose names match the glob. The state and the glob are checked here
         too: DescribeAlarms narrows by prefix, and an emulator may not filter by state."""
-        from .gate import prefix_of
+        from rollout_guard.halts.gate import prefix_of
 
         prefix = prefix_of(glob)
         params: dict[str, Any] = {"StateValue": "ALARM", "AlarmTypes": KINDS, **({"AlarmNamePrefix": prefix}

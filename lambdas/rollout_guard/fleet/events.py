@@ -19,7 +19,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
-from .documents import show
+from rollout_guard.documents import show
 
 JOB_EXECUTION = "JOB_EXECUTION"
 PRESENCE = ("connected", "disconnected")

@@ -12,11 +12,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .claims import ACTED, CLAIM_TTL_S, DONE_ELSEWHERE, HELD_ELSEWHERE, TABLE_KEY, TABLE_TTL, Claimed, claim_of
-from .observability import Metric
-from .telemetry import count, log
-
-KEY_PREFIX = "rollout-guard-claim"
+from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed, claim_of
+from rollout_guard.observability import Metric
+from rollout_guard.schema import CLAIM, TABLE_KEY, TABLE_TTL
+from rollout_guard.telemetry import count, log
 
 
 class DynamoClaims:
@@ -30,9 +29,9 @@ class DynamoClaims:
         store = DynamoDBPersistenceLayer(table_name=table, key_attr=TABLE_KEY, expiry_attr=TABLE_TTL,
                                          boto3_client=client)
         self.table = table
-        self._config = IdempotencyConfig(expires_after_seconds=CLAIM_TTL_S)
+        self._config = IdempotencyConfig(expires_after_seconds=CLAIM.ttl_s)
         self._claimed = idempotent_function(data_keyword_argument="claim", persistence_store=store,
-                                            config=self._config, key_prefix=KEY_PREFIX)(_run)
+                                            config=self._config, key_prefix=CLAIM.prefix)(_run)
 
     def begin(self, context: Any) -> None:
         self._config.register_lambda_context(context)

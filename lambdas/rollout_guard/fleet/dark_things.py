@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .casualties import minute_of
-from .fleet_state import ThingDays
+from rollout_guard.fleet.casualties import minute_of
+from rollout_guard.fleet.state import ThingDays
 
 DARK_CHECK_SLACK_S = 5  # connect events in flight when a check falls due
 WATERMARK_SLACK_S = 10  # a batch read just before the low-water mark's batch, still being settled

@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .casualties import Casualty, Tally, confirmation, minute_of
-from .claims import TABLE_KEY, TABLE_TTL
-from .fleet_state import (
+from rollout_guard.fleet.casualties import Casualty, Tally, confirmation, minute_of
+from rollout_guard.fleet.state import (
     BUCKET_SHARDS,
     MINUTE_SHARDS,
     STREAM_KEY,
@@ -27,6 +26,7 @@ from .fleet_state import (
     tally_key,
     ttl_of,
 )
+from rollout_guard.schema import TABLE_KEY, TABLE_TTL
 
 BATCH_GET = 100  # keys per BatchGetItem
 UNPROCESSED_ROUNDS = 5

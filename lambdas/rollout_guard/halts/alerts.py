@@ -11,13 +11,12 @@ Parsing is strict about types because the input is untrusted: anything that is n
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from .documents import show
-from .jobs import REASON_CODE
+from rollout_guard.documents import show
+from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
 
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
@@ -29,7 +28,7 @@ JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start g
 # a glob over job ids instead of jobs. The policy's rules match it by its source, like any custom alert.
 OPERATOR_SOURCE = "rollout-guard.operator"
 HALT_REQUESTED = "Rollout Halt Requested"
-REQUEST_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
+REQUEST_GLOB = JOB_GLOB  # an operator names jobs as a policy does
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 CLOUDTRAIL_CALL = "AWS API Call via CloudTrail"

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .decisions import CANCELED
+from rollout_guard.halts.decisions import CANCELED
+from rollout_guard.observability import HALTED_DETAIL_TYPE, HALTED_SOURCE
 
 if TYPE_CHECKING:
-    from .guard import Outcome
+    from rollout_guard.halts.guard import Outcome
 
-SOURCE = "rollout-guard"
-DETAIL_TYPE = "Rollout Halted"
+SOURCE, DETAIL_TYPE = HALTED_SOURCE, HALTED_DETAIL_TYPE
 BATCH = 10  # PutEvents takes at most 10 entries
 
 

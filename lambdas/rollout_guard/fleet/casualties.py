@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .policy import Casualties
+from rollout_guard.policy import Casualties
 
 # What an execution event's status makes of its thing; SUCCEEDED makes none (but opens the success grace).
 FAILURES = {"FAILED": "failed", "REJECTED": "rejected", "TIMED_OUT": "timed_out"}

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
-from .documents import show
-from .jobs import JOB_ID, JobsError, JobView, safe_comment
-from .policy import Policy, Rule
+from rollout_guard.documents import show
+from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
+from rollout_guard.halts.jobs import JOB_ID, JobsError, JobView, safe_comment
+from rollout_guard.policy import Policy, Rule
 
 CANCELED = "canceled"
 WOULD_CANCEL = "would_cancel"

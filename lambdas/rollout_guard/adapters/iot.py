@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .jobs import (
+from rollout_guard.halts.jobs import (
     ACTIVE_EXECUTION_STATUSES,
     ACTIVE_LISTING_STATUSES,
     EXECUTED_COUNTS,

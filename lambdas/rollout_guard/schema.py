@@ -1,0 +1,36 @@
+"""The state table, once: its key, its TTL attribute, and every kind of item it holds (key prefix, how long it is
+kept). The claims and fleet adapters, `rollout-guard state init` and the stack read it here; what each item holds is
+told where it is written (`halts.claims`, `fleet.state`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TABLE_KEY = "id"  # the partition key, a string
+TABLE_TTL = "expiration"  # epoch seconds; DynamoDB deletes an item some time after
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    prefix: str  # every key of the kind begins so (the stream's low-water mark is the one key "stream")
+    ttl_s: int
+
+
+# Exactly-once claims (Powertools Idempotency's records): a claim outlives any duplicate delivery; short, because a
+# deleted job's id can come back.
+CLAIM = ItemKind("rollout-guard-claim", 600)
+# The fleet signal's items (`fleet.state` says what each holds).
+THING = ItemKind("thing#", 3 * 86400)  # one thing's day
+MINUTE = ItemKind("minute#", 2 * 86400)  # the fleet's connects and disconnects of a minute, in shards
+CASUALTY = ItemKind("casualty#", 30 * 86400)  # one thing's first casualty for a job
+CASUALTIES = ItemKind("casualties#", 30 * 86400)  # a job's casualties: buckets, shard tallies, the job's tally
+STREAM = ItemKind("stream", 2 * 86400)  # the fleet queue's low-water mark
+KINDS = (CLAIM, THING, MINUTE, CASUALTY, CASUALTIES, STREAM)
+
+
+def kind_of(key: str) -> ItemKind:
+    """The kind of the item under `key` (a key of no known kind is refused: nothing writes one)."""
+    for kind in KINDS:  # no prefix begins another
+        if key.startswith(kind.prefix):
+            return kind
+    raise ValueError(f"no item kind for key {key!r}")
