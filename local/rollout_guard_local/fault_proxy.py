@@ -4,6 +4,8 @@
   are per API); over it the proxy answers HTTP 400 `ThrottlingException`, IoT's answer.
 - Regions: every request signed for a region of `unavailable_regions` (whatever the service) is answered HTTP 503,
   as if the region's endpoints were down.
+- Latency: `latency_s` added to every request, as a network's round trip would (requests wait side by side, so
+  calls made in parallel overlap as they do against AWS, which a CPU-bound emulator alone cannot show).
 - Faults: a plan, called with the operation and path of every request, may answer `throttle`, `unavailable`
   (HTTP 503 ServiceUnavailableException), `reset` (the connection is closed with no answer) or `timeout` (the
   request reaches the emulator, but the answer comes only after `timeout_s`, later than the client waits).
@@ -65,8 +67,10 @@ def operation_of(method: str, path: str) -> str | None:
 
 class FaultProxy:
     def __init__(self, upstream: str, rate: float | None = None,
-                 plan: Callable[[str | None, str], str | None] | None = None, timeout_s: float = 2.0):
+                 plan: Callable[[str | None, str], str | None] | None = None, timeout_s: float = 2.0,
+                 latency_s: float = 0.0):
         self.upstream = urlparse(upstream)
+        self.latency_s = latency_s  # a network's round trip, added to every request (waiting, not computing)
         self.buckets = {name: Bucket(rate) for *_, name in OPERATIONS} if rate else {}
         self.plan = plan or (lambda operation, path: None)
         self.unavailable_regions: set[str] = set()
@@ -141,6 +145,8 @@ class FaultProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                if proxy.latency_s:
+                    time.sleep(proxy.latency_s)
                 status, answer_headers, data = proxy._forward(self.command, self.path, body, headers)
                 with proxy._lock:
                     proxy.forwarded.append((operation, path))

@@ -1,6 +1,8 @@
 """The claims port's pure parts, and the guard with an in-memory claim store: given who holds a claim, then who
 acts and what the others report."""
 
+import threading
+
 from rollout_guard.halts import alerts, claims, decisions, guard
 from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed
 from rollout_guard.halts.jobs import JobView
@@ -64,7 +66,10 @@ def test_a_forcing_rule_claims_the_forced_level_and_an_escalation_its_own():
     outcome = guard.respond(alert, make_policy("rules: [{name: hard, force: true}]"), jobs, claims=store)
 
     assert [(d.job_id, d.action) for d in outcome.decisions] == [("fw-1", "canceled"), ("fw-2", "escalated")]
-    assert sorted(store.asked) == [("fw-1", "cancel-force"), ("fw-2", "escalate")]
+    # Each claim is asked beside DescribeJob at the rule's level; fw-2 turned out to need an escalation, so its
+    # cancel claim was released (never held) and the escalation took its own.
+    assert sorted(store.held) == [("fw-1", "cancel"), ("fw-1", "cancel-force"), ("fw-2", "escalate")]
+    assert sorted(store.asked) == [("fw-1", "cancel-force"), ("fw-2", "cancel-force"), ("fw-2", "escalate")]
 
 
 def test_an_escalation_held_elsewhere_is_skipped_and_says_escalating():
@@ -129,3 +134,62 @@ def test_screening_says_why_a_named_job_is_not_sent():
         ("fw 1", "job id breaks the API pattern [a-zA-Z0-9_-]{1,64}; not sent"),
         ("ops-1", "not allowed by the jobs of rule r"),
         (7, "job id breaks the API pattern [a-zA-Z0-9_-]{1,64}; not sent")]
+
+
+class DescribeAwaitingTheClaim(FakeJobs):
+    """DescribeJob that answers only once the claim has been asked (or after 5 s, noting that it was not)."""
+
+    def __init__(self, jobs):
+        super().__init__(jobs)
+        self.claim_asked = threading.Event()
+        self.claimed_in_flight: list[bool] = []
+
+    def describe(self, job_id):
+        self.claimed_in_flight.append(self.claim_asked.wait(timeout=5))
+        return super().describe(job_id)
+
+
+class SignallingClaims(HeldClaims):
+    def __init__(self, asked: threading.Event):
+        super().__init__({})
+        self.signal = asked
+
+    def once(self, job_id, level, act):
+        self.signal.set()
+        return super().once(job_id, level, act)
+
+
+def test_the_claim_is_taken_while_describejob_is_in_flight():
+    jobs = DescribeAwaitingTheClaim({"fw-1": active("fw-1")})
+    store = SignallingClaims(jobs.claim_asked)
+    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1",))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: r}]"), jobs, claims=store)
+
+    assert [d.action for d in outcome.decisions] == ["canceled"] and store.asked == [("fw-1", "cancel")]
+    assert jobs.claimed_in_flight == [True]  # the claim was asked before DescribeJob answered
+    assert [call[0] for call in jobs.calls] == ["describe", "cancel"]
+
+
+def test_an_early_claim_held_elsewhere_skips_and_a_job_not_active_releases_it():
+    jobs = FakeJobs({"fw-1": active("fw-1"), "fw-2": JobView("fw-2", "COMPLETED")})
+    store = HeldClaims({("fw-1", "cancel"): HELD_ELSEWHERE})
+    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1", "fw-2"))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: r}]"), jobs, claims=store)
+
+    assert [(d.job_id, d.action) for d in outcome.decisions] == [("fw-1", "skipped"), ("fw-2", "skipped")]
+    assert outcome.decisions[0].detail == "another invocation is cancelling the job (it holds the claim)"
+    assert "COMPLETED" in outcome.decisions[1].detail
+    assert ("fw-2", "cancel") not in store.held  # released: a later cancel of fw-2 could claim it
+    assert not [call for call in jobs.calls if call[0] == "cancel"]
+
+
+def test_past_the_cap_no_claim_is_taken_early():
+    jobs = FakeJobs({f"fw-{n}": active(f"fw-{n}") for n in range(3)})
+    store = HeldClaims({})
+    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-0", "fw-1", "fw-2"))
+
+    outcome = guard.respond(alert, make_policy("rules: [{name: r, max_jobs: 2}]"), jobs, claims=store)
+
+    assert {d.action for d in outcome.decisions} == {"blocked"} and store.asked == []

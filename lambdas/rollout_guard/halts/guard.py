@@ -16,7 +16,7 @@ from typing import Any
 from rollout_guard.halts import decisions
 from rollout_guard.halts.alerts import DEFENDER, Alert
 from rollout_guard.halts.claims import ESCALATE as ESCALATION_CLAIM
-from rollout_guard.halts.claims import Claims, NoClaims, cancel_level, skipped_detail
+from rollout_guard.halts.claims import Claimed, Claims, NoClaims, cancel_level, skipped_detail
 from rollout_guard.halts.decisions import (
     ACTING,
     CANCEL,
@@ -124,6 +124,20 @@ def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], li
     return candidates, []
 
 
+def _cancelled(decision: Decision, claimed: Claimed) -> Decision:
+    force = "with force" if decision.force else "without force"
+    note = f"; {claimed.detail}" if claimed.detail else ""
+    return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force}){note}")
+
+
+class _Otherwise(Exception):
+    """The confirmed decision is not the cancel claimed early: raised through the claim, which releases it."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.detail)
+        self.decision = decision
+
+
 class _Incomplete(Exception):
     """An escalation that did not finish: raised through the claim so that the claim is released."""
 
@@ -161,6 +175,8 @@ class _Work:
         if not candidates:
             return []
         cap = BlastRadius(self.rule, len(candidates))
+        if cap.safe and not self.dry_run and not isinstance(self.claims, NoClaims):
+            return self._run_claiming_early(candidates)
         decided: dict[str, Decision] = {}
         to_confirm, cleared = deque(candidates), deque[Decision]()
         held: list[Decision] = []  # acting decisions waiting until the cap is sure to hold
@@ -192,6 +208,42 @@ class _Work:
                     held.clear()
         return [decided[job_id] for job_id in candidates]
 
+    def _run_claiming_early(self, candidates: list[str]) -> list[Decision]:
+        """The cap holds whatever the confirmations say: each job's claim is taken while its DescribeJob is in
+        flight, so a halt waits for the slower of the two, not their sum."""
+        workers = min(WORKERS, len(candidates))
+        with ThreadPoolExecutor(max_workers=workers) as side, (
+                ThreadPoolExecutor(max_workers=workers) if workers > 1 else _Inline()) as pool:
+            done = [pool.submit(self._claimed_early, job_id, side) for job_id in candidates]
+            return [future.result() for future in done]
+
+    def _claimed_early(self, job_id: str, side: Executor) -> Decision:
+        """The claim of the cancel the rule would make, taken beside DescribeJob. The cancel runs under it when
+        the confirmed decision is that cancel; any other decision releases it and goes its own way (a skip, an
+        escalation under its own claim). Another invocation holding the claim means that invocation acts."""
+        described = side.submit(self._confirm, job_id)
+        decided: list[Decision] = []
+
+        def act() -> None:
+            decision = decisions.decide(self.rule, job_id, described.result(), self.dry_run)
+            decided.append(decision)
+            if decision.action != CANCEL or decision.force != self.rule.force:
+                raise _Otherwise(decision)
+            self.jobs.cancel(job_id, decision.reason_code, self.comment, decision.force)
+
+        try:
+            claimed = self.claims.once(job_id, cancel_level(self.rule.force), act)
+        except _Otherwise as otherwise:
+            return self._carry_out(otherwise.decision)
+        except JobsError as error:
+            return replace(decided[0], action=FAILED, detail=f"cancel failed: {error}")
+        decision = decided[0] if decided else decisions.decide(self.rule, job_id, described.result(), self.dry_run)
+        if claimed.acted:
+            return _cancelled(decision, claimed)
+        if decision.action == CANCEL:
+            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed))
+        return self._carry_out(decision)  # not the claimed cancel (an escalation takes its own claim)
+
     def _confirm(self, job_id: str) -> decisions.Confirmed:
         if self.out_of_time():
             return OUT_OF_TIME
@@ -214,9 +266,7 @@ class _Work:
             return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
         if not claimed.acted:
             return replace(decision, action=SKIPPED, detail=skipped_detail(claimed))
-        force = "with force" if decision.force else "without force"
-        note = f"; {claimed.detail}" if claimed.detail else ""
-        return replace(decision, action=CANCELED, detail=f"{decision.detail}; CancelJob accepted ({force}){note}")
+        return _cancelled(decision, claimed)
 
     def _escalate(self, decision: Decision) -> Decision:
         """Under its own claim: a concurrent escalation of the same job skips."""
