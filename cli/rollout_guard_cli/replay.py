@@ -149,6 +149,9 @@ class ReplayJobs:
     def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
         return False
 
+    def update(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
+        return None  # offline: the fleet signal cancels, and a replay changes nothing
+
 
 class ReplayTimers:
     """Dark checks held until due by the events' clock."""

@@ -17,6 +17,7 @@ from rollout_guard.adapters.halt_events import HaltAnnouncer
 from rollout_guard.adapters.kill_switch import KillSwitch
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
 from rollout_guard.policy import load_file
 from rollout_guard.runtime import Runtime
 from rollout_guard.settings import Settings
@@ -43,6 +44,7 @@ def build_runtime(settings: Settings, fleet_state: FleetState | None = None) -> 
         tracer=_tracer(settings),
         timers=_timers(settings),
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
+        throttles=_throttles(settings),
         fleet_state=fleet_state,
         fleet_state_factory=_fleet_state_factory(settings),
         fleet_jobs_factory=lambda: iot_jobs(settings, settings.fleet_iot_rate),
@@ -79,6 +81,15 @@ def _claims(settings: Settings) -> Claims:
 
     # Few attempts and a short read: a slow store must not hold a halt back; failing claims act anyway.
     return DynamoClaims(settings.state_table, make_client("dynamodb", max_attempts=2, read_timeout=2))
+
+
+def _throttles(settings: Settings) -> ThrottleRecords:
+    if not settings.state_table:
+        return InMemoryThrottles()  # one invocation's memory: a later OK finds nothing to restore
+    from rollout_guard.adapters.dynamo_throttles import DynamoThrottles
+
+    attempts = settings.max_attempts
+    return DynamoThrottles(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
 
 
 def _timers(settings: Settings) -> Timers | None:

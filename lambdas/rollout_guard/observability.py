@@ -39,6 +39,8 @@ class Metric(StrEnum):
     STILL_DARK_COUNTED = "StillDarkCounted"
     CHECKS_WITHOUT_WATERMARK = "DarkChecksJudgedWithoutWatermark"
     JOBS_GATED = "JobsCreatedUnderFiringAlarm"
+    JOBS_THROTTLED = "JobsThrottled"
+    JOBS_RESTORED = "JobsRestored"
 
 
 # The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and

@@ -10,7 +10,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
 from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
@@ -21,7 +21,14 @@ THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name", "job_id"})
 
 DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
-RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment", "casualties", "dark_after"}
+RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment", "casualties", "dark_after", "action",
+                           "throttle"}
+CANCEL, THROTTLE = "cancel", "throttle"  # a rule's action
+THROTTLE_KEYS = {"max_per_minute", "abort", "escalate_after"}
+ABORT_KEYS = {"failure_type", "percent", "min_executed"}
+# UpdateJob's limits (botocore's model; the IoT developer guide gives 1 to 1,000 a minute for the rollout rate).
+FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
+RATE_RANGE = (1, 1000)
 MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
 SIGNALS = ("casualties",)  # the fleet's own signal: devices that fail or go dark after the update
 CASUALTY_KEYS = {"things", "within", "percent", "min_things", "dark_after", "fleet_things", "success_grace"}
@@ -70,6 +77,24 @@ class Casualties:
 
 
 @dataclass(frozen=True)
+class Abort:
+    """An abort criterion the guard adds to a throttled job's own `abortConfig` (IoT enforces it)."""
+
+    failure_type: str
+    percent: float
+    min_executed: int
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """What a `throttle` rule does to a job: a flat rollout rate, an abort criterion, and when to cancel after all."""
+
+    max_per_minute: int
+    abort: Abort | None = None
+    escalate_after_s: int | None = None
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     match: Match
@@ -81,6 +106,8 @@ class Rule:
     dry_run: bool
     comment: str | None
     casualties: Casualties | None = None
+    action: str = CANCEL
+    throttle: Throttle | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +354,58 @@ def _fleet_threshold(raw: dict[str, Any], match: Match, problems: list[str]) -> 
     return casualties
 
 
+def _action(raw: dict[str, Any], match: Match, problems: list[str]) -> tuple[str, Throttle | None]:
+    """`cancel` (the default) or `throttle` with its settings."""
+    action = raw.get("action", CANCEL)
+    if action not in (CANCEL, THROTTLE):
+        problems.append(f"action {show(action)} must be cancel or throttle")
+        return CANCEL, None
+    if action == CANCEL:
+        if "throttle" in raw:
+            problems.append("throttle needs action: throttle")
+        return CANCEL, None
+    if match.signal is not None:
+        problems.append("action: throttle needs an alert to restore on; the fleet signal cancels")
+    if not isinstance(raw.get("throttle"), dict):
+        problems.append("action: throttle needs a throttle mapping with max_per_minute")
+        return THROTTLE, None
+    return THROTTLE, _throttle(raw["throttle"], problems)
+
+
+def _throttle(raw: dict[str, Any], problems: list[str]) -> Throttle | None:
+    problems += [f"throttle: unknown key {show(key)}" for key in sorted(set(raw) - THROTTLE_KEYS, key=str)]
+    rate = raw.get("max_per_minute")
+    if isinstance(rate, bool) or not isinstance(rate, int) or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+        problems.append(f"throttle.max_per_minute {show(rate)} must be a whole number from 1 to 1000")
+        rate = None
+    abort = _abort(raw["abort"], problems) if "abort" in raw else None
+    escalate = (_duration(raw["escalate_after"], "throttle.escalate_after", problems)
+                if "escalate_after" in raw else None)
+    if rate is None or ("abort" in raw and abort is None) or ("escalate_after" in raw and escalate is None):
+        return None
+    return Throttle(rate, abort, escalate)
+
+
+def _abort(raw: Any, problems: list[str]) -> Abort | None:
+    if not isinstance(raw, dict):
+        problems.append("throttle.abort must be a mapping of failure_type, percent and min_executed")
+        return None
+    before = len(problems)
+    problems += [f"throttle.abort: unknown key {show(key)}" for key in sorted(set(raw) - ABORT_KEYS, key=str)]
+    kind = raw.get("failure_type")
+    if kind not in FAILURE_TYPES:
+        problems.append(f"throttle.abort.failure_type {show(kind)} must be one of {', '.join(FAILURE_TYPES)}")
+    percent = raw.get("percent")
+    if (isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent <= 100
+            or round(percent, 2) != percent):
+        problems.append(f"throttle.abort.percent {show(percent)} must be above 0 and at most 100, with at most "
+                        "two decimals")
+    executed = _count(raw.get("min_executed"), "throttle.abort.min_executed", problems)
+    if len(problems) > before or executed is None:
+        return None
+    return Abort(str(kind), float(cast(float, percent)), executed)
+
+
 def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     if not isinstance(raw, dict):
         return None, ["must be a mapping"]
@@ -344,6 +423,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
         problems.append(f"thing_group {show(thing_group)} is not a thing group name")
     comment = _comment(raw.get("comment"), problems)
     casualties = _fleet_threshold(raw, match, problems)
+    action, throttle = _action(raw, match, problems)
     if problems:
         return None, problems
     merged = {**defaults, **settings}
@@ -359,6 +439,8 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
             dry_run=merged["dry_run"],
             comment=comment,
             casualties=casualties,
+            action=action,
+            throttle=throttle,
         ),
         [],
     )

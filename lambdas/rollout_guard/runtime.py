@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING, Any
 from rollout_guard.fleet import events as fleet_events
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.claims import Claims, NoClaims
-from rollout_guard.halts.decisions import BLOCKED, CANCELED, ESCALATED, FAILED, NO_SUCH_JOB, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.decisions import (
+    BLOCKED,
+    CANCELED,
+    ESCALATED,
+    FAILED,
+    NO_SUCH_JOB,
+    RESTORED,
+    SKIPPED,
+    THROTTLED,
+    WOULD_CANCEL,
+)
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy
@@ -41,6 +51,7 @@ if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their f
     from rollout_guard.fleet.detector import InProgressListing, Timers
     from rollout_guard.fleet.state import FleetState
     from rollout_guard.halts.gate import AlarmsPort
+    from rollout_guard.halts.throttles import ThrottleRecords
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -50,6 +61,8 @@ ACTION_METRICS = {
     BLOCKED: Metric.JOBS_BLOCKED,
     FAILED: Metric.JOBS_FAILED,
     ESCALATED: Metric.JOBS_ESCALATED,
+    THROTTLED: Metric.JOBS_THROTTLED,
+    RESTORED: Metric.JOBS_RESTORED,
 }
 
 
@@ -90,6 +103,7 @@ class Runtime:
     fleet_state_factory: Callable[[], FleetState] | None = None  # how to make them at the first fleet batch
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
+    throttles: ThrottleRecords | None = None  # what the jobs a throttle rule slowed were (the state table)
     listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
     fleet_jobs: JobsPort | None = None  # IoT for the fleet signal's own calls, paced at its share of the budget
     fleet_jobs_factory: Callable[[], JobsPort] | None = None  # how to make it (else the fleet shares `jobs`)
@@ -120,7 +134,7 @@ class Runtime:
         """The guard on one alert, reported and announced; raises `HaltIncomplete` when a job was left."""
         outcome = guard.respond(alert, policy, self.jobs, dry_run=self.settings.dry_run,
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
-                                claims=self.claims)
+                                claims=self.claims, throttles=self.throttles)
         self._report(outcome)
         if outcome.count(CANCELED):
             self._after_halt(outcome)

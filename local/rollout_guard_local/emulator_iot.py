@@ -4,6 +4,11 @@
   on, as in a new account; the types are botocore's `EventType` enum, and an unknown one is refused as IoT does.
 - Device Defender Detect's security profiles (Create, Describe, List): name, alert targets and behaviors kept, so
   `doctor` can see where a profile sends its violations.
+- UpdateJob: the rollout, abort, timeout and retry configurations and the description of a job that is not finished,
+  kept on moto's job so that DescribeJob shows them; values checked as botocore's model and the IoT developer guide
+  bound them (botocore checks types and minimums client-side; the maximums are checked here). A finished job is
+  refused with InvalidRequestException: AWS does not document UpdateJob's answer there (Stubber tests pin the
+  guard's handling of whatever error comes back).
 
 The handlers are added to moto's IoT responses, so they answer over HTTP exactly where moto's own do; `install()` is
 idempotent and the emulator's server entry point calls it before it starts.
@@ -110,10 +115,66 @@ def list_security_profiles(self: Any) -> Any:
         {"name": p["securityProfileName"], "arn": p["securityProfileArn"]} for p in profiles]})
 
 
+FINISHED = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
+RATE_MAX, THRESHOLD_MAX, INCREMENT = 1000, 100, (1.1, 5.0)
+
+
+def update_job(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    job = self.iot_backend.describe_job(job_id=self._get_param("jobId"))  # ResourceNotFoundException if none
+    if job.status in FINISHED:
+        raise _invalid(f"Job {job.job_id} is {job.status} and cannot be updated")
+    rollout, abort = self._get_param("jobExecutionsRolloutConfig"), self._get_param("abortConfig")
+    problem = _rollout_problem(rollout) or _abort_problem(abort)
+    if problem:
+        raise _invalid(problem)
+    if rollout is not None:
+        job.job_executions_rollout_config = rollout
+    if abort is not None:
+        job.abort_config = abort
+    for param, attribute in (("timeoutConfig", "timeout_config"), ("jobExecutionsRetryConfig",
+                             "job_execution_retry_config"), ("description", "description")):
+        if self._get_param(param) is not None:
+            setattr(job, attribute, self._get_param(param))
+    return EmptyResult()
+
+
+def _rollout_problem(rollout: Any) -> str | None:
+    if rollout is None:
+        return None
+    rate = rollout.get("maximumPerMinute")
+    if rate is not None and not 1 <= int(rate) <= RATE_MAX:
+        return f"maximumPerMinute {rate} must be from 1 to {RATE_MAX}"
+    exponential = rollout.get("exponentialRate")
+    if exponential is not None:
+        if not 1 <= int(exponential.get("baseRatePerMinute", 0)) <= RATE_MAX:
+            return f"baseRatePerMinute must be from 1 to {RATE_MAX}"
+        if not INCREMENT[0] <= float(exponential.get("incrementFactor", 0)) <= INCREMENT[1]:
+            return "incrementFactor must be from 1.1 to 5"
+    return None
+
+
+def _abort_problem(abort: Any) -> str | None:
+    if abort is None:
+        return None
+    criteria = abort.get("criteriaList") or []
+    if not criteria:
+        return "abortConfig.criteriaList needs at least one criterion"
+    for criterion in criteria:
+        if float(criterion.get("thresholdPercentage", 0)) > THRESHOLD_MAX:
+            return f"thresholdPercentage must be at most {THRESHOLD_MAX}"
+    kinds = [criterion.get("failureType") for criterion in criteria]
+    if len(set(kinds)) != len(kinds):
+        return "abortConfig.criteriaList holds one criterion per failureType"
+    return None
+
+
 _HANDLERS = {
     "describe_event_configurations": describe_event_configurations,
     "update_event_configurations": update_event_configurations,
     "create_security_profile": create_security_profile,
     "describe_security_profile": describe_security_profile,
     "list_security_profiles": list_security_profiles,
+    "update_job": update_job,
 }

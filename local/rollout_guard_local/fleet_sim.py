@@ -239,6 +239,9 @@ class SimIot:
         self._call("CancelJobExecution")
         return False
 
+    def update(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
+        self._call("UpdateJob")  # the fleet signal cancels; nothing here throttles
+
     def peak_per_second(self) -> int:
         """The most calls of one operation in one second."""
         return max(Counter((int(at), name) for at, name in self.calls).values(), default=0)

@@ -15,6 +15,7 @@ from typing import Any
 from rollout_guard import policy as policy_module
 from rollout_guard.halts.alerts import CUSTOM, DEFENDER, OPERATOR_SOURCE
 from rollout_guard.halts.decisions import kinds_matched
+from rollout_guard.policy import THROTTLE
 
 from .project import CONTEXT_KEY, DEFAULT_POLICY_FILE, DEPLOYMENT_KEYS
 
@@ -224,6 +225,19 @@ class GuardConfig:
         """The job id globs the function may ever cancel, or None when some rule leaves jobs open."""
         globs: list[str] = []
         for rule in self.policy.rules:
+            if rule.jobs is None:
+                return None
+            globs += rule.jobs
+        return tuple(dict.fromkeys(globs))
+
+    def throttle_rules(self) -> tuple[Any, ...]:
+        """The rules whose action is `throttle`: they update jobs, and their alarms' returns to OK restore them."""
+        return tuple(rule for rule in self.policy.rules if rule.action == THROTTLE)
+
+    def throttle_job_globs(self) -> tuple[str, ...] | None:
+        """The job globs throttle rules may update, or None when one leaves jobs open."""
+        globs: list[str] = []
+        for rule in self.throttle_rules():
             if rule.jobs is None:
                 return None
             globs += rule.jobs

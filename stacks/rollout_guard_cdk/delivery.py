@@ -172,6 +172,18 @@ class Delivery:
                 ),
                 targets=[target],
             ))
+        if config.alarm_name_prefixes and config.throttle_rules():
+            self.rules.append(events.Rule(
+                scope, "AlarmRecoveredRule",
+                description="CloudWatch alarms of the rollout back to OK from ALARM: a throttled job is restored",
+                event_pattern=events.EventPattern(
+                    source=["aws.cloudwatch"],
+                    detail_type=[ALARM_STATE_CHANGE],
+                    detail={"alarmName": [{"prefix": prefix} for prefix in config.alarm_name_prefixes],
+                            "state": {"value": ["OK"]}, "previousState": {"value": ["ALARM"]}},
+                ),
+                targets=[target],
+            ))
         if config.custom_event_sources:
             self.rules.append(events.Rule(
                 scope, "CustomAlertRule",

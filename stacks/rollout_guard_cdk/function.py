@@ -132,6 +132,11 @@ class GuardFunction:
         if config.job_tag_key:
             conditions = {"StringEquals": {f"aws:ResourceTag/{config.job_tag_key}": config.job_tag_value}}
         self._allow("CancelPolicyJobs", ["iot:CancelJob"], self.job_arns(), conditions)
+        if config.throttle_rules():
+            globs = config.throttle_job_globs()
+            prefix = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:job/"
+            self._allow("ThrottleRuleJobs", ["iot:UpdateJob"],
+                        [prefix + "*"] if globs is None else [prefix + glob for glob in globs], conditions)
         if config.needs_listing() or config.counts_dark_things():
             self._allow("ListActiveJobs", ["iot:ListJobs"], ["*"])
         if config.looks_up_things():

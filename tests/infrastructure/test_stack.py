@@ -381,3 +381,25 @@ def test_without_the_fleet_signal_the_function_may_not_count_in_the_table(varian
 
     sids = {s.get("Sid") for s in statements(template)}
     assert "ExactlyOnceClaims" in sids and "FleetSignalCounts" not in sids
+
+
+def test_a_throttle_rule_may_update_only_its_jobs_and_hears_its_alarms_return_to_ok(variant, tmp_path):
+    policy = tmp_path / "throttle.yaml"
+    policy.write_text("rules:\n"
+                      "  - {name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-3-*'], action: throttle,\n"
+                      "     throttle: {max_per_minute: 5}}\n"
+                      "  - {name: stop, match: {alarm_name: 'fw-crash-*'}, jobs: ['fw-*']}\n")
+    template = variant(policyFile=str(policy))
+
+    (update,) = [s for s in statements(template) if "iot:UpdateJob" in s["Action"]]
+    assert update["Sid"] == "ThrottleRuleJobs" and update["Action"] == ["iot:UpdateJob"]
+    assert resources_of(update) == [JOB_ARN + "fw-3-*"]
+    (_, recovered), = [(k, r) for k, r in resources(template, "AWS::Events::Rule").items() if "AlarmRecovered" in k]
+    detail = recovered["EventPattern"]["detail"]
+    assert detail["state"] == {"value": ["OK"]} and detail["previousState"] == {"value": ["ALARM"]}
+    assert detail["alarmName"] == [{"prefix": "fw-crash-rate-"}]
+
+
+def test_without_a_throttle_rule_nothing_may_update_a_job(template):
+    assert not [s for s in statements(template) if "iot:UpdateJob" in s["Action"]]
+    assert not [k for k in resources(template, "AWS::Events::Rule") if "AlarmRecovered" in k]

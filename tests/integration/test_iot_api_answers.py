@@ -182,3 +182,35 @@ def test_force_cancel_execution_sends_force_and_treats_a_finished_execution_as_n
     assert jobs.force_cancel_execution("fw-2-4-eu", "dev-2") is False
     with pytest.raises(JobsError, match="ResourceNotFoundException"):
         jobs.force_cancel_execution("fw-2-4-eu", "dev-3")
+
+
+# --- UpdateJob (the graduated response) ---------------------------------------------------------------------
+
+THROTTLE_POLICY = ("rules: [{name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-*'], action: throttle, "
+                   "throttle: {max_per_minute: 5}}]")
+
+
+def warning_alert():
+    return alerts.Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="fw-warn-eu", state="ALARM",
+                        previous_state="OK", job_ids=("fw-2-4-eu",))
+
+
+@pytest.mark.parametrize(("code", "status"), [("InvalidRequestException", 400), ("ResourceNotFoundException", 404),
+                                              ("ThrottlingException", 400), ("ServiceUnavailableException", 503)])
+def test_an_update_refused_is_a_failed_throttle_and_nothing_is_kept_to_restore(stubbed, code, status):
+    """The job finished (or went) between DescribeJob and UpdateJob: AWS refuses the update; the guard reports the
+    job failed (the alert's retry looks again) and forgets the configuration it saved."""
+    from rollout_guard.halts.throttles import InMemoryThrottles
+
+    jobs, stubber = stubbed
+    stubber.add_response("describe_job", describe_answer(), {"jobId": "fw-2-4-eu"})
+    stubber.add_client_error("update_job", service_error_code=code, http_status_code=status, service_message="no",
+                             expected_params={"jobId": "fw-2-4-eu",
+                                              "jobExecutionsRolloutConfig": {"maximumPerMinute": 5}})
+    records = InMemoryThrottles()
+
+    outcome = guard.respond(warning_alert(), make_policy(THROTTLE_POLICY), jobs, throttles=records)
+
+    [decision] = outcome.decisions
+    assert decision.action == FAILED and f"UpdateJob failed: {code}" in decision.detail
+    assert records.records == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 
@@ -61,6 +62,13 @@ class FakeJobs:
             return False
         self.executions_of[(job_id, thing_name)] = "CANCELED"
         return True
+
+    def update(self, job_id: str, rollout: dict, abort: dict | None) -> None:
+        self.calls.append(("update", job_id))
+        view = self.jobs[job_id]
+        if not view.active:
+            raise JobsError("UpdateJob", "InvalidRequestException", f"Job {job_id} is {view.status}")
+        self.jobs[job_id] = replace(view, rollout=rollout, abort=abort or view.abort)
 
     def cancels(self) -> list[tuple]:
         return [call for call in self.calls if call[0] == "cancel"]

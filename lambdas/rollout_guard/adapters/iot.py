@@ -60,7 +60,8 @@ class IotJobs:
         details = job.get("jobProcessDetails") or {}
         view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())),
                        force_canceled=bool(job.get("forceCanceled", False)),
-                       executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS))
+                       executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS),
+                       rollout=job.get("jobExecutionsRolloutConfig") or None, abort=job.get("abortConfig") or None)
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view
@@ -131,3 +132,8 @@ class IotJobs:
                 return False
             raise
         return True
+
+    def update(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
+        self._finished.pop(job_id, None)
+        self._call("update_job", jobId=job_id, jobExecutionsRolloutConfig=rollout,
+                   **({"abortConfig": abort} if abort else {}))

@@ -22,6 +22,8 @@ DONE_ELSEWHERE = "done_elsewhere"  # another invocation held the claim and acted
 CANCEL = "cancel"
 CANCEL_WITH_FORCE = "cancel-force"
 ESCALATE = "escalate"
+THROTTLE = "throttle"  # a throttle and its restore are claimed per job like a cancel
+RESTORE = "restore"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ SKIPPED = "skipped"
 BLOCKED = "blocked"
 FAILED = "failed"
 ESCALATED = "escalated"
+THROTTLED = "throttled"
+WOULD_THROTTLE = "would_throttle"
+RESTORED = "restored"
+WOULD_RESTORE = "would_restore"
 # Internal: chosen, not yet sent. The guard turns CANCEL into CANCELED or FAILED, ESCALATE into ESCALATED, SKIPPED
 # (nothing was left in progress) or FAILED.
 CANCEL = "cancel"

@@ -14,11 +14,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from rollout_guard.halts import decisions
-from rollout_guard.halts.alerts import DEFENDER, Alert
+from rollout_guard.halts.alerts import ALARM, DEFENDER, Alert
 from rollout_guard.halts.claims import ESCALATE as ESCALATION_CLAIM
 from rollout_guard.halts.claims import Claimed, Claims, NoClaims, cancel_level, skipped_detail
 from rollout_guard.halts.decisions import (
     ACTING,
+    BLOCKED,
     CANCEL,
     CANCELED,
     ESCALATE,
@@ -29,7 +30,9 @@ from rollout_guard.halts.decisions import (
     Decision,
 )
 from rollout_guard.halts.jobs import JobsError, JobsPort
-from rollout_guard.policy import Policy, Rule
+from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttling import Throttling
+from rollout_guard.policy import THROTTLE, Policy, Rule
 
 IGNORED = "ignored"
 HANDLED = "handled"
@@ -77,16 +80,18 @@ def respond(
     out_of_time: Callable[[], bool] = lambda: False,
     kill_switch: Callable[[], bool] = lambda: False,
     claims: Claims | None = None,
+    throttles: ThrottleRecords | None = None,
 ) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
     jobs left are reported `failed`, for a retry of the alert to finish. `kill_switch()` is asked only when some job
     could be cancelled; when it says so, every action is a dry run. Each cancel and escalation first takes its claim
-    (`claims`), so concurrent invocations act on a job once."""
+    (`claims`), so concurrent invocations act on a job once. A `throttle` rule slows its jobs instead; the alarm's
+    return to OK restores them (`throttles` keeps what they were)."""
     why_not = decisions.inaction_reason(alert)
-    if why_not:
-        return Outcome(alert, IGNORED, why_not)
     rule = decisions.select_rule(policy, alert)
+    if why_not and not _recovered(alert, rule):
+        return Outcome(alert, IGNORED, why_not)
     if rule is None:
         return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
 
@@ -98,11 +103,29 @@ def respond(
         return chosen
     candidates, skipped = chosen
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
-    work = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
-    outcome = Outcome(alert, HANDLED, f"rule {rule.name} matched {alert.subject}", rule, skipped + work.run(candidates))
-    if not outcome.decisions:
-        outcome.detail += "; no job selected"
-    return outcome
+    if rule.action == THROTTLE:
+        acted = _throttling(alert, rule, candidates, Throttling(
+            rule, alert, jobs, claims or NoClaims(), throttles or InMemoryThrottles(), dry_run, out_of_time))
+    else:
+        acted = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run,
+                      out_of_time).run(candidates)
+    detail = f"rule {rule.name} matched {alert.subject}" + ("" if skipped or acted else "; no job selected")
+    return Outcome(alert, HANDLED, detail, rule, skipped + acted)
+
+
+def _recovered(alert: Alert, rule: Rule | None) -> bool:
+    """An alarm back to OK whose rule throttles: its jobs are restored."""
+    return alert.kind == ALARM and alert.state == "OK" and rule is not None and rule.action == THROTTLE
+
+
+def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttling) -> list[Decision]:
+    """Throttle on ALARM, restore on OK; past the cap (more candidates than `max_jobs`) nothing is throttled."""
+    if alert.state == "OK":
+        return work.restore(candidates)
+    if len(candidates) > rule.max_jobs:
+        detail = f"{len(candidates)} jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing throttled"
+        return [Decision(job_id, BLOCKED, rule.reason_code, False, detail) for job_id in candidates]
+    return work.throttle(candidates)
 
 
 def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], list[Decision]] | Outcome:

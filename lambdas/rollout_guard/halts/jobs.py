@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # --- IoT's vocabulary ---------------------------------------------------------------------------------------
 
@@ -60,6 +60,8 @@ class JobView:
     targets: tuple[str, ...] = ()
     force_canceled: bool = False
     executed: int = 0  # things that started the job (in progress, succeeded, failed, rejected, timed out)
+    rollout: dict[str, Any] | None = None  # jobExecutionsRolloutConfig, as DescribeJob gives it
+    abort: dict[str, Any] | None = None  # abortConfig, as DescribeJob gives it
 
     @property
     def active(self) -> bool:
@@ -90,6 +92,9 @@ class JobsPort(Protocol):
     def things_in_progress(self, job_id: str) -> list[str]: ...
 
     def force_cancel_execution(self, job_id: str, thing_name: str) -> bool: ...
+
+    def update(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
+        """UpdateJob: the job's rollout configuration, and its abort configuration when given."""
 
 
 # --- the comment, as the API counts and refuses it -----------------------------------------------------------

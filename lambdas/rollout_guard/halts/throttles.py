@@ -1,0 +1,99 @@
+"""What the guard remembers of a job it throttled, so that the alarm's return to OK can put the job back: the port,
+its record, and the configuration a throttle rule sets (pure).
+
+The record is saved before UpdateJob and kept in the state table (`adapters.dynamo_throttles`; `InMemoryThrottles`
+where there is none, for one invocation only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from rollout_guard.policy import Throttle
+
+# IoT rolls a job out at up to 1,000 things a minute when it sets no rate, and UpdateJob cannot remove a rate once
+# set: restoring a job that had none sets this ceiling.
+NO_RATE = {"maximumPerMinute": 1000}
+
+
+@dataclass(frozen=True)
+class Throttled:
+    job_id: str
+    rule: str
+    alarm: str  # the alarm whose ALARM throttled the job: its OK restores it
+    saved_rollout: dict[str, Any] | None
+    saved_abort: dict[str, Any] | None
+    applied_rollout: dict[str, Any]
+    applied_abort: dict[str, Any] | None
+    at: str  # ISO 8601, when the guard throttled it
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Throttled:
+        return cls(**json.loads(text))
+
+
+class ThrottleRecords(Protocol):
+    def get(self, job_id: str) -> Throttled | None: ...
+
+    def put(self, record: Throttled) -> None: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+
+class InMemoryThrottles:
+    """Records for one process: the CLI without a state table (an OK in a later invocation finds nothing)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Throttled] = {}
+
+    def get(self, job_id: str) -> Throttled | None:
+        return self.records.get(job_id)
+
+    def put(self, record: Throttled) -> None:
+        self.records[record.job_id] = record
+
+    def delete(self, job_id: str) -> None:
+        self.records.pop(job_id, None)
+
+
+def throttled_rollout(throttle: Throttle) -> dict[str, Any]:
+    """A flat rate: an `exponentialRate` is replaced (and saved), since UpdateJob takes one or the other."""
+    return {"maximumPerMinute": throttle.max_per_minute}
+
+
+def throttled_abort(throttle: Throttle, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The job's own abort criteria with the rule's added; where the job already has one of that failure type, the
+    stricter threshold and the lower minimum of the two (IoT takes one criterion per failure type)."""
+    if throttle.abort is None:
+        return current
+    criteria = [dict(c) for c in (current or {}).get("criteriaList", [])]
+    mine: dict[str, Any] = {"failureType": throttle.abort.failure_type, "action": "CANCEL",
+                            "thresholdPercentage": throttle.abort.percent,
+                            "minNumberOfExecutedThings": throttle.abort.min_executed}
+    same = next((c for c in criteria if c.get("failureType") == mine["failureType"]), None)
+    if same is None:
+        criteria.append(mine)
+    else:
+        same["thresholdPercentage"] = min(float(same["thresholdPercentage"]), mine["thresholdPercentage"])
+        same["minNumberOfExecutedThings"] = min(int(same["minNumberOfExecutedThings"]),
+                                                mine["minNumberOfExecutedThings"])
+    return {"criteriaList": criteria}
+
+
+def same_config(left: dict[str, Any] | None, right: dict[str, Any] | None) -> bool:
+    """Equal as IoT means them (numbers compared as numbers: DescribeJob may give 10 for 10.0)."""
+    return bool(_normal(left) == _normal(right))
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _normal(inner) for key, inner in value.items() if inner not in (None, [], {})}
+    if isinstance(value, list):
+        return [_normal(inner) for inner in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value

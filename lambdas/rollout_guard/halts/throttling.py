@@ -1,0 +1,148 @@
+"""The graduated response: a `throttle` rule slows a job instead of cancelling it, and the alarm's return to OK
+puts it back. Each job's throttle and restore is claimed like a cancel (levels `throttle`, `restore`), so two
+deliveries act once; the record of what the job was is saved before UpdateJob and read back by the restore."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.claims import RESTORE, THROTTLE, Claims, skipped_detail
+from rollout_guard.halts.decisions import (
+    FAILED,
+    RESTORED,
+    SKIPPED,
+    THROTTLED,
+    WOULD_RESTORE,
+    WOULD_THROTTLE,
+    Decision,
+)
+from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
+from rollout_guard.halts.throttles import (
+    NO_RATE,
+    Throttled,
+    ThrottleRecords,
+    same_config,
+    throttled_abort,
+    throttled_rollout,
+)
+from rollout_guard.policy import Rule
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """One alert's throttle or restore, over the jobs port, the claims and the records."""
+
+    rule: Rule
+    alert: Alert
+    jobs: JobsPort
+    claims: Claims
+    records: ThrottleRecords
+    dry_run: bool
+    out_of_time: Callable[[], bool]
+
+    def throttle(self, job_ids: list[str]) -> list[Decision]:
+        return [self._throttle(job_id) for job_id in job_ids]
+
+    def restore(self, job_ids: list[str]) -> list[Decision]:
+        """The jobs this alarm throttled (a job it did not is left alone, and not reported)."""
+        mine = [(job_id, record) for job_id in job_ids if (record := self.records.get(job_id)) is not None
+                and record.alarm == self.alert.alarm_name]
+        return [self._restore(job_id, record) for job_id, record in mine]
+
+    def _decision(self, job_id: str, action: str, detail: str) -> Decision:
+        return Decision(job_id, action, self.rule.reason_code, False, detail)
+
+    def _view(self, job_id: str) -> JobView | Decision:
+        if self.out_of_time():
+            return self._decision(job_id, FAILED, "not attempted: the invocation ran out of time")
+        try:
+            return self.jobs.describe(job_id)
+        except JobsError as error:
+            return self._decision(job_id, SKIPPED if error.not_found else FAILED, str(error))
+
+    def _throttle(self, job_id: str) -> Decision:
+        view = self._view(job_id)
+        if isinstance(view, Decision):
+            return view
+        if not view.active:
+            return self._decision(job_id, SKIPPED, f"job is {view.status}")
+        if self.rule.thing_group and not view.targets_group(self.rule.thing_group):
+            return self._decision(job_id, SKIPPED, f"job does not target thing group {self.rule.thing_group}")
+        held = self.records.get(job_id)
+        if held is not None:
+            return self._decision(job_id, SKIPPED, f"already throttled by the guard (rule {held.rule}, alarm "
+                                                   f"{held.alarm}, {held.at})")
+        throttle = self.rule.throttle
+        if throttle is None:  # a valid policy gives every throttle rule its settings
+            return self._decision(job_id, FAILED, f"rule {self.rule.name} has no throttle settings")
+        record = Throttled(job_id, self.rule.name, str(self.alert.alarm_name), view.rollout, view.abort,
+                           throttled_rollout(throttle), throttled_abort(throttle, view.abort),
+                           datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        detail = _throttle_detail(record)
+        if self.dry_run:
+            return self._decision(job_id, WOULD_THROTTLE, detail)
+        return self._claimed(job_id, THROTTLE, lambda: self._apply(record), THROTTLED, detail)
+
+    def _apply(self, record: Throttled) -> None:
+        self.records.put(record)  # saved first: a restore must find what the job was
+        try:
+            self.jobs.update(record.job_id, record.applied_rollout, record.applied_abort)
+        except JobsError:
+            self.records.delete(record.job_id)
+            raise
+
+    def _restore(self, job_id: str, record: Throttled) -> Decision:
+        view = self._view(job_id)
+        if isinstance(view, Decision):
+            return view
+        if not view.active:
+            self.records.delete(job_id)
+            return self._decision(job_id, SKIPPED, f"job is {view.status}: nothing to restore")
+        if not (same_config(view.rollout, record.applied_rollout) and same_config(view.abort, record.applied_abort)):
+            self.records.delete(job_id)
+            return self._decision(job_id, SKIPPED, "its rollout or abort configuration changed since the guard "
+                                                   "throttled it: left as it is")
+        rollout, abort, detail = _restoration(record)
+        if self.dry_run:
+            return self._decision(job_id, WOULD_RESTORE, detail)
+        return self._claimed(job_id, RESTORE, lambda: self._put_back(job_id, rollout, abort), RESTORED, detail)
+
+    def _put_back(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
+        self.jobs.update(job_id, rollout, abort)
+        self.records.delete(job_id)
+
+    def _claimed(self, job_id: str, level: str, act: Callable[[], None], done: str, detail: str) -> Decision:
+        try:
+            claimed = self.claims.once(job_id, level, act)
+        except JobsError as error:
+            return self._decision(job_id, FAILED, f"{level} failed: {error}")
+        if not claimed.acted:
+            verb = {THROTTLE: "throttl", RESTORE: "restor"}[level]
+            detail = skipped_detail(claimed).replace("cancelling", f"{verb}ing").replace("cancelled", f"{verb}ed")
+            return self._decision(job_id, SKIPPED, detail)
+        return self._decision(job_id, done, detail)
+
+
+def _throttle_detail(record: Throttled) -> str:
+    before = record.saved_rollout or "no rollout limit"
+    criteria = (record.applied_abort or {}).get("criteriaList", [])
+    return (f"rollout {record.applied_rollout['maximumPerMinute']} a minute (was {before}); abort criteria "
+            f"{criteria or 'unchanged'}; saved for the restore when {record.alarm} returns to OK")
+
+
+def _restoration(record: Throttled) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """What UpdateJob can put back: the saved configuration; where the job had none, the nearest UpdateJob allows."""
+    notes = []
+    rollout = record.saved_rollout
+    if rollout is None:
+        rollout = NO_RATE
+        notes.append("it had no rollout limit and UpdateJob cannot remove one: IoT's ceiling of 1000 a minute")
+    abort = record.saved_abort
+    if abort is None and record.applied_abort is not None:
+        notes.append("it had no abortConfig and UpdateJob cannot remove one: the guard's criteria stay armed")
+    detail = f"rollout {rollout} and abort configuration restored as saved"
+    return rollout, abort, detail + (f" ({'; '.join(notes)})" if notes else "")

@@ -1,0 +1,163 @@
+"""The graduated response as an operator sees it: `rollout-guard invoke` against the emulator (whose UpdateJob keeps
+the job's configuration, so DescribeJob shows what the guard set), with the state table holding what each
+throttled job was."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rollout_guard_cli import samples
+from rollout_guard_local.emulator import client, client_env
+
+COMMAND = str(Path(sys.executable).parent / "rollout-guard")
+TABLE = "throttle-state"
+POLICY = """
+rules:
+  - name: crash-warning
+    match: {alarm_name: "fw-warn-*"}
+    jobs: ["fw-*"]
+    reason_code: FIRMWARE_WARNING
+    action: throttle
+    throttle:
+      max_per_minute: 5
+      abort: {failure_type: FAILED, percent: 10, min_executed: 20}
+  - name: crash-rate
+    match: {alarm_name: "fw-crash-rate-*"}
+    jobs: ["fw-*"]
+    reason_code: FIRMWARE_CRASH_RATE
+"""
+ROLLOUT = {"exponentialRate": {"baseRatePerMinute": 50, "incrementFactor": 2.0,
+                               "rateIncreaseCriteria": {"numberOfSucceededThings": 100}}}
+ABORT = {"criteriaList": [{"failureType": "TIMED_OUT", "action": "CANCEL", "thresholdPercentage": 30.0,
+                           "minNumberOfExecutedThings": 10}]}
+
+
+@pytest.fixture
+def fleet(emulator, tmp_path):
+    iot = client("iot", emulator)
+    thing = iot.create_thing(thingName="dev-1")["thingArn"]
+    iot.create_job(jobId="fw-3-2-eu", targets=[thing], document="{}", targetSelection="SNAPSHOT",
+                   jobExecutionsRolloutConfig=ROLLOUT, abortConfig=ABORT)
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    done = run(emulator, tmp_path, "state", "init", TABLE)
+    assert done.returncode == 0, done.stderr
+    return iot
+
+
+def run(url: str, folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env={**os.environ, **client_env(url)},
+                          cwd=folder, timeout=120)
+
+
+def invoke(url: str, folder: Path, event: dict, *extra: str) -> subprocess.CompletedProcess:
+    path = folder / "event.json"
+    path.write_text(json.dumps(event))
+    return run(url, folder, "invoke", str(path), "--policy", str(folder / "policy.yaml"), "--state-table", TABLE,
+               *extra)
+
+
+def warning(state: str = "ALARM", previous: str = "OK") -> dict:
+    return samples.alarm_eventbridge(job_id="fw-3-2-eu", alarm_name="fw-warn-eu", state=state, previous_state=previous)
+
+
+def job(iot) -> dict:
+    return iot.describe_job(jobId="fw-3-2-eu")["job"]
+
+
+def decisions(done: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    assert done.returncode == 0, done.stderr + done.stdout
+    return [(d["jobId"], d["action"]) for d in json.loads(done.stdout)["decisions"]]
+
+
+def test_a_warning_throttles_the_job_and_arms_its_own_abort(fleet, emulator, tmp_path):
+    done = invoke(emulator, tmp_path, warning())
+
+    assert decisions(done) == [("fw-3-2-eu", "throttled")]
+    after = job(fleet)
+    assert after["status"] not in ("CANCELED", "COMPLETED")
+    assert after["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
+    assert after["abortConfig"]["criteriaList"] == [
+        *ABORT["criteriaList"],
+        {"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 10.0, "minNumberOfExecutedThings": 20}]
+
+
+def test_the_alarms_ok_restores_exactly_what_was_saved(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+
+    done = invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))
+
+    assert decisions(done) == [("fw-3-2-eu", "restored")]
+    after = job(fleet)
+    assert after["jobExecutionsRolloutConfig"] == ROLLOUT and after["abortConfig"] == ABORT
+
+
+def test_a_second_alarm_while_throttled_changes_nothing(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+    throttled = job(fleet)
+
+    done = invoke(emulator, tmp_path, warning())
+
+    assert decisions(done) == [("fw-3-2-eu", "skipped")]
+    after = job(fleet)
+    assert (after["jobExecutionsRolloutConfig"], after["abortConfig"]) == (
+        throttled["jobExecutionsRolloutConfig"], throttled["abortConfig"])
+
+
+def test_a_cancel_rule_still_cancels_a_throttled_job(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+
+    done = invoke(emulator, tmp_path, samples.alarm_eventbridge(job_id="fw-3-2-eu", alarm_name="fw-crash-rate-eu"))
+
+    assert decisions(done) == [("fw-3-2-eu", "canceled")]
+    assert (job(fleet)["status"], job(fleet)["reasonCode"]) == ("CANCELED", "FIRMWARE_CRASH_RATE")
+
+
+def test_a_job_changed_since_the_throttle_is_left_as_it_is(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+    fleet.update_job(jobId="fw-3-2-eu", jobExecutionsRolloutConfig={"maximumPerMinute": 20})
+
+    done = invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))
+
+    assert decisions(done) == [("fw-3-2-eu", "skipped")]
+    assert "changed since the guard throttled it" in json.loads(done.stdout)["decisions"][0]["detail"]
+    assert job(fleet)["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 20}
+
+
+def test_a_dry_run_says_what_it_would_throttle_and_changes_nothing(fleet, emulator, tmp_path):
+    done = invoke(emulator, tmp_path, warning(), "--dry-run")
+
+    assert decisions(done) == [("fw-3-2-eu", "would_throttle")]
+    assert job(fleet)["jobExecutionsRolloutConfig"] == ROLLOUT
+
+
+def test_an_ok_of_an_alarm_that_throttled_nothing_is_handled_quietly(fleet, emulator, tmp_path):
+    done = invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))
+
+    assert decisions(done) == []
+    assert job(fleet)["jobExecutionsRolloutConfig"] == ROLLOUT
+
+
+def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lists_them_all(tmp_path):
+    (tmp_path / "policy.yaml").write_text(POLICY.replace("max_per_minute: 5", "max_per_minute: 5000").replace(
+        "percent: 10,", "percent: 100.5,").replace("min_executed: 20", "min_executed: 0"))
+    (tmp_path / "event.json").write_text(json.dumps(warning()))
+
+    done = subprocess.run([COMMAND, "invoke", str(tmp_path / "event.json"), "--policy", str(tmp_path / "policy.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    checked = subprocess.run([COMMAND, "policy", "check", str(tmp_path / "policy.yaml")], capture_output=True,
+                             text=True, timeout=60)
+
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "rule 'crash-warning': throttle.max_per_minute 5000" in done.stderr
+    assert checked.returncode == 2
+    listed = [line.strip() for line in checked.stderr.splitlines() if line.strip().startswith("- ")]
+    assert listed == ["- rule 'crash-warning': throttle.max_per_minute 5000 must be a whole number from 1 to 1000",
+                      "- rule 'crash-warning': throttle.abort.percent 100.5 must be above 0 and at most 100, with at "
+                      "most two decimals",
+                      "- rule 'crash-warning': throttle.abort.min_executed 0 must be a whole number of at least 1"]
