@@ -17,7 +17,7 @@ from rollout_guard.adapters.halt_events import HaltAnnouncer
 from rollout_guard.adapters.kill_switch import KillSwitch
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttles import EscalationTimers, InMemoryThrottles, ThrottleRecords
 from rollout_guard.policy import load_file
 from rollout_guard.runtime import Runtime
 from rollout_guard.settings import Settings
@@ -45,6 +45,7 @@ def build_runtime(settings: Settings, fleet_state: FleetState | None = None) -> 
         timers=_timers(settings),
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
         throttles=_throttles(settings),
+        escalations=_escalations(settings),
         fleet_state=fleet_state,
         fleet_state_factory=_fleet_state_factory(settings),
         fleet_jobs_factory=lambda: iot_jobs(settings, settings.fleet_iot_rate),
@@ -90,6 +91,16 @@ def _throttles(settings: Settings) -> ThrottleRecords:
 
     attempts = settings.max_attempts
     return DynamoThrottles(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
+
+
+def _escalations(settings: Settings) -> EscalationTimers | None:
+    if not (settings.escalation_bus_arn and settings.escalation_role_arn):
+        return None
+    from rollout_guard.adapters.escalation_schedules import ScheduledEscalations
+
+    attempts = settings.max_attempts
+    return ScheduledEscalations(settings.escalation_bus_arn, settings.escalation_role_arn,
+                                lambda: make_client("scheduler", max_attempts=attempts))
 
 
 def _timers(settings: Settings) -> Timers | None:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their f
     from rollout_guard.fleet.detector import InProgressListing, Timers
     from rollout_guard.fleet.state import FleetState
     from rollout_guard.halts.gate import AlarmsPort
-    from rollout_guard.halts.throttles import ThrottleRecords
+    from rollout_guard.halts.throttles import EscalationTimers, ThrottleRecords
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -104,6 +104,7 @@ class Runtime:
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
     throttles: ThrottleRecords | None = None  # what the jobs a throttle rule slowed were (the state table)
+    escalations: EscalationTimers | None = None  # a throttle's escalation timers (EventBridge Scheduler)
     listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
     fleet_jobs: JobsPort | None = None  # IoT for the fleet signal's own calls, paced at its share of the budget
     fleet_jobs_factory: Callable[[], JobsPort] | None = None  # how to make it (else the fleet shares `jobs`)
@@ -128,13 +129,15 @@ class Runtime:
             logger.append_keys(alert_kind=alert.kind)
             if alert.kind == alerts.JOB_CREATED:
                 return self._gate(alert, context)
+            if alert.kind == alerts.ESCALATION_DUE:
+                return self._escalate(alert, context)
             return self._act(alert, self.policy, context).to_dict()
 
     def _act(self, alert: alerts.Alert, policy: Policy, context: Any) -> guard.Outcome:
         """The guard on one alert, reported and announced; raises `HaltIncomplete` when a job was left."""
         outcome = guard.respond(alert, policy, self.jobs, dry_run=self.settings.dry_run,
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
-                                claims=self.claims, throttles=self.throttles)
+                                claims=self.claims, throttles=self.throttles, escalations=self.escalations)
         self._report(outcome)
         if outcome.count(CANCELED):
             self._after_halt(outcome)
@@ -155,6 +158,21 @@ class Runtime:
         count(Metric.JOBS_GATED)
         log("warning", "Job created while its alarm fires", alarm=alert.alarm_name, rule=rule.name,
             job_id=created.job_ids[0])
+        return self._act(alert, Policy((rule,)), context).to_dict()
+
+    def _escalate(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
+        """A throttle's escalation timer: cancel with the rule's reason code and force if the alarm still fires."""
+        from rollout_guard.halts.throttles import InMemoryThrottles
+        from rollout_guard.halts.throttling import escalation
+
+        found = escalation(due, self.policy, self.throttles or InMemoryThrottles(), self.alarms)
+        if isinstance(found, str):
+            log("info", "Escalation not needed", alert=due.summary(), detail=found)
+            return {"status": guard.IGNORED, "detail": found, "rule": due.source, "alert": due.summary(),
+                    "decisions": []}
+        alert, rule = found
+        log("warning", "Throttled job still under a firing alarm: cancelling", alarm=alert.alarm_name,
+            rule=rule.name, job_id=alert.job_ids[0])
         return self._act(alert, Policy((rule,)), context).to_dict()
 
     def _fleet_batch(self, event: dict[str, Any], context: Any) -> FleetBatch:

@@ -16,6 +16,8 @@ DEAD_LETTER_QUEUE = "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL"
 STATE_TABLE = "ROLLOUT_GUARD_STATE_TABLE"
 FLEET_QUEUE = "ROLLOUT_GUARD_FLEET_QUEUE_URL"
 FLEET_IOT_RATE = "ROLLOUT_GUARD_FLEET_IOT_RATE"
+ESCALATION_BUS = "ROLLOUT_GUARD_ESCALATION_BUS_ARN"
+ESCALATION_ROLE = "ROLLOUT_GUARD_ESCALATION_ROLE_ARN"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -41,6 +43,9 @@ class Settings:
     # one consumer's share of the fleet's budget (the stack sets it), so that the fleet never takes the rate a halt
     # needs; 0 = unpaced
     fleet_iot_rate: float = 10.0
+    # A throttle's escalation timer: EventBridge Scheduler puts the due event on this bus, through this role.
+    escalation_bus_arn: str | None = None
+    escalation_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -63,6 +68,8 @@ class Settings:
             dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE, "").strip() or None,
             state_table=env.get(STATE_TABLE, "").strip() or None,
             fleet_queue_url=env.get(FLEET_QUEUE, "").strip() or None,
+            escalation_bus_arn=env.get(ESCALATION_BUS, "").strip() or None,
+            escalation_role_arn=env.get(ESCALATION_ROLE, "").strip() or None,
         )
 
 

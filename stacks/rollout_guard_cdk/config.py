@@ -234,6 +234,10 @@ class GuardConfig:
         """The rules whose action is `throttle`: they update jobs, and their alarms' returns to OK restore them."""
         return tuple(rule for rule in self.policy.rules if rule.action == THROTTLE)
 
+    def escalating_throttles(self) -> bool:
+        """Some throttle rule cancels after `escalate_after`: the stack gives it a timer (EventBridge Scheduler)."""
+        return any(rule.throttle is not None and rule.throttle.escalate_after_s for rule in self.throttle_rules())
+
     def throttle_job_globs(self) -> tuple[str, ...] | None:
         """The job globs throttle rules may update, or None when one leaves jobs open."""
         globs: list[str] = []

@@ -19,7 +19,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.halts.alerts import ALARM_STATE_CHANGE, CLOUDTRAIL_CALL, HALT_REQUESTED, OPERATOR_SOURCE
+from rollout_guard.halts.alerts import (
+    ALARM_STATE_CHANGE,
+    CLOUDTRAIL_CALL,
+    ESCALATION_DUE_TYPE,
+    HALT_REQUESTED,
+    OPERATOR_SOURCE,
+    TIMER_SOURCE,
+)
 
 from .config import ConfigError, GuardConfig
 from .findings import acknowledge
@@ -182,6 +189,13 @@ class Delivery:
                     detail={"alarmName": [{"prefix": prefix} for prefix in config.alarm_name_prefixes],
                             "state": {"value": ["OK"]}, "previousState": {"value": ["ALARM"]}},
                 ),
+                targets=[target],
+            ))
+        if config.escalating_throttles():
+            self.rules.append(events.Rule(
+                scope, "EscalationDueRule",
+                description="A throttle's escalation timer fired: cancel if the alarm still fires",
+                event_pattern=events.EventPattern(source=[TIMER_SOURCE], detail_type=[ESCALATION_DUE_TYPE]),
                 targets=[target],
             ))
         if config.custom_event_sources:

@@ -145,6 +145,10 @@ class GuardFunction:
             # DescribeAlarms authorizes on alarm ARNs; the gate narrows by the rules' globs when it asks.
             self._allow("AlarmsFiringAtJobCreation", ["cloudwatch:DescribeAlarms"],
                         [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
+        elif config.escalating_throttles():
+            # An escalation timer asks whether the throttling alarm still fires before it cancels.
+            self._allow("AlarmsStillFiring", ["cloudwatch:DescribeAlarms"],
+                        [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
         if config.escalates() or config.counts_dark_things():
             # a forced escalation finds the executions left running; dark checks list the IN_PROGRESS ones
             self._allow("ListJobExecutions", ["iot:ListJobExecutionsForJob"], self.job_arns())
@@ -174,10 +178,15 @@ class GuardFunction:
             findings[f"IAM5[Action::{action}]"] = (
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
                 "the statement names only that key")
-        if self.config.pre_start_gate:
+        if self.config.pre_start_gate or self.config.escalating_throttles():
             findings["IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]"] = (
-                "The pre-start gate reads which alarms are in ALARM (DescribeAlarms, read only) when a job is "
-                "created; the alarms it acts on are the policy's, chosen in the function")
+                "The pre-start gate and the throttles' escalation timers read which alarms are in ALARM "
+                "(DescribeAlarms, read only); the alarms they act on are the policy's, chosen in the function")
+        if self.config.escalating_throttles():
+            findings["IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"
+                     "default/rollout-guard-escalate-*]"] = (
+                "One escalation timer per throttled job, named after the job when it is throttled: only schedules "
+                "of the guard's own prefix in the default group")
         if self.config.looks_up_things() or self.config.escalates():
             findings[f"IAM5[Resource::{arn}:thing/*]"] = (
                 "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from .config import GuardConfig
 from .delivery import Delivery
+from .escalation import EscalationTimer
 from .fleet import FleetSignal
 from .function import TIMEOUT, GuardFunction
 from .monitoring import Monitoring
@@ -29,6 +30,8 @@ class RolloutGuard(Construct):
         self.delivery = Delivery(self, config)
         self.state = StateTable(self, self.delivery.key)
         self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue, self.state)
+        self.escalation = (EscalationTimer(self, self.guard_function.function, self.guard_function.role)
+                           if config.escalating_throttles() else None)
         self.delivery.route_to(self.guard_function.function)
         self.fleet = (FleetSignal(self, config, self.delivery.key, self.delivery.dead_letter_queue,
                                   self.guard_function.function, TIMEOUT) if config.fleet_signal else None)

@@ -161,3 +161,71 @@ def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lis
                       "- rule 'crash-warning': throttle.abort.percent 100.5 must be above 0 and at most 100, with at "
                       "most two decimals",
                       "- rule 'crash-warning': throttle.abort.min_executed 0 must be a whole number of at least 1"]
+
+
+# --- escalation: an EventBridge Scheduler one-time schedule, delivered as EventBridge would ----------------------
+
+ESCALATING = POLICY.replace("min_executed: 20}", "min_executed: 20}\n      escalate_after: 10m")
+BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+ROLE = "arn:aws:iam::123456789012:role/rollout-guard-escalation"
+
+
+@pytest.fixture
+def escalating(fleet, emulator, tmp_path, monkeypatch):
+    (tmp_path / "policy.yaml").write_text(ESCALATING)
+    monkeypatch.setenv("ROLLOUT_GUARD_ESCALATION_BUS_ARN", BUS)
+    monkeypatch.setenv("ROLLOUT_GUARD_ESCALATION_ROLE_ARN", ROLE)
+    cloudwatch = client("cloudwatch", emulator)
+    cloudwatch.put_metric_alarm(AlarmName="fw-warn-eu", MetricName="CrashRate", Namespace="Fleet/Firmware",
+                                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=2,
+                                ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="fw-warn-eu", StateValue="ALARM", StateReason="crash rate 2.5% > 2%")
+    return cloudwatch
+
+
+def due_event(emulator) -> dict:
+    """What the schedule puts on the bus when it fires, as the rule hands it to the function."""
+    scheduler = client("scheduler", emulator)
+    [summary] = scheduler.list_schedules()["Schedules"]
+    schedule = scheduler.get_schedule(Name=summary["Name"])
+    target = schedule["Target"]
+    assert target["Arn"] == BUS and target["RoleArn"] == ROLE
+    assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
+    return {"version": "0", "id": "due-1", "source": target["EventBridgeParameters"]["Source"],
+            "detail-type": target["EventBridgeParameters"]["DetailType"], "account": "123456789012",
+            "time": "2026-12-03T12:00:00Z", "region": "eu-west-1", "resources": [],
+            "detail": json.loads(target["Input"])}
+
+
+def test_a_warning_that_holds_is_cancelled_when_its_timer_fires(escalating, fleet, emulator, tmp_path):
+    throttled = invoke(emulator, tmp_path, warning())
+    assert decisions(throttled) == [("fw-3-2-eu", "throttled")]
+    assert "cancelled in 600 s if the alarm still fires" in json.loads(throttled.stdout)["decisions"][0]["detail"]
+
+    done = invoke(emulator, tmp_path, due_event(emulator))
+
+    assert decisions(done) == [("fw-3-2-eu", "canceled")]
+    assert (job(fleet)["status"], job(fleet)["reasonCode"]) == ("CANCELED", "FIRMWARE_WARNING")
+
+
+def test_a_restore_before_the_timer_wins(escalating, fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+    event = due_event(emulator)
+    escalating.set_alarm_state(AlarmName="fw-warn-eu", StateValue="OK", StateReason="back under 2%")
+    assert decisions(invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))) == [("fw-3-2-eu", "restored")]
+
+    done = invoke(emulator, tmp_path, event)
+
+    assert decisions(done) == [] and "no longer throttled" in json.loads(done.stdout)["detail"]
+    assert job(fleet)["status"] not in ("CANCELED", "COMPLETED")
+
+
+def test_an_alarm_back_to_ok_stops_the_escalation_even_before_the_restore_arrives(escalating, fleet, emulator,
+                                                                                   tmp_path):
+    invoke(emulator, tmp_path, warning())
+    escalating.set_alarm_state(AlarmName="fw-warn-eu", StateValue="OK", StateReason="back under 2%")
+
+    done = invoke(emulator, tmp_path, due_event(emulator))
+
+    assert decisions(done) == [] and "no longer in ALARM" in json.loads(done.stdout)["detail"]
+    assert job(fleet)["status"] not in ("CANCELED", "COMPLETED")

@@ -58,6 +58,18 @@ def trailed(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
+def throttled(tmp_path_factory) -> dict:
+    """The template of a policy with a throttle rule that escalates (UpdateJob, the Scheduler role and rules)."""
+    folder = tmp_path_factory.mktemp("throttled")
+    (folder / "policy.yaml").write_text(
+        (ROOT / "policy.yaml").read_text() + "  - name: crash-warning\n    match: {alarm_name: 'fw-warn-*'}\n"
+        "    jobs: ['fw-*']\n    action: throttle\n"
+        "    throttle: {max_per_minute: 5, abort: {failure_type: FAILED, percent: 10, min_executed: 20},"
+        " escalate_after: 30m}\n")
+    return synthesize(folder, {**CONTEXT["rollout-guard"], "policyFile": str(folder / "policy.yaml")}, bundle=False)
+
+
+@pytest.fixture(scope="session")
 def reserved(tmp_path_factory) -> dict:
     """The template with reserved concurrency."""
     return synthesize(tmp_path_factory.mktemp("reserved"), {**CONTEXT["rollout-guard"], "reservedConcurrency": 2},
@@ -74,14 +86,14 @@ def deployed_environments(tmp_path_factory) -> tuple[dict[str, dict], Path]:
 
 
 @pytest.fixture(scope="session")
-def checked(tmp_path_factory, template, reserved, archived, trailed, deployed_environments) -> dict[str, dict]:
+def checked(tmp_path_factory, template, reserved, archived, trailed, throttled, deployed_environments) -> dict[str, dict]:
     """checkov once over every template the tests look at (the project's, with reserved concurrency, the archive's,
     the trail's, the control stack's), and cfn-lint over those the other lint tests do not cover; the report of
     each template by name."""
     from tests.infrastructure.test_checkov import checkov_reports
 
     folder = tmp_path_factory.mktemp("checked")
-    templates = {"guard": template, "reserved": reserved, "archive": archived, "trail": trailed,
+    templates = {"guard": template, "reserved": reserved, "archive": archived, "trail": trailed, "throttle": throttled,
                  "control": deployed_environments[0]["RolloutGuardControl"]}
     for name, body in templates.items():
         (folder / f"{name}.template.json").write_text(json.dumps(body))

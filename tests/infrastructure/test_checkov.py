@@ -77,3 +77,8 @@ def test_with_reserved_concurrency_the_concurrency_check_passes_on_its_own(check
 
 def test_the_control_stack_fails_no_check(checked):
     assert failed(checked["control"]) == [] and len(checked["control"]["passed_checks"]) >= 5
+
+
+def test_the_throttle_and_escalation_resources_fail_no_check(checked):
+    assert failed(checked["throttle"]) == []
+    assert set(skips(checked["throttle"])) == SKIPPED

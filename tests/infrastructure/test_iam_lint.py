@@ -46,7 +46,7 @@ def forcing_template(tmp_path_factory):
         {"name": "hard", "match": {"alarm_name": "fw-*"}, "jobs": ["fw-*"], "force": True},
         {"name": "defender", "match": {"security_profile": "fw-*"}, "jobs": ["fw-*"]},
         {"name": "slow", "match": {"alarm_name": "warn-*"}, "jobs": ["fw-*"], "action": "throttle",
-         "throttle": {"max_per_minute": 5}},
+         "throttle": {"max_per_minute": 5, "escalate_after": "30m"}},
         {"name": "fleet", "match": {"signal": "casualties"}, "jobs": ["fw-*"], "dark_after": 60,
          "casualties": {"things": 3, "fleet_things": 100}}]}))
     context = {**CONTEXT["rollout-guard"], "policyFile": str(policy), "jobTagKey": "rollout-guard", "tracing": True,

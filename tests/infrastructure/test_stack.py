@@ -400,6 +400,35 @@ def test_a_throttle_rule_may_update_only_its_jobs_and_hears_its_alarms_return_to
     assert detail["alarmName"] == [{"prefix": "fw-crash-rate-"}]
 
 
+def test_an_escalation_timer_may_create_only_the_guards_schedules_and_pass_only_its_role(variant, tmp_path):
+    policy = tmp_path / "escalate.yaml"
+    policy.write_text("rules:\n"
+                      "  - {name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-*'], action: throttle,\n"
+                      "     throttle: {max_per_minute: 5, escalate_after: 30m}}\n")
+    template = variant(policyFile=str(policy))
+
+    allowed = {s["Sid"]: s for s in statements(template) if "Sid" in s}
+    role_id, _ = one(template, "AWS::IAM::Role", "EscalationSchedulerRole")
+    assert allowed["ScheduleEscalations"]["Action"] == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
+    assert resources_of(allowed["ScheduleEscalations"]) == [
+        "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/default/rollout-guard-escalate-*"]
+    assert allowed["PassEscalationRole"]["Action"] == ["iam:PassRole"]
+    assert resources_of(allowed["PassEscalationRole"]) == ["${" + role_id + ".Arn}"]
+    assert allowed["PassEscalationRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert "cloudwatch:DescribeAlarms" in allowed["AlarmsStillFiring"]["Action"]
+    (put,) = statements(template, "EscalationSchedulerRole")
+    assert put["Action"] == ["events:PutEvents"]
+    assert resources_of(put) == ["arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"]
+    trust = resources(template, "AWS::IAM::Role")[role_id]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}}
+    (_, due), = [(k, r) for k, r in resources(template, "AWS::Events::Rule").items() if "EscalationDue" in k]
+    assert due["EventPattern"] == {"source": ["rollout-guard.timer"], "detail-type": ["Rollout Escalation Due"]}
+    variables = one(template, "AWS::Lambda::Function")[1]["Environment"]["Variables"]
+    assert variables["ROLLOUT_GUARD_ESCALATION_ROLE_ARN"] == "${" + role_id + ".Arn}"
+
+
 def test_without_a_throttle_rule_nothing_may_update_a_job(template):
     assert not [s for s in statements(template) if "iot:UpdateJob" in s["Action"]]
     assert not [k for k in resources(template, "AWS::Events::Rule") if "AlarmRecovered" in k]

@@ -23,6 +23,11 @@ DEFENDER = "defender_violation"
 CUSTOM = "custom"
 FLEET = "fleet_signal"  # made by the detector (`detector`) when a job's casualties cross a rule's threshold
 JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start gate (`gate`) looks at it
+ESCALATION_DUE = "escalation_due"  # a throttle's escalation timer: cancel if the alarm still fires (`throttling`)
+
+# The event an escalation timer (an EventBridge Scheduler one-time schedule) puts on the guard's bus.
+TIMER_SOURCE = "rollout-guard.timer"
+ESCALATION_DUE_TYPE = "Rollout Escalation Due"
 
 # An operator's halt, from `rollout-guard halt` or put on the control bus: a custom alert of this source that names
 # a glob over job ids instead of jobs. The policy's rules match it by its source, like any custom alert.
@@ -82,6 +87,8 @@ class Alert:
             return f"alarm {self.alarm_name}"
         if self.kind == DEFENDER:
             return f"thing {self.thing_name} ({self.security_profile})"
+        if self.kind == ESCALATION_DUE:
+            return f"the escalation timer of job {self.job_ids[0]} (alarm {self.alarm_name})"
         if self.kind in (FLEET, JOB_CREATED):
             job = self.job_ids[0] if self.job_ids else "?"
             named = job if isinstance(job, str) else show(job)
@@ -254,6 +261,8 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
                              _str(event.get("time"), "time"))
     if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
         return _job_created(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
+    if source == TIMER_SOURCE and detail_type == ESCALATION_DUE_TYPE:
+        return _escalation_due(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
     if source.startswith("aws."):
         raise UnrecognisedAlert(f"EventBridge event {source} / {detail_type!r} is not an alert the guard handles")
     detail = _obj(event.get("detail"), "detail")
@@ -293,6 +302,15 @@ def _job_created(detail: dict[str, Any], event_id: str | None) -> Alert:
     job_id = request.get("jobId", answer.get("jobId"))
     return Alert(kind=JOB_CREATED, via="cloudtrail", correlation_id=event_id, job_ids=(_required(job_id, "jobId"),),
                  timestamp=_str(detail.get("eventTime"), "detail.eventTime"))
+
+
+def _escalation_due(detail: dict[str, Any], event_id: str | None) -> Alert:
+    """A throttle's escalation timer: the job, the alarm that throttled it and the rule (in `source`'s place)."""
+    job_id = _required(detail.get("jobId"), "detail.jobId")
+    return Alert(kind=ESCALATION_DUE, via="timer", correlation_id=event_id,
+                 alarm_name=_required(detail.get("alarmName"), "detail.alarmName"),
+                 source=_required(detail.get("rule"), "detail.rule"), job_ids=(job_id,),
+                 timestamp=_str(detail.get("throttledAt"), "detail.throttledAt"))
 
 
 def _parse_alarm_action(event: dict[str, Any]) -> Alert:

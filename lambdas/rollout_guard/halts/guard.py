@@ -30,7 +30,7 @@ from rollout_guard.halts.decisions import (
     Decision,
 )
 from rollout_guard.halts.jobs import JobsError, JobsPort
-from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttles import EscalationTimers, InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttling import Throttling
 from rollout_guard.policy import THROTTLE, Policy, Rule
 
@@ -81,6 +81,7 @@ def respond(
     kill_switch: Callable[[], bool] = lambda: False,
     claims: Claims | None = None,
     throttles: ThrottleRecords | None = None,
+    escalations: EscalationTimers | None = None,
 ) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
@@ -103,12 +104,11 @@ def respond(
         return chosen
     candidates, skipped = chosen
     dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
-    if rule.action == THROTTLE:
-        acted = _throttling(alert, rule, candidates, Throttling(
-            rule, alert, jobs, claims or NoClaims(), throttles or InMemoryThrottles(), dry_run, out_of_time))
-    else:
-        acted = _Work(jobs, claims or NoClaims(), rule, decisions.render_comment(rule, alert), dry_run,
-                      out_of_time).run(candidates)
+    claims = claims or NoClaims()
+    acted = (_throttling(alert, rule, candidates, Throttling(rule, alert, jobs, claims, throttles or InMemoryThrottles(),
+                                                             dry_run, out_of_time, escalations))
+             if rule.action == THROTTLE else
+             _Work(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time).run(candidates))
     detail = f"rule {rule.name} matched {alert.subject}" + ("" if skipped or acted else "; no job selected")
     return Outcome(alert, HANDLED, detail, rule, skipped + acted)
 

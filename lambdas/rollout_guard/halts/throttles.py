@@ -15,6 +15,8 @@ from rollout_guard.policy import Throttle
 # IoT rolls a job out at up to 1,000 things a minute when it sets no rate, and UpdateJob cannot remove a rate once
 # set: restoring a job that had none sets this ceiling.
 NO_RATE = {"maximumPerMinute": 1000}
+# The escalation timers' schedule names begin so (the stack lets the function create those only).
+ESCALATION_SCHEDULE_PREFIX = "rollout-guard-escalate-"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,16 @@ class InMemoryThrottles:
 
     def delete(self, job_id: str) -> None:
         self.records.pop(job_id, None)
+
+
+class EscalationTimers(Protocol):
+    def schedule(self, record: Throttled, due_epoch_s: float) -> None:
+        """At `due_epoch_s`, deliver the job's "Rollout Escalation Due" event to the guard (once)."""
+
+
+def escalation_event(record: Throttled) -> dict[str, Any]:
+    """The detail of the event the timer delivers."""
+    return {"jobId": record.job_id, "alarmName": record.alarm, "rule": record.rule, "throttledAt": record.at}
 
 
 def throttled_rollout(throttle: Throttle) -> dict[str, Any]:

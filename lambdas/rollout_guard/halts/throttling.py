@@ -4,13 +4,16 @@ deliveries act once; the record of what the job was is saved before UpdateJob an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timezone
 from typing import Any
 
-from rollout_guard.halts.alerts import Alert
-from rollout_guard.halts.claims import RESTORE, THROTTLE, Claims, skipped_detail
+from rollout_guard.halts.alerts import ALARM, Alert
+from rollout_guard.halts.claims import RESTORE, Claims, skipped_detail
+from rollout_guard.halts.claims import THROTTLE as THROTTLE_CLAIM
 from rollout_guard.halts.decisions import (
     FAILED,
     RESTORED,
@@ -20,16 +23,19 @@ from rollout_guard.halts.decisions import (
     WOULD_THROTTLE,
     Decision,
 )
+from rollout_guard.halts.gate import AlarmsPort
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 from rollout_guard.halts.throttles import (
     NO_RATE,
+    EscalationTimers,
     Throttled,
     ThrottleRecords,
     same_config,
     throttled_abort,
     throttled_rollout,
 )
-from rollout_guard.policy import Rule
+from rollout_guard.policy import CANCEL as CANCEL_ACTION
+from rollout_guard.policy import THROTTLE, Policy, Rule
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Throttling:
     records: ThrottleRecords
     dry_run: bool
     out_of_time: Callable[[], bool]
+    timers: EscalationTimers | None = None  # where `escalate_after` is kept (an EventBridge Scheduler schedule)
 
     def throttle(self, job_ids: list[str]) -> list[Decision]:
         return [self._throttle(job_id) for job_id in job_ids]
@@ -82,16 +89,21 @@ class Throttling:
         record = Throttled(job_id, self.rule.name, str(self.alert.alarm_name), view.rollout, view.abort,
                            throttled_rollout(throttle), throttled_abort(throttle, view.abort),
                            datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        detail = _throttle_detail(record)
+        detail = _throttle_detail(record) + _escalation_note(self.rule, self.timers)
         if self.dry_run:
             return self._decision(job_id, WOULD_THROTTLE, detail)
-        return self._claimed(job_id, THROTTLE, lambda: self._apply(record), THROTTLED, detail)
+        return self._claimed(job_id, THROTTLE_CLAIM, lambda: self._apply(record), THROTTLED, detail)
 
     def _apply(self, record: Throttled) -> None:
-        self.records.put(record)  # saved first: a restore must find what the job was
+        """Saved first (a restore must find what the job was), then the escalation timer, then UpdateJob: a timer
+        whose throttle failed finds no record and does nothing."""
+        self.records.put(record)
         try:
+            escalate_after = self.rule.throttle.escalate_after_s if self.rule.throttle else None
+            if escalate_after and self.timers is not None:
+                self.timers.schedule(record, time.time() + escalate_after)
             self.jobs.update(record.job_id, record.applied_rollout, record.applied_abort)
-        except JobsError:
+        except Exception:
             self.records.delete(record.job_id)
             raise
 
@@ -121,10 +133,28 @@ class Throttling:
         except JobsError as error:
             return self._decision(job_id, FAILED, f"{level} failed: {error}")
         if not claimed.acted:
-            verb = {THROTTLE: "throttl", RESTORE: "restor"}[level]
+            verb = {THROTTLE_CLAIM: "throttl", RESTORE: "restor"}[level]
             detail = skipped_detail(claimed).replace("cancelling", f"{verb}ing").replace("cancelled", f"{verb}ed")
             return self._decision(job_id, SKIPPED, detail)
         return self._decision(job_id, done, detail)
+
+
+def escalation(due: Alert, policy: Policy, records: ThrottleRecords, alarms: AlarmsPort | None) -> tuple[Alert, Rule] | str:
+    """The cancel a due escalation timer calls for, with its rule made a cancel; or why there is none (a restore in
+    between wins: the job no longer throttled by that alarm, or the alarm no longer in ALARM)."""
+    rule = next((r for r in policy.rules if r.name == due.source and r.action == THROTTLE), None)
+    job_id, alarm = str(due.job_ids[0]), str(due.alarm_name)
+    if rule is None or rule.throttle is None:
+        return f"rule {due.source} is no longer a throttle rule of the policy: nothing to escalate"
+    record = records.get(job_id)
+    if record is None or record.alarm != alarm or record.at != due.timestamp:
+        return f"job {job_id} is no longer throttled by alarm {alarm} (restored or changed): nothing to escalate"
+    if alarms is None or alarm not in alarms.firing(alarm):
+        return f"alarm {alarm} is no longer in ALARM: nothing to escalate"
+    reason = f"still in ALARM {rule.throttle.escalate_after_s} s after the throttle of {record.at}"
+    alert = Alert(kind=ALARM, via="timer", correlation_id=due.correlation_id, alarm_name=alarm, state="ALARM",
+                  reason=reason, job_ids=(job_id,), timestamp=due.timestamp)
+    return alert, dataclass_replace(rule, action=CANCEL_ACTION, throttle=None)
 
 
 def _throttle_detail(record: Throttled) -> str:
@@ -132,6 +162,15 @@ def _throttle_detail(record: Throttled) -> str:
     criteria = (record.applied_abort or {}).get("criteriaList", [])
     return (f"rollout {record.applied_rollout['maximumPerMinute']} a minute (was {before}); abort criteria "
             f"{criteria or 'unchanged'}; saved for the restore when {record.alarm} returns to OK")
+
+
+def _escalation_note(rule: Rule, timers: EscalationTimers | None) -> str:
+    after = rule.throttle.escalate_after_s if rule.throttle else None
+    if not after:
+        return ""
+    if timers is None:
+        return f"; no escalation timer here (escalate_after {after} s needs the deployed guard's scheduler)"
+    return f"; cancelled in {after} s if the alarm still fires"
 
 
 def _restoration(record: Throttled) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
