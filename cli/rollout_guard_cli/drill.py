@@ -6,6 +6,7 @@ policy says. The server is always stopped.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -41,7 +42,25 @@ ROLLOUT = [f"dev-r-{n}" for n in range(1, 6)]
 # The pre-start gate: GATED_JOB is created while GATED_ALARM (the crash-rate rule's) is in ALARM.
 GATED_JOB, GATED_ALARM = "fw-3-1-eu", "fw-crash-rate-eu-3-1"
 TRAIL_BUCKET, REGION = "rollout-guard-drill-trail", EMULATOR_ENV["AWS_REGION"]
-LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED")}
+# The graduated response: THROTTLED_JOB is slowed by a warning, restored when it clears, and cancelled when a second
+# warning holds past escalate_after. The scene's rule comes first in a copy of the drill's policy.
+THROTTLED_JOB, WARNING_ALARM = "fw-3-3-eu", "fw-warn-eu"
+THROTTLE_RULE = """  - name: crash-warning
+    match: {alarm_name: "fw-warn-*"}
+    jobs: ["fw-*"]
+    reason_code: FIRMWARE_WARNING
+    action: throttle
+    throttle:
+      max_per_minute: 5
+      abort: {failure_type: FAILED, percent: 10, min_executed: 20}
+      escalate_after: 10m
+"""
+ROLLOUT_CONFIG = {"exponentialRate": {"baseRatePerMinute": 50, "incrementFactor": 2.0,
+                                      "rateIncreaseCriteria": {"numberOfSucceededThings": 100}}}
+ESCALATION = {"ROLLOUT_GUARD_ESCALATION_BUS_ARN": f"arn:aws:events:{REGION}:123456789012:event-bus/default",
+              "ROLLOUT_GUARD_ESCALATION_ROLE_ARN": "arn:aws:iam::123456789012:role/rollout-guard-escalation"}
+LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED"),
+             THROTTLED_JOB: ("group:fleet-eu", "CANCELED")}
 
 
 def rollout_steps(start_ms: int) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -177,6 +196,62 @@ def _gate(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> lis
     return [] if decision.get("action") == "canceled" else [f"{GATED_JOB} (the gate did not cancel it)"]
 
 
+def _graduated(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """A warning throttles a job, its return to OK restores it; a second warning holds and the job is cancelled
+    when its escalation timer (an EventBridge Scheduler schedule, read back from the emulator) fires."""
+    iot, cloudwatch = client("iot", url), client("cloudwatch", url)
+    scene = folder / "graduated-policy.yaml"
+    text = policy_file.read_text()
+    scene.write_text(text.replace("rules:\n", "rules:\n" + THROTTLE_RULE, 1))
+    group = iot.describe_thing_group(thingGroupName="fleet-eu")["thingGroupArn"]
+    iot.create_job(jobId=THROTTLED_JOB, targets=[group], document=json.dumps({"version": THROTTLED_JOB}),
+                   targetSelection="SNAPSHOT", jobExecutionsRolloutConfig=ROLLOUT_CONFIG)
+    cloudwatch.put_metric_alarm(AlarmName=WARNING_ALARM, MetricName="CrashRate", Namespace="Fleet/Firmware",
+                                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=2,
+                                ComparisonOperator="GreaterThanThreshold")
+    env = {**env, **ESCALATION}
+    print(f"\nGraduated response: rule crash-warning throttles {THROTTLED_JOB} on {WARNING_ALARM} "
+          "(5 a minute, abort at 10% FAILED after 20), restores it on OK, cancels after 10m of ALARM\n")
+    rows: list[list[Any]] = []
+    wrong: list[str] = []
+    for title, state, event in _graduated_steps(url):
+        cloudwatch.set_alarm_state(AlarmName=WARNING_ALARM, StateValue=state, StateReason=title)
+        result = _invoke(event() if callable(event) else event, scene, folder, f"graduated-{len(rows)}", env)
+        decision = (result.get("decisions") or [{}])[0]
+        job = iot.describe_job(jobId=THROTTLED_JOB)["job"]
+        rows.append([str(len(rows) + 1), title, decision.get("action", result.get("error", "-")), job["status"],
+                     json.dumps(job.get("jobExecutionsRolloutConfig")), len((job.get("abortConfig") or {})
+                                                                             .get("criteriaList", []))])
+    print(text_table(rows, ["#", "what happens", "decision", "job", "rollout config", "abort criteria"]))
+    expected = ["throttled", "restored", "throttled", "canceled"]
+    if [row[2] for row in rows] != expected:
+        wrong.append(f"{THROTTLED_JOB} (decisions {[row[2] for row in rows]}, expected {expected})")
+    return wrong
+
+
+def _graduated_steps(url: str) -> list[tuple[str, str, Any]]:
+    warn = samples.alarm_eventbridge(job_id=THROTTLED_JOB, alarm_name=WARNING_ALARM)
+    clear = samples.alarm_eventbridge(job_id=THROTTLED_JOB, alarm_name=WARNING_ALARM, state="OK",
+                                      previous_state="ALARM")
+    again = copy.deepcopy(warn)  # a later transition into ALARM: its own time and event id
+    again["id"] = f"{warn['id']}-again"
+    again["detail"]["state"]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+    return [("warning: crash rate 2.5% > 2%", "ALARM", warn), ("the warning clears", "OK", clear),
+            ("a second warning", "ALARM", again),
+            ("10 minutes later, still in ALARM: the escalation timer fires", "ALARM", lambda: _due_event(url))]
+
+
+def _due_event(url: str) -> dict[str, Any]:
+    """The event the one-time schedule puts on the bus, as EventBridge hands it to the function."""
+    scheduler = client("scheduler", url)
+    name = scheduler.list_schedules()["Schedules"][-1]["Name"]
+    target = scheduler.get_schedule(Name=name)["Target"]
+    return {"version": "0", "id": f"drill-{name}", "source": target["EventBridgeParameters"]["Source"],
+            "detail-type": target["EventBridgeParameters"]["DetailType"], "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION, "resources": [],
+            "detail": json.loads(target["Input"])}
+
+
 def deploy_guard(url: str, folder: Path) -> Path:
     """The project's guard stack, synthesized (no bundling: the deployed function is not run) and deployed to the
     emulator with the project's CDK CLI; returns the project folder."""
@@ -248,6 +323,7 @@ def run(policy_file: Path | None) -> int:
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
         late_wrong = _fleet_rollout(policy_file, url, Path(folder), env)
         late_wrong += _gate(policy_file, url, Path(folder), env)
+        late_wrong += _graduated(policy_file, url, Path(folder), env)
 
         print("\nJobs at the end:\n")
         rows, wrong = [], list(late_wrong)
@@ -270,5 +346,6 @@ def run(policy_file: Path | None) -> int:
         return 1
     print("Drill passed: only the jobs the policy names were cancelled, once each; the rollout was halted by the "
           "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once; "
-          "doctor found nothing missing in the emulated account.")
+          "the warned job throttled, restored, and cancelled when a warning held; doctor found nothing missing in "
+          "the emulated account.")
     return 0

@@ -46,6 +46,8 @@ class Metric(StrEnum):
 # The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and
 # the control plane).
 HALTED_SOURCE, HALTED_DETAIL_TYPE = "rollout-guard", "Rollout Halted"
+# And for a throttle rule's jobs (same source; these stay in the account: the control plane follows halts only).
+THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE = "Rollout Throttled", "Rollout Restored"
 
 
 # Emitted, yet neither charted nor alarmed, and why.

@@ -139,7 +139,7 @@ class Runtime:
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
                                 claims=self.claims, throttles=self.throttles, escalations=self.escalations)
         self._report(outcome)
-        if outcome.count(CANCELED):
+        if outcome.count(CANCELED) or outcome.count(THROTTLED) or outcome.count(RESTORED):
             self._after_halt(outcome)
         if outcome.failed:
             raise HaltIncomplete(outcome.to_dict())
@@ -243,7 +243,7 @@ class Runtime:
         """Time-to-halt and the "Rollout Halted" events. A failure here is logged and counted, never raised: the jobs
         are already cancelled, and a retry of the alert would not announce them again."""
         started = _parse_time(outcome.alert.timestamp)
-        if started is not None:
+        if started is not None and outcome.count(CANCELED):
             elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
             milliseconds(Metric.TIME_TO_HALT, max(0.0, elapsed_ms))
         if self.announcer is None:
@@ -251,7 +251,7 @@ class Runtime:
         try:
             failed = self.announcer.announce(outcome)
         except Exception as error:  # botocore raises many types; all mean the announcement did not go out
-            failed = outcome.count(CANCELED)
+            failed = outcome.count(CANCELED) + outcome.count(THROTTLED) + outcome.count(RESTORED)
             log("error", "Rollout Halted events not sent", exc_info=True, error=str(error))
         if failed:
             log("error", "Rollout Halted events rejected", failed=failed)

@@ -21,7 +21,15 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
-from rollout_guard.observability import DIMENSIONS, HALTED_DETAIL_TYPE, HALTED_SOURCE, NAMESPACE, Metric
+from rollout_guard.observability import (
+    DIMENSIONS,
+    HALTED_DETAIL_TYPE,
+    HALTED_SOURCE,
+    NAMESPACE,
+    RESTORED_DETAIL_TYPE,
+    THROTTLED_DETAIL_TYPE,
+    Metric,
+)
 
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery, alarm_topic
@@ -47,7 +55,7 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
 }
 # The fleet's events wait in the queue at most this long before an alarm says the fleet signal is late.
 FLEET_QUEUE_AGE_S = 120
-HALT_LINE = ("rollout-guard halted job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
+HALT_LINE = ("rollout-guard <action> job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
 
 
 def metric(name: Metric, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -85,12 +93,13 @@ class Monitoring:
 
     def _halt_rule(self) -> events.Rule:
         line = HALT_LINE
-        for field in ("jobId", "rule", "reasonCode", "subject"):
+        for field in ("action", "jobId", "rule", "reasonCode", "subject"):
             line = line.replace(f"<{field}>", events.EventField.from_path(f"$.detail.{field}"))
         rule = events.Rule(
             self.scope, "HaltNotificationRule",
-            description="One readable line on the operations topic per job the guard halted",
-            event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[HALTED_DETAIL_TYPE]),
+            description="One readable line on the operations topic per job the guard halted, throttled or restored",
+            event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[
+                HALTED_DETAIL_TYPE, THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE]),
             targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line),
                                   self.dead_letter_queue)],
         )

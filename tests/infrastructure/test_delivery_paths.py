@@ -141,10 +141,12 @@ def test_halt_events_reach_the_operations_topic_as_one_line(template):
     (allow,) = [s for s in topic_statements(template, "OperationsTopic")
                 if s.get("Principal") == {"Service": "events.amazonaws.com"}]
 
-    assert rule["EventPattern"] == {"source": ["rollout-guard"], "detail-type": ["Rollout Halted"]}
+    assert rule["EventPattern"] == {"source": ["rollout-guard"],
+                                    "detail-type": ["Rollout Halted", "Rollout Throttled", "Rollout Restored"]}
     assert target["Arn"] == "${" + topic_id + "}"
     assert target["InputTransformer"]["InputTemplate"] == (
-        '"rollout-guard halted job <detail-jobId>: rule <detail-rule>, reason <detail-reasonCode>, <detail-subject>"')
+        '"rollout-guard <detail-action> job <detail-jobId>: rule <detail-rule>, reason <detail-reasonCode>, '
+        '<detail-subject>"')
     assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": "${" + rule_id + ".Arn}"}}
     key = key_statement_for(template, "events.amazonaws.com", "aws:sns:topicArn")
     assert "aws:Source" not in json.dumps(key["Condition"])
@@ -247,3 +249,30 @@ def test_the_halt_line_reads_fields_every_halt_event_carries(template):
         line = line.replace(f"<{name}>", detail[path.removeprefix("$.detail.")])
     assert line == ("rollout-guard halted job fw-2-4-eu: rule crash-rate, reason FIRMWARE_CRASH_RATE, "
                     "alarm fw-crash-rate-eu")
+
+
+def test_a_throttle_and_a_restore_are_announced_and_read_as_their_own_line(template):
+    from rollout_guard.adapters import halt_events
+    from rollout_guard.halts import alerts, guard
+    from rollout_guard.halts.throttles import InMemoryThrottles
+    from rollout_guard_cli import samples
+    from tests.conftest import make_policy
+    from tests.unit.fakes import FakeJobs, active
+
+    _, rule = one(template, "AWS::Events::Rule", named="HaltNotificationRule")
+    transformer = rule["Targets"][0]["InputTransformer"]
+    policy = make_policy("rules: [{name: slow, match: {alarm_name: 'fw-warn-*'}, reason_code: WARNED, "
+                         "action: throttle, throttle: {max_per_minute: 5}}]")
+    jobs, records = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")}), InMemoryThrottles()
+    lines = []
+    for state, previous in (("ALARM", "OK"), ("OK", "ALARM")):
+        alert = alerts.parse(samples.alarm_eventbridge(alarm_name="fw-warn-eu", state=state, previous_state=previous))
+        (entry,) = halt_events.entries(guard.respond(alert, policy, jobs, throttles=records), "default")
+        assert entry["DetailType"] in rule["EventPattern"]["detail-type"]
+        detail, line = json.loads(entry["Detail"]), json.loads(transformer["InputTemplate"])
+        for name, path in transformer["InputPathsMap"].items():
+            line = line.replace(f"<{name}>", detail[path.removeprefix("$.detail.")])
+        lines.append((entry["DetailType"], line))
+
+    assert lines == [("Rollout Throttled", "rollout-guard throttled job fw-2-4-eu: rule slow, reason WARNED, alarm fw-warn-eu"),
+                     ("Rollout Restored", "rollout-guard restored job fw-2-4-eu: rule slow, reason WARNED, alarm fw-warn-eu")]

@@ -1,4 +1,5 @@
-"""The "Rollout Halted" announcement: one EventBridge event per cancelled job, for chat or e-mail rules to follow."""
+"""The guard's announcements: one EventBridge event per job it cancelled ("Rollout Halted"), throttled ("Rollout
+Throttled") or restored ("Rollout Restored"), for chat or e-mail rules to follow."""
 
 from __future__ import annotations
 
@@ -7,34 +8,44 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rollout_guard.halts.decisions import CANCELED
-from rollout_guard.observability import HALTED_DETAIL_TYPE, HALTED_SOURCE
+from rollout_guard.halts.decisions import CANCELED, RESTORED, THROTTLED
+from rollout_guard.observability import (
+    HALTED_DETAIL_TYPE,
+    HALTED_SOURCE,
+    RESTORED_DETAIL_TYPE,
+    THROTTLED_DETAIL_TYPE,
+)
 
 if TYPE_CHECKING:
     from rollout_guard.halts.guard import Outcome
 
 SOURCE, DETAIL_TYPE = HALTED_SOURCE, HALTED_DETAIL_TYPE
+# The decision announced -> (its event's detail type, the word of the operations line)
+ANNOUNCED = {CANCELED: (HALTED_DETAIL_TYPE, "halted"), THROTTLED: (THROTTLED_DETAIL_TYPE, "throttled"),
+             RESTORED: (RESTORED_DETAIL_TYPE, "restored")}
 BATCH = 10  # PutEvents takes at most 10 entries
 
 
 def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
-    """The PutEvents entries for every cancelled job of an outcome."""
+    """The PutEvents entries for every job of an outcome that was cancelled, throttled or restored."""
     alert = outcome.alert.summary()
     return [
         {
             "Source": SOURCE,
-            "DetailType": DETAIL_TYPE,
+            "DetailType": ANNOUNCED[action][0],
             "EventBusName": bus,
             "Detail": json.dumps({
                 "jobId": decision.job_id,
+                "action": ANNOUNCED[action][1],
                 "rule": outcome.rule_name,
                 "reasonCode": decision.reason_code,
                 "subject": outcome.alert.subject,
                 "force": decision.force,
                 "alert": alert,
+                **({"detail": decision.detail} if action != CANCELED else {}),
             }),
         }
-        for decision in outcome.with_action(CANCELED)
+        for action in ANNOUNCED for decision in outcome.with_action(action)
     ]
 
 

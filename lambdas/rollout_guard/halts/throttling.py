@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollout_guard.halts.alerts import ALARM, Alert
 from rollout_guard.halts.claims import RESTORE, Claims, skipped_detail
@@ -23,7 +23,6 @@ from rollout_guard.halts.decisions import (
     WOULD_THROTTLE,
     Decision,
 )
-from rollout_guard.halts.gate import AlarmsPort
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 from rollout_guard.halts.throttles import (
     NO_RATE,
@@ -36,6 +35,9 @@ from rollout_guard.halts.throttles import (
 )
 from rollout_guard.policy import CANCEL as CANCEL_ACTION
 from rollout_guard.policy import THROTTLE, Policy, Rule
+
+if TYPE_CHECKING:  # the gate's module loads with its first created job, not at cold start
+    from rollout_guard.halts.gate import AlarmsPort
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ class Throttling:
         detail = _throttle_detail(record) + _escalation_note(self.rule, self.timers)
         if self.dry_run:
             return self._decision(job_id, WOULD_THROTTLE, detail)
-        return self._claimed(job_id, THROTTLE_CLAIM, lambda: self._apply(record), THROTTLED, detail)
+        # Claimed per alarm transition: a duplicate delivery of this ALARM acts once, a later ALARM (after a
+        # restore) throttles again.
+        level = f"{THROTTLE_CLAIM}@{self.alert.timestamp or self.alert.correlation_id or ''}"
+        return self._claimed(job_id, level, lambda: self._apply(record), THROTTLED, detail)
 
     def _apply(self, record: Throttled) -> None:
         """Saved first (a restore must find what the job was), then the escalation timer, then UpdateJob: a timer
@@ -121,7 +126,8 @@ class Throttling:
         rollout, abort, detail = _restoration(record)
         if self.dry_run:
             return self._decision(job_id, WOULD_RESTORE, detail)
-        return self._claimed(job_id, RESTORE, lambda: self._put_back(job_id, rollout, abort), RESTORED, detail)
+        return self._claimed(job_id, f"{RESTORE}@{record.at}", lambda: self._put_back(job_id, rollout, abort),
+                             RESTORED, detail)
 
     def _put_back(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
         self.jobs.update(job_id, rollout, abort)
@@ -133,7 +139,7 @@ class Throttling:
         except JobsError as error:
             return self._decision(job_id, FAILED, f"{level} failed: {error}")
         if not claimed.acted:
-            verb = {THROTTLE_CLAIM: "throttl", RESTORE: "restor"}[level]
+            verb = {THROTTLE_CLAIM: "throttl", RESTORE: "restor"}[level.split("@")[0]]
             detail = skipped_detail(claimed).replace("cancelling", f"{verb}ing").replace("cancelled", f"{verb}ed")
             return self._decision(job_id, SKIPPED, detail)
         return self._decision(job_id, done, detail)
