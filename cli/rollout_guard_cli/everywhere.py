@@ -178,6 +178,16 @@ def halt_request(args: Any) -> dict[str, Any]:
                                 time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
+def throttle_request(args: Any) -> dict[str, Any]:
+    who = os.environ.get("USER") or "an operator"
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if args.command == "resume":
+        return samples.resume_request(jobs=args.jobs, dry_run=args.dry_run,
+                                      requested_by=f"rollout-guard resume ({who})", time=when)
+    return samples.throttle_request(jobs=args.jobs, max_per_minute=args.max_per_minute, abort=args.abort,
+                                    dry_run=args.dry_run, requested_by=f"rollout-guard throttle ({who})", time=when)
+
+
 def halt_failed(answers: list[dict[str, Any]]) -> bool:
     return any(a["status"] != ANSWERED or any(d["action"] == "failed" for d in a["decisions"]) for a in answers)
 
@@ -202,6 +212,7 @@ def region_status(target: Target) -> dict[str, Any]:
     policy = load_file(target.policy_file)
     iot = client("iot", target.region)
     listed = [job for page in iot.get_paginator("list_jobs").paginate() for job in page.get("jobs", [])]
+    records = _throttle_records(target)
     active, halted = [], []
     for summary in listed:
         job = iot.describe_job(jobId=summary["jobId"])["job"]
@@ -211,6 +222,10 @@ def region_status(target: Target) -> dict[str, Any]:
         entry = {"jobId": job["jobId"], "status": job["status"], "rules": covered,
                  "progress": {label: int(details.get(key) or 0) for label, key in PROGRESS}}
         if job["status"] not in INACTIVE_JOB_STATUSES:
+            throttled = records.get(job["jobId"]) if records is not None else None
+            if throttled is not None:
+                entry["throttled"] = {"rule": throttled.rule, "by": throttled.alarm, "at": throttled.at,
+                                      "saved": throttled.saved_rollout, "current": job.get("jobExecutionsRolloutConfig")}
             active.append(entry)
         elif job["status"] == "CANCELED":
             entry.update(reasonCode=job.get("reasonCode"), comment=job.get("comment"),
@@ -220,8 +235,21 @@ def region_status(target: Target) -> dict[str, Any]:
     return {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS]}
 
 
+def _throttle_records(target: Target) -> Any:
+    """The deployed guard's record of the jobs it throttled (its state table), or None without a stack."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rollout_guard.adapters.dynamo_throttles import DynamoThrottles
+
+    try:
+        table = deployed(target, STATE_TABLE)
+    except (RuntimeError, ClientError, BotoCoreError):
+        return None
+    return DynamoThrottles(table, lambda: client("dynamodb", target.region))
+
+
 def status_text(answers: list[dict[str, Any]]) -> str:
-    rows, halts = [], []
+    rows, halts, throttled = [], [], []
     for answer in answers:
         if answer["status"] != ANSWERED:
             rows.append([answer["region"], answer["environment"], "-", answer["status"], *["-"] * 4,
@@ -233,11 +261,19 @@ def status_text(answers: list[dict[str, Any]]) -> str:
             rows.append([answer["region"], answer["environment"], job["jobId"], job["status"],
                          str(progress.get("queued", "-")), str(progress.get("in progress", "-")),
                          str(progress.get("succeeded", "-")), str(done_badly), ", ".join(job["rules"]) or "-"])
+        for job in answer["active"]:
+            if "throttled" in job:
+                held = job["throttled"]
+                throttled.append([answer["region"], job["jobId"], json.dumps(held["current"]),
+                                  json.dumps(held["saved"]), held["rule"], held["by"], held["at"]])
         for job in answer["recentHalts"]:
             halts.append([answer["region"], job["jobId"], job.get("reasonCode") or "-",
                           (job.get("comment") or "")[:70]])
     text = text_table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
                         "failed", "rules"])
+    if throttled:
+        text += "\n\nThrottled by the guard:\n\n" + text_table(
+            throttled, ["region", "job", "rollout now", "saved (restored on OK or resume)", "rule", "by", "since"])
     if halts:
         text += "\n\nRecent halts:\n\n" + text_table(halts, ["region", "job", "reason code", "comment"])
     return text

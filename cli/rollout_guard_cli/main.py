@@ -4,6 +4,8 @@
                       CreateJob from CloudTrail (exit 0 handled, 1 a halt or a write failed, 2 bad input)
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
   halt --jobs GLOB    ask every regional guard (--everywhere, or --region R ...) to halt the matching jobs
+  throttle --jobs G   ask every regional guard to slow the matching jobs (--max-per-minute N [--abort T:P:M])
+  resume --jobs G     ask every regional guard to put back the matching jobs it throttled
   status              the active jobs of every regional guard, their progress, rules and recent halts
   doctor              what the live account still lacks for the guard as configured, per region (reads only; exit
                       0 fine, 1 a problem, 2 bad input)
@@ -23,6 +25,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -233,6 +236,43 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
 
 
+ABORT = re.compile(r"(FAILED|REJECTED|TIMED_OUT|ALL):(\d{1,3}(?:\.\d{1,2})?):(\d{1,9})")
+
+
+def cmd_throttle(args: argparse.Namespace) -> int:
+    """`throttle` and `resume`: like `halt`, through each region's guard and its operator rule's guardrails."""
+    from rollout_guard.halts.alerts import REQUEST_GLOB
+    from rollout_guard.policy import RATE_RANGE
+    from rollout_guard_cdk.config import ConfigError
+
+    from . import everywhere
+
+    if not REQUEST_GLOB.fullmatch(args.jobs):
+        return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
+    if args.command == "throttle":
+        if not RATE_RANGE[0] <= args.max_per_minute <= RATE_RANGE[1]:
+            return fail(f"--max-per-minute {args.max_per_minute} must be from 1 to 1000 (UpdateJob's range)")
+        found_abort = ABORT.fullmatch(args.abort) if args.abort else None
+        if args.abort and (found_abort is None or not 0 < float(found_abort.group(2)) <= 100
+                           or int(found_abort.group(3)) < 1):
+            return fail(f"--abort {args.abort!r} must be FAILURE_TYPE:PERCENT:MIN_EXECUTED, e.g. FAILED:10:20 "
+                        "(percent above 0, at most 100, two decimals; at least 1 executed)")
+        args.abort = ({"failureType": found_abort.group(1), "percent": float(found_abort.group(2)),
+                       "minExecuted": int(found_abort.group(3))} if found_abort else None)
+    try:
+        found = _regions(args)
+    except (ValueError, ConfigError) as error:
+        return fail(str(error))
+    ask = everywhere.via_local if args.local else everywhere.via_lambda
+    request = everywhere.throttle_request(args)
+    answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline)
+    if args.output == "json":
+        print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
+    else:
+        print(everywhere.halt_table(answers))
+    return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from rollout_guard_cdk.config import ConfigError
 
@@ -335,6 +375,27 @@ def parser() -> argparse.ArgumentParser:
     halt.add_argument("--local", action="store_true",
                       help="run each region's guard here against the region's endpoints instead of invoking it")
     halt.set_defaults(run=cmd_halt)
+
+    throttle = commands.add_parser("throttle", help="ask every regional guard to slow the matching active jobs "
+                                                    "(UpdateJob), saving what they were for `resume`")
+    throttle.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
+    throttle.add_argument("--max-per-minute", type=int, required=True, help="the new rollout rate, 1 to 1000")
+    throttle.add_argument("--abort", help="an abort criterion armed on the job, FAILURE_TYPE:PERCENT:MIN_EXECUTED "
+                                          "(e.g. FAILED:10:20)")
+    throttle.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
+    _where(throttle)
+    throttle.add_argument("--local", action="store_true",
+                          help="run each region's guard here against the region's endpoints instead of invoking it")
+    throttle.set_defaults(run=cmd_throttle)
+
+    resume = commands.add_parser("resume", help="ask every regional guard to put back the matching jobs it "
+                                                "throttled, as they were")
+    resume.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
+    resume.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
+    _where(resume)
+    resume.add_argument("--local", action="store_true",
+                        help="run each region's guard here against the region's endpoints instead of invoking it")
+    resume.set_defaults(run=cmd_throttle)
 
     status = commands.add_parser("status", help="active jobs per region: progress, covering rules, recent halts")
     _where(status)

@@ -337,6 +337,31 @@ def halt_request(jobs: str = "fw-2-4-*", reason_code: str | None = "OPERATOR_HAL
     return event
 
 
+def throttle_request(jobs: str = "fw-2-4-*", max_per_minute: int = 5, abort: dict[str, Any] | None = None,
+                     dry_run: bool = False, requested_by: str | None = "ops@example.com",
+                     time: str | None = None) -> dict[str, Any]:
+    """An operator's throttle (`rollout-guard throttle`): the jobs' rollout slowed, an abort criterion armed."""
+    detail: dict[str, Any] = {"jobs": jobs, "maxPerMinute": max_per_minute, "dryRun": dry_run}
+    if abort:
+        detail["abort"] = abort
+    if requested_by:
+        detail["requestedBy"] = requested_by
+    event = _eventbridge("rollout-guard.operator", "Rollout Throttle Requested", detail, [])
+    if time:
+        event["time"] = time
+    return event
+
+
+def resume_request(jobs: str = "fw-2-4-*", dry_run: bool = False, requested_by: str | None = "ops@example.com",
+                   time: str | None = None) -> dict[str, Any]:
+    """An operator's resume (`rollout-guard resume`): the jobs the guard throttled put back as they were."""
+    detail: dict[str, Any] = {"jobs": jobs, "dryRun": dry_run, **({"requestedBy": requested_by} if requested_by else {})}
+    event = _eventbridge("rollout-guard.operator", "Rollout Resume Requested", detail, [])
+    if time:
+        event["time"] = time
+    return event
+
+
 KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alarm-eventbridge": alarm_eventbridge,
     "alarm-eventbridge-math": alarm_eventbridge_math,

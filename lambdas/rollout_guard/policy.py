@@ -372,6 +372,14 @@ def _action(raw: dict[str, Any], match: Match, problems: list[str]) -> tuple[str
     return THROTTLE, _throttle(raw["throttle"], problems)
 
 
+def throttle_settings(raw: Any) -> tuple[Throttle | None, list[str]]:
+    """A throttle's settings as a policy gives them (an operator's request is read the same way)."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        return None, ["throttle must be a mapping with max_per_minute"]
+    return _throttle(raw, problems), problems
+
+
 def _throttle(raw: dict[str, Any], problems: list[str]) -> Throttle | None:
     problems += [f"throttle: unknown key {show(key)}" for key in sorted(set(raw) - THROTTLE_KEYS, key=str)]
     rate = raw.get("max_per_minute")

@@ -238,10 +238,17 @@ class GuardConfig:
         """Some throttle rule cancels after `escalate_after`: the stack gives it a timer (EventBridge Scheduler)."""
         return any(rule.throttle is not None and rule.throttle.escalate_after_s for rule in self.throttle_rules())
 
+    def updating_rules(self) -> tuple[Any, ...]:
+        """The rules that may call UpdateJob: throttle rules, and the rules an operator's throttle or resume acts
+        under (`rollout-guard throttle`, through the operator rule's guardrails)."""
+        operator = tuple(rule for rule in self.policy.rules if CUSTOM in kinds_matched(rule)
+                         and fnmatchcase(OPERATOR_SOURCE, rule.match.source or "*"))
+        return tuple(dict.fromkeys((*self.throttle_rules(), *operator)))
+
     def throttle_job_globs(self) -> tuple[str, ...] | None:
-        """The job globs throttle rules may update, or None when one leaves jobs open."""
+        """The job globs UpdateJob may touch, or None when a rule that updates leaves jobs open."""
         globs: list[str] = []
-        for rule in self.throttle_rules():
+        for rule in self.updating_rules():
             if rule.jobs is None:
                 return None
             globs += rule.jobs

@@ -132,7 +132,7 @@ class GuardFunction:
         if config.job_tag_key:
             conditions = {"StringEquals": {f"aws:ResourceTag/{config.job_tag_key}": config.job_tag_value}}
         self._allow("CancelPolicyJobs", ["iot:CancelJob"], self.job_arns(), conditions)
-        if config.throttle_rules():
+        if config.updating_rules():
             globs = config.throttle_job_globs()
             prefix = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}:job/"
             self._allow("ThrottleRuleJobs", ["iot:UpdateJob"],

@@ -141,3 +141,48 @@ def test_halt_refuses_bad_input_in_one_line_and_asks_no_one(project, moto_server
     assert nowhere.stderr.strip() == "rollout-guard: say where: --everywhere, or --region R (repeatable)"
     assert unknown.stderr.strip() == ("rollout-guard: no guard of this project in region ap-south-1 "
                                       "(environments: eu-west-1, us-east-1)")
+
+
+def test_throttle_and_resume_go_through_every_regions_guard(project, moto_server_url):
+    rollout = {"maximumPerMinute": 200}
+    for region in REGIONS.values():
+        iot = regional("iot", moto_server_url, region)
+        thing = iot.describe_thing(thingName=f"dev-{region}")["thingArn"]
+        iot.create_job(jobId=f"fw-2-6-{region[:2]}", targets=[thing], document="{}", targetSelection="SNAPSHOT",
+                       jobExecutionsRolloutConfig=rollout)
+
+    throttled = run(project, moto_server_url, "throttle", "--jobs", "fw-2-6-*", "--max-per-minute", "5",
+                    "--abort", "FAILED:10:20", "--everywhere", "--local", "--output", "json")
+    configs = {region: regional("iot", moto_server_url, region).describe_job(jobId=f"fw-2-6-{region[:2]}")["job"]
+               for region in REGIONS.values()}
+    status = run(project, moto_server_url, "status", "--output", "json")
+    text = run(project, moto_server_url, "status")
+    resumed = run(project, moto_server_url, "resume", "--jobs", "fw-2-6-*", "--everywhere", "--local")
+
+    assert throttled.returncode == 0, throttled.stdout + throttled.stderr
+    for answer in json.loads(throttled.stdout)["regions"]:
+        assert [(d["jobId"], d["action"]) for d in answer["decisions"]] == [
+            (f"fw-2-6-{answer['region'][:2]}", "throttled")]
+    for job in configs.values():
+        assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
+        assert job["abortConfig"]["criteriaList"][0]["failureType"] == "FAILED"
+    shown = {job["jobId"]: job["throttled"] for region in json.loads(status.stdout)["regions"]
+             for job in region["active"] if "throttled" in job}
+    assert {job: (held["current"], held["saved"]) for job, held in shown.items()} == {
+        "fw-2-6-eu": ({"maximumPerMinute": 5}, rollout), "fw-2-6-us": ({"maximumPerMinute": 5}, rollout)}
+    assert "Throttled by the guard:" in text.stdout and text.stdout.count('{"maximumPerMinute": 200}') == 2
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert sum(1 for line in resumed.stdout.splitlines() if " restored " in line) == 2
+    for region in REGIONS.values():
+        job = regional("iot", moto_server_url, region).describe_job(jobId=f"fw-2-6-{region[:2]}")["job"]
+        assert job["jobExecutionsRolloutConfig"] == rollout and job["status"] not in ("CANCELED", "COMPLETED")
+
+
+def test_throttle_refuses_bad_values_in_one_line_and_asks_no_one(project, moto_server_url):
+    rate = run(project, moto_server_url, "throttle", "--jobs", "fw-*", "--max-per-minute", "0", "--everywhere")
+    abort = run(project, moto_server_url, "throttle", "--jobs", "fw-*", "--max-per-minute", "5", "--abort",
+                "FAILED:101:20", "--everywhere")
+
+    assert (rate.returncode, abort.returncode) == (2, 2)
+    assert rate.stderr.strip() == "rollout-guard: --max-per-minute 0 must be from 1 to 1000 (UpdateJob's range)"
+    assert abort.stderr.strip().startswith("rollout-guard: --abort 'FAILED:101:20' must be FAILURE_TYPE:PERCENT:")

@@ -84,7 +84,10 @@ def test_the_role_allows_nothing_else(template):
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "cloudwatch:DescribeAlarms",
         # the dark checks' listing of the fleet jobs' IN_PROGRESS executions
         "iot:ListJobExecutionsForJob",
+        # an operator's throttle and resume (`rollout-guard throttle`), under the operator rule's globs
+        "iot:UpdateJob",
     }
+    assert resources_of(statement_for(template, "iot:UpdateJob")) == [JOB_ARN + "fw-*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
     assert resources_of(statement_for(template, "cloudwatch:DescribeAlarms")) == [
         "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"]
@@ -429,6 +432,10 @@ def test_an_escalation_timer_may_create_only_the_guards_schedules_and_pass_only_
     assert variables["ROLLOUT_GUARD_ESCALATION_ROLE_ARN"] == "${" + role_id + ".Arn}"
 
 
-def test_without_a_throttle_rule_nothing_may_update_a_job(template):
-    assert not [s for s in statements(template) if "iot:UpdateJob" in s["Action"]]
+def test_without_a_throttle_or_operator_rule_nothing_may_update_a_job(template, variant, tmp_path):
+    policy = tmp_path / "cancel-only.yaml"
+    policy.write_text("rules: [{name: stop, match: {alarm_name: 'fw-crash-*'}, jobs: ['fw-*']}]\n")
+    cancels_only = variant(policyFile=str(policy))
+
+    assert not [s for s in statements(cancels_only) if "iot:UpdateJob" in s["Action"]]
     assert not [k for k in resources(template, "AWS::Events::Rule") if "AlarmRecovered" in k]

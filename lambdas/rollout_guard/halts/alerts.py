@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from rollout_guard.documents import show
 from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
+from rollout_guard.policy import Throttle, throttle_settings
 
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
@@ -33,6 +34,9 @@ ESCALATION_DUE_TYPE = "Rollout Escalation Due"
 # a glob over job ids instead of jobs. The policy's rules match it by its source, like any custom alert.
 OPERATOR_SOURCE = "rollout-guard.operator"
 HALT_REQUESTED = "Rollout Halt Requested"
+# An operator's throttle and resume (`rollout-guard throttle`, `rollout-guard resume`): the same source and globs.
+THROTTLE_REQUESTED, RESUME_REQUESTED = "Rollout Throttle Requested", "Rollout Resume Requested"
+REQUESTS = {HALT_REQUESTED: "cancel", THROTTLE_REQUESTED: "throttle", RESUME_REQUESTED: "resume"}
 REQUEST_GLOB = JOB_GLOB  # an operator names jobs as a policy does
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
@@ -55,6 +59,8 @@ class HaltRequest:
     force: bool | None = None
     dry_run: bool = False
     requested_by: str | None = None
+    action: str = "cancel"  # cancel (a halt), throttle or resume
+    throttle: Throttle | None = None  # a throttle's settings
 
 
 @dataclass(frozen=True)
@@ -256,9 +262,9 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
             job_ids,
             _str(event.get("id"), "id"),
         )
-    if source == OPERATOR_SOURCE and detail_type == HALT_REQUESTED:
+    if source == OPERATOR_SOURCE and detail_type in REQUESTS:
         return _halt_request(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"),
-                             _str(event.get("time"), "time"))
+                             _str(event.get("time"), "time"), REQUESTS[str(detail_type)])
     if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
         return _job_created(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
     if source == TIMER_SOURCE and detail_type == ESCALATION_DUE_TYPE:
@@ -269,7 +275,23 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
     return _custom(detail, "eventbridge", source, _str(event.get("id"), "id"), _str(event.get("time"), "time"))
 
 
-def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None) -> Alert:
+def _requested_throttle(detail: dict[str, Any], action: str) -> Throttle | None:
+    """An operator's throttle settings (`maxPerMinute`, `abort`: `failureType`, `percent`, `minExecuted`), checked
+    as a policy's are."""
+    if action != "throttle":
+        return None
+    abort = _obj(detail.get("abort"), "detail.abort", required=False)
+    raw: dict[str, Any] = {"max_per_minute": detail.get("maxPerMinute")}
+    if abort:
+        raw["abort"] = {"failure_type": abort.get("failureType"), "percent": abort.get("percent"),
+                        "min_executed": abort.get("minExecuted")}
+    throttle, problems = throttle_settings(raw)
+    if problems or throttle is None:
+        raise UnrecognisedAlert(f"throttle request: {problems[0] if problems else 'no settings'}")
+    return throttle
+
+
+def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None, action: str = "cancel") -> Alert:
     glob = _required(detail.get("jobs"), "detail.jobs")
     if not REQUEST_GLOB.fullmatch(glob):
         raise UnrecognisedAlert(f"detail.jobs {show(glob)} must be a glob of letters, digits, _ - * ? (64 at most)")
@@ -284,8 +306,10 @@ def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None
         raise UnrecognisedAlert(f"detail.reasonCode {show(reason_code)} must be 1 to 128 of A-Z, 0-9 and _")
     request = HaltRequest(jobs=glob, reason_code=reason_code,
                           comment=_str(detail.get("comment"), "detail.comment"), force=flags["force"],
-                          dry_run=bool(flags["dryRun"]), requested_by=_str(detail.get("requestedBy"), "requestedBy"))
-    reason = f"operator halt of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")
+                          dry_run=bool(flags["dryRun"]), requested_by=_str(detail.get("requestedBy"), "requestedBy"),
+                          action=action, throttle=_requested_throttle(detail, action))
+    what = {"cancel": "halt", "throttle": "throttle", "resume": "resume"}[action]
+    reason = f"operator {what} of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")
     return Alert(kind=CUSTOM, via="eventbridge", correlation_id=event_id, source=OPERATOR_SOURCE, reason=reason,
                  timestamp=time, request=request)
 

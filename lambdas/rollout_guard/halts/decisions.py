@@ -12,7 +12,8 @@ from typing import Any
 from rollout_guard.documents import show
 from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
 from rollout_guard.halts.jobs import JOB_ID, JobsError, JobView, safe_comment
-from rollout_guard.policy import Policy, Rule
+from rollout_guard.policy import CANCEL as CANCEL_ACTION
+from rollout_guard.policy import THROTTLE, Policy, Rule
 
 CANCELED = "canceled"
 WOULD_CANCEL = "would_cancel"
@@ -205,8 +206,10 @@ def as_requested(rule: Rule, request: HaltRequest) -> Rule:
     comment = rule.comment
     if request.comment is not None:
         comment = request.comment.replace("{", "{{").replace("}", "}}")  # the operator's text, not a template
-    return replace(rule, reason_code=reason or rule.reason_code,
-                   force=rule.force if request.force is None else request.force, comment=comment)
+    asked = replace(rule, reason_code=reason or rule.reason_code,
+                    force=rule.force if request.force is None else request.force, comment=comment)
+    # A throttle or a resume acts as a throttle rule with the operator's settings (a resume needs none).
+    return asked if request.action == CANCEL_ACTION else replace(asked, action=THROTTLE, throttle=request.throttle)
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:

@@ -114,13 +114,13 @@ def respond(
 
 
 def _recovered(alert: Alert, rule: Rule | None) -> bool:
-    """An alarm back to OK whose rule throttles: its jobs are restored."""
+    """An alarm back to OK whose rule throttles: its jobs are restored (an operator's resume is no alarm)."""
     return alert.kind == ALARM and alert.state == "OK" and rule is not None and rule.action == THROTTLE
 
 
 def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttling) -> list[Decision]:
     """Throttle on ALARM, restore on OK; past the cap (more candidates than `max_jobs`) nothing is throttled."""
-    if alert.state == "OK":
+    if alert.state == "OK" or (alert.request is not None and alert.request.action == "resume"):
         return work.restore(candidates)
     if len(candidates) > rule.max_jobs:
         detail = f"{len(candidates)} jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing throttled"

@@ -57,9 +57,11 @@ class Throttling:
         return [self._throttle(job_id) for job_id in job_ids]
 
     def restore(self, job_ids: list[str]) -> list[Decision]:
-        """The jobs this alarm throttled (a job it did not is left alone, and not reported)."""
+        """The jobs this alarm throttled (a job it did not is left alone, and not reported); an operator's resume:
+        every job the guard throttled among them."""
+        resume = self.alert.request is not None  # an operator's resume: whatever throttled the job
         mine = [(job_id, record) for job_id in job_ids if (record := self.records.get(job_id)) is not None
-                and record.alarm == self.alert.alarm_name]
+                and (resume or record.alarm == self.alert.alarm_name)]
         return [self._restore(job_id, record) for job_id, record in mine]
 
     def _decision(self, job_id: str, action: str, detail: str) -> Decision:
@@ -88,7 +90,8 @@ class Throttling:
         throttle = self.rule.throttle
         if throttle is None:  # a valid policy gives every throttle rule its settings
             return self._decision(job_id, FAILED, f"rule {self.rule.name} has no throttle settings")
-        record = Throttled(job_id, self.rule.name, str(self.alert.alarm_name), view.rollout, view.abort,
+        record = Throttled(job_id, self.rule.name, self.alert.alarm_name or self.alert.subject, view.rollout,
+                           view.abort,
                            throttled_rollout(throttle), throttled_abort(throttle, view.abort),
                            datetime.now(timezone.utc).isoformat(timespec="seconds"))
         detail = _throttle_detail(record) + _escalation_note(self.rule, self.timers)
