@@ -41,6 +41,7 @@ class Metric(StrEnum):
     JOBS_GATED = "JobsCreatedUnderFiringAlarm"
     JOBS_THROTTLED = "JobsThrottled"
     JOBS_RESTORED = "JobsRestored"
+    THROTTLES_ESCALATED = "ThrottlesEscalated"  # escalation timers that found the alarm still firing
 
 
 # The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and

@@ -171,6 +171,7 @@ class Runtime:
             return {"status": guard.IGNORED, "detail": found, "rule": due.source, "alert": due.summary(),
                     "decisions": []}
         alert, rule = found
+        count(Metric.THROTTLES_ESCALATED)
         log("warning", "Throttled job still under a firing alarm: cancelling", alarm=alert.alarm_name,
             rule=rule.name, job_id=alert.job_ids[0])
         return self._act(alert, Policy((rule,)), context).to_dict()

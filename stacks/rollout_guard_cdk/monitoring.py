@@ -41,7 +41,8 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Alerts received": [(Metric.ALERTS_RECEIVED, "Sum"), (Metric.ALERTS_UNRECOGNISED, "Sum")],
     "Jobs": [(Metric.JOBS_CANCELLED, "Sum"), (Metric.JOBS_BLOCKED, "Sum"), (Metric.JOBS_FAILED, "Sum"),
              (Metric.JOBS_WOULD_CANCEL, "Sum"), (Metric.JOBS_ESCALATED, "Sum"), (Metric.JOBS_NOT_FOUND, "Sum")],
-    "Throttled rollouts": [(Metric.JOBS_THROTTLED, "Sum"), (Metric.JOBS_RESTORED, "Sum")],
+    "Throttled rollouts: throttled, restored, escalated to a cancel": [
+        (Metric.JOBS_THROTTLED, "Sum"), (Metric.JOBS_RESTORED, "Sum"), (Metric.THROTTLES_ESCALATED, "Sum")],
     "Time to halt (ms, alarm state change to accepted CancelJob)": [(Metric.TIME_TO_HALT, "p50"),
                                                                      (Metric.TIME_TO_HALT, "Maximum")],
     "Guard health: announcements lost, kill switch on or unreadable, claims unavailable": [
