@@ -214,7 +214,6 @@ def cmd_halt(args: argparse.Namespace) -> int:
     """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
     from rollout_guard.halts.alerts import REQUEST_GLOB
     from rollout_guard.halts.jobs import REASON_CODE
-    from rollout_guard_cdk.config import ConfigError
 
     from . import everywhere
 
@@ -222,12 +221,22 @@ def cmd_halt(args: argparse.Namespace) -> int:
         return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
     if args.reason_code is not None and not REASON_CODE.fullmatch(args.reason_code):
         return fail(f"--reason-code {args.reason_code!r} must be 1 to 128 of A-Z, 0-9 and _")
+    return _ask_every_guard(args, everywhere.halt_request)
+
+
+def _ask_every_guard(args: argparse.Namespace, request_of) -> int:
+    """An operator's request (halt, throttle, resume) to each region's guard at once; the table of their answers.
+    Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
+    from rollout_guard_cdk.config import ConfigError
+
+    from . import everywhere
+
     try:
         found = _regions(args)
     except (ValueError, ConfigError) as error:
         return fail(str(error))
     ask = everywhere.via_local if args.local else everywhere.via_lambda
-    request = everywhere.halt_request(args)
+    request = request_of(args)
     answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline)
     if args.output == "json":
         print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
@@ -243,7 +252,6 @@ def cmd_throttle(args: argparse.Namespace) -> int:
     """`throttle` and `resume`: like `halt`, through each region's guard and its operator rule's guardrails."""
     from rollout_guard.halts.alerts import REQUEST_GLOB
     from rollout_guard.policy import RATE_RANGE
-    from rollout_guard_cdk.config import ConfigError
 
     from . import everywhere
 
@@ -259,18 +267,7 @@ def cmd_throttle(args: argparse.Namespace) -> int:
                         "(percent above 0, at most 100, two decimals; at least 1 executed)")
         args.abort = ({"failureType": found_abort.group(1), "percent": float(found_abort.group(2)),
                        "minExecuted": int(found_abort.group(3))} if found_abort else None)
-    try:
-        found = _regions(args)
-    except (ValueError, ConfigError) as error:
-        return fail(str(error))
-    ask = everywhere.via_local if args.local else everywhere.via_lambda
-    request = everywhere.throttle_request(args)
-    answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline)
-    if args.output == "json":
-        print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
-    else:
-        print(everywhere.halt_table(answers))
-    return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
+    return _ask_every_guard(args, everywhere.throttle_request)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
