@@ -262,9 +262,9 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
             job_ids,
             _str(event.get("id"), "id"),
         )
-    if source == OPERATOR_SOURCE and detail_type in REQUESTS:
+    if source == OPERATOR_SOURCE and isinstance(detail_type, str) and detail_type in REQUESTS:
         return _halt_request(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"),
-                             _str(event.get("time"), "time"), REQUESTS[str(detail_type)])
+                             _str(event.get("time"), "time"), REQUESTS[detail_type])
     if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
         return _job_created(_obj(event.get("detail"), "detail"), _str(event.get("id"), "id"))
     if source == TIMER_SOURCE and detail_type == ESCALATION_DUE_TYPE:
