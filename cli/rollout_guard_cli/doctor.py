@@ -306,6 +306,11 @@ def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by
                       "EventBridge rule's prefixes do not match it",
                       f"aws cloudwatch put-metric-alarm ... --alarm-actions {topic} (or add a prefix to "
                       "alarmNamePrefixes)")
+    if rule.action == "throttle" and by_action and not by_rule and not heard_by["actions"] & set(
+            alarm.get("OKActions", [])):
+        yield Finding(check, PROBLEM, f"{name} throttles through its ALARM action, but its return to OK never "
+                      "reaches the guard: a throttled job would stay slow", f"aws cloudwatch put-metric-alarm ... "
+                      f"--ok-actions {heard_by['topic']} (or add a prefix to alarmNamePrefixes)")
     if rule.jobs is not None:
         return
     dimensions = [*alarm.get("Dimensions", []),

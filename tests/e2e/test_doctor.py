@@ -144,6 +144,26 @@ def test_an_alarm_with_the_guards_topic_among_its_actions_is_heard(healthy, tmp_
     assert verdicts(done)["alarms of rule ota-crash"] == {"ok"}
 
 
+def test_a_throttle_rules_alarm_whose_ok_never_reaches_the_guard_is_a_problem(healthy, tmp_path):
+    """A throttled job is restored on its alarm's OK: through SNS that needs the topic among the OK actions too."""
+    cdk = json.loads((ROOT / "cdk.json").read_text())
+    cdk["context"]["rollout-guard"]["policyFile"] = "policy.yaml"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk))
+    (tmp_path / "policy.yaml").write_text((ROOT / "policy.yaml").read_text() + (
+        "  - name: ota-warning\n    match:\n      alarm_name: \"ota-warn-*\"\n    jobs: [\"fw-*\"]\n"
+        "    action: throttle\n    throttle: {max_per_minute: 5}\n"))
+    topic = next(arn for arn in client("sns", healthy).list_topics()["Topics"] for arn in [arn["TopicArn"]]
+                 if arn.endswith(":RolloutGuard-alerts"))
+    alarm(healthy, "ota-warn-eu", actions=[topic])
+
+    done = doctor(healthy, "--region", REGION, "--output", "json", cwd=tmp_path)
+
+    assert done.returncode == 1
+    [row] = checks(done)["alarms of rule ota-warning"]
+    assert row["verdict"] == "problem" and "its return to OK never reaches the guard" in row["found"]
+    assert f"--ok-actions {topic}" in row["fix"]
+
+
 def test_an_alarm_the_guard_hears_but_no_rule_matches_is_a_warning(healthy, tmp_path):
     cdk = json.loads((ROOT / "cdk.json").read_text())
     cdk["context"]["rollout-guard"]["policyFile"] = "policy.yaml"
