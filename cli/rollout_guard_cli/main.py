@@ -363,36 +363,21 @@ def parser() -> argparse.ArgumentParser:
     init.set_defaults(run=cmd_state_init)
 
     halt = commands.add_parser("halt", help="ask every regional guard to halt the matching active jobs")
-    halt.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
     halt.add_argument("--reason-code", help="the reason code (default: the guard's operator rule's)")
     halt.add_argument("--comment", help="the CancelJob comment")
     halt.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
-    halt.add_argument("--dry-run", action="store_true", help="each guard says what it would do, cancels nothing")
-    _where(halt)
-    halt.add_argument("--local", action="store_true",
-                      help="run each region's guard here against the region's endpoints instead of invoking it")
-    halt.set_defaults(run=cmd_halt)
+    _asking_every_guard(halt, cmd_halt)
 
     throttle = commands.add_parser("throttle", help="ask every regional guard to slow the matching active jobs "
                                                     "(UpdateJob), saving what they were for `resume`")
-    throttle.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
     throttle.add_argument("--max-per-minute", type=int, required=True, help="the new rollout rate, 1 to 1000")
     throttle.add_argument("--abort", help="an abort criterion armed on the job, FAILURE_TYPE:PERCENT:MIN_EXECUTED "
                                           "(e.g. FAILED:10:20)")
-    throttle.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
-    _where(throttle)
-    throttle.add_argument("--local", action="store_true",
-                          help="run each region's guard here against the region's endpoints instead of invoking it")
-    throttle.set_defaults(run=cmd_throttle)
+    _asking_every_guard(throttle, cmd_throttle)
 
     resume = commands.add_parser("resume", help="ask every regional guard to put back the matching jobs it "
                                                 "throttled, as they were")
-    resume.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
-    resume.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
-    _where(resume)
-    resume.add_argument("--local", action="store_true",
-                        help="run each region's guard here against the region's endpoints instead of invoking it")
-    resume.set_defaults(run=cmd_throttle)
+    _asking_every_guard(resume, cmd_throttle)
 
     status = commands.add_parser("status", help="active jobs per region: progress, covering rules, recent halts")
     _where(status)
@@ -416,6 +401,16 @@ def parser() -> argparse.ArgumentParser:
     drill.add_argument("--policy", help="policy file (default: the project's)")
     drill.set_defaults(run=cmd_drill)
     return top
+
+
+def _asking_every_guard(command: argparse.ArgumentParser, run) -> None:
+    """The options of an operator's request to every regional guard (halt, throttle, resume)."""
+    command.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
+    command.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
+    _where(command)
+    command.add_argument("--local", action="store_true",
+                         help="run each region's guard here against the region's endpoints instead of invoking it")
+    command.set_defaults(run=run)
 
 
 def _where(command: argparse.ArgumentParser) -> None:
