@@ -192,12 +192,36 @@ def test_a_dry_run_would_cancel_and_cancels_nothing():
     assert acted == {"fw-a": WOULD_CANCEL} and fake.cancels() == []
 
 
+class FirstConfirmed(FakeJobs):
+    """DescribeJob of the other jobs answers only once `first` has been confirmed: the order the test names, not
+    the threads' (under load a later job could otherwise be confirmed first)."""
+
+    def __init__(self, jobs, first: str):
+        import threading
+
+        super().__init__(jobs)
+        self.first, self.confirmed = first, threading.Event()
+
+    def describe(self, job_id):
+        if job_id != self.first:
+            self.confirmed.wait(timeout=5)
+        try:
+            return super().describe(job_id)
+        finally:
+            if job_id == self.first:
+                self.confirmed.set()
+
+
 def test_more_active_candidates_than_max_jobs_blocks_all_of_them():
-    capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
-    views = [JobView("d", "COMPLETED"), active("a"), active("b"), active("c")]  # d confirmed before the cap
+    from rollout_guard.halts import guard
 
-    acted, outcome, fake = respond(capped, views)
+    views = [JobView("d", "COMPLETED"), active("a"), active("b"), active("c")]
+    fake = FirstConfirmed({view.job_id: view for view in views}, first="d")  # d confirmed before the cap
+    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("d", "a", "b", "c"))
 
+    outcome = guard.respond(alert, make_policy("rules: [{name: cap, max_jobs: 2}]"), fake)
+
+    acted = {d.job_id: d.action for d in outcome.decisions}
     assert acted == {"a": BLOCKED, "b": BLOCKED, "c": BLOCKED, "d": SKIPPED} and fake.cancels() == []
     assert "3 active jobs exceed max_jobs 2" in next(d.detail for d in outcome.decisions if d.action == BLOCKED)
 
