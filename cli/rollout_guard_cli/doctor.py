@@ -296,6 +296,7 @@ def _alarm_routes(account: Account) -> dict[str, Any]:
 
 def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by: dict[str, Any]) -> Iterator[Finding]:
     from rollout_guard.halts.alerts import JOB_ID_DIMENSION
+    from rollout_guard.policy import THROTTLE
 
     check, name = f"alarms of rule {rule.name}", alarm["AlarmName"]
     by_rule = any(name.startswith(prefix) for prefix in heard_by["prefixes"])
@@ -306,7 +307,7 @@ def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by
                       "EventBridge rule's prefixes do not match it",
                       f"aws cloudwatch put-metric-alarm ... --alarm-actions {topic} (or add a prefix to "
                       "alarmNamePrefixes)")
-    if rule.action == "throttle" and by_action and not by_rule and not heard_by["actions"] & set(
+    if rule.action == THROTTLE and by_action and not by_rule and not heard_by["actions"] & set(
             alarm.get("OKActions", [])):
         yield Finding(check, PROBLEM, f"{name} throttles through its ALARM action, but its return to OK never "
                       "reaches the guard: a throttled job would stay slow", f"aws cloudwatch put-metric-alarm ... "

@@ -28,6 +28,7 @@ from rollout_guard.fleet import events as fleet_events
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
+    ANNOUNCED,
     BLOCKED,
     CANCELED,
     ESCALATED,
@@ -39,6 +40,7 @@ from rollout_guard.halts.decisions import (
     WOULD_CANCEL,
 )
 from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy
 from rollout_guard.settings import Settings
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their f
     from rollout_guard.fleet.detector import InProgressListing, Timers
     from rollout_guard.fleet.state import FleetState
     from rollout_guard.halts.gate import AlarmsPort
-    from rollout_guard.halts.throttles import EscalationTimers, ThrottleRecords
+    from rollout_guard.halts.throttles import EscalationTimers
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -103,7 +105,7 @@ class Runtime:
     fleet_state_factory: Callable[[], FleetState] | None = None  # how to make them at the first fleet batch
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     alarms: AlarmsPort | None = None  # the pre-start gate's look at the alarms
-    throttles: ThrottleRecords | None = None  # what the jobs a throttle rule slowed were (the state table)
+    throttles: ThrottleRecords = field(default_factory=InMemoryThrottles)  # what throttled jobs were (state table)
     escalations: EscalationTimers | None = None  # a throttle's escalation timers (EventBridge Scheduler)
     listing: InProgressListing | None = None  # the dark checks' listing of IN_PROGRESS executions, shared a while
     fleet_jobs: JobsPort | None = None  # IoT for the fleet signal's own calls, paced at its share of the budget
@@ -139,7 +141,7 @@ class Runtime:
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
                                 claims=self.claims, throttles=self.throttles, escalations=self.escalations)
         self._report(outcome)
-        if outcome.count(CANCELED) or outcome.count(THROTTLED) or outcome.count(RESTORED):
+        if any(outcome.count(action) for action in ANNOUNCED):
             self._after_halt(outcome)
         if outcome.failed:
             raise HaltIncomplete(outcome.to_dict())
@@ -152,8 +154,7 @@ class Runtime:
         if found is None:
             detail = f"no rule's alarm is in ALARM for {created.subject}"
             log("info", "Job created, no alarm firing", alert=created.summary(), detail=detail)
-            return {"status": guard.IGNORED, "detail": detail, "rule": None, "alert": created.summary(),
-                    "decisions": []}
+            return _ignored(created, detail)
         alert, rule = found
         count(Metric.JOBS_GATED)
         log("warning", "Job created while its alarm fires", alarm=alert.alarm_name, rule=rule.name,
@@ -162,14 +163,12 @@ class Runtime:
 
     def _escalate(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
         """A throttle's escalation timer: cancel with the rule's reason code and force if the alarm still fires."""
-        from rollout_guard.halts.throttles import InMemoryThrottles
         from rollout_guard.halts.throttling import escalation
 
-        found = escalation(due, self.policy, self.throttles or InMemoryThrottles(), self.alarms)
+        found = escalation(due, self.policy, self.throttles, self.alarms)
         if isinstance(found, str):
             log("info", "Escalation not needed", alert=due.summary(), detail=found)
-            return {"status": guard.IGNORED, "detail": found, "rule": due.source, "alert": due.summary(),
-                    "decisions": []}
+            return _ignored(due, found, rule=due.source)
         alert, rule = found
         count(Metric.THROTTLES_ESCALATED)
         log("warning", "Throttled job still under a firing alarm: cancelling", alarm=alert.alarm_name,
@@ -252,7 +251,7 @@ class Runtime:
         try:
             failed = self.announcer.announce(outcome)
         except Exception as error:  # botocore raises many types; all mean the announcement did not go out
-            failed = outcome.count(CANCELED) + outcome.count(THROTTLED) + outcome.count(RESTORED)
+            failed = sum(outcome.count(action) for action in ANNOUNCED)
             log("error", "Rollout Halted events not sent", exc_info=True, error=str(error))
         if failed:
             log("error", "Rollout Halted events rejected", failed=failed)
@@ -264,6 +263,11 @@ def deadline(context: Any) -> Callable[[], bool]:
     timeout; what is left is reported failed, and the platform's retry of the alert finishes it."""
     end = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_S
     return lambda: time.monotonic() > end
+
+
+def _ignored(alert: alerts.Alert, detail: str, rule: str | None = None) -> dict[str, Any]:
+    """The result of an event that calls for nothing (the guard's own outcome shape, naming the rule if any)."""
+    return {**guard.Outcome(alert, guard.IGNORED, detail).to_dict(), "rule": rule}
 
 
 def _sent(record: Any) -> int | None:

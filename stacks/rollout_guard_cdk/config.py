@@ -117,6 +117,16 @@ def _text(key: str, value: Any) -> str:
 
 
 
+def _globs_of(rules: Any) -> tuple[str, ...] | None:
+    """Every job glob of the rules, once each; None when one of them leaves jobs open."""
+    globs: list[str] = []
+    for rule in rules:
+        if rule.jobs is None:
+            return None
+        globs += rule.jobs
+    return tuple(dict.fromkeys(globs))
+
+
 def option(key: str, default: Any, check: Check) -> Any:
     """A context option: the field's default is the option's default."""
     return field(default=default, metadata={"key": key, "check": check})
@@ -223,12 +233,7 @@ class GuardConfig:
 
     def job_globs(self) -> tuple[str, ...] | None:
         """The job id globs the function may ever cancel, or None when some rule leaves jobs open."""
-        globs: list[str] = []
-        for rule in self.policy.rules:
-            if rule.jobs is None:
-                return None
-            globs += rule.jobs
-        return tuple(dict.fromkeys(globs))
+        return _globs_of(self.policy.rules)
 
     def throttle_rules(self) -> tuple[Any, ...]:
         """The rules whose action is `throttle`: they update jobs, and their alarms' returns to OK restore them."""
@@ -247,12 +252,7 @@ class GuardConfig:
 
     def throttle_job_globs(self) -> tuple[str, ...] | None:
         """The job globs UpdateJob may touch, or None when a rule that updates leaves jobs open."""
-        globs: list[str] = []
-        for rule in self.updating_rules():
-            if rule.jobs is None:
-                return None
-            globs += rule.jobs
-        return tuple(dict.fromkeys(globs))
+        return _globs_of(self.updating_rules())
 
     def needs_listing(self) -> bool:
         """ListJobs serves rules that choose among active jobs by their globs."""

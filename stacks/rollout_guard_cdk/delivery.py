@@ -159,70 +159,9 @@ class Delivery:
         config, scope = self.config, self.scope
         target = targets.LambdaFunction(function, dead_letter_queue=self.dead_letter_queue,
                                         retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
-        if config.alarm_name_prefixes:
-            self.rules.append(events.Rule(
-                scope, "AlarmRule",
-                description="CloudWatch alarms of the rollout moving into ALARM with their actions running",
-                event_pattern=events.EventPattern(
-                    source=["aws.cloudwatch"],
-                    detail_type=[ALARM_STATE_CHANGE],
-                    # Exactly when CloudWatch runs the ALARM actions (decisions.inaction_reason says the same):
-                    # into ALARM, not suppressed, from another state or from the end of a suppression.
-                    detail={
-                        "alarmName": [{"prefix": prefix} for prefix in config.alarm_name_prefixes],
-                        "state": {"value": ["ALARM"], "actionsSuppressedBy": [{"exists": False}]},
-                        "$or": [
-                            {"previousState": {"value": [{"anything-but": ["ALARM"]}]}},
-                            {"previousState": {"actionsSuppressedBy": [{"exists": True}]}},
-                        ],
-                    },
-                ),
-                targets=[target],
-            ))
-        if config.alarm_name_prefixes and config.throttle_rules():
-            self.rules.append(events.Rule(
-                scope, "AlarmRecoveredRule",
-                description="CloudWatch alarms of the rollout back to OK from ALARM: a throttled job is restored",
-                event_pattern=events.EventPattern(
-                    source=["aws.cloudwatch"],
-                    detail_type=[ALARM_STATE_CHANGE],
-                    detail={"alarmName": [{"prefix": prefix} for prefix in config.alarm_name_prefixes],
-                            "state": {"value": ["OK"]}, "previousState": {"value": ["ALARM"]}},
-                ),
-                targets=[target],
-            ))
-        if config.escalating_throttles():
-            self.rules.append(events.Rule(
-                scope, "EscalationDueRule",
-                description="A throttle's escalation timer fired: cancel if the alarm still fires",
-                event_pattern=events.EventPattern(source=[TIMER_SOURCE], detail_type=[ESCALATION_DUE_TYPE]),
-                targets=[target],
-            ))
-        if config.custom_event_sources:
-            self.rules.append(events.Rule(
-                scope, "CustomAlertRule",
-                description="Alerts of the configured monitoring tools",
-                event_pattern=events.EventPattern(source=list(config.custom_event_sources)),
-                targets=[target],
-            ))
-        if config.pre_start_gate:
-            self.rules.append(events.Rule(
-                scope, "JobCreatedRule",
-                description="IoT CreateJob as CloudTrail records it: the pre-start gate (needs a trail)",
-                event_pattern=events.EventPattern(
-                    source=["aws.iot"], detail_type=[CLOUDTRAIL_CALL],
-                    detail={"eventSource": ["iot.amazonaws.com"], "eventName": ["CreateJob"],
-                            "errorCode": [{"exists": False}]},
-                ),
-                targets=[target],
-            ))
-        if config.handles_operator_halts():
-            self.rules.append(events.Rule(
-                scope, "HaltRequestRule",
-                description="An operator's halt put on this bus, or forwarded from the control bus",
-                event_pattern=events.EventPattern(source=[OPERATOR_SOURCE], detail_type=[HALT_REQUESTED]),
-                targets=[target],
-            ))
+        for construct_id, description, pattern in _alert_rules(config):
+            self.rules.append(events.Rule(scope, construct_id, description=description, event_pattern=pattern,
+                                          targets=[target]))
         self._subscribe(self.topic, function)
         for index, arn in enumerate(config.alert_topic_arns):
             self._refuse_foreign(arn, index)
@@ -257,3 +196,40 @@ class Delivery:
             assert_description=f"alertTopicArns: {arn} must be in this stack's account and region (an SNS "
                                "subscription's dead-letter queue must be in its own)",
         )])
+
+
+def _alert_rules(config: GuardConfig) -> list[tuple[str, str, events.EventPattern]]:
+    """The EventBridge rules the configuration asks for, each routing to the function: (id, description, pattern)."""
+    prefixes = [{"prefix": prefix} for prefix in config.alarm_name_prefixes]
+    rules = []
+    if prefixes:
+        rules.append(("AlarmRule", "CloudWatch alarms of the rollout moving into ALARM with their actions running",
+                      events.EventPattern(
+                          source=["aws.cloudwatch"], detail_type=[ALARM_STATE_CHANGE],
+                          # Exactly when CloudWatch runs the ALARM actions (decisions.inaction_reason says the
+                          # same): into ALARM, not suppressed, from another state or from the end of a suppression.
+                          detail={"alarmName": prefixes,
+                                  "state": {"value": ["ALARM"], "actionsSuppressedBy": [{"exists": False}]},
+                                  "$or": [{"previousState": {"value": [{"anything-but": ["ALARM"]}]}},
+                                          {"previousState": {"actionsSuppressedBy": [{"exists": True}]}}]})))
+    if prefixes and config.throttle_rules():
+        rules.append(("AlarmRecoveredRule",
+                      "CloudWatch alarms of the rollout back to OK from ALARM: a throttled job is restored",
+                      events.EventPattern(source=["aws.cloudwatch"], detail_type=[ALARM_STATE_CHANGE],
+                                          detail={"alarmName": prefixes, "state": {"value": ["OK"]},
+                                                  "previousState": {"value": ["ALARM"]}})))
+    if config.escalating_throttles():
+        rules.append(("EscalationDueRule", "A throttle's escalation timer fired: cancel if the alarm still fires",
+                      events.EventPattern(source=[TIMER_SOURCE], detail_type=[ESCALATION_DUE_TYPE])))
+    if config.custom_event_sources:
+        rules.append(("CustomAlertRule", "Alerts of the configured monitoring tools",
+                      events.EventPattern(source=list(config.custom_event_sources))))
+    if config.pre_start_gate:
+        rules.append(("JobCreatedRule", "IoT CreateJob as CloudTrail records it: the pre-start gate (needs a trail)",
+                      events.EventPattern(source=["aws.iot"], detail_type=[CLOUDTRAIL_CALL],
+                                          detail={"eventSource": ["iot.amazonaws.com"], "eventName": ["CreateJob"],
+                                                  "errorCode": [{"exists": False}]})))
+    if config.handles_operator_halts():
+        rules.append(("HaltRequestRule", "An operator's halt put on this bus, or forwarded from the control bus",
+                      events.EventPattern(source=[OPERATOR_SOURCE], detail_type=[HALT_REQUESTED])))
+    return rules

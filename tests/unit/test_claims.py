@@ -29,6 +29,16 @@ class HeldClaims:
         return Claimed(ACTED)
 
 
+def test_a_skip_names_what_the_other_invocation_does_at_that_level_whatever_its_episode():
+    held, done = Claimed(HELD_ELSEWHERE), Claimed(DONE_ELSEWHERE)
+
+    assert claims.skipped_detail(held, claims.episode_level(claims.THROTTLE, "2026-12-03T10:00:00")) == (
+        "another invocation is throttling the job (it holds the claim)")
+    assert claims.skipped_detail(done, claims.episode_level(claims.RESTORE, "t")) == (
+        "another invocation already restored the job")
+    assert claims.skipped_detail(held, claims.ESCALATE) == "another invocation is escalating the job (it holds the claim)"
+
+
 def test_a_claim_is_the_job_and_the_level_and_force_is_its_own_level():
     assert claims.claim_of("fw-1", claims.CANCEL) == {"job": "fw-1", "level": "cancel"}
     assert (claims.cancel_level(False), claims.cancel_level(True)) == ("cancel", "cancel-force")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rollout_guard.halts.decisions import CANCELED, RESTORED, THROTTLED
+from rollout_guard.halts.decisions import ANNOUNCED, CANCELED, RESTORED, THROTTLED
 from rollout_guard.observability import (
     HALTED_DETAIL_TYPE,
     HALTED_SOURCE,
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from rollout_guard.halts.guard import Outcome
 
 SOURCE, DETAIL_TYPE = HALTED_SOURCE, HALTED_DETAIL_TYPE
-# The decision announced -> (its event's detail type, the word of the operations line)
-ANNOUNCED = {CANCELED: (HALTED_DETAIL_TYPE, "halted"), THROTTLED: (THROTTLED_DETAIL_TYPE, "throttled"),
-             RESTORED: (RESTORED_DETAIL_TYPE, "restored")}
+# Each announced decision (`decisions.ANNOUNCED`) -> its event's detail type, and the word of the operations line
+TYPES = {CANCELED: (HALTED_DETAIL_TYPE, "halted"), THROTTLED: (THROTTLED_DETAIL_TYPE, "throttled"),
+         RESTORED: (RESTORED_DETAIL_TYPE, "restored")}
 BATCH = 10  # PutEvents takes at most 10 entries
 
 
@@ -32,11 +32,11 @@ def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
     return [
         {
             "Source": SOURCE,
-            "DetailType": ANNOUNCED[action][0],
+            "DetailType": TYPES[action][0],
             "EventBusName": bus,
             "Detail": json.dumps({
                 "jobId": decision.job_id,
-                "action": ANNOUNCED[action][1],
+                "action": TYPES[action][1],
                 "rule": outcome.rule_name,
                 "reasonCode": decision.reason_code,
                 "subject": outcome.alert.subject,

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from rollout_guard.documents import show
 from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
-from rollout_guard.policy import Throttle, throttle_settings
+from rollout_guard.policy import CANCEL, THROTTLE, Throttle, throttle_settings
 
 ALARM = "cloudwatch_alarm"
 DEFENDER = "defender_violation"
@@ -36,7 +36,8 @@ OPERATOR_SOURCE = "rollout-guard.operator"
 HALT_REQUESTED = "Rollout Halt Requested"
 # An operator's throttle and resume (`rollout-guard throttle`, `rollout-guard resume`): the same source and globs.
 THROTTLE_REQUESTED, RESUME_REQUESTED = "Rollout Throttle Requested", "Rollout Resume Requested"
-REQUESTS = {HALT_REQUESTED: "cancel", THROTTLE_REQUESTED: "throttle", RESUME_REQUESTED: "resume"}
+RESUME = "resume"  # an operator's request to put back what the guard throttled (cancel and throttle: policy's)
+REQUESTS = {HALT_REQUESTED: CANCEL, THROTTLE_REQUESTED: THROTTLE, RESUME_REQUESTED: RESUME}
 REQUEST_GLOB = JOB_GLOB  # an operator names jobs as a policy does
 
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
@@ -59,7 +60,7 @@ class HaltRequest:
     force: bool | None = None
     dry_run: bool = False
     requested_by: str | None = None
-    action: str = "cancel"  # cancel (a halt), throttle or resume
+    action: str = CANCEL  # cancel (a halt), throttle or resume
     throttle: Throttle | None = None  # a throttle's settings
 
 
@@ -278,7 +279,7 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
 def _requested_throttle(detail: dict[str, Any], action: str) -> Throttle | None:
     """An operator's throttle settings (`maxPerMinute`, `abort`: `failureType`, `percent`, `minExecuted`), checked
     as a policy's are."""
-    if action != "throttle":
+    if action != THROTTLE:
         return None
     abort = _obj(detail.get("abort"), "detail.abort", required=False)
     raw: dict[str, Any] = {"max_per_minute": detail.get("maxPerMinute")}
@@ -291,7 +292,7 @@ def _requested_throttle(detail: dict[str, Any], action: str) -> Throttle | None:
     return throttle
 
 
-def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None, action: str = "cancel") -> Alert:
+def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None, action: str = CANCEL) -> Alert:
     glob = _required(detail.get("jobs"), "detail.jobs")
     if not REQUEST_GLOB.fullmatch(glob):
         raise UnrecognisedAlert(f"detail.jobs {show(glob)} must be a glob of letters, digits, _ - * ? (64 at most)")
@@ -308,7 +309,7 @@ def _halt_request(detail: dict[str, Any], event_id: str | None, time: str | None
                           comment=_str(detail.get("comment"), "detail.comment"), force=flags["force"],
                           dry_run=bool(flags["dryRun"]), requested_by=_str(detail.get("requestedBy"), "requestedBy"),
                           action=action, throttle=_requested_throttle(detail, action))
-    what = {"cancel": "halt", "throttle": "throttle", "resume": "resume"}[action]
+    what = "halt" if action == CANCEL else action
     reason = f"operator {what} of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")
     return Alert(kind=CUSTOM, via="eventbridge", correlation_id=event_id, source=OPERATOR_SOURCE, reason=reason,
                  timestamp=time, request=request)

@@ -45,10 +45,23 @@ def claim_of(job_id: str, level: str) -> dict[str, str]:
     return {"job": job_id, "level": level}
 
 
-def skipped_detail(claimed: Claimed) -> str:
+# How a skip names what the other invocation is doing and has done, per claim level.
+WORDS = {CANCEL: ("cancelling", "cancelled"), CANCEL_WITH_FORCE: ("cancelling", "cancelled"),
+         ESCALATE: ("escalating", "cancelled"), THROTTLE: ("throttling", "throttled"),
+         RESTORE: ("restoring", "restored")}
+
+
+def episode_level(level: str, episode: str) -> str:
+    """A level claimed once per episode (a throttle per ALARM transition, a restore per throttle), so a later
+    episode claims again."""
+    return f"{level}@{episode}"
+
+
+def skipped_detail(claimed: Claimed, level: str = CANCEL) -> str:
+    doing, done = WORDS[level.split("@", 1)[0]]
     if claimed.outcome == HELD_ELSEWHERE:
-        return "another invocation is cancelling the job (it holds the claim)"
-    return f"another invocation already cancelled the job{': ' + claimed.detail if claimed.detail else ''}"
+        return f"another invocation is {doing} the job (it holds the claim)"
+    return f"another invocation already {done} the job{': ' + claimed.detail if claimed.detail else ''}"
 
 
 class Claims(Protocol):

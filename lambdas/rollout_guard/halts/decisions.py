@@ -30,6 +30,8 @@ WOULD_RESTORE = "would_restore"
 CANCEL = "cancel"
 ESCALATE = "escalate"
 NO_SUCH_JOB = "no such job"
+# The actions announced on the bus ("Rollout Halted", "Throttled", "Restored") once carried out.
+ANNOUNCED = (CANCELED, THROTTLED, RESTORED)
 # What counts against a rule's max_jobs: every job the rule would act on, dry run or not.
 ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
 

@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from rollout_guard.halts import decisions
-from rollout_guard.halts.alerts import ALARM, DEFENDER, Alert
+from rollout_guard.halts.alerts import ALARM, DEFENDER, RESUME, Alert
 from rollout_guard.halts.claims import ESCALATE as ESCALATION_CLAIM
 from rollout_guard.halts.claims import Claimed, Claims, NoClaims, cancel_level, skipped_detail
 from rollout_guard.halts.decisions import (
@@ -120,9 +120,9 @@ def _recovered(alert: Alert, rule: Rule | None) -> bool:
 
 def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttling) -> list[Decision]:
     """Throttle on ALARM, restore on OK; past the cap (more candidates than `max_jobs`) nothing is throttled."""
-    if alert.state == "OK" or (alert.request is not None and alert.request.action == "resume"):
+    if alert.state == "OK" or (alert.request is not None and alert.request.action == RESUME):
         return work.restore(candidates)
-    if len(candidates) > rule.max_jobs:
+    if not BlastRadius(rule, len(candidates)).safe:  # before any confirmation: every candidate may be active
         detail = f"{len(candidates)} jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing throttled"
         return [Decision(job_id, BLOCKED, rule.reason_code, False, detail) for job_id in candidates]
     return work.throttle(candidates)
@@ -306,8 +306,7 @@ class _Work:
         except _Incomplete as incomplete:
             return incomplete.decision
         if not claimed.acted:
-            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed).replace("cancelling",
-                                                                                           "escalating"))
+            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed, ESCALATION_CLAIM))
         return escalated[0] if escalated else decision
 
     def _force(self, decision: Decision) -> Decision:

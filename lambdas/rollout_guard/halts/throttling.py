@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from rollout_guard.halts.alerts import ALARM, Alert
-from rollout_guard.halts.claims import RESTORE, Claims, skipped_detail
+from rollout_guard.halts.claims import RESTORE, Claims, episode_level, skipped_detail
 from rollout_guard.halts.claims import THROTTLE as THROTTLE_CLAIM
 from rollout_guard.halts.decisions import (
     FAILED,
@@ -99,7 +99,7 @@ class Throttling:
             return self._decision(job_id, WOULD_THROTTLE, detail)
         # Claimed per alarm transition: a duplicate delivery of this ALARM acts once, a later ALARM (after a
         # restore) throttles again.
-        level = f"{THROTTLE_CLAIM}@{self.alert.timestamp or self.alert.correlation_id or ''}"
+        level = episode_level(THROTTLE_CLAIM, self.alert.timestamp or self.alert.correlation_id or "")
         return self._claimed(job_id, level, lambda: self._apply(record), THROTTLED, detail)
 
     def _apply(self, record: Throttled) -> None:
@@ -129,7 +129,7 @@ class Throttling:
         rollout, abort, detail = _restoration(record)
         if self.dry_run:
             return self._decision(job_id, WOULD_RESTORE, detail)
-        return self._claimed(job_id, f"{RESTORE}@{record.at}", lambda: self._put_back(job_id, rollout, abort),
+        return self._claimed(job_id, episode_level(RESTORE, record.at), lambda: self._put_back(job_id, rollout, abort),
                              RESTORED, detail)
 
     def _put_back(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
@@ -142,9 +142,7 @@ class Throttling:
         except JobsError as error:
             return self._decision(job_id, FAILED, f"{level} failed: {error}")
         if not claimed.acted:
-            verb = {THROTTLE_CLAIM: "throttl", RESTORE: "restor"}[level.split("@")[0]]
-            detail = skipped_detail(claimed).replace("cancelling", f"{verb}ing").replace("cancelled", f"{verb}ed")
-            return self._decision(job_id, SKIPPED, detail)
+            return self._decision(job_id, SKIPPED, skipped_detail(claimed, level))
         return self._decision(job_id, done, detail)
 
 
