@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -49,6 +50,22 @@ def _aws_env(monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def backoffs(monkeypatch):
+    """botocore's retry delays in this process, recorded instead of slept: the real retry path (botocore decides
+    whether and how long to wait), without the wait. Each entry is one retry's delay in seconds."""
+    import botocore.endpoint
+
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=slept.append))
+    return slept
+
+
+def assert_backed_off(slept: list[float], retries: int) -> None:
+    """`retries` retries, each after a delay within the standard mode's bounds (jittered, capped at 20 s)."""
+    assert len(slept) == retries and all(0 <= delay <= 20 for delay in slept), slept
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@
   bound them (botocore checks types and minimums client-side; the maximums are checked here). A finished job is
   refused with InvalidRequestException: AWS does not document UpdateJob's answer there (Stubber tests pin the
   guard's handling of whatever error comes back).
+- CancelJob of an unknown job id: ResourceNotFoundException (HTTP 404), as IoT answers, where moto fails with an
+  internal error (HTTP 500) that a client would retry.
 
 The handlers are added to moto's IoT responses, so they answer over HTTP exactly where moto's own do; `install()` is
 idempotent and the emulator's server entry point calls it before it starts.
@@ -23,9 +25,13 @@ from typing import Any
 PROFILE_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 
 
+_MOTO: dict[str, Any] = {}  # moto's own handlers that the emulator's call after their checks
+
+
 def install() -> None:
     from moto.iot.responses import IoTResponse
 
+    _MOTO.setdefault("cancel_job", IoTResponse.cancel_job)  # kept once: install() stays idempotent
     for name, handler in _HANDLERS.items():
         setattr(IoTResponse, name, handler)
 
@@ -119,6 +125,11 @@ FINISHED = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 RATE_MAX, THRESHOLD_MAX, INCREMENT = 1000, 100, (1.1, 5.0)
 
 
+def cancel_job(self: Any) -> Any:
+    self.iot_backend.describe_job(job_id=self._get_param("jobId"))  # ResourceNotFoundException if none
+    return _MOTO["cancel_job"](self)
+
+
 def update_job(self: Any) -> Any:
     from moto.core.responses import EmptyResult
 
@@ -177,4 +188,5 @@ _HANDLERS = {
     "describe_security_profile": describe_security_profile,
     "list_security_profiles": list_security_profiles,
     "update_job": update_job,
+    "cancel_job": cancel_job,
 }

@@ -1,6 +1,8 @@
-"""The `rollout-guard` command as an operator runs it: a subprocess against a moto server over HTTP.
+"""The `rollout-guard` command as an operator runs it, against a moto server over HTTP.
 
-Each test checks what the operator sees (stdout, stderr, exit code) and the emulated jobs afterwards.
+Each test checks what the operator sees (stdout, stderr, exit code) and the emulated jobs afterwards. Commands run
+in this process through `tests.cli.run`; the tests about the process itself (the console script, several processes
+racing, an environment without credentials, the drill) start it.
 """
 
 from __future__ import annotations
@@ -8,21 +10,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rollout_guard_cli import samples
 from rollout_guard_local.emulator import client, client_env
-from tests.conftest import ROOT, create_jobs
-
-COMMAND = str(Path(sys.executable).parent / "rollout-guard")
+from tests import cli
+from tests.cli import COMMAND, run_process
+from tests.conftest import ROOT, assert_backed_off, create_jobs
 
 
 def run(*args: str, url: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(client_env(url) if url else {})}
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    return cli.run(*args, env=client_env(url) if url else None, cwd=cwd)
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def status(iot, job_id: str) -> str:
 def test_invoke_cancels_with_the_project_policy(iot, emulator, tmp_path):
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
 
-    done = run("invoke", write(tmp_path, samples.alarm_eventbridge(job_id="fw-2-4-eu")), url=emulator)
+    done = run_process("invoke", write(tmp_path, samples.alarm_eventbridge(job_id="fw-2-4-eu")),
+                       env=client_env(emulator))
 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -94,7 +95,7 @@ def test_invoke_of_an_ignored_alert_says_why_and_exits_0(iot, emulator, tmp_path
     assert status(iot, "fw-2-4-eu") != "CANCELED"
 
 
-def test_invoke_exits_1_when_a_cancellation_failed(iot, emulator, tmp_path):
+def test_invoke_exits_1_when_a_cancellation_failed(iot, emulator, tmp_path, backoffs):
     from rollout_guard_local.fault_proxy import FaultProxy
 
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
@@ -110,6 +111,7 @@ def test_invoke_exits_1_when_a_cancellation_failed(iot, emulator, tmp_path):
     actions = {d["jobId"]: d["action"] for d in json.loads(done.stdout)["decisions"]}
     assert actions == {"fw-2-4-eu": "failed", "fw-2-4-us": "canceled", "fw-missing": "skipped"}
     assert status(iot, "fw-2-4-us") == "CANCELED" and status(iot, "fw-2-4-eu") != "CANCELED"
+    assert_backed_off(backoffs, retries=4)  # the guard's five attempts at the unavailable cancel
 
 
 @pytest.mark.parametrize(
@@ -243,7 +245,7 @@ def test_cancel_reports_a_service_error_like_the_aws_cli(iot, emulator):
     done = run("cancel", "--job-id", "fw-unknown", "--endpoint-url", emulator, url=emulator)
 
     assert done.returncode == 254
-    assert done.stderr.startswith("An error occurred (") and "when calling the CancelJob operation" in done.stderr
+    assert done.stderr.startswith("An error occurred (ResourceNotFoundException) when calling the CancelJob operation")
 
 
 @pytest.mark.parametrize(
@@ -286,13 +288,14 @@ def test_the_yaml_input_skeleton_carries_the_aws_cli_comments():
     assert all(" # " in line for line in lines)
 
 
-def test_cancel_exits_255_with_one_line_when_it_cannot_connect(emulator):
+def test_cancel_exits_255_with_one_line_when_it_cannot_connect(emulator, backoffs):
     from rollout_guard_local.emulator import free_port
 
     done = run("cancel", "--job-id", "fw-1", "--endpoint-url", f"http://127.0.0.1:{free_port()}", url=emulator)
 
     assert done.returncode == 255
     assert len(done.stderr.strip().splitlines()) == 1 and "Could not connect" in done.stderr
+    assert_backed_off(backoffs, retries=4)  # retried as the AWS CLI would, then reported
 
 
 @pytest.mark.parametrize(("flag", "content", "message"), [
@@ -353,7 +356,7 @@ def test_policy_check_accepts_the_project_policy():
 
 
 def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
-    done = run("drill")
+    done = run_process("drill")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Drill passed" in done.stdout

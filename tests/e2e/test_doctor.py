@@ -1,4 +1,4 @@
-"""`rollout-guard doctor` as an operator runs it: a subprocess against the emulator, over HTTP, where the project's
+"""`rollout-guard doctor` as an operator runs it (in this process, `tests.cli.run`) against the emulator, over HTTP, where the project's
 stack was deployed with the real CDK CLI and the account prepared as the README asks (the drill's own set-up).
 Each test breaks one thing a real account can lack, and the row that names it, its verdict and the exit code are
 what is checked."""
@@ -6,9 +6,7 @@ what is checked."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from rollout_guard_cli import drill
 from rollout_guard_local.emulator import client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
+from tests import cli
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.xdist_group("doctor"), pytest.mark.slow]
@@ -60,8 +59,7 @@ def alarm(url: str, name: str, dimensions: list[dict] | None = None, actions: li
 
 
 def doctor(url: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "doctor", *args],
-                          env={**os.environ, **client_env(url)}, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return cli.run("doctor", *args, env=client_env(url), cwd=cwd)
 
 
 def checks(done: subprocess.CompletedProcess[str]) -> dict[str, list[dict]]:
@@ -242,8 +240,7 @@ def test_doctor_reads_only(healthy, tmp_path):
 
 
 def test_outside_a_project_nothing_is_asked(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "rollout_guard_cli.main", "doctor"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    done = cli.run("doctor", cwd=tmp_path)
 
     assert done.returncode == 2
     assert done.stderr.strip().startswith("rollout-guard: no project here")

@@ -1,13 +1,11 @@
-"""`rollout-guard halt` and `status` across regions, as an operator runs them: two environments of one project
+"""`rollout-guard halt` and `status` across regions, as an operator runs them (in this process, `tests.cli.run`): two environments of one project
 deployed by the rehearsal (`cdk deploy --all`) to one moto server that serves both regions."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,12 @@ import pytest
 from rollout_guard_local import rehearsal
 from rollout_guard_local.emulator import client, client_env
 from rollout_guard_local.fault_proxy import FaultProxy
+from tests import cli
 from tests.conftest import ROOT
 from tests.infrastructure.conftest import CONTEXT
 
 pytestmark = [pytest.mark.xdist_group("everywhere"), pytest.mark.slow]
 
-COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 REGIONS = {"eu": "eu-west-1", "us": "us-east-1"}
 JOBS = {"eu-west-1": ["fw-2-4-eu", "fw-2-5-eu", "ops-2-4-eu"], "us-east-1": ["fw-2-4-us", "fw-2-5-us"]}
 
@@ -60,8 +58,7 @@ def regional(service: str, url: str, region: str):
 
 
 def run(project: Path, url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **client_env(url)}
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env=env, cwd=project, timeout=300)
+    return cli.run(*args, env=client_env(url), cwd=project)
 
 
 def status_of(url: str, region: str, job_id: str) -> tuple[str, str | None]:

@@ -7,20 +7,19 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from rollout_guard_local.fleet_sim import JOB, Outage, Scenario, generate
+from tests import cli
 
-COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 BRICKING = Scenario("bricking", devices=80, fleet=800, threshold=4, bricked=0.1, dark_after_s=30)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([COMMAND, "replay", *args], capture_output=True, text=True, timeout=120)
+    return cli.run("replay", *args)
 
 
 def archive(folder: Path, scenario: Scenario, parts: int = 2) -> tuple[Path, Path]:

@@ -5,17 +5,15 @@ throttled job was."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rollout_guard_cli import samples
 from rollout_guard_local.emulator import client, client_env
+from tests import cli
 
-COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 TABLE = "throttle-state"
 POLICY = """
 rules:
@@ -51,8 +49,7 @@ def fleet(emulator, tmp_path):
 
 
 def run(url: str, folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, env={**os.environ, **client_env(url)},
-                          cwd=folder, timeout=120)
+    return cli.run(*args, env=client_env(url), cwd=folder)
 
 
 def invoke(url: str, folder: Path, event: dict, *extra: str) -> subprocess.CompletedProcess:
@@ -148,10 +145,8 @@ def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lis
         "percent: 10,", "percent: 100.5,").replace("min_executed: 20", "min_executed: 0"))
     (tmp_path / "event.json").write_text(json.dumps(warning()))
 
-    done = subprocess.run([COMMAND, "invoke", str(tmp_path / "event.json"), "--policy", str(tmp_path / "policy.yaml")],
-                          capture_output=True, text=True, timeout=60)
-    checked = subprocess.run([COMMAND, "policy", "check", str(tmp_path / "policy.yaml")], capture_output=True,
-                             text=True, timeout=60)
+    done = cli.run("invoke", str(tmp_path / "event.json"), "--policy", str(tmp_path / "policy.yaml"))
+    checked = cli.run("policy", "check", str(tmp_path / "policy.yaml"))
 
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "rule 'crash-warning': throttle.max_per_minute 5000" in done.stderr

@@ -12,7 +12,7 @@ from rollout_guard.adapters.iot import IotJobs
 from rollout_guard.halts import alerts, guard
 from rollout_guard_local.emulator import client
 from rollout_guard_local.fault_proxy import FaultProxy
-from tests.conftest import create_jobs, make_policy
+from tests.conftest import assert_backed_off, create_jobs, make_policy
 
 JOBS = [f"fw-{index}" for index in range(8)]
 POLICY = make_policy("rules: [{name: halt, jobs: ['fw-*'], reason_code: FAULT_DRILL}]")
@@ -49,7 +49,7 @@ class FirstAttemptFaults:
 
 
 @pytest.fixture
-def fleet(emulator):
+def fleet(emulator, backoffs):
     create_jobs(client("iot", emulator), *JOBS)
     return emulator
 
@@ -59,7 +59,7 @@ def statuses(url: str) -> dict[str, str]:
     return {job: iot.describe_job(jobId=job)["job"]["status"] for job in JOBS}
 
 
-def test_transient_faults_mid_cancellation_are_retried_and_every_job_ends_cancelled(fleet):
+def test_transient_faults_mid_cancellation_are_retried_and_every_job_ends_cancelled(fleet, backoffs):
     plan = FirstAttemptFaults()
     with FaultProxy(fleet, plan=plan, timeout_s=1.5) as proxy:
         outcome = guard.respond(ALERT, POLICY, guard_jobs(proxy.url))
@@ -67,6 +67,7 @@ def test_transient_faults_mid_cancellation_are_retried_and_every_job_ends_cancel
     assert [(d.job_id, d.action) for d in outcome.decisions] == [(job, "canceled") for job in JOBS]
     assert set(statuses(fleet).values()) == {"CANCELED"}
     assert proxy.injected == {"throttle": 5, "unavailable": 2, "reset": 2, "timeout": 2}
+    assert_backed_off(backoffs, retries=11)  # one retry per injected fault
 
 
 def test_persistent_faults_are_reported_failed_and_a_retry_finishes_without_cancelling_twice(fleet):

@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 from rollout_guard.adapters.iot import IotJobs
 from rollout_guard.halts.jobs import JobsError
 from rollout_guard_local.emulator import client
-from tests.conftest import create_jobs, http_iot_client
+from tests.conftest import assert_backed_off, create_jobs, http_iot_client
 
 
 class Faults:
@@ -43,7 +43,7 @@ class _Raw:
 
 
 @pytest.fixture
-def seeded(emulator):
+def seeded(emulator, backoffs):
     admin = client("iot", emulator)
     create_jobs(admin, "fw-1")
     return http_iot_client(emulator, max_attempts=4), admin
@@ -54,7 +54,7 @@ def seeded(emulator):
     [(400, "ThrottlingException"), (410, "LimitExceededException"), (503, "ServiceUnavailableException"),
      (500, "InternalFailureException")],
 )
-def test_transient_faults_are_retried_until_the_cancel_lands(seeded, fault):
+def test_transient_faults_are_retried_until_the_cancel_lands(seeded, backoffs, fault):
     client, admin = seeded
     faults = Faults("CancelJob", [fault, fault])
     client.meta.events.register("before-send.iot.CancelJob", faults)
@@ -62,11 +62,12 @@ def test_transient_faults_are_retried_until_the_cancel_lands(seeded, fault):
     IotJobs(client).cancel("fw-1", "CODE", "comment", False)
 
     assert faults.sent == 3
+    assert_backed_off(backoffs, retries=2)
     assert admin.describe_job(jobId="fw-1")["job"]["status"] == "CANCELED"
 
 
 @pytest.mark.parametrize("fault", [(400, "InvalidRequestException"), (404, "ResourceNotFoundException")])
-def test_permanent_errors_are_not_retried(seeded, fault):
+def test_permanent_errors_are_not_retried(seeded, backoffs, fault):
     client, admin = seeded
     faults = Faults("CancelJob", [fault])
     client.meta.events.register("before-send.iot.CancelJob", faults)
@@ -75,10 +76,11 @@ def test_permanent_errors_are_not_retried(seeded, fault):
         IotJobs(client).cancel("fw-1", "CODE", "comment", False)
 
     assert faults.sent == 1 and caught.value.code == fault[1]
+    assert backoffs == []
     assert admin.describe_job(jobId="fw-1")["job"]["status"] != "CANCELED"
 
 
-def test_throttling_beyond_the_attempts_is_reported(seeded):
+def test_throttling_beyond_the_attempts_is_reported(seeded, backoffs):
     client, admin = seeded
     faults = Faults("DescribeJob", [(400, "ThrottlingException")] * 4)
     client.meta.events.register("before-send.iot.DescribeJob", faults)
@@ -87,6 +89,7 @@ def test_throttling_beyond_the_attempts_is_reported(seeded):
         IotJobs(client).describe("fw-1")
 
     assert faults.sent == 4 and caught.value.code == "ThrottlingException"
+    assert_backed_off(backoffs, retries=3)
 
 
 def test_pacing_allows_a_burst_then_holds_each_operation_to_the_rate(seeded):
