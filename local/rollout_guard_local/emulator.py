@@ -1,6 +1,7 @@
 """A moto server on a free loopback port, started and always stopped: shared by the drill and the tests.
 
-The server is moto's own, with what moto lacks of IoT added (`emulator_iot`): run as
+The server is moto's own, with what moto lacks of IoT (`emulator_iot`) and of EventBridge's delivery
+(`emulator_events`) added: run as
 `python -m rollout_guard_local.emulator -H 127.0.0.1 -p PORT`, it is moto_server with those handlers installed.
 """
 
@@ -90,12 +91,13 @@ def reset(url: str) -> None:
 
 
 def serve(argv: list[str]) -> None:
-    """moto_server, with the IoT handlers moto lacks."""
+    """moto_server, with the IoT handlers and the EventBridge delivery moto lacks."""
     from moto.server import main
 
-    from .emulator_iot import install
+    from . import emulator_events, emulator_iot
 
-    install()
+    emulator_iot.install()
+    emulator_events.install()
     main(argv)
 
 

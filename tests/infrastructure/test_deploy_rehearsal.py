@@ -108,6 +108,7 @@ def run_shipped(url: str, template: dict, folder: Path, event: dict) -> dict:
                           text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
+    assert '"level":"ERROR"' not in done.stdout, done.stdout  # the halt announced too, nothing failed on the way
     return json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
 
 

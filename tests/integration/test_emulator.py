@@ -1,0 +1,62 @@
+"""The local emulator answers as AWS does where moto alone would not, over HTTP (the server the drill and the CLI
+tests use)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from rollout_guard_local.emulator import client
+from tests.conftest import http_iot_client
+
+
+def test_cancel_of_an_unknown_job_is_resource_not_found_at_once(emulator, backoffs):
+    with pytest.raises(ClientError) as caught:
+        http_iot_client(emulator).cancel_job(jobId="fw-unknown")
+
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert backoffs == []  # not retried: moto's own answer (500) would have been
+
+
+def rule_to(events, name: str, target: dict) -> None:
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["rollout-guard"], "detail-type": ["Rollout Halted"]}))
+    events.put_targets(Rule=name, Targets=[{"Id": "1", **target}])
+
+
+def halted(events, job_id: str) -> dict:
+    return events.put_events(Entries=[{"Source": "rollout-guard", "DetailType": "Rollout Halted",
+                                       "Detail": json.dumps({"jobId": job_id, "reasonCode": "CRASH"})}])
+
+
+def test_a_rule_delivers_its_line_to_an_sns_topic_and_the_topics_subscribers(emulator):
+    events, sns, sqs = (client(service, emulator) for service in ("events", "sns", "sqs"))
+    topic = sns.create_topic(Name="operations")["TopicArn"]
+    queue = sqs.create_queue(QueueName="operator-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    rule_to(events, "halt-line", {"Arn": topic, "InputTransformer": {
+        "InputPathsMap": {"job": "$.detail.jobId", "code": "$.detail.reasonCode"},
+        "InputTemplate": '"Rollout halted: <job> (<code>)"'}})
+
+    answer = halted(events, "fw-2-4-eu")
+
+    assert answer["FailedEntryCount"] == 0
+    (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert message["Body"] == "Rollout halted: fw-2-4-eu (CRASH)"
+
+
+def test_an_event_for_a_target_the_emulator_cannot_run_is_still_accepted(emulator, backoffs):
+    events, sqs = client("events", emulator), client("sqs", emulator)
+    queue = sqs.create_queue(QueueName="archive")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_to(events, "to-function", {"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:guard"})
+    rule_to(events, "to-queue", {"Arn": queue_arn})
+
+    answer = halted(events, "fw-2-4-eu")
+
+    assert answer["FailedEntryCount"] == 0 and backoffs == []
+    (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]  # moto's own delivery still happens
+    assert json.loads(message["Body"])["detail"]["jobId"] == "fw-2-4-eu"
