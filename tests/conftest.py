@@ -21,6 +21,34 @@ ROOT = Path(__file__).parent.parent
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+# The longest work units first. xdist hands a worker a whole unit (a module, or an xdist_group of modules sharing a
+# deployment, a synth or a simulator run) in collection order (`--no-loadscope-reorder`, pyproject.toml); a long unit
+# handed out last would leave the other worker idle while it runs. Seconds of one run here (--durations), longest
+# first; every other unit follows in collection order.
+LONGEST_FIRST = (
+    "tests/unit/test_properties.py",  # 29: Hypothesis's examples
+    "simulator",  # 28: the fleet simulator's scenarios through moto and the handler
+    "tests/e2e/test_drill.py",  # 27: make demo, its own emulator and cdk deploy
+    "checked",  # 22: five synths, then checkov and cfn-lint over six templates
+    "everywhere",  # 18: two regions and a control stack deployed
+    "tests/integration/test_fleet_signal.py",  # 17
+    "rehearsal",  # 16: bootstrap, deploy, the shipped zip run alone
+    "doctor",  # 10: the project's stack deployed, the account prepared
+    "tests/test_static_checks.py",  # 6 (20 with mypy's cache cold)
+    "tests/e2e/test_cli.py",  # 9
+    "tests/infrastructure/test_installed_construct.py",  # 8: a wheel built, a separate app synthesized
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        group = item.get_closest_marker("xdist_group")
+        unit = group.args[0] if group else item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each unit keeps its own order
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
 

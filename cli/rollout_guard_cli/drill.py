@@ -1,12 +1,16 @@
 """The local drill behind `make demo`: a moto server, a small fleet, real alerts through `rollout-guard invoke`.
 
-It checks what a user would check, the jobs' final states, and exits non-zero when the guard did not do what the
-policy says. The server is always stopped.
+Each invoke runs the command's own code in the drill's process, with the emulator as its AWS; the alarm delivered
+twice at once goes to two processes, as to two instances of the function. It checks what a user would check, the
+jobs' final states, and exits non-zero when the guard did not do what the policy says. The server is always
+stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import os
 import subprocess
@@ -108,12 +112,33 @@ def seed(iot: Any) -> None:
     iot.cancel_job(jobId="fw-2-3-eu", reasonCode="SUPERSEDED", comment="replaced by 2.4")
 
 
-def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str,
-             *extra: str) -> list[str]:
+def _arguments(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str, *extra: str) -> list[str]:
+    """`rollout-guard invoke`'s arguments for one event (written to a file in the drill's folder)."""
     path = folder / f"alert-{index}.json"
     path.write_text(json.dumps(event))
-    return [sys.executable, "-m", "rollout_guard_cli.main", "invoke", str(path), "--policy", str(policy_file),
-            "--state-table", STATE_TABLE, *extra]
+    return ["invoke", str(path), "--policy", str(policy_file), "--state-table", STATE_TABLE, *extra]
+
+
+def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str) -> list[str]:
+    """The same invoke as a process of its own (two at once stand for two instances of the function)."""
+    return [sys.executable, "-m", "rollout_guard_cli.main", *_arguments(event, policy_file, folder, index)]
+
+
+def _run_invoke(arguments: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """`rollout-guard invoke` in this process: the command's own code with `env` as its environment, without a
+    process's start-up; its exit code, stdout and stderr."""
+    from .main import main
+
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(arguments)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()
 
 
 def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:
@@ -171,11 +196,10 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
 
 def _invoke(event: dict[str, Any], policy_file: Path, folder: Path, name: str, env: dict[str, str],
             *extra: str) -> dict[str, Any]:
-    done = subprocess.run(_command(event, policy_file, folder, name, *extra), env=env, capture_output=True,
-                          text=True, timeout=120)
-    if done.returncode != 0:
-        return {"error": done.stderr.strip() or done.stdout.strip()}
-    result: dict[str, Any] = json.loads(done.stdout)
+    code, stdout, stderr = _run_invoke(_arguments(event, policy_file, folder, name, *extra), env)
+    if code != 0:
+        return {"error": stderr.strip() or stdout.strip()}
+    result: dict[str, Any] = json.loads(stdout)
     return result
 
 
@@ -315,9 +339,7 @@ def run(policy_file: Path | None) -> int:
         print(f"rollout-guard state init: {(init.stdout or init.stderr).strip()}\n")
         rows = []
         for index, (title, event) in enumerate(ALERTS, start=1):
-            done = subprocess.run(_command(event, policy_file, Path(folder), index), env=env, capture_output=True,
-                                  text=True, timeout=120)
-            rows += _rows(index, title, done.returncode, done.stdout, done.stderr)
+            rows += _rows(index, title, *_run_invoke(_arguments(event, policy_file, Path(folder), index), env))
         twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
         print(text_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
