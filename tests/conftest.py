@@ -28,8 +28,8 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 LONGEST_FIRST = (
     "tests/unit/test_properties.py",  # 29: Hypothesis's examples
     "simulator",  # 28: the fleet simulator's scenarios through moto and the handler
-    "tests/e2e/test_drill.py",  # 27: make demo, its own emulator and cdk deploy
-    "checked",  # 22: five synths, then checkov and cfn-lint over six templates
+    "tests/e2e/test_drill.py",  # 17: make demo, its own emulator and cdk deploy
+    "checked",  # 20: five synths, then checkov beside cfn-lint over eight templates
     "everywhere",  # 18: two regions and a control stack deployed
     "tests/integration/test_fleet_signal.py",  # 17
     "rehearsal",  # 16: bootstrap, deploy, the shipped zip run alone

@@ -87,14 +87,16 @@ def deployed_environments(tmp_path_factory) -> tuple[dict[str, dict], Path]:
 
 @pytest.fixture(scope="session")
 def checked(tmp_path_factory, template, reserved, archived, trailed, throttled, deployed_environments) -> dict[str, dict]:
-    """checkov once over every template the tests look at (the project's, with reserved concurrency, the archive's,
-    the trail's, the control stack's), and cfn-lint over those the other lint tests do not cover; the report of
-    each template by name."""
+    """checkov and cfn-lint once each over every template the tests look at (the project's, with reserved
+    concurrency, the archive's, the trail's, the throttle rule's, and each stack of a two-environment deployment);
+    the report of each template by name."""
     from tests.infrastructure.test_checkov import checkov_reports
 
     folder = tmp_path_factory.mktemp("checked")
+    environments = deployed_environments[0]
     templates = {"guard": template, "reserved": reserved, "archive": archived, "trail": trailed, "throttle": throttled,
-                 "control": deployed_environments[0]["RolloutGuardControl"]}
+                 "control": environments["RolloutGuardControl"], "eu": environments["RolloutGuard-eu"],
+                 "us": environments["RolloutGuard-us"]}
     for name, body in templates.items():
         (folder / f"{name}.template.json").write_text(json.dumps(body))
     return checkov_reports(folder, list(templates))

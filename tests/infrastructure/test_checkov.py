@@ -1,5 +1,6 @@
 """checkov over the synthesized templates, next to cdk-nag and cfn-lint: no failed check, and each skipped check
-carries its reason in the template (Metadata.checkov.skip, written by the construct next to the resource).
+carries its reason in the template (Metadata.checkov.skip, written by the construct next to the resource). cfn-lint
+runs beside it over the same files (the `checked` fixture); test_lint.py and test_environments.py read its findings.
 
 checkov runs from its own virtual environment (.tools/checkov, installed by make) with downloads off and every
 connection sent to a closed loopback proxy, so the test never needs, nor reaches, the network."""
@@ -26,21 +27,24 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:
 
 
 def checkov_reports(folder: Path, names: list[str]) -> dict[str, dict]:
-    """checkov once over the `<name>.template.json` files of a folder, and cfn-lint over them too; the report of
-    each by name: its failed, passed and skipped checks."""
+    """checkov once over the `<name>.template.json` files of a folder and, at the same time, cfn-lint once over
+    them too; the report of each by name: its failed, passed and skipped checks, and cfn-lint's findings."""
     files = [str(folder / f"{name}.template.json") for name in names]
-    done = subprocess.run(
+    with subprocess.Popen(
         [str(CHECKOV / "python"), str(CHECKOV / "checkov"), "-d", str(folder), "--framework", "cloudformation",
          "--skip-download", "--compact", "-o", "json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, **OFFLINE})
-    lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), *files], capture_output=True, text=True,
-                          timeout=300)
-    assert done.stdout.strip(), done.stderr
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    found = json.loads(done.stdout)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **OFFLINE}) as checkov:
+        lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *files],
+                              capture_output=True, text=True, timeout=300)
+        stdout, stderr = checkov.communicate(timeout=300)
+    assert stdout.strip(), stderr
+    found, findings = json.loads(stdout), json.loads(lint.stdout or "[]")
     assert found["summary"]["parsing_errors"] == 0
-    return {name: {kind: [c for c in found["results"][kind] if c["file_path"].endswith(f"/{name}.template.json")]
-                   for kind in ("failed_checks", "passed_checks", "skipped_checks")} for name in names}
+    assert (lint.returncode == 0) == (findings == []), lint.stderr
+    return {name: {**{kind: [c for c in found["results"][kind] if c["file_path"].endswith(f"/{name}.template.json")]
+                      for kind in ("failed_checks", "passed_checks", "skipped_checks")},
+                   "lint": [f for f in findings if Path(f["Filename"]).name == f"{name}.template.json"]}
+            for name in names}
 
 
 def skips(report: dict) -> dict[str, str]:

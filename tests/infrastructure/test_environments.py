@@ -44,18 +44,11 @@ def deployed(deployed_environments):
     return deployed_environments[0]
 
 
-def test_every_template_of_the_deployment_is_lint_clean_and_its_policies_valid_iam(deployed, folder):
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def test_every_template_of_the_deployment_is_lint_clean_and_its_policies_valid_iam(deployed, folder, checked):
     from tests.infrastructure.test_iam_lint import EXPLAINED, findings
 
-    templates = sorted(str(path) for path in (folder / "cdk.out").glob("*.template.json"))
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    done = subprocess.run([str(cfn_lint), *templates], capture_output=True, text=True, timeout=300)
-
-    assert len(templates) == 3 and done.returncode == 0, done.stdout + done.stderr
+    assert len(list((folder / "cdk.out").glob("*.template.json"))) == 3
+    assert [checked[name]["lint"] for name in ("eu", "us", "control")] == [[], [], []]
     for name, template in deployed.items():
         assert [f for f in findings(template) if f[:2] not in EXPLAINED] == [], name
 

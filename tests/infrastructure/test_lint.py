@@ -1,11 +1,13 @@
-"""cfn-lint and cdk-nag on the one synthesized template."""
+"""cfn-lint and cdk-nag on the synthesized templates."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+import pytest
+
+# cfn-lint runs once over every template, beside checkov (the `checked` fixture, built on one worker).
+pytestmark = pytest.mark.xdist_group("checked")
 
 # SQS3 (a queue without a dead-letter queue) is acknowledged on the dead-letter queue, and not raised while the
 # fleet queue names it as its own dead-letter queue, as the project's cdk.json does.
@@ -20,13 +22,9 @@ EXPECTED_ACKNOWLEDGED = {
 }
 
 
-def test_cfn_lint_is_clean(assembly):
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-
-    done = subprocess.run([str(cfn_lint), str(assembly / "RolloutGuard.template.json")],
-                          capture_output=True, text=True, timeout=300)
-
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_cfn_lint_is_clean_on_every_template(checked):
+    assert len(checked) == 8
+    assert {name: report["lint"] for name, report in checked.items() if report["lint"]} == {}
 
 
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_finding(assembly):
