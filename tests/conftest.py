@@ -26,17 +26,15 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 # handed out last would leave the other worker idle while it runs. Seconds of one run here (--durations), longest
 # first; every other unit follows in collection order.
 LONGEST_FIRST = (
-    "tests/unit/test_properties.py",  # 29: Hypothesis's examples
-    "simulator",  # 28: the fleet simulator's scenarios through moto and the handler
+    "cdk",  # 75: every test that synthesizes in its process (jsii, the bundled asset, the variants once), checkov
+    #         and cfn-lint, the deploy rehearsal and the two e2e deployments (doctor, everywhere)
+    "simulator",  # 30: the fleet simulator's scenarios through moto and the handler
+    "tests/unit/test_properties.py",  # 26: Hypothesis's examples
     "tests/e2e/test_drill.py",  # 17: make demo, its own emulator and cdk deploy
-    "checked",  # 20: five synths, then checkov beside cfn-lint over eight templates
-    "everywhere",  # 18: two regions and a control stack deployed
     "tests/integration/test_fleet_signal.py",  # 17
-    "rehearsal",  # 16: bootstrap, deploy, the shipped zip run alone
-    "doctor",  # 10: the project's stack deployed, the account prepared
-    "tests/test_static_checks.py",  # 6 (20 with mypy's cache cold)
     "tests/e2e/test_cli.py",  # 9
     "tests/infrastructure/test_installed_construct.py",  # 8: a wheel built, a separate app synthesized
+    "tests/test_static_checks.py",  # 7 (20 with mypy's cache cold)
 )
 
 

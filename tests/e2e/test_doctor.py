@@ -17,7 +17,7 @@ from rollout_guard_local.fault_proxy import FaultProxy
 from tests import cli
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.xdist_group("doctor"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
 
 REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",

@@ -17,7 +17,7 @@ from tests import cli
 from tests.conftest import ROOT
 from tests.infrastructure.conftest import CONTEXT
 
-pytestmark = [pytest.mark.xdist_group("everywhere"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
 
 REGIONS = {"eu": "eu-west-1", "us": "us-east-1"}
 JOBS = {"eu-west-1": ["fw-2-4-eu", "fw-2-5-eu", "ops-2-4-eu"], "us-east-1": ["fw-2-4-us", "fw-2-5-us"]}

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
-pytestmark = pytest.mark.xdist_group("checked")
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 CHECKOV = ROOT / ".tools" / "checkov" / "bin"
 SKIPPED = {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_173", "CKV_AWS_28"}

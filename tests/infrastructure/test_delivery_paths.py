@@ -12,6 +12,9 @@ import yaml
 from rollout_guard_cdk.config import ConfigError
 from tests.infrastructure.cfn import one, resources, resources_of, statements
 
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
+
 ACCOUNT = "${AWS::AccountId}"
 
 

@@ -22,7 +22,7 @@ from rollout_guard_local import rehearsal
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env
 from tests.conftest import ROOT, create_jobs
 
-pytestmark = [pytest.mark.xdist_group("rehearsal"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
 
 REGION = EMULATOR_ENV["AWS_REGION"]
 

@@ -11,8 +11,8 @@ from rollout_guard_cdk.config import ConfigError
 from tests.infrastructure.cfn import one, resources, statements
 from tests.infrastructure.conftest import CONTEXT
 
-# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
-pytestmark = pytest.mark.xdist_group("checked")
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 ENVIRONMENTS = [{"name": "eu", "account": ACCOUNT_A, "region": "eu-west-1"},

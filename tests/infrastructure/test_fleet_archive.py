@@ -10,8 +10,8 @@ from rollout_guard_cdk.fleet import ARCHIVE_PREFIX
 from tests.infrastructure.cfn import one, resources, statements
 from tests.infrastructure.test_checkov import failed, skips
 
-# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
-pytestmark = pytest.mark.xdist_group("checked")
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 ACCOUNT = "${AWS::AccountId}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from rollout_guard.halts import alerts
@@ -13,6 +14,9 @@ from rollout_guard_cdk.fleet import EXECUTION_STATUSES, JOB_EVENTS, PRESENCE_SQL
 from rollout_guard_cdk.monitoring import rule_metric_query
 from rollout_guard_cli import samples
 from tests.infrastructure.cfn import one, resources, statements
+
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 ACCOUNT = "${AWS::AccountId}"
 

@@ -9,8 +9,8 @@ import pytest
 from tests.infrastructure.cfn import one, resources
 from tests.infrastructure.test_checkov import failed, skips
 
-# One worker synthesizes the variants and runs checkov over them all (the `checked` fixture).
-pytestmark = pytest.mark.xdist_group("checked")
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 TRAIL_ARN = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/RolloutGuard-gate"
 

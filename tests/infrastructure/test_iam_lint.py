@@ -11,7 +11,7 @@ import yaml
 
 from tests.infrastructure.iam import concrete_policies
 
-pytestmark = [pytest.mark.xdist_group("iam"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
 
 with warnings.catch_warnings():  # parliament imports pkg_resources, which warns that it is deprecated
     warnings.simplefilter("ignore")

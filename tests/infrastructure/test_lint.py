@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-# cfn-lint runs once over every template, beside checkov (the `checked` fixture, built on one worker).
-pytestmark = pytest.mark.xdist_group("checked")
+# cfn-lint runs once over every template, beside checkov (the `checked` fixture).
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 # SQS3 (a queue without a dead-letter queue) is acknowledged on the dead-letter queue, and not raised while the
 # fleet queue names it as its own dead-letter queue, as the project's cdk.json does.

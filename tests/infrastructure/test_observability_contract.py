@@ -6,9 +6,14 @@ from __future__ import annotations
 import ast
 import json
 
+import pytest
+
 from rollout_guard.observability import DIMENSIONS, NAMESPACE, SERVICE, UNCHARTED, Metric
 from tests.conftest import ROOT
 from tests.infrastructure.cfn import one, render, resources
+
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
 
 RUNTIME = ROOT / "lambdas" / "rollout_guard"
 

@@ -17,6 +17,9 @@ from rollout_guard_cdk.config import ConfigError
 from tests.conftest import ROOT
 from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements
 
+# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
+pytestmark = pytest.mark.xdist_group("cdk")
+
 JOB_ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:job/"
 
 
