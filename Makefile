@@ -10,6 +10,9 @@ TOOLS := .tools
 # jsii and the CDK CLI find `node` on PATH: the one in .venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
+# Bytecode is cached (in __pycache__, ignored by git) even where the machine asks Python not to write it: without
+# it every test process compiled the project again and pytest rewrote every test module's asserts in each worker.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test check synth diff deploy deploy-local bench mutation clean
 
