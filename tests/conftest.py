@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from moto.core import config as moto_config
 
 from rollout_guard import policy as policy_module
 
@@ -19,6 +20,11 @@ ROOT = Path(__file__).parent.parent
 
 # jsii (CDK) and the CDK CLI run on the Node that requirements.txt installs next to this interpreter.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# moto's mock_aws replaces boto3's default session for each test by default, so every client a test made read its
+# service's model again (IoT's is 1.3 MB of JSON): about a tenth of the suite's CPU. One session for the run, as one
+# Lambda execution environment keeps one; moto still mocks the credentials and intercepts every request.
+moto_config.default_user_config["core"]["reset_boto3_session"] = False
 
 
 # The longest work units first. xdist hands a worker a whole unit (a module, or an xdist_group of modules sharing a
