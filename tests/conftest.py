@@ -36,11 +36,11 @@ LONGEST_FIRST = (
     #         and cfn-lint, the deploy rehearsal and the two e2e deployments (doctor, everywhere)
     "simulator",  # 30: the fleet simulator's scenarios through moto and the handler
     "tests/unit/test_properties.py",  # 26: Hypothesis's examples
+    "tests/test_static_checks.py",  # 7, 22 on a clean clone (mypy's caches cold)
     "tests/e2e/test_drill.py",  # 17: make demo, its own emulator and cdk deploy
     "tests/integration/test_fleet_signal.py",  # 17
     "tests/e2e/test_cli.py",  # 9
     "tests/infrastructure/test_installed_construct.py",  # 8: a wheel built, a separate app synthesized
-    "tests/test_static_checks.py",  # 7 (20 with mypy's cache cold)
 )
 
 
