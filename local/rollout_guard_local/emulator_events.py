@@ -26,7 +26,7 @@ def install() -> None:
     from moto.events.models import Rule
 
     _MOTO.setdefault("send_to_targets", Rule.send_to_targets)
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets
 
 
 def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
