@@ -25,7 +25,7 @@ from typing import Any
 PROFILE_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 
 
-_MOTO: dict[str, Any] = {}  # moto's own handlers that the emulator's call after their checks
+_MOTO: dict[str, Any] = {}  # moto's own handlers, called by the emulator's after their own checks
 
 
 def install() -> None:
