@@ -22,7 +22,7 @@ ROOT = Path(__file__).parent.parent
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # moto's mock_aws replaces boto3's default session for each test by default, so every client a test made read its
-# service's model again (IoT's is 1.3 MB of JSON): about a tenth of the suite's CPU. One session for the run, as one
+# service's model again (IoT's is 1.3 MB of JSON): about 12 s of the suite's CPU. One session for the run, as one
 # Lambda execution environment keeps one; moto still mocks the credentials and intercepts every request.
 moto_config.default_user_config["core"]["reset_boto3_session"] = False
 
@@ -36,7 +36,7 @@ LONGEST_FIRST = (
     #         and cfn-lint, the deploy rehearsal and the two e2e deployments (doctor, everywhere)
     "simulator",  # 30: the fleet simulator's scenarios through moto and the handler
     "tests/unit/test_properties.py",  # 26: Hypothesis's examples
-    "tests/test_static_checks.py",  # 7, 22 on a clean clone (mypy's caches cold)
+    "tests/test_static_checks.py",  # 7, 17 on a clean clone (mypy's caches cold)
     "tests/e2e/test_drill.py",  # 17: make demo, its own emulator and cdk deploy
     "tests/integration/test_fleet_signal.py",  # 17
     "tests/e2e/test_cli.py",  # 9
