@@ -9,7 +9,6 @@ credentials, the drill) is tested through `run_process`.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import subprocess
@@ -27,16 +26,12 @@ COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 
 def run(*args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """One command in this process; `env` is added to the test's environment for the call."""
-    from rollout_guard_cli.main import main
+    from rollout_guard_cli.main import run_captured
 
-    out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, _logging_kept(), warnings.catch_warnings():
-        for key, value in (env or {}).items():
-            patch.setenv(key, value)
         patch.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = _exit_code(main, list(args))
-    return subprocess.CompletedProcess([COMMAND, *args], code, out.getvalue(), err.getvalue())
+        code, out, err = run_captured(list(args), {**os.environ, **(env or {})})
+    return subprocess.CompletedProcess([COMMAND, *args], code, out, err)
 
 
 def run_process(*args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT,
@@ -44,17 +39,6 @@ def run_process(*args: str, env: Mapping[str, str] | None = None, cwd: Path = RO
     """One command as its own process, through the installed console script."""
     return subprocess.run([COMMAND, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, timeout=timeout)
-
-
-def _exit_code(main, argv: list[str]) -> int:
-    """What the process would exit with: main's answer, or a SystemExit's code (argparse's usage errors)."""
-    try:
-        return int(main(argv))
-    except SystemExit as stop:
-        if stop.code is None or isinstance(stop.code, int):
-            return stop.code or 0
-        print(stop.code, file=sys.stderr)  # sys.exit("message"): Python prints it and exits 1
-        return 1
 
 
 @contextlib.contextmanager

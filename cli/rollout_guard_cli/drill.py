@@ -8,9 +8,7 @@ stopped.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import os
 import subprocess
@@ -125,20 +123,10 @@ def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int 
 
 
 def _run_invoke(arguments: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """`rollout-guard invoke` in this process: the command's own code with `env` as its environment, without a
-    process's start-up; its exit code, stdout and stderr."""
-    from .main import main
+    """`rollout-guard invoke` in this process: the command's own code with `env` as its environment."""
+    from .main import run_captured
 
-    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(arguments)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+    return run_captured(arguments, env)
 
 
 def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:

@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from rollout_guard_cdk.project import project_policy_file
@@ -437,6 +438,26 @@ def main(argv: list[str] | None = None) -> int:
         return cancel.run(halt.parse_args(argv[1:]))
     args = parser().parse_args(argv)
     return args.run(args)
+
+
+def run_captured(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    """The command in this process with `env` as its whole environment for the call (the drill's invokes, the CLI's
+    tests): its exit code (argparse's usage errors included), stdout and stderr, without a process's start-up."""
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as stop:
+                if isinstance(stop.code, str):
+                    print(stop.code, file=sys.stderr)  # sys.exit("message"): Python prints it and exits 1
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()
 
 
 if __name__ == "__main__":

@@ -11,27 +11,21 @@ from pathlib import Path
 import pytest
 
 from rollout_guard_cli import samples
+from rollout_guard_cli.drill import ROLLOUT_CONFIG, THROTTLE_RULE
 from rollout_guard_local.emulator import client, client_env
 from tests import cli
 
 TABLE = "throttle-state"
-POLICY = """
-rules:
-  - name: crash-warning
-    match: {alarm_name: "fw-warn-*"}
-    jobs: ["fw-*"]
-    reason_code: FIRMWARE_WARNING
-    action: throttle
-    throttle:
-      max_per_minute: 5
-      abort: {failure_type: FAILED, percent: 10, min_executed: 20}
-  - name: crash-rate
+# The drill's graduated scene's rule, without its escalation here (ESCALATING below puts it back).
+WARNING_RULE = THROTTLE_RULE.replace("      escalate_after: 10m\n", "")
+assert "escalate_after" not in WARNING_RULE, "the drill's rule changed: drop its escalation here"
+CRASH_RULE = """  - name: crash-rate
     match: {alarm_name: "fw-crash-rate-*"}
     jobs: ["fw-*"]
     reason_code: FIRMWARE_CRASH_RATE
 """
-ROLLOUT = {"exponentialRate": {"baseRatePerMinute": 50, "incrementFactor": 2.0,
-                               "rateIncreaseCriteria": {"numberOfSucceededThings": 100}}}
+POLICY = "rules:\n" + WARNING_RULE + CRASH_RULE
+ROLLOUT = ROLLOUT_CONFIG
 ABORT = {"criteriaList": [{"failureType": "TIMED_OUT", "action": "CANCEL", "thresholdPercentage": 30.0,
                            "minNumberOfExecutedThings": 10}]}
 
@@ -160,7 +154,7 @@ def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lis
 
 # --- escalation: an EventBridge Scheduler one-time schedule, delivered as EventBridge would ----------------------
 
-ESCALATING = POLICY.replace("min_executed: 20}", "min_executed: 20}\n      escalate_after: 10m")
+ESCALATING = "rules:\n" + THROTTLE_RULE + CRASH_RULE
 BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
 ROLE = "arn:aws:iam::123456789012:role/rollout-guard-escalation"
 
