@@ -109,6 +109,29 @@ def moto_server_url():
         yield url
 
 
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory) -> Path:
+    """The project's app synthesized once for the session, the function's asset bundled (what `cdk deploy` ships)."""
+    from rollout_guard_local.rehearsal import synthesize
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    synthesize(ROOT, outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def guard_account(assembly):
+    """An emulated account of its own (a moto server for the session, never reset) where the project's stack was
+    bootstrapped and deployed from `assembly` with the project's CDK CLI: the rehearsal runs the shipped artifact
+    against it, doctor's tests read it."""
+    from rollout_guard_local import rehearsal
+    from rollout_guard_local.emulator import moto_server
+
+    with moto_server() as url:
+        rehearsal.deploy(url, assembly, ROOT)
+        yield url
+
+
 @pytest.fixture
 def emulator(moto_server_url):
     """The shared moto server, emptied before each test."""

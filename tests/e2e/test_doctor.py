@@ -1,5 +1,6 @@
 """`rollout-guard doctor` as an operator runs it (in this process, `tests.cli.run`) against the emulator, over HTTP, where the project's
-stack was deployed with the real CDK CLI and the account prepared as the README asks (the drill's own set-up).
+stack was deployed with the real CDK CLI (the session's `guard_account`) and the account prepared as the README asks
+(the drill's `prepare_account`).
 Each test breaks one thing a real account can lack, and the row that names it, its verdict and the exit code are
 what is checked."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rollout_guard_cli import drill
-from rollout_guard_local.emulator import client, client_env, moto_server
+from rollout_guard_local.emulator import client, client_env
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests import cli
 from tests.conftest import ROOT
@@ -25,14 +26,13 @@ CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarm
 
 
 @pytest.fixture(scope="module")
-def account(tmp_path_factory):
-    """The emulated account with the guard deployed and every prerequisite in place, and one alarm of the
-    crash-rate rule (reached through the stack's EventBridge rule by its name's prefix)."""
-    with moto_server() as url:
-        drill.deploy_guard(url, tmp_path_factory.mktemp("doctor"))
-        drill.prepare_account(url)
-        alarm(url, "fw-crash-rate-eu")
-        yield url
+def account(guard_account):
+    """The emulated account with the guard deployed (the session's deployment, which the rehearsal shares) and
+    every prerequisite in place, and one alarm of the crash-rate rule (reached through the stack's EventBridge rule
+    by its name's prefix)."""
+    drill.prepare_account(guard_account)
+    alarm(guard_account, "fw-crash-rate-eu")
+    return guard_account
 
 
 @pytest.fixture

@@ -21,13 +21,6 @@ def synthesize(outdir: Path, guard_context: dict | None = None, bundle: bool = T
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory) -> Path:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    synthesize(outdir)
-    return outdir
-
-
-@pytest.fixture(scope="session")
 def template(assembly) -> dict:
     return json.loads((assembly / "RolloutGuard.template.json").read_text())
 

@@ -20,7 +20,7 @@ import pytest
 from rollout_guard_cli import samples
 from rollout_guard_local import rehearsal
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env
-from tests.conftest import ROOT, create_jobs
+from tests.conftest import create_jobs
 
 pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
 
@@ -28,9 +28,8 @@ REGION = EMULATOR_ENV["AWS_REGION"]
 
 
 @pytest.fixture(scope="module")
-def deployed(moto_server_url, assembly):
-    rehearsal.deploy(moto_server_url, assembly, ROOT)
-    return moto_server_url
+def deployed(guard_account):
+    return guard_account
 
 
 aws = client
