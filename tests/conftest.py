@@ -27,6 +27,9 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 moto_config.default_user_config["core"]["reset_boto3_session"] = False
 
 
+# Collection imports every test module in every worker: the stack modules (which start jsii, the CDK's Node
+# process) are imported inside the tests that use them, so a worker that synthesizes nothing never starts it.
+
 # The longest work units first. xdist hands a worker a whole unit (a module, or an xdist_group of modules sharing a
 # deployment, a synth or a simulator run) in collection order (`--no-loadscope-reorder`, pyproject.toml); a long unit
 # handed out last would leave the other worker idle while it runs. Seconds of one run here (--durations), longest

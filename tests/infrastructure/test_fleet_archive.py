@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from rollout_guard_cdk.fleet import ARCHIVE_PREFIX
 from tests.infrastructure.cfn import one, resources, statements
 from tests.infrastructure.test_checkov import failed, skips
 
@@ -33,6 +32,8 @@ def test_both_topic_rules_also_deliver_each_event_as_one_line_to_the_archive(arc
 
 
 def test_firehose_writes_gzip_json_lines_a_folder_a_day_into_the_encrypted_bucket(archived):
+    from rollout_guard_cdk.fleet import ARCHIVE_PREFIX  # where used: the stack modules load jsii
+
     template = archived
     _, stream = one(template, "AWS::KinesisFirehose::DeliveryStream")
     bucket_id, bucket = one(template, "AWS::S3::Bucket")

@@ -10,8 +10,6 @@ import pytest
 from moto import mock_aws
 
 from rollout_guard.halts import alerts
-from rollout_guard_cdk.fleet import EXECUTION_STATUSES, JOB_EVENTS, PRESENCE_SQL
-from rollout_guard_cdk.monitoring import rule_metric_query
 from rollout_guard_cli import samples
 from tests.infrastructure.cfn import one, resources, statements
 
@@ -26,6 +24,8 @@ def fleet_queue(template: dict) -> tuple[str, dict]:
 
 
 def test_topic_rules_select_the_execution_outcomes_and_the_lifecycle_events(template):
+    from rollout_guard_cdk.fleet import EXECUTION_STATUSES, PRESENCE_SQL  # the stack modules load jsii
+
     rules = {logical_id: rule["TopicRulePayload"] for logical_id, rule in resources(template, "AWS::IoT::TopicRule").items()}
     execution = next(rule for logical_id, rule in rules.items() if "JobExecutionRule" in logical_id)
     presence = next(rule for logical_id, rule in rules.items() if "PresenceRule" in logical_id)
@@ -99,6 +99,8 @@ def test_the_fleet_queue_alarms_when_events_wait(template):
 
 
 def test_jobs_events_are_turned_on_by_a_custom_resource_only_when_asked(template, variant):
+    from rollout_guard_cdk.fleet import JOB_EVENTS
+
     assert not resources(template, "Custom::AWS")
 
     asked = variant(enableJobEvents=True)
@@ -201,6 +203,8 @@ def test_the_topic_rules_are_created_after_their_roles_grants(template):
 
 
 def test_each_topic_rule_has_alarms_on_its_action_and_error_action_failures(template):
+    from rollout_guard_cdk.monitoring import rule_metric_query
+
     rules = [logical_id for logical_id, r in template["Resources"].items() if r["Type"] == "AWS::IoT::TopicRule"]
     topic = one(template, "AWS::SNS::Topic", "OperationsTopic")[0]
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
