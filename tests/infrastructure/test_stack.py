@@ -38,8 +38,8 @@ def test_function_runtime_architecture_tracing_and_concurrency(template):
     assert function["Timeout"] == 60
 
 
-def test_reserved_concurrency_is_opt_in(variant):
-    _, function = one(variant(reservedConcurrency=2), "AWS::Lambda::Function")
+def test_reserved_concurrency_is_opt_in(reserved):  # the session's synth with reservedConcurrency: 2
+    _, function = one(reserved, "AWS::Lambda::Function")
 
     assert function["ReservedConcurrentExecutions"] == 2
 
