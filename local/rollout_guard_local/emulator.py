@@ -94,10 +94,11 @@ def serve(argv: list[str]) -> None:
     """moto_server, with the IoT handlers and the EventBridge delivery moto lacks."""
     from moto.server import main
 
-    from . import emulator_events, emulator_iot
+    from . import emulator_events, emulator_iot, emulator_speed
 
     emulator_iot.install()
     emulator_events.install()
+    emulator_speed.install()
     main(argv)
 
 

@@ -60,3 +60,23 @@ def test_an_event_for_a_target_the_emulator_cannot_run_is_still_accepted(emulato
     assert answer["FailedEntryCount"] == 0 and backoffs == []
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]  # moto's own delivery still happens
     assert json.loads(message["Body"])["detail"]["jobId"] == "fw-2-4-eu"
+
+
+def test_what_the_emulator_computes_once_is_what_moto_computes_each_time(monkeypatch):
+    from moto import backends
+    from moto.core import responses
+    from moto.iot.responses import IoTResponse
+
+    from rollout_guard_local import emulator_speed
+
+    for module, name in ((backends, "list_of_moto_modules"), (responses, "method_names_from_class")):
+        monkeypatch.setattr(module, name, getattr(module, name))  # put back after the test
+    moto_answers = (list(backends.list_of_moto_modules()), responses.method_names_from_class(IoTResponse))
+
+    emulator_speed.install()
+    emulator_speed.install()  # idempotent: one cache, not a cache of a cache
+
+    assert "iot" in moto_answers[0] and "cancel_job" in moto_answers[1]
+    assert (list(backends.list_of_moto_modules()), responses.method_names_from_class(IoTResponse)) == moto_answers
+    responses.method_names_from_class(IoTResponse)
+    assert responses.method_names_from_class.cache_info().hits == 1  # the second dispatch reads the first's answer
