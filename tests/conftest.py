@@ -35,11 +35,11 @@ moto_config.default_user_config["core"]["reset_boto3_session"] = False
 # handed out last would leave the other worker idle while it runs. Seconds of one run here (--durations), longest
 # first; every other unit follows in collection order.
 LONGEST_FIRST = (
-    "cdk",  # 75: every test that synthesizes in its process (jsii, the bundled asset, the variants once), checkov
-    #         and cfn-lint, the deploy rehearsal and the two e2e deployments (doctor, everywhere)
+    "cdk",  # 68: every test that synthesizes in its process (jsii, the bundled asset, the variants once), checkov
+    #         and cfn-lint, and two deployments: the guard's (the rehearsal and doctor read it) and everywhere's
     "simulator",  # 30: the fleet simulator's scenarios through moto and the handler
     "tests/unit/test_properties.py",  # 26: Hypothesis's examples
-    "tests/test_static_checks.py",  # 7, 17 on a clean clone (mypy's caches cold)
+    "tests/test_static_checks.py",  # 7, 20 on a clean clone (mypy's cache cold)
     "tests/e2e/test_drill.py",  # 17: make demo, its own emulator and cdk deploy
     "tests/integration/test_fleet_signal.py",  # 17
     "tests/e2e/test_cli.py",  # 9
