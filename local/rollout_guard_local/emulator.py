@@ -2,7 +2,8 @@
 
 The server is moto's own, with what moto lacks of IoT (`emulator_iot`) and of EventBridge's delivery
 (`emulator_events`) added: run as
-`python -m rollout_guard_local.emulator -H 127.0.0.1 -p PORT`, it is moto_server with those handlers installed.
+`python -m rollout_guard_local.emulator -H 127.0.0.1 -p PORT`, it is moto_server with those handlers installed
+(`moto_server()` hands it its listening socket instead).
 """
 
 from __future__ import annotations
@@ -33,14 +34,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server(startup_timeout: float = 30.0) -> Iterator[str]:
-    """Run `moto_server` on 127.0.0.1 and yield its URL; the process is stopped on exit, whatever happened."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rollout_guard_local.emulator", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **EMULATOR_ENV},
-    )
+    """Run `moto_server` on 127.0.0.1 and yield its URL; the process is stopped on exit, whatever happened.
+
+    The listening socket is made here and handed to the server process (`--fd`): a port found free and closed
+    before the server binds it could be taken in between by any other program's socket, a client's included."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(128)
+        port = listening.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rollout_guard_local.emulator", "--fd", str(listening.fileno())],
+            pass_fds=[listening.fileno()],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **EMULATOR_ENV},
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
@@ -91,7 +99,8 @@ def reset(url: str) -> None:
 
 
 def serve(argv: list[str]) -> None:
-    """moto_server, with the IoT handlers and the EventBridge delivery moto lacks."""
+    """moto_server, with the IoT handlers and the EventBridge delivery moto lacks: `-H HOST -p PORT` as moto_server
+    takes them, or `--fd N` to serve on a listening socket the caller made (`moto_server()`)."""
     from moto.server import main
 
     from . import emulator_events, emulator_iot, emulator_speed
@@ -99,7 +108,25 @@ def serve(argv: list[str]) -> None:
     emulator_iot.install()
     emulator_events.install()
     emulator_speed.install()
-    main(argv)
+    if argv[:1] == ["--fd"] and len(argv) == 2:
+        _serve_on(int(argv[1]))
+    else:
+        main(argv)
+
+
+def _serve_on(fd: int) -> None:
+    """What moto_server's main does, on an inherited listening socket."""
+    import signal
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # as moto_server: an unexpected error answers with its traceback
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=fd)
+    os.environ.setdefault("MOTO_PORT", str(server.server_address[1]))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()
 
 
 if __name__ == "__main__":

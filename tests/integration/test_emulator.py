@@ -80,3 +80,37 @@ def test_what_the_emulator_computes_once_is_what_moto_computes_each_time(monkeyp
     assert (list(backends.list_of_moto_modules()), responses.method_names_from_class(IoTResponse)) == moto_answers
     responses.method_names_from_class(IoTResponse)
     assert responses.method_names_from_class.cache_info().hits == 1  # the second dispatch reads the first's answer
+
+
+def test_no_other_program_can_take_the_emulators_port_while_it_starts(monkeypatch):
+    """The port is bound before the server process starts: a program binding it in between is refused, and the URL
+    reaches the emulator, not that program."""
+    import errno
+    import os
+    import socket
+    import subprocess
+    import urllib.request
+
+    from rollout_guard_local import emulator
+
+    started = subprocess.Popen
+    competitors: list[tuple[int, int]] = []  # (port, errno of the competitor's bind)
+
+    def popen(args, **kwargs):
+        process = started(args, **kwargs)
+        with socket.socket(fileno=os.dup(int(args[args.index("--fd") + 1]))) as handed:
+            port = handed.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as competitor:
+            try:
+                competitor.bind(("127.0.0.1", port))
+                competitors.append((port, 0))
+            except OSError as error:
+                competitors.append((port, error.errno))
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with emulator.moto_server() as url:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=5) as answer:  # noqa: S310 (loopback)
+            assert answer.status == 200
+
+    assert competitors == [(int(url.rsplit(":", 1)[1]), errno.EADDRINUSE)]
