@@ -27,6 +27,11 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 moto_config.default_user_config["core"]["reset_boto3_session"] = False
 
 
+# Every test that synthesizes in its process runs on one worker (`pytestmark = IN_THE_CDK_WORKER`): jsii, the bundled
+# asset and the variants are made once a run, not once a worker.
+CDK_GROUP = "cdk"
+IN_THE_CDK_WORKER = pytest.mark.xdist_group(CDK_GROUP)
+
 # Collection imports every test module in every worker: the stack modules (which start jsii, the CDK's Node
 # process) are imported inside the tests that use them, so a worker that synthesizes nothing never starts it.
 
@@ -35,7 +40,7 @@ moto_config.default_user_config["core"]["reset_boto3_session"] = False
 # handed out last would leave the other worker idle while it runs. Seconds of one run here (--durations), longest
 # first; every other unit follows in collection order.
 LONGEST_FIRST = (
-    "cdk",  # 68: every test that synthesizes in its process (jsii, the bundled asset, the variants once), checkov
+    CDK_GROUP,  # 68: every test that synthesizes in its process (jsii, the bundled asset, the variants once), checkov
     #         and cfn-lint, and two deployments: the guard's (the rehearsal and doctor read it) and everywhere's
     "simulator",  # 30: the fleet simulator's scenarios through moto and the handler
     "tests/unit/test_properties.py",  # 26: Hypothesis's examples

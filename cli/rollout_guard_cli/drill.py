@@ -23,6 +23,7 @@ from rollout_guard_local.fault_proxy import FaultProxy
 from rollout_guard_local.rehearsal import STACK
 
 from . import samples
+from .main import run_captured
 from .tables import text_table
 
 GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
@@ -122,13 +123,6 @@ def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int 
     return [sys.executable, "-m", "rollout_guard_cli.main", *_arguments(event, policy_file, folder, index)]
 
 
-def _run_invoke(arguments: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """`rollout-guard invoke` in this process: the command's own code with `env` as its environment."""
-    from .main import run_captured
-
-    return run_captured(arguments, env)
-
-
 def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:
     if returncode != 0:
         return [[str(index), title, str(returncode), "-", "-", "-", stderr.strip()]]
@@ -184,7 +178,7 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
 
 def _invoke(event: dict[str, Any], policy_file: Path, folder: Path, name: str, env: dict[str, str],
             *extra: str) -> dict[str, Any]:
-    code, stdout, stderr = _run_invoke(_arguments(event, policy_file, folder, name, *extra), env)
+    code, stdout, stderr = run_captured(_arguments(event, policy_file, folder, name, *extra), env)
     if code != 0:
         return {"error": stderr.strip() or stdout.strip()}
     result: dict[str, Any] = json.loads(stdout)
@@ -327,7 +321,7 @@ def run(policy_file: Path | None) -> int:
         print(f"rollout-guard state init: {(init.stdout or init.stderr).strip()}\n")
         rows = []
         for index, (title, event) in enumerate(ALERTS, start=1):
-            rows += _rows(index, title, *_run_invoke(_arguments(event, policy_file, Path(folder), index), env))
+            rows += _rows(index, title, *run_captured(_arguments(event, policy_file, Path(folder), index), env))
         twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
         print(text_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")

@@ -12,20 +12,14 @@ so the answers are the same, only computed once: a request costs the server abou
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 
 
 def install() -> None:
     from moto import backends
     from moto.core import responses
 
-    if not getattr(backends.list_of_moto_modules, "cached", False):
-        modules = tuple(backends.list_of_moto_modules())
-
-        def list_of_moto_modules() -> Iterable[str]:
-            return modules
-
-        list_of_moto_modules.cached = True  # type: ignore[attr-defined]
-        backends.list_of_moto_modules = list_of_moto_modules
-    if not hasattr(responses.method_names_from_class, "cache_info"):
-        responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    if hasattr(responses.method_names_from_class, "cache_info"):
+        return  # installed already
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)

@@ -16,9 +16,9 @@ from rollout_guard_cli import drill
 from rollout_guard_local.emulator import client, client_env
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests import cli
-from tests.conftest import ROOT
+from tests.conftest import IN_THE_CDK_WORKER, ROOT
 
-pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
+pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 
 REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",

@@ -14,10 +14,10 @@ from rollout_guard_local import rehearsal
 from rollout_guard_local.emulator import client, client_env
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests import cli
-from tests.conftest import ROOT
+from tests.conftest import IN_THE_CDK_WORKER, ROOT
 from tests.infrastructure.conftest import CONTEXT
 
-pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
+pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 
 REGIONS = {"eu": "eu-west-1", "us": "us-east-1"}
 JOBS = {"eu-west-1": ["fw-2-4-eu", "fw-2-5-eu", "ops-2-4-eu"], "us-east-1": ["fw-2-4-us", "fw-2-5-us"]}

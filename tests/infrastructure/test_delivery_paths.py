@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from rollout_guard_cdk.config import ConfigError
+from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources, resources_of, statements
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 ACCOUNT = "${AWS::AccountId}"
 

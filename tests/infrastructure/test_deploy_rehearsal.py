@@ -20,9 +20,9 @@ import pytest
 from rollout_guard_cli import samples
 from rollout_guard_local import rehearsal
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env
-from tests.conftest import create_jobs
+from tests.conftest import IN_THE_CDK_WORKER, create_jobs
 
-pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
+pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 
 REGION = EMULATOR_ENV["AWS_REGION"]
 

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from rollout_guard_cdk.config import ConfigError
+from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources, statements
 from tests.infrastructure.conftest import CONTEXT
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
 ENVIRONMENTS = [{"name": "eu", "account": ACCOUNT_A, "region": "eu-west-1"},

@@ -11,10 +11,10 @@ from moto import mock_aws
 
 from rollout_guard.halts import alerts
 from rollout_guard_cli import samples
+from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources, statements
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 ACCOUNT = "${AWS::AccountId}"
 
@@ -124,7 +124,6 @@ def test_the_fleet_signal_and_the_gate_can_each_be_turned_off(variant):
 
 
 def test_a_feature_without_a_rule_to_serve_is_refused_at_synth(variant, tmp_path):
-    import pytest
 
     from rollout_guard_cdk.config import ConfigError
 
@@ -184,7 +183,6 @@ def test_the_fleet_consumers_and_their_iot_calls_are_bounded_so_that_halts_keep_
 
 
 def test_fleet_bounds_out_of_range_are_refused_at_synth(variant):
-    import pytest
 
     from rollout_guard_cdk.config import ConfigError
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources
 from tests.infrastructure.test_checkov import failed, skips
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 TRAIL_ARN = "arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/RolloutGuard-gate"
 

@@ -9,9 +9,10 @@ import warnings
 import pytest
 import yaml
 
+from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.iam import concrete_policies
 
-pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.slow]
+pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 
 with warnings.catch_warnings():  # parliament imports pkg_resources, which warns that it is deprecated
     warnings.simplefilter("ignore")

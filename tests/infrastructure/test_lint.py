@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from tests.conftest import IN_THE_CDK_WORKER
 
 # cfn-lint runs once over every template, beside checkov (the `checked` fixture).
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 # SQS3 (a queue without a dead-letter queue) is acknowledged on the dead-letter queue, and not raised while the
 # fleet queue names it as its own dead-letter queue, as the project's cdk.json does.

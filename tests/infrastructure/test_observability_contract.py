@@ -6,14 +6,11 @@ from __future__ import annotations
 import ast
 import json
 
-import pytest
-
 from rollout_guard.observability import DIMENSIONS, NAMESPACE, SERVICE, UNCHARTED, Metric
-from tests.conftest import ROOT
+from tests.conftest import IN_THE_CDK_WORKER, ROOT
 from tests.infrastructure.cfn import one, render, resources
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 RUNTIME = ROOT / "lambdas" / "rollout_guard"
 

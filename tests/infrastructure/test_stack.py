@@ -14,11 +14,10 @@ import yaml
 
 from rollout_guard.policy import PolicyError
 from rollout_guard_cdk.config import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import IN_THE_CDK_WORKER, ROOT
 from tests.infrastructure.cfn import one, render, resources, resources_of, statement_for, statements
 
-# One worker runs every test that synthesizes in its process: jsii, the bundled asset and the variants once.
-pytestmark = pytest.mark.xdist_group("cdk")
+pytestmark = IN_THE_CDK_WORKER
 
 JOB_ARN = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:job/"
 

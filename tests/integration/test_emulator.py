@@ -72,9 +72,12 @@ def test_what_the_emulator_computes_once_is_what_moto_computes_each_time(monkeyp
     for module, name in ((backends, "list_of_moto_modules"), (responses, "method_names_from_class")):
         monkeypatch.setattr(module, name, getattr(module, name))  # put back after the test
     moto_answers = (list(backends.list_of_moto_modules()), responses.method_names_from_class(IoTResponse))
+    moto_own = responses.method_names_from_class
 
     emulator_speed.install()
     emulator_speed.install()  # idempotent: one cache, not a cache of a cache
+
+    assert responses.method_names_from_class.__wrapped__ is moto_own
 
     assert "iot" in moto_answers[0] and "cancel_job" in moto_answers[1]
     assert (list(backends.list_of_moto_modules()), responses.method_names_from_class(IoTResponse)) == moto_answers
