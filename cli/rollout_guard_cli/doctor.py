@@ -10,126 +10,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict
 from fnmatch import fnmatchcase
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .everywhere import ANSWERED, Target, client
+from .doctor_account import (
+    DETECT_CLOSED,
+    FLEET_QUEUE_LAG_S,
+    FUNCTION,
+    GONE,
+    IOT_DOCUMENTED_RATE,
+    JOB_EVENTS,
+    OK,
+    PROBLEM,
+    QUEUE,
+    STACK_OK,
+    TABLE,
+    TOPIC,
+    WARNING,
+    Account,
+    Finding,
+    WriteRefused,
+    cannot,
+)
+from .doctor_quotas import check_insights_alarms, check_throttled_jobs, check_timer_role, check_trail_quota
+from .everywhere import ANSWERED, Target
 from .tables import text_table
 
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
-READS = ("Describe", "Get", "List")
-DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException",
-          "AuthorizationError", "NotAuthorized"}
-MISSING_API = {"UnknownOperationException", "InvalidAction", "UnsupportedOperationException", "NotImplemented"}
-GONE = {"ResourceNotFoundException", "ResourceNotFoundFault", "NotFound", "NotFoundException",
-        "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
-STACK_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
-JOB_EVENTS = ("JOB", "JOB_EXECUTION")
-# The IoT developer guide (2019) listed 10 requests a second for each Jobs API the guard calls; AWS does not publish
-# today's figure, so it is the planning figure here (see README).
-IOT_DOCUMENTED_RATE = 10.0
-FLEET_QUEUE_LAG_S = 60
-DETECT_CLOSED = "(Detect takes no new customers since 31 August 2026)"
-FUNCTION, TOPIC, QUEUE, TABLE = ("AWS::Lambda::Function", "AWS::SNS::Topic", "AWS::SQS::Queue",
-                                 "AWS::DynamoDB::Table")
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    verdict: str
-    found: str
-    fix: str = "-"
-
-
-class WriteRefused(RuntimeError):
-    """A doctor's client was asked to call an operation that is not a read."""
-
-
-def _reads_only(model: Any, **_: Any) -> None:
-    if not model.name.startswith(READS):
-        raise WriteRefused(f"doctor reads only: {model.service_model.service_name} {model.name} refused")
-
-
-@dataclass
-class Account:
-    """One region of the live account as the guard of `target` sees it; lookups made once and shared by checks."""
-
-    target: Target
-    config: Any
-    clients: dict[str, Any] = field(default_factory=dict)
-
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            made = client(service, self.target.region)
-            made.meta.events.register("before-call", _reads_only)
-            self.clients[service] = made
-        return self.clients[service]
-
-    @cached_property
-    def stack(self) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client("cloudformation").describe_stacks(StackName=self.target.stack)["Stacks"][0]
-        except ClientError as error:
-            if "does not exist" in str(error):
-                return None
-            raise
-
-    @cached_property
-    def resources(self) -> list[dict[str, Any]]:
-        pages = self.client("cloudformation").get_paginator("list_stack_resources").paginate(
-            StackName=self.target.stack)
-        return [summary for page in pages for summary in page["StackResourceSummaries"]]
-
-    def physical(self, kind: str, prefix: str) -> list[str]:
-        if self.stack is None:
-            return []
-        return [r["PhysicalResourceId"] for r in self.resources
-                if r.get("ResourceType") == kind and r["LogicalResourceId"].startswith(prefix)]
-
-    def one(self, kind: str, prefix: str) -> str | None:
-        found = self.physical(kind, prefix)
-        return found[0] if len(found) == 1 else None
-
-    @cached_property
-    def function(self) -> dict[str, Any] | None:
-        name = self.one(FUNCTION, "GuardFunction")
-        return None if name is None else self.client("lambda").get_function_configuration(FunctionName=name)
-
-    @cached_property
-    def alarms(self) -> list[dict[str, Any]]:
-        pages = self.client("cloudwatch").get_paginator("describe_alarms").paginate(
-            AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        return [alarm for page in pages for kind in ("MetricAlarms", "CompositeAlarms") for alarm in page.get(kind, [])]
-
-    def metric_sum(self, namespace: str, metric: str, dimension: dict[str, str], hours: float = 1,
-                   statistic: str = "Sum") -> float:
-        end = datetime.now(timezone.utc)
-        points = self.client("cloudwatch").get_metric_statistics(
-            Namespace=namespace, MetricName=metric, Dimensions=[{"Name": k, "Value": v} for k, v in dimension.items()],
-            StartTime=end - timedelta(hours=hours), EndTime=end, Period=300, Statistics=[statistic])["Datapoints"]
-        values = [point[statistic] for point in points]
-        return (max(values) if statistic == "Maximum" else sum(values)) if values else 0.0
-
-
-def _cannot(check: str, error: Exception) -> Finding:
-    """A check that could not be made: a warning that says why, never a pass."""
-    from botocore.exceptions import ClientError
-
-    code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-    operation = getattr(error, "operation_name", "the check")
-    if code in DENIED:
-        return Finding(check, WARNING, f"not checked: {operation} was denied ({code})",
-                       f"allow {operation} to whoever runs doctor")
-    if code in MISSING_API:
-        return Finding(check, WARNING, f"not checked: this region does not offer {operation} ({code})")
-    return Finding(check, WARNING, f"not checked: {type(error).__name__}: {error}".splitlines()[0])
+__all__ = ["OK", "PROBLEM", "WARNING", "Account", "Finding", "WriteRefused", "examine", "run_check"]
 
 
 # --- the checks: each takes the account and yields findings ------------------------------------------------
@@ -143,29 +52,35 @@ def check_stack(account: Account) -> Iterator[Finding]:
     status = account.stack["StackStatus"]
     verdict = OK if status in STACK_OK else PROBLEM
     yield Finding("stack", verdict, f"{name} {status}", "-" if verdict == OK else f"cdk deploy {name}")
-    yield from _resources_exist(account)
-    yield from _function_wiring(account)
 
 
-def _resources_exist(account: Account) -> Iterator[Finding]:
+def check_resources(account: Account) -> Iterator[Finding]:
+    """Each of the stack's functions, topics, queues and tables still exists; a kind whose look is denied is a
+    warning for that kind alone."""
     from botocore.exceptions import ClientError
+
+    if account.stack is None:
+        return
 
     looks = {FUNCTION: lambda name: account.client("lambda").get_function_configuration(FunctionName=name),
              TOPIC: lambda arn: account.client("sns").get_topic_attributes(TopicArn=arn),
              QUEUE: lambda url: account.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]),
              TABLE: lambda name: account.client("dynamodb").describe_table(TableName=name)}
-    seen, gone = [], []
+    seen, gone, unchecked = [], [], {}
     for resource in account.resources:
-        look = looks.get(resource.get("ResourceType", ""))
-        if look is None:
+        kind = resource.get("ResourceType", "")
+        look = looks.get(kind)
+        if look is None or kind in unchecked:
             continue
         try:
             look(resource["PhysicalResourceId"])
-            seen.append(resource["ResourceType"].split("::")[-1].lower())
+            seen.append(kind.split("::")[-1].lower())
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in GONE:
-                raise
-            gone.append(f"{resource['LogicalResourceId']} ({resource['PhysicalResourceId']})")
+            if error.response.get("Error", {}).get("Code") in GONE:
+                gone.append(f"{resource['LogicalResourceId']} ({resource['PhysicalResourceId']})")
+            else:
+                unchecked[kind] = cannot("stack resources", error)
+    yield from unchecked.values()
     for missing in gone:
         yield Finding("stack resources", PROBLEM, f"the stack's {missing} no longer exists",
                       f"cdk deploy {account.target.stack}")
@@ -173,9 +88,11 @@ def _resources_exist(account: Account) -> Iterator[Finding]:
     yield Finding("stack resources", OK if not gone else PROBLEM, f"found the stack's {kinds or 'nothing'}")
 
 
-def _function_wiring(account: Account) -> Iterator[Finding]:
+def check_function(account: Account) -> Iterator[Finding]:
     from rollout_guard import settings
 
+    if account.stack is None:
+        return
     if account.function is None:
         yield Finding("function", PROBLEM, "the stack has no guard function", f"cdk deploy {account.target.stack}")
         return
@@ -380,16 +297,30 @@ def check_kill_switch(account: Account) -> Iterator[Finding]:
                       f"aws ssm put-parameter --name {name} --value off --overwrite")
 
 
+# The queues that hold what the guard could not handle: (check, logical id prefix, what a message is, the fix).
+DRAINED = (
+    ("dead letters", "GuardDeadLetterQueue", "alert(s) the guard never handled",
+     "replay each with rollout-guard invoke"),
+    ("fleet errors", "GuardFleetErrorQueue", "fleet message(s) IoT could not deliver or the function could not "
+     "handle", "an IoT error message carries the event in base64OriginalPayload; replay events with rollout-guard "
+     "invoke (or rollout-guard replay to see what they would have done)"),
+    ("timer dead letters", "GuardTimerDeadLetterQueue", "throttle timer(s) Scheduler could not deliver: their jobs "
+     "are not watched", "rollout-guard status lists the throttled jobs: resume or halt each; replay a timer's event "
+     "with rollout-guard invoke"),
+)
+
+
 def check_dead_letters(account: Account) -> Iterator[Finding]:
-    for url in account.physical(QUEUE, "GuardDeadLetterQueue"):
-        attributes = account.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
-        depth = sum(int(value) for value in attributes.get("Attributes", {}).values())
-        if depth:
-            yield Finding("dead letters", PROBLEM, f"{depth} message(s) the guard never handled in {url}",
-                          f"aws sqs receive-message --queue-url {url}; replay each with rollout-guard invoke")
-        else:
-            yield Finding("dead letters", OK, "empty")
+    for check, prefix, what, fix in DRAINED:
+        for url in account.physical(QUEUE, prefix):
+            attributes = account.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            depth = sum(int(value) for value in attributes.get("Attributes", {}).values())
+            if depth:
+                yield Finding(check, PROBLEM, f"{depth} {what} in {url}", f"aws sqs receive-message --queue-url {url}; "
+                              + fix)
+            else:
+                yield Finding(check, OK, "empty")
 
 
 def check_function_health(account: Account) -> Iterator[Finding]:
@@ -447,10 +378,13 @@ def check_iot_rate(account: Account) -> Iterator[Finding]:
 
 
 CHECKS: tuple[tuple[str, Callable[[Account], Iterator[Finding]]], ...] = (
-    ("stack", check_stack), ("jobs events", check_job_events), ("trail", check_trail),
-    ("alarms", check_alarms), ("device defender", check_defender), ("kill switch", check_kill_switch),
+    ("stack", check_stack), ("stack resources", check_resources), ("function", check_function),
+    ("jobs events", check_job_events), ("trail", check_trail), ("trail quota", check_trail_quota),
+    ("alarms", check_alarms), ("metrics insights alarms", check_insights_alarms),
+    ("device defender", check_defender), ("kill switch", check_kill_switch),
     ("dead letters", check_dead_letters), ("function health", check_function_health),
-    ("fleet queue", check_fleet_queue), ("iot rate", check_iot_rate))
+    ("fleet queue", check_fleet_queue), ("iot rate", check_iot_rate), ("throttled jobs", check_throttled_jobs),
+    ("timer role", check_timer_role))
 
 
 def examine(target: Target, config: Any, clients: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -465,12 +399,14 @@ def run_check(account: Account, name: str, check: Callable[[Account], Iterator[F
     """One check's findings, or the warning that it could not be made; an unreachable region fails as a whole."""
     from botocore.exceptions import ConnectionError as Unreachable
 
+    findings: list[Finding] = []
     try:
-        return list(check(account))
+        findings.extend(check(account))
     except Unreachable:
         raise
     except Exception as error:  # noqa: BLE001 (reported as the check's finding, never a pass)
-        return [_cannot(name, error)]
+        findings.append(cannot(name, error))
+    return findings
 
 
 def guard_config(target: Target) -> Any:

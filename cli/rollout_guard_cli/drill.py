@@ -248,14 +248,27 @@ def _graduated_steps(url: str) -> list[tuple[str, str, Any]]:
 
 
 def _due_event(url: str) -> dict[str, Any]:
-    """The event the one-time schedule puts on the bus, as EventBridge hands it to the function."""
+    return timer_event(url)
+
+
+def timer_event(url: str, job_id: str | None = None) -> dict[str, Any]:
+    """The event the next pending throttle timer puts on the bus, as EventBridge hands it to the function; the
+    schedule is deleted, as Scheduler deletes a one-time schedule once it ran (the emulator runs none). The timer
+    of the latest throttle (of `job_id`, when given) that falls due first."""
     scheduler = client("scheduler", url)
-    name = scheduler.list_schedules()["Schedules"][-1]["Name"]
-    target = scheduler.get_schedule(Name=name)["Target"]
+    pending = []
+    for summary in scheduler.list_schedules()["Schedules"]:
+        target = scheduler.get_schedule(Name=summary["Name"])["Target"]
+        detail = json.loads(target["Input"])
+        if job_id is None or detail.get("jobId") == job_id:
+            pending.append((detail.get("throttledAt", ""), detail.get("dueAt", ""), summary["Name"], target, detail))
+    latest = max(throttled for throttled, *_ in pending)
+    _, _, name, target, detail = min((p for p in pending if p[0] == latest), key=lambda p: (p[1], p[2]))
+    scheduler.delete_schedule(Name=name)
     return {"version": "0", "id": f"drill-{name}", "source": target["EventBridgeParameters"]["Source"],
             "detail-type": target["EventBridgeParameters"]["DetailType"], "account": "123456789012",
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION, "resources": [],
-            "detail": json.loads(target["Input"])}
+            "detail": detail}
 
 
 def deploy_guard(url: str, folder: Path) -> Path:

@@ -298,8 +298,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from rollout_guard.policy import PolicyError
     from rollout_guard_cdk.config import ConfigError
 
-    from . import doctor, everywhere
+    from . import doctor, doctor_policy, everywhere
 
+    if args.print_policy:  # what whoever runs doctor needs; nothing is asked
+        print(json.dumps(doctor_policy.policy(), indent=2))
+        return HANDLED
     if not args.everywhere and not args.region:
         args.everywhere = True
     try:
@@ -387,6 +390,8 @@ def parser() -> argparse.ArgumentParser:
     checking = commands.add_parser("doctor", help="what the live account still lacks for the guard as configured "
                                                   "(reads only; exit 0 fine, 1 a problem, 2 bad input)")
     _where(checking)
+    checking.add_argument("--print-policy", action="store_true",
+                          help="print the least-privilege IAM policy doctor needs (reads only) and exit")
     checking.set_defaults(run=cmd_doctor)
 
     replaying = commands.add_parser("replay", help="what the fleet signal would have done on a stream of the fleet's "

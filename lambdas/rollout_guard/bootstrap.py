@@ -100,7 +100,8 @@ def _escalations(settings: Settings) -> EscalationTimers | None:
 
     attempts = settings.max_attempts
     return ScheduledEscalations(settings.escalation_bus_arn, settings.escalation_role_arn,
-                                lambda: make_client("scheduler", max_attempts=attempts))
+                                lambda: make_client("scheduler", max_attempts=attempts),
+                                settings.escalation_dead_letters_arn)
 
 
 def _timers(settings: Settings) -> Timers | None:

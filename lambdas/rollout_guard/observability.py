@@ -42,6 +42,9 @@ class Metric(StrEnum):
     JOBS_THROTTLED = "JobsThrottled"
     JOBS_RESTORED = "JobsRestored"
     THROTTLES_ESCALATED = "ThrottlesEscalated"  # escalation timers that found the alarm still firing
+    RESTORES_SKIPPED = "RestoresSkipped"  # a throttled job changed by someone else: left as it is
+    THROTTLES_STALE = "ThrottlesStale"  # a throttle held past its rule's max_throttled: left for an operator
+    THROTTLE_TIMERS_FAILED = "ThrottleTimersFailed"  # a throttle's next timer could not be set
 
 
 # The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and
@@ -49,6 +52,10 @@ class Metric(StrEnum):
 HALTED_SOURCE, HALTED_DETAIL_TYPE = "rollout-guard", "Rollout Halted"
 # And for a throttle rule's jobs (same source; these stay in the account: the control plane follows halts only).
 THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE = "Rollout Throttled", "Rollout Restored"
+# What the guard announces though it did not act: a restore it skipped (the job changed since the throttle), and a
+# throttle held past its rule's `max_throttled` (once). Each with the word of its operations line.
+RESTORE_SKIPPED_DETAIL_TYPE, THROTTLE_STALE_DETAIL_TYPE = "Rollout Restore Skipped", "Rollout Throttle Stale"
+NOTICES = {RESTORE_SKIPPED_DETAIL_TYPE: "did not restore", THROTTLE_STALE_DETAIL_TYPE: "still throttles"}
 
 
 # Emitted, yet neither charted nor alarmed, and why.

@@ -24,7 +24,12 @@ DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
 RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment", "casualties", "dark_after", "action",
                            "throttle"}
 CANCEL, THROTTLE = "cancel", "throttle"  # a rule's action
-THROTTLE_KEYS = {"max_per_minute", "abort", "escalate_after"}
+THROTTLE_KEYS = {"max_per_minute", "abort", "escalate_after", "recheck", "max_throttled"}
+# A throttled job's timer looks again this often (alarm OK: restore; ALARM past escalate_after: cancel), and a
+# throttle older than `max_throttled` is announced once as stale. Scheduler's one-time schedules are minutes apart
+# at best; the record of a throttle is kept 30 days (schema.THROTTLE), so a throttle is stale well before.
+RECHECK_DEFAULT_S, RECHECK_BOUNDS = 15 * 60, (60, 86400)
+MAX_THROTTLED_DEFAULT_S, MAX_THROTTLED_BOUNDS = 86400, (3600, 14 * 86400)
 ABORT_KEYS = {"failure_type", "percent", "min_executed"}
 # UpdateJob's limits (botocore's model; the IoT developer guide gives 1 to 1,000 a minute for the rollout rate).
 FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
@@ -92,6 +97,8 @@ class Throttle:
     max_per_minute: int
     abort: Abort | None = None
     escalate_after_s: int | None = None
+    recheck_s: int = RECHECK_DEFAULT_S
+    max_throttled_s: int = MAX_THROTTLED_DEFAULT_S
 
 
 @dataclass(frozen=True)
@@ -389,9 +396,14 @@ def _throttle(raw: dict[str, Any], problems: list[str]) -> Throttle | None:
     abort = _abort(raw["abort"], problems) if "abort" in raw else None
     escalate = (_duration(raw["escalate_after"], "throttle.escalate_after", problems)
                 if "escalate_after" in raw else None)
-    if rate is None or ("abort" in raw and abort is None) or ("escalate_after" in raw and escalate is None):
+    recheck = (_duration(raw["recheck"], "throttle.recheck", problems, RECHECK_BOUNDS)
+               if "recheck" in raw else RECHECK_DEFAULT_S)
+    stale = (_duration(raw["max_throttled"], "throttle.max_throttled", problems, MAX_THROTTLED_BOUNDS)
+             if "max_throttled" in raw else MAX_THROTTLED_DEFAULT_S)
+    if (rate is None or ("abort" in raw and abort is None) or ("escalate_after" in raw and escalate is None)
+            or recheck is None or stale is None):
         return None
-    return Throttle(rate, abort, escalate)
+    return Throttle(rate, abort, escalate, recheck, stale)
 
 
 def _abort(raw: Any, problems: list[str]) -> Abort | None:

@@ -28,7 +28,6 @@ from rollout_guard.fleet import events as fleet_events
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
-    ANNOUNCED,
     BLOCKED,
     CANCELED,
     ESCALATED,
@@ -39,10 +38,10 @@ from rollout_guard.halts.decisions import (
     THROTTLED,
     WOULD_CANCEL,
 )
-from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
-from rollout_guard.observability import Metric
-from rollout_guard.policy import Policy
+from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
+from rollout_guard.halts.throttles import InMemoryThrottles, Throttled, ThrottleRecords, TimerError
+from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE, Metric
+from rollout_guard.policy import Policy, Rule
 from rollout_guard.settings import Settings
 from rollout_guard.telemetry import count, log, logger, milliseconds
 
@@ -54,6 +53,7 @@ if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their f
     from rollout_guard.fleet.state import FleetState
     from rollout_guard.halts.gate import AlarmsPort
     from rollout_guard.halts.throttles import EscalationTimers
+    from rollout_guard.halts.watchdog import Recheck
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -132,7 +132,7 @@ class Runtime:
             if alert.kind == alerts.JOB_CREATED:
                 return self._gate(alert, context)
             if alert.kind == alerts.ESCALATION_DUE:
-                return self._escalate(alert, context)
+                return self._watch(alert, context)
             return self._act(alert, self.policy, context).to_dict()
 
     def _act(self, alert: alerts.Alert, policy: Policy, context: Any) -> guard.Outcome:
@@ -141,7 +141,7 @@ class Runtime:
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
                                 claims=self.claims, throttles=self.throttles, escalations=self.escalations)
         self._report(outcome)
-        if any(outcome.count(action) for action in ANNOUNCED):
+        if outcome.announcing:
             self._after_halt(outcome)
         if outcome.failed:
             raise HaltIncomplete(outcome.to_dict())
@@ -161,19 +161,66 @@ class Runtime:
             job_id=created.job_ids[0])
         return self._act(alert, Policy((rule,)), context).to_dict()
 
-    def _escalate(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
-        """A throttle's escalation timer: cancel with the rule's reason code and force if the alarm still fires."""
-        from rollout_guard.halts.throttling import escalation
+    def _watch(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
+        """A throttle's timer (`halts.watchdog`): restore, cancel, forget, or look again later. The next timer is
+        set before acting, so a throttle whose restore or cancel fails is looked at again; a timer that cannot
+        be set fails the invocation after the rest is done (retried, then dead-lettered: heard)."""
+        from rollout_guard.halts import watchdog
 
-        found = escalation(due, self.policy, self.throttles, self.alarms)
-        if isinstance(found, str):
-            log("info", "Escalation not needed", alert=due.summary(), detail=found)
-            return _ignored(due, found, rule=due.source)
-        alert, rule = found
-        count(Metric.THROTTLES_ESCALATED)
-        log("warning", "Throttled job still under a firing alarm: cancelling", alarm=alert.alarm_name,
-            rule=rule.name, job_id=alert.job_ids[0])
-        return self._act(alert, Policy((rule,)), context).to_dict()
+        job_id = str(due.job_ids[0])
+        record = self.throttles.get(job_id)
+        done = watchdog.first_look(due, record, self._job_view(job_id) if record else None)
+        if done is not None or record is None:
+            detail = done.detail if done else ""
+            if done and done.forget:
+                self.throttles.delete(job_id)
+            log("info", "Throttle timer: nothing more to watch", alert=due.summary(), detail=detail)
+            return _ignored(due, detail, rule=due.source)
+        state = self.alarms.state(record.alarm) if self.alarms is not None else None
+        verdict = watchdog.verdict(due, self.policy, record, state, time.time())
+        unset = self._next_timer(verdict.record, verdict.next_due_s)
+        if isinstance(verdict, watchdog.Recheck):
+            result = self._still_throttled(due, verdict, watchdog.throttle_rule(self.policy, record.rule))
+        else:
+            if isinstance(verdict, watchdog.Escalate):
+                count(Metric.THROTTLES_ESCALATED)
+                log("warning", "Throttled job still under a firing alarm: cancelling", alarm=record.alarm,
+                    rule=verdict.rule.name, job_id=job_id)
+            result = self._act(verdict.alert, Policy((verdict.rule,)), context).to_dict()
+        if unset is not None:
+            raise unset
+        return result
+
+    def _job_view(self, job_id: str) -> JobView | None:
+        try:
+            return self.jobs.describe(job_id)
+        except JobsError as error:
+            if error.not_found:
+                return None
+            raise
+
+    def _next_timer(self, record: Throttled, due_s: float) -> TimerError | None:
+        if self.escalations is None:
+            return None
+        try:
+            self.escalations.schedule(record, due_s)
+        except TimerError as error:
+            count(Metric.THROTTLE_TIMERS_FAILED)
+            log("error", "Throttle timer not set: the job is not watched until the retry", error=str(error))
+            return error
+        return None
+
+    def _still_throttled(self, due: alerts.Alert, verdict: Recheck, rule: Rule | None) -> dict[str, Any]:
+        """Looked at again later; a throttle past `max_throttled` is announced once ("Rollout Throttle Stale")."""
+        if verdict.stale is None:
+            log("info", "Throttle still held", alert=due.summary(), detail=verdict.detail)
+            return _ignored(due, verdict.detail, rule=due.source)
+        self.throttles.put(verdict.record)  # its stale_at: announced once
+        count(Metric.THROTTLES_STALE)
+        outcome = guard.Outcome(due, guard.HANDLED, verdict.detail, rule, [verdict.stale])
+        self._report(outcome)
+        self._after_halt(outcome)
+        return outcome.to_dict()
 
     def _fleet_batch(self, event: dict[str, Any], context: Any) -> FleetBatch:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -231,6 +278,7 @@ class Runtime:
         for action, metric in ACTION_METRICS.items():
             count(metric, outcome.count(action))
         count(Metric.JOBS_NOT_FOUND, sum(1 for d in outcome.decisions if d.detail == NO_SUCH_JOB))
+        count(Metric.RESTORES_SKIPPED, sum(1 for d in outcome.decisions if d.notice == RESTORE_SKIPPED_DETAIL_TYPE))
         decided = [decision.to_dict() for decision in outcome.decisions]
         rule = outcome.rule_name
         if outcome.count(BLOCKED):
@@ -251,7 +299,7 @@ class Runtime:
         try:
             failed = self.announcer.announce(outcome)
         except Exception as error:  # botocore raises many types; all mean the announcement did not go out
-            failed = sum(outcome.count(action) for action in ANNOUNCED)
+            failed = outcome.announcing
             log("error", "Rollout Halted events not sent", exc_info=True, error=str(error))
         if failed:
             log("error", "Rollout Halted events rejected", failed=failed)

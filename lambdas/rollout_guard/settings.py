@@ -18,6 +18,7 @@ FLEET_QUEUE = "ROLLOUT_GUARD_FLEET_QUEUE_URL"
 FLEET_IOT_RATE = "ROLLOUT_GUARD_FLEET_IOT_RATE"
 ESCALATION_BUS = "ROLLOUT_GUARD_ESCALATION_BUS_ARN"
 ESCALATION_ROLE = "ROLLOUT_GUARD_ESCALATION_ROLE_ARN"
+ESCALATION_DEAD_LETTERS = "ROLLOUT_GUARD_ESCALATION_DLQ_ARN"
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
@@ -46,6 +47,7 @@ class Settings:
     # A throttle's escalation timer: EventBridge Scheduler puts the due event on this bus, through this role.
     escalation_bus_arn: str | None = None
     escalation_role_arn: str | None = None
+    escalation_dead_letters_arn: str | None = None  # where Scheduler keeps a timer it could not deliver
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -70,6 +72,7 @@ class Settings:
             fleet_queue_url=env.get(FLEET_QUEUE, "").strip() or None,
             escalation_bus_arn=env.get(ESCALATION_BUS, "").strip() or None,
             escalation_role_arn=env.get(ESCALATION_ROLE, "").strip() or None,
+            escalation_dead_letters_arn=env.get(ESCALATION_DEAD_LETTERS, "").strip() or None,
         )
 
 

@@ -26,6 +26,8 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653}
 
+# Reserved concurrency left to the alert path above the fleet queue's consumers.
+ALERT_ROOM = 2
 # A check returns the value to keep, or raises ValueError with the problem.
 Check = Callable[[str, Any], Any]
 
@@ -207,7 +209,20 @@ class GuardConfig:
         config = cls(policy_file=policy_file, policy=policy_module.load(document), policy_document=document,
                      **values)
         config.check_features()
+        config.check_concurrency(explicit_consumers="fleetConsumers" in context)
         return config
+
+    def check_concurrency(self, explicit_consumers: bool) -> None:
+        """The SQS event source does not count reserved concurrency: with `fleetConsumers` batches of a fleet
+        backlog holding every reserved slot, alerts would be throttled, and throttled batches count towards the
+        fleet queue's maxReceiveCount. So a reservation leaves the alert path at least 2 above the consumers."""
+        reserved, consumers = self.reserved_concurrency, self.fleet_consumers
+        if reserved is None or not (self.fleet_signal or explicit_consumers) or reserved >= consumers + ALERT_ROOM:
+            return
+        raise ConfigError(f"cdk.json context '{CONTEXT_KEY}': reservedConcurrency {reserved} must exceed "
+                          f"fleetConsumers {consumers} by at least {ALERT_ROOM} (the fleet queue's batches would take "
+                          f"every slot the alerts need): set reservedConcurrency to {consumers + ALERT_ROOM} or more, "
+                          f"lower fleetConsumers, or reserve none (null)")
 
     def check_features(self) -> None:
         """A feature turned on must have a rule to serve."""
@@ -239,9 +254,10 @@ class GuardConfig:
         """The rules whose action is `throttle`: they update jobs, and their alarms' returns to OK restore them."""
         return tuple(rule for rule in self.policy.rules if rule.action == THROTTLE)
 
-    def escalating_throttles(self) -> bool:
-        """Some throttle rule cancels after `escalate_after`: the stack gives it a timer (EventBridge Scheduler)."""
-        return any(rule.throttle is not None and rule.throttle.escalate_after_s for rule in self.throttle_rules())
+    def watches_throttles(self) -> bool:
+        """Some rule may throttle a job (a throttle rule, or an operator's throttle): every throttle gets a timer
+        (EventBridge Scheduler) that restores, escalates, forgets or announces it (`halts.watchdog`)."""
+        return bool(self.updating_rules())
 
     def updating_rules(self) -> tuple[Any, ...]:
         """The rules that may call UpdateJob: throttle rules, and the rules an operator's throttle or resume acts

@@ -213,13 +213,14 @@ def _alert_rules(config: GuardConfig) -> list[tuple[str, str, events.EventPatter
                                   "$or": [{"previousState": {"value": [{"anything-but": ["ALARM"]}]}},
                                           {"previousState": {"actionsSuppressedBy": [{"exists": True}]}}]})))
     if prefixes and config.throttle_rules():
+        # OK from any state: an alarm may go ALARM -> INSUFFICIENT_DATA -> OK (a throttled rollout makes fewer
+        # data points), and that OK must restore too. An OK finding no throttle of its alarm changes nothing.
         rules.append(("AlarmRecoveredRule",
-                      "CloudWatch alarms of the rollout back to OK from ALARM: a throttled job is restored",
+                      "CloudWatch alarms of the rollout back to OK from any state: a throttled job is restored",
                       events.EventPattern(source=["aws.cloudwatch"], detail_type=[ALARM_STATE_CHANGE],
-                                          detail={"alarmName": prefixes, "state": {"value": ["OK"]},
-                                                  "previousState": {"value": ["ALARM"]}})))
-    if config.escalating_throttles():
-        rules.append(("EscalationDueRule", "A throttle's escalation timer fired: cancel if the alarm still fires",
+                                          detail={"alarmName": prefixes, "state": {"value": ["OK"]}})))
+    if config.watches_throttles():
+        rules.append(("EscalationDueRule", "A throttle's timer fired: restore, cancel, forget or look again",
                       events.EventPattern(source=[TIMER_SOURCE], detail_type=[ESCALATION_DUE_TYPE])))
     if config.custom_event_sources:
         rules.append(("CustomAlertRule", "Alerts of the configured monitoring tools",

@@ -3,8 +3,8 @@ the function reads in batches, and where it schedules its own dark checks), and,
 that turns IoT's Jobs events on.
 
 Topic rules reach SQS through a role that IoT assumes (scoped to this account's rules); a message the rule cannot
-deliver goes to the dead-letter queue by the rule's error action; a message the function fails three times goes
-there by the queue's redrive policy.
+deliver goes to the fleet's error queue by the rule's error action; a message the function fails three times goes
+there by the queue's redrive policy. The alerts' dead-letter queue holds alerts only.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singl
 ARCHIVE_PREFIX = "fleet/!{timestamp:yyyy/MM/dd}/"
 ARCHIVE_ERRORS = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
 ARCHIVE_BUFFER_S = 300
+FLEET_ERRORS = "-fleet-errors"
 
 
 def execution_sql() -> str:
@@ -55,16 +56,24 @@ PRESENCE_SQL = "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'"
 class FleetSignal:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
-    def __init__(self, scope: Construct, config: GuardConfig, key: kms.IKey, dead_letter_queue: sqs.IQueue,
-                 function: lambda_.Function, function_timeout: Duration) -> None:
+    def __init__(self, scope: Construct, config: GuardConfig, key: kms.IKey, function: lambda_.Function, function_timeout: Duration) -> None:
         self.scope = scope
+        # What IoT could not put on the fleet queue (the topic rules' error action: IoT's error message with the
+        # event in base64OriginalPayload), and the events the function failed MAX_RECEIVES times: fleet messages,
+        # kept apart from the alerts' dead letters, which `rollout-guard invoke` replays.
+        self.errors = sqs.Queue(
+            scope, "FleetErrorQueue", queue_name=own_name(scope, FLEET_ERRORS),
+            encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            retention_period=Duration.days(14))
+        acknowledge(self.errors, "SQS3", "This queue is itself the dead-letter queue of the fleet queue and of the "
+                                         "topic rules' error action")
         self.queue = sqs.Queue(
             scope, "FleetQueue", queue_name=own_name(scope, "-fleet"),
             encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
             # AWS asks for six times the function's timeout, so a batch being handled is not delivered again.
             visibility_timeout=Duration.seconds(6 * function_timeout.to_seconds()),
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=MAX_RECEIVES),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.errors, max_receive_count=MAX_RECEIVES),
         )
         # The trust is the IoT developer guide's for a rule's role ("Granting an AWS IoT rule the access it requires":
         # StringEquals aws:SourceAccount and ArnLike aws:SourceArn arn:aws:iot:<region>:<account>:rule/<rule>), over
@@ -78,7 +87,7 @@ class FleetSignal:
             }),
         )
         self.role.add_to_policy(iam.PolicyStatement(sid="SendFleetEvents", actions=["sqs:SendMessage"],
-                                                    resources=[self.queue.queue_arn, dead_letter_queue.queue_arn]))
+                                                    resources=[self.queue.queue_arn, self.errors.queue_arn]))
         self.role.add_to_policy(iam.PolicyStatement(sid="EncryptForTheQueues",
                                                     actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                                                     resources=[key.key_arn]))
@@ -89,10 +98,10 @@ class FleetSignal:
         if config.fleet_archive:
             self.archive = self._archive(config, key)
         self.rules = [self._rule("JobExecutionRule", "Jobs execution events of every job", execution_sql(),
-                                 dead_letter_queue)]
+                                 self.errors)]
         if config.policy.dark_checks():  # lifecycle events only when some rule counts dark things
             self.rules.append(self._rule("PresenceRule", "Connects and disconnects of every device", PRESENCE_SQL,
-                                         dead_letter_queue))
+                                         self.errors))
         function.add_event_source(sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE,
                                                          report_batch_item_failures=True,
                                                          max_concurrency=config.fleet_consumers))
@@ -101,7 +110,7 @@ class FleetSignal:
         function.add_environment(settings.FLEET_QUEUE, self.queue.queue_url)
         self.job_events = self._enable_job_events() if config.enable_job_events else None
 
-    def _rule(self, construct_id: str, description: str, sql: str, dead_letter_queue: sqs.IQueue) -> iot.CfnTopicRule:
+    def _rule(self, construct_id: str, description: str, sql: str, errors: sqs.IQueue) -> iot.CfnTopicRule:
         def to(queue: sqs.IQueue) -> iot.CfnTopicRule.ActionProperty:
             return iot.CfnTopicRule.ActionProperty(sqs=iot.CfnTopicRule.SqsActionProperty(
                 queue_url=queue.queue_url, role_arn=self.role.role_arn, use_base64=False))
@@ -113,7 +122,7 @@ class FleetSignal:
                 separator="\n", batch_mode=False)))
         rule = iot.CfnTopicRule(self.scope, construct_id, topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
             description=f"rollout-guard fleet signal: {description}", sql=sql, aws_iot_sql_version=SQL_VERSION,
-            rule_disabled=False, actions=actions, error_action=to(dead_letter_queue)))
+            rule_disabled=False, actions=actions, error_action=to(errors)))
         # The rule refers to the role only: without this it could be created before the role's grants, and refuse
         # the events of the first seconds after a deploy.
         rule.node.add_dependency(self.role.node.find_child("DefaultPolicy"))

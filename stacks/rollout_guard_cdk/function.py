@@ -145,8 +145,8 @@ class GuardFunction:
             # DescribeAlarms authorizes on alarm ARNs; the gate narrows by the rules' globs when it asks.
             self._allow("AlarmsFiringAtJobCreation", ["cloudwatch:DescribeAlarms"],
                         [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
-        elif config.escalating_throttles():
-            # An escalation timer asks whether the throttling alarm still fires before it cancels.
+        elif config.watches_throttles():
+            # A throttle's timer reads the throttling alarm's state: OK restores, ALARM may escalate.
             self._allow("AlarmsStillFiring", ["cloudwatch:DescribeAlarms"],
                         [f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"])
         if config.escalates() or config.counts_dark_things():
@@ -178,14 +178,14 @@ class GuardFunction:
             findings[f"IAM5[Action::{action}]"] = (
                 "CDK's grant to send failed alerts to the dead-letter queue, which this stack's own key encrypts; "
                 "the statement names only that key")
-        if self.config.pre_start_gate or self.config.escalating_throttles():
+        if self.config.pre_start_gate or self.config.watches_throttles():
             findings["IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]"] = (
-                "The pre-start gate and the throttles' escalation timers read which alarms are in ALARM "
+                "The pre-start gate and the throttles' timers read the alarms' states "
                 "(DescribeAlarms, read only); the alarms they act on are the policy's, chosen in the function")
-        if self.config.escalating_throttles():
+        if self.config.watches_throttles():
             findings["IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"
                      "default/rollout-guard-escalate-*]"] = (
-                "One escalation timer per throttled job, named after the job when it is throttled: only schedules "
+                "One timer per throttled job and check, named after the job and its due time: only schedules "
                 "of the guard's own prefix in the default group")
         if self.config.looks_up_things() or self.config.escalates():
             findings[f"IAM5[Resource::{arn}:thing/*]"] = (

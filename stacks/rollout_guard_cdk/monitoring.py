@@ -26,6 +26,7 @@ from rollout_guard.observability import (
     HALTED_DETAIL_TYPE,
     HALTED_SOURCE,
     NAMESPACE,
+    NOTICES,
     RESTORED_DETAIL_TYPE,
     THROTTLED_DETAIL_TYPE,
     Metric,
@@ -33,6 +34,7 @@ from rollout_guard.observability import (
 
 from .config import GuardConfig
 from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, Delivery, alarm_topic
+from .escalation import SCHEDULE_GROUP, EscalationTimer
 from .fleet import FleetSignal
 
 PERIOD = Duration.minutes(1)
@@ -41,8 +43,9 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
     "Alerts received": [(Metric.ALERTS_RECEIVED, "Sum"), (Metric.ALERTS_UNRECOGNISED, "Sum")],
     "Jobs": [(Metric.JOBS_CANCELLED, "Sum"), (Metric.JOBS_BLOCKED, "Sum"), (Metric.JOBS_FAILED, "Sum"),
              (Metric.JOBS_WOULD_CANCEL, "Sum"), (Metric.JOBS_ESCALATED, "Sum"), (Metric.JOBS_NOT_FOUND, "Sum")],
-    "Throttled rollouts: throttled, restored, escalated to a cancel": [
-        (Metric.JOBS_THROTTLED, "Sum"), (Metric.JOBS_RESTORED, "Sum"), (Metric.THROTTLES_ESCALATED, "Sum")],
+    "Throttled rollouts: throttled, restored, escalated, restores skipped, stale, timers not set": [
+        (Metric.JOBS_THROTTLED, "Sum"), (Metric.JOBS_RESTORED, "Sum"), (Metric.THROTTLES_ESCALATED, "Sum"),
+        (Metric.RESTORES_SKIPPED, "Sum"), (Metric.THROTTLES_STALE, "Sum"), (Metric.THROTTLE_TIMERS_FAILED, "Sum")],
     "Time to halt (ms, alarm state change to accepted CancelJob)": [(Metric.TIME_TO_HALT, "p50"),
                                                                      (Metric.TIME_TO_HALT, "Maximum")],
     "Guard health: announcements lost, kill switch on or unreadable, claims unavailable": [
@@ -57,6 +60,12 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
 # The fleet's events wait in the queue at most this long before an alarm says the fleet signal is late.
 FLEET_QUEUE_AGE_S = 120
 HALT_LINE = ("rollout-guard <action> job <jobId>: rule <rule>, reason <reasonCode>, <subject>")
+# EventBridge Scheduler's own failures, by schedule group (its CloudWatch metrics page): the target refused, the
+# invocation dropped after its retries, its dead letter not sent.
+SCHEDULER_FAILURES = {"TargetErrorCount": "a throttle timer's target refused it (the bus)",
+                      "InvocationDroppedCount": "a throttle timer was dropped after its retries",
+                      "InvocationsFailedToBeSentToDeadLetterCount": "a throttle timer was lost: its dead letter "
+                                                                    "could not be sent"}
 
 
 def metric(name: Metric, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -79,9 +88,10 @@ class Monitoring:
     """Not a construct of its own: its resources live in the guard's scope, so their logical ids stay stable."""
 
     def __init__(self, scope: Construct, config: GuardConfig, function: lambda_.Function, delivery: Delivery,
-                 fleet: FleetSignal | None = None) -> None:
+                 fleet: FleetSignal | None = None, timer: EscalationTimer | None = None) -> None:
         self.scope = scope
         self.fleet = fleet
+        self.timer = timer
         self.operations_topic = self._operations_topic(config, delivery)
         self.dead_letter_queue = delivery.dead_letter_queue
         self.halt_rule = self._halt_rule()
@@ -98,9 +108,10 @@ class Monitoring:
             line = line.replace(f"<{field}>", events.EventField.from_path(f"$.detail.{field}"))
         rule = events.Rule(
             self.scope, "HaltNotificationRule",
-            description="One readable line on the operations topic per job the guard halted, throttled or restored",
+            description="One readable line on the operations topic per job the guard halted, throttled or restored, "
+                        "or left throttled",
             event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[
-                HALTED_DETAIL_TYPE, THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE]),
+                HALTED_DETAIL_TYPE, THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE, *NOTICES]),
             targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line),
                                   self.dead_letter_queue)],
         )
@@ -157,11 +168,35 @@ class Monitoring:
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ))
             alarms += self._topic_rule_alarms(self.fleet)
+            alarms.append(_at_least_one(scope, "FleetErrorsAlarm", "fleet messages IoT could not deliver, or the "
+                                        "function could not handle, wait in the fleet's error queue",
+                                        self.fleet.errors.metric_approximate_number_of_messages_visible(
+                                            period=PERIOD, statistic="Maximum")))
+        if self.timer is not None:
+            alarms += self._timer_alarms(self.timer)
         for index, topic in enumerate(delivery.subscribed_topics):
             alarms.append(_at_least_one(scope, f"Subscription{index}RedriveFailuresAlarm",
                                         "an alert the topic could not deliver was lost: its dead-letter send failed",
                                         _aws_metric("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq",
                                                     {"TopicName": topic.topic_name})))
+        return alarms
+
+    def _timer_alarms(self, timer: EscalationTimer) -> list[cloudwatch.Alarm]:
+        """A throttle whose timer is lost is watched by nobody: the timers' dead letters, Scheduler's own failure
+        metrics (the whole default group: another schedule's failure can fire them, never hide the guard's), and
+        a throttle held past its rule's max_throttled."""
+        scope = self.scope
+        alarms = [
+            _at_least_one(scope, "TimerDeadLetterAlarm", "a throttle timer Scheduler could not deliver waits in the "
+                          "timers' dead-letter queue: its job is not watched",
+                          timer.dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD,
+                                                                                           statistic="Maximum")),
+            _at_least_one(scope, "ThrottleStaleAlarm", "a job has been throttled longer than its rule's max_throttled: "
+                          "an operator should resume or halt it", metric(Metric.THROTTLES_STALE)),
+        ]
+        for name, what in SCHEDULER_FAILURES.items():
+            alarms.append(_at_least_one(scope, f"Scheduler{name}Alarm", f"EventBridge Scheduler: {what}",
+                                        _aws_metric("AWS/Scheduler", name, {"ScheduleGroup": SCHEDULE_GROUP})))
         return alarms
 
     def _topic_rule_alarms(self, fleet: FleetSignal) -> list[cloudwatch.Alarm]:

@@ -30,14 +30,15 @@ class RolloutGuard(Construct):
         self.delivery = Delivery(self, config)
         self.state = StateTable(self, self.delivery.key)
         self.guard_function = GuardFunction(self, config, self.delivery.dead_letter_queue, self.state)
-        self.escalation = (EscalationTimer(self, self.guard_function.function, self.guard_function.role)
-                           if config.escalating_throttles() else None)
+        self.escalation = (EscalationTimer(self, self.guard_function.function, self.guard_function.role,
+                                           self.delivery.key) if config.watches_throttles() else None)
         self.delivery.route_to(self.guard_function.function)
-        self.fleet = (FleetSignal(self, config, self.delivery.key, self.delivery.dead_letter_queue,
+        self.fleet = (FleetSignal(self, config, self.delivery.key,
                                   self.guard_function.function, TIMEOUT) if config.fleet_signal else None)
         if self.fleet is not None:
             self.state.grant_fleet_counts(self.guard_function.role)
-        self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery, self.fleet)
+        self.monitoring = Monitoring(self, config, self.guard_function.function, self.delivery, self.fleet,
+                                     self.escalation)
         self.gate_trail = GateTrail(self, config, self.delivery.key) if config.gate_trail else None
 
     @property

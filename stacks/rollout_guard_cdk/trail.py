@@ -47,7 +47,9 @@ class GateTrail:
     @staticmethod
     def _bucket(scope: Construct, config: GuardConfig, key: kms.Key, trail_arn: str) -> s3.Bucket:
         bucket = s3.Bucket(
-            scope, "GateTrailBucket", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
+            # No S3 Bucket Key: CloudTrail's documented key policy assumes none (with one, it also needs
+            # kms:Decrypt to create the trail), and a bucket of a few files an hour saves nothing by it.
+            scope, "GateTrailBucket", encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=False,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.gate_trail_days))])

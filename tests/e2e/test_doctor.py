@@ -22,7 +22,8 @@ pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 
 REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",
-          "device defender", "kill switch", "dead letters", "function health", "fleet queue", "iot rate"}
+          "metrics insights alarms", "device defender", "kill switch", "dead letters", "fleet errors",
+          "timer dead letters", "function health", "fleet queue", "iot rate", "throttled jobs", "timer role"}
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +198,71 @@ def test_dead_letters_are_a_problem(healthy):
 
     assert done.returncode == 1
     [row] = checks(done)["dead letters"]
-    assert row["verdict"] == "problem" and row["found"].startswith("1 message(s)")
+    assert row["verdict"] == "problem" and row["found"].startswith("1 alert(s) the guard never handled")
+    assert {c["verdict"] for c in checks(done)["fleet errors"]} == {"ok"}  # each queue its own row
+
+
+def test_a_timer_scheduler_could_not_deliver_is_a_problem_of_its_own(healthy):
+    sqs = client("sqs", healthy)
+    queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/RolloutGuard-timer-dlq"))
+    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+
+    done = doctor(healthy, "--region", REGION, "--output", "json")
+
+    assert done.returncode == 1
+    [row] = checks(done)["timer dead letters"]
+    assert row["verdict"] == "problem" and "their jobs are not watched" in row["found"]
+    assert {c["verdict"] for c in checks(done)["dead letters"]} == {"ok"}
+
+
+def test_a_job_throttled_over_an_hour_is_a_warning_naming_the_resume(healthy):
+    from rollout_guard.adapters.escalation_schedules import ScheduledEscalations
+    from rollout_guard.halts.throttles import Throttled
+
+    iot = client("iot", healthy)
+    thing = iot.create_thing(thingName="dev-slow")["thingArn"]
+    iot.create_job(jobId="fw-slow-eu", targets=[thing], document="{}")
+    record = Throttled("fw-slow-eu", "operator-halt", "source rollout-guard.operator", None, None,
+                       {"maximumPerMinute": 5}, None, "2026-12-01T08:00:00+00:00")
+    timers = ScheduledEscalations("arn:aws:events:eu-west-1:123456789012:event-bus/default",
+                                  "arn:aws:iam::123456789012:role/timer", lambda: client("scheduler", healthy))
+    timers.schedule(record, 4102444800)
+    try:
+        done = doctor(healthy, "--region", REGION, "--output", "json")
+    finally:
+        scheduler = client("scheduler", healthy)
+        for schedule in scheduler.list_schedules()["Schedules"]:
+            scheduler.delete_schedule(Name=schedule["Name"])
+        iot.cancel_job(jobId="fw-slow-eu")
+
+    assert done.returncode == 0  # a warning, not a problem
+    [row] = checks(done)["throttled jobs"]
+    assert row["verdict"] == "warning" and row["found"].startswith("fw-slow-eu throttled by")
+    assert row["fix"] == "rollout-guard resume --jobs fw-slow-eu (or rollout-guard halt --jobs fw-slow-eu)"
+
+
+def test_the_printed_policy_is_reads_only_and_covers_every_call_doctor_makes(healthy, monkeypatch):
+    from rollout_guard_cli import doctor_account
+
+    made: set[str] = set()
+    original = doctor_account.Account.client
+
+    def recording(self, service):
+        made_client = original(self, service)
+        made_client.meta.events.register_first("before-call", lambda model, **_: made.add(
+            f"{model.service_model.signing_name}:{model.name}"), unique_id="record")
+        return made_client
+
+    monkeypatch.setattr(doctor_account.Account, "client", recording)
+    doctor(healthy, "--region", REGION, "--output", "json")
+    printed = cli.run("doctor", "--print-policy")
+
+    assert printed.returncode == 0
+    (statement,) = json.loads(printed.stdout)["Statement"]
+    actions = set(statement["Action"])
+    assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in actions)
+    normalised = {call.replace("monitoring:", "cloudwatch:") for call in made}
+    assert len(normalised) > 15 and normalised <= actions, normalised - actions
 
 
 def test_the_kill_switch_on_is_a_warning_not_a_problem(healthy):

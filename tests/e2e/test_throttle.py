@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rollout_guard_cli import samples
-from rollout_guard_cli.drill import ROLLOUT_CONFIG, THROTTLE_RULE
+from rollout_guard_cli.drill import ROLLOUT_CONFIG, THROTTLE_RULE, timer_event
 from rollout_guard_local.emulator import client, client_env
 from tests import cli
 
@@ -88,6 +88,30 @@ def test_the_alarms_ok_restores_exactly_what_was_saved(fleet, emulator, tmp_path
     assert after["jobExecutionsRolloutConfig"] == ROLLOUT and after["abortConfig"] == ABORT
 
 
+def test_an_ok_after_missing_data_restores_and_missing_data_alone_restores_nothing(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+
+    missing = invoke(emulator, tmp_path, warning(state="INSUFFICIENT_DATA", previous="ALARM"))
+    still = job(fleet)
+    done = invoke(emulator, tmp_path, warning(state="OK", previous="INSUFFICIENT_DATA"))
+
+    assert decisions(missing) == [] and still["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
+    assert decisions(done) == [("fw-3-2-eu", "restored")]
+    after = job(fleet)
+    assert after["jobExecutionsRolloutConfig"] == ROLLOUT and after["abortConfig"] == ABORT
+
+
+def test_the_restore_holds_when_describejob_answers_the_criteria_in_another_order(fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+    criteria = job(fleet)["abortConfig"]["criteriaList"]
+    fleet.update_job(jobId="fw-3-2-eu", abortConfig={"criteriaList": list(reversed(criteria))})
+
+    done = invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))
+
+    assert decisions(done) == [("fw-3-2-eu", "restored")]
+    assert job(fleet)["jobExecutionsRolloutConfig"] == ROLLOUT
+
+
 def test_a_second_alarm_while_throttled_changes_nothing(fleet, emulator, tmp_path):
     invoke(emulator, tmp_path, warning())
     throttled = job(fleet)
@@ -157,6 +181,7 @@ def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lis
 ESCALATING = "rules:\n" + THROTTLE_RULE + CRASH_RULE
 BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
 ROLE = "arn:aws:iam::123456789012:role/rollout-guard-escalation"
+TIMER_DLQ = "arn:aws:sqs:eu-west-1:123456789012:rollout-guard-timer-dlq"
 
 
 @pytest.fixture
@@ -164,6 +189,7 @@ def escalating(fleet, emulator, tmp_path, monkeypatch):
     (tmp_path / "policy.yaml").write_text(ESCALATING)
     monkeypatch.setenv("ROLLOUT_GUARD_ESCALATION_BUS_ARN", BUS)
     monkeypatch.setenv("ROLLOUT_GUARD_ESCALATION_ROLE_ARN", ROLE)
+    monkeypatch.setenv("ROLLOUT_GUARD_ESCALATION_DLQ_ARN", TIMER_DLQ)
     cloudwatch = client("cloudwatch", emulator)
     cloudwatch.put_metric_alarm(AlarmName="fw-warn-eu", MetricName="CrashRate", Namespace="Fleet/Firmware",
                                 Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=2,
@@ -173,17 +199,21 @@ def escalating(fleet, emulator, tmp_path, monkeypatch):
 
 
 def due_event(emulator) -> dict:
-    """What the schedule puts on the bus when it fires, as the rule hands it to the function."""
+    """What the next timer puts on the bus when it fires, as the rule hands it to the function (the drill's reading
+    of the emulator's schedules, which deletes the one it fires as Scheduler does)."""
     scheduler = client("scheduler", emulator)
-    [summary] = scheduler.list_schedules()["Schedules"]
-    schedule = scheduler.get_schedule(Name=summary["Name"])
-    target = schedule["Target"]
-    assert target["Arn"] == BUS and target["RoleArn"] == ROLE
-    assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
-    return {"version": "0", "id": "due-1", "source": target["EventBridgeParameters"]["Source"],
-            "detail-type": target["EventBridgeParameters"]["DetailType"], "account": "123456789012",
-            "time": "2026-12-03T12:00:00Z", "region": "eu-west-1", "resources": [],
-            "detail": json.loads(target["Input"])}
+    for summary in scheduler.list_schedules()["Schedules"]:
+        schedule = scheduler.get_schedule(Name=summary["Name"])
+        target = schedule["Target"]
+        assert target["Arn"] == BUS and target["RoleArn"] == ROLE and target["DeadLetterConfig"] == {"Arn": TIMER_DLQ}
+        assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
+    return timer_event(emulator, "fw-3-2-eu")
+
+
+def pending(emulator) -> list[dict]:
+    scheduler = client("scheduler", emulator)
+    return [json.loads(scheduler.get_schedule(Name=s["Name"])["Target"]["Input"])
+            for s in scheduler.list_schedules()["Schedules"]]
 
 
 def test_a_warning_that_holds_is_cancelled_when_its_timer_fires(escalating, fleet, emulator, tmp_path):
@@ -209,12 +239,37 @@ def test_a_restore_before_the_timer_wins(escalating, fleet, emulator, tmp_path):
     assert job(fleet)["status"] not in ("CANCELED", "COMPLETED")
 
 
-def test_an_alarm_back_to_ok_stops_the_escalation_even_before_the_restore_arrives(escalating, fleet, emulator,
-                                                                                   tmp_path):
+def test_an_alarm_back_to_ok_when_the_timer_fires_restores_even_before_the_ok_arrives(escalating, fleet, emulator,
+                                                                                     tmp_path):
     invoke(emulator, tmp_path, warning())
     escalating.set_alarm_state(AlarmName="fw-warn-eu", StateValue="OK", StateReason="back under 2%")
 
     done = invoke(emulator, tmp_path, due_event(emulator))
 
-    assert decisions(done) == [] and "no longer in ALARM" in json.loads(done.stdout)["detail"]
-    assert job(fleet)["status"] not in ("CANCELED", "COMPLETED")
+    assert decisions(done) == [("fw-3-2-eu", "restored")]
+    assert job(fleet)["jobExecutionsRolloutConfig"] == ROLLOUT and job(fleet)["status"] not in ("CANCELED", "COMPLETED")
+
+
+def test_missing_data_at_the_timer_neither_restores_nor_escalates_and_sets_the_next_timer(escalating, fleet, emulator,
+                                                                                         tmp_path):
+    invoke(emulator, tmp_path, warning())
+    escalating.set_alarm_state(AlarmName="fw-warn-eu", StateValue="INSUFFICIENT_DATA", StateReason="no data")
+    fired = due_event(emulator)
+
+    done = invoke(emulator, tmp_path, fired)
+
+    assert decisions(done) == [] and "looking again at" in json.loads(done.stdout)["detail"]
+    assert job(fleet)["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
+    [following] = pending(emulator)
+    assert following["throttledAt"] == fired["detail"]["throttledAt"] and following["dueAt"] > fired["detail"]["dueAt"]
+
+
+def test_a_timer_of_a_finished_job_forgets_its_throttle(escalating, fleet, emulator, tmp_path):
+    invoke(emulator, tmp_path, warning())
+    fleet.cancel_job(jobId="fw-3-2-eu")
+
+    done = invoke(emulator, tmp_path, due_event(emulator))
+
+    assert decisions(done) == [] and "its throttle is forgotten" in json.loads(done.stdout)["detail"]
+    assert pending(emulator) == []
+    assert decisions(invoke(emulator, tmp_path, warning(state="OK", previous="ALARM"))) == []  # nothing left to restore

@@ -65,7 +65,7 @@ def throttled(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def reserved(tmp_path_factory) -> dict:
     """The template with reserved concurrency."""
-    return synthesize(tmp_path_factory.mktemp("reserved"), {**CONTEXT["rollout-guard"], "reservedConcurrency": 2},
+    return synthesize(tmp_path_factory.mktemp("reserved"), {**CONTEXT["rollout-guard"], "reservedConcurrency": 7},
                       bundle=False)
 
 

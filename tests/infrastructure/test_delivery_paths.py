@@ -32,7 +32,7 @@ def key_statement_for(template: dict, service: str, context_key: str | None = No
 
 
 def queue_statements(template: dict) -> list[dict]:
-    return one(template, "AWS::SQS::QueuePolicy", "DeadLetter")[1]["PolicyDocument"]["Statement"]
+    return one(template, "AWS::SQS::QueuePolicy", "GuardDeadLetter")[1]["PolicyDocument"]["Statement"]
 
 
 def topic_statements(template: dict, named: str) -> list[dict]:
@@ -50,7 +50,7 @@ def test_eventbridge_rule_to_function_is_allowed_per_rule(template):
                       if "Function" in rule["Targets"][0]["Arn"]]
 
     assert sorted(p["SourceArn"] for p in permissions) == sorted("${" + r + ".Arn}" for r in function_rules)
-    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 4
+    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions) and len(function_rules) == 5
 
 
 def test_eventbridge_rule_to_dead_letters_is_allowed_per_rule_and_by_encryption_context(template):
@@ -127,7 +127,7 @@ def test_subscription_to_dead_letters_is_allowed_for_that_topic_and_this_account
 
 
 def test_function_to_on_failure_destination_through_its_role(template):
-    queue_id = one(template, "AWS::SQS::Queue", "DeadLetter")[0]
+    queue_id = one(template, "AWS::SQS::Queue", "GuardDeadLetter")[0]
     fleet_queue_id = one(template, "AWS::SQS::Queue", "FleetQueue")[0]
     allowed = {action: s for s in statements(template) for action in s["Action"]}
     senders = [resource for s in statements(template) if "sqs:SendMessage" in s["Action"] for resource in resources_of(s)]
@@ -145,7 +145,8 @@ def test_halt_events_reach_the_operations_topic_as_one_line(template):
                 if s.get("Principal") == {"Service": "events.amazonaws.com"}]
 
     assert rule["EventPattern"] == {"source": ["rollout-guard"],
-                                    "detail-type": ["Rollout Halted", "Rollout Throttled", "Rollout Restored"]}
+                                    "detail-type": ["Rollout Halted", "Rollout Throttled", "Rollout Restored",
+                                                    "Rollout Restore Skipped", "Rollout Throttle Stale"]}
     assert target["Arn"] == "${" + topic_id + "}"
     assert target["InputTransformer"]["InputTemplate"] == (
         '"rollout-guard <detail-action> job <detail-jobId>: rule <detail-rule>, reason <detail-reasonCode>, '

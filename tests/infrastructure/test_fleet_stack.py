@@ -36,20 +36,37 @@ def test_topic_rules_select_the_execution_outcomes_and_the_lifecycle_events(temp
     assert set(EXECUTION_STATUSES) == {"FAILED", "REJECTED", "TIMED_OUT", "SUCCEEDED"}
     assert presence["Sql"] == PRESENCE_SQL == "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'"
     queue_id, _ = fleet_queue(template)
-    dead_letters = one(template, "AWS::SQS::Queue", "DeadLetter")[0]
+    errors = one(template, "AWS::SQS::Queue", "FleetErrorQueue")[0]
     role = "${" + one(template, "AWS::IAM::Role", "FleetRuleRole")[0] + ".Arn}"
     for rule in (execution, presence):
         assert rule["AwsIotSqlVersion"] == "2016-03-23" and rule["RuleDisabled"] is False
         assert rule["Actions"] == [{"Sqs": {"QueueUrl": "${" + queue_id + "}", "RoleArn": role, "UseBase64": False}}]
-        assert rule["ErrorAction"] == {"Sqs": {"QueueUrl": "${" + dead_letters + "}", "RoleArn": role,
+        assert rule["ErrorAction"] == {"Sqs": {"QueueUrl": "${" + errors + "}", "RoleArn": role,
                                                "UseBase64": False}}
+
+
+def test_fleet_messages_go_to_a_queue_of_their_own_never_the_alerts_dead_letters(template):
+    errors = "${" + one(template, "AWS::SQS::Queue", "FleetErrorQueue")[0] + "}"
+    rule_dead_letters = {str(target.get("DeadLetterConfig", {}).get("Arn"))
+                         for rule in resources(template, "AWS::Events::Rule").values()
+                         for target in rule.get("Targets", [])}
+    subscription_dead_letters = {str(s.get("RedrivePolicy")) for s in resources(template, "AWS::SNS::Subscription")
+                                 .values()}
+    error_queues = {rule["TopicRulePayload"]["ErrorAction"]["Sqs"]["QueueUrl"]
+                    for rule in resources(template, "AWS::IoT::TopicRule").values()}
+
+    assert error_queues == {errors}
+    assert not any(errors.removesuffix("}") in arn for arn in rule_dead_letters | subscription_dead_letters)
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    (depth,) = [a for k, a in alarms.items() if k.startswith("GuardFleetErrorsAlarm")]
+    assert depth["Dimensions"] == [{"Name": "QueueName", "Value": errors.replace("}", ".QueueName}")}]
 
 
 def test_the_topic_rules_role_is_iots_for_this_accounts_rules_and_may_only_send_to_the_two_queues(template):
     role_id, role = one(template, "AWS::IAM::Role", "FleetRuleRole")
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     queue_id, _ = fleet_queue(template)
-    dead_letters = one(template, "AWS::SQS::Queue", "DeadLetter")[0]
+    errors = one(template, "AWS::SQS::Queue", "FleetErrorQueue")[0]
 
     assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
     assert trust["Condition"] == {
@@ -58,19 +75,19 @@ def test_the_topic_rules_role_is_iots_for_this_accounts_rules_and_may_only_send_
     allowed = {s["Sid"]: s for s in statements(template, "FleetRuleRole")}
     assert allowed["SendFleetEvents"]["Action"] == ["sqs:SendMessage"]
     assert sorted(allowed["SendFleetEvents"]["Resource"], key=str) == sorted(
-        ["${" + queue_id + ".Arn}", "${" + dead_letters + ".Arn}"], key=str)
+        ["${" + queue_id + ".Arn}", "${" + errors + ".Arn}"], key=str)
     assert allowed["EncryptForTheQueues"]["Resource"] == "${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"
     assert set(allowed) == {"SendFleetEvents", "EncryptForTheQueues"}
 
 
 def test_the_fleet_queue_is_encrypted_redriven_and_read_in_batches_with_partial_failures(template):
     queue_id, queue = fleet_queue(template)
-    dead_letters = one(template, "AWS::SQS::Queue", "DeadLetter")[0]
+    errors = one(template, "AWS::SQS::Queue", "FleetErrorQueue")[0]
     _, mapping = one(template, "AWS::Lambda::EventSourceMapping")
     _, function = one(template, "AWS::Lambda::Function")
 
     assert queue["KmsMasterKeyId"] == "${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"
-    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "${" + dead_letters + ".Arn}",
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "${" + errors + ".Arn}",
                                       "maxReceiveCount": 3}
     assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
     assert mapping["EventSourceArn"] == "${" + queue_id + ".Arn}"
@@ -120,7 +137,8 @@ def test_the_fleet_signal_and_the_gate_can_each_be_turned_off(variant):
     assert not resources(off, "AWS::IoT::TopicRule") and not resources(off, "AWS::Lambda::EventSourceMapping")
     assert [queue for queue in resources(off, "AWS::SQS::Queue") if "FleetQueue" in queue] == []
     assert all(pattern.get("source") != ["aws.iot"] for pattern in patterns)
-    assert not [s for s in statements(off) if "cloudwatch:DescribeAlarms" in s["Action"]]
+    # only the throttles' timers read the alarms then (the operator rule may throttle)
+    assert [s["Sid"] for s in statements(off) if "cloudwatch:DescribeAlarms" in s["Action"]] == ["AlarmsStillFiring"]
 
 
 def test_a_feature_without_a_rule_to_serve_is_refused_at_synth(variant, tmp_path):

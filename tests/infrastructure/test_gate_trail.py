@@ -28,8 +28,10 @@ def test_the_trail_logs_this_regions_write_management_events_validated_and_encry
     assert trail["S3BucketName"] == "${" + bucket_id + "}"
     assert any("GateTrailBucketPolicy" in d for d in template["Resources"][trail_id]["DependsOn"])
     assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 30
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
-        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+    # No S3 Bucket Key: CloudTrail's documented key policy (encrypt, describe) is then the whole of what it needs.
+    assert encryption.get("BucketKeyEnabled", False) is False
 
 
 def test_cloudtrail_reaches_the_bucket_and_the_key_for_this_trail_only(trailed):
@@ -49,6 +51,8 @@ def test_cloudtrail_reaches_the_bucket_and_the_key_for_this_trail_only(trailed):
     assert trail_on_key["Action"] == "kms:GenerateDataKey*"
     assert on_key["CloudTrailOfTheGateDescribesTheKey"]["Action"] == "kms:DescribeKey"
     assert on_key["CloudTrailOfTheGateDescribesTheKey"]["Condition"] == {"StringEquals": {"aws:SourceArn": TRAIL_ARN}}
+    assert {sid for sid, s in on_key.items() if "cloudtrail" in str(s.get("Principal"))} == {
+        "CloudTrailOfTheGate", "CloudTrailOfTheGateDescribesTheKey"}
     assert trail_on_key["Condition"] == {
         "StringEquals": {"aws:SourceArn": TRAIL_ARN},
         "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":

@@ -9,8 +9,8 @@ from tests.conftest import IN_THE_CDK_WORKER
 # cfn-lint runs once over every template, beside checkov (the `checked` fixture).
 pytestmark = IN_THE_CDK_WORKER
 
-# SQS3 (a queue without a dead-letter queue) is acknowledged on the dead-letter queue, and not raised while the
-# fleet queue names it as its own dead-letter queue, as the project's cdk.json does.
+# SQS3 (a queue without a dead-letter queue) is acknowledged on each dead-letter queue: the alerts', the fleet's
+# errors (not raised while the fleet queue names it as its own) and the throttle timers'.
 EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions-DDB3",
     "AwsSolutions-IAM5[Resource::*]",
@@ -19,6 +19,9 @@ EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:job/fw-*]",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*]",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/"
+    "rollout-guard-escalate-*]",
+    "AwsSolutions-SQS3",
 }
 
 

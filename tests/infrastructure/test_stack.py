@@ -37,10 +37,10 @@ def test_function_runtime_architecture_tracing_and_concurrency(template):
     assert function["Timeout"] == 60
 
 
-def test_reserved_concurrency_is_opt_in(reserved):  # the session's synth with reservedConcurrency: 2
+def test_reserved_concurrency_is_opt_in(reserved):  # the session's synth with reservedConcurrency: 7
     _, function = one(reserved, "AWS::Lambda::Function")
 
-    assert function["ReservedConcurrentExecutions"] == 2
+    assert function["ReservedConcurrentExecutions"] == 7
 
 
 def test_function_environment(template):
@@ -51,12 +51,19 @@ def test_function_environment(template):
         "ROLLOUT_GUARD_DRY_RUN": "false",
         "ROLLOUT_GUARD_EVENT_BUS": "default",
         "ROLLOUT_GUARD_TRACING": "false",
-        "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + "}",
+        "ROLLOUT_GUARD_DEAD_LETTER_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "GuardDeadLetter") + "}",
         "ROLLOUT_GUARD_FLEET_QUEUE_URL": "${" + logical_id(template, "AWS::SQS::Queue", "FleetQueue") + "}",
         "ROLLOUT_GUARD_FLEET_IOT_RATE": "1",  # 5 a second shared by 5 consumers
         "ROLLOUT_GUARD_STATE_TABLE": "${" + logical_id(template, "AWS::DynamoDB::Table") + "}",
         "ROLLOUT_GUARD_KILL_SWITCH_PARAMETER": "/rollout-guard/kill-switch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # every throttle's timer (the operator rule may throttle): the bus, the role and the timers' dead letters
+        "ROLLOUT_GUARD_ESCALATION_BUS_ARN": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
+                                            "event-bus/default",
+        "ROLLOUT_GUARD_ESCALATION_ROLE_ARN": "${" + logical_id(template, "AWS::IAM::Role", "EscalationScheduler")
+                                             + ".Arn}",
+        "ROLLOUT_GUARD_ESCALATION_DLQ_ARN": "${" + logical_id(template, "AWS::SQS::Queue", "TimerDeadLetter")
+                                            + ".Arn}",
     }
 
 
@@ -86,8 +93,9 @@ def test_the_role_allows_nothing_else(template):
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "cloudwatch:DescribeAlarms",
         # the dark checks' listing of the fleet jobs' IN_PROGRESS executions
         "iot:ListJobExecutionsForJob",
-        # an operator's throttle and resume (`rollout-guard throttle`), under the operator rule's globs
-        "iot:UpdateJob",
+        # an operator's throttle and resume (`rollout-guard throttle`), under the operator rule's globs, and the
+        # throttle's timer (an EventBridge Scheduler schedule, through its role)
+        "iot:UpdateJob", "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "iam:PassRole",
     }
     assert resources_of(statement_for(template, "iot:UpdateJob")) == [JOB_ARN + "fw-*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
@@ -205,7 +213,7 @@ def test_the_alarm_rule_lets_through_exactly_the_alerts_the_guard_acts_on(templa
 
 
 def test_custom_rule_and_every_target_dead_letters(template):
-    dlq = "${" + logical_id(template, "AWS::SQS::Queue", "DeadLetter") + ".Arn}"
+    dlq = "${" + logical_id(template, "AWS::SQS::Queue", "GuardDeadLetter") + ".Arn}"
     rules = resources(template, "AWS::Events::Rule")
 
     assert {"source": ["com.acme.monitoring"]} in [rule["EventPattern"] for rule in rules.values()]
@@ -216,7 +224,7 @@ def test_custom_rule_and_every_target_dead_letters(template):
 
 
 def test_async_failures_go_to_the_encrypted_dead_letter_queue(template):
-    queue_id, queue = one(template, "AWS::SQS::Queue", "DeadLetter")
+    queue_id, queue = one(template, "AWS::SQS::Queue", "GuardDeadLetter")
     _, invoke = one(template, "AWS::Lambda::EventInvokeConfig")
     _, subscription = one(template, "AWS::SNS::Subscription")
 
@@ -327,6 +335,8 @@ def test_invalid_policy_fails_the_synth_naming_the_rule(variant, tmp_path):
      ({"alertTopicArns": ["not-an-arn"]}, "not an SNS topic ARN"),
      ({"logRetentionDays": 31}, "logRetentionDays 31"),
      ({"reservedConcurrency": 50}, "reservedConcurrency"),
+     ({"reservedConcurrency": 3, "fleetConsumers": 5}, "reservedConcurrency 3 must exceed fleetConsumers 5 by at "
+                                                       "least 2"),
      ({"operationsTopicArn": "arn:aws:sqs:eu-west-1:123456789012:q"}, "operationsTopicArn"),
      ({"operationsEmail": "ops at example"}, "operationsEmail"),
      ({"killSwitchParameter": "no-slash"}, "killSwitchParameter")],
@@ -401,8 +411,8 @@ def test_a_throttle_rule_may_update_only_its_jobs_and_hears_its_alarms_return_to
     assert resources_of(update) == [JOB_ARN + "fw-3-*"]
     (_, recovered), = [(k, r) for k, r in resources(template, "AWS::Events::Rule").items() if "AlarmRecovered" in k]
     detail = recovered["EventPattern"]["detail"]
-    assert detail["state"] == {"value": ["OK"]} and detail["previousState"] == {"value": ["ALARM"]}
-    assert detail["alarmName"] == [{"prefix": "fw-crash-rate-"}]
+    # OK from any state: ALARM -> INSUFFICIENT_DATA -> OK restores too
+    assert detail == {"alarmName": [{"prefix": "fw-crash-rate-"}], "state": {"value": ["OK"]}}
 
 
 def test_an_escalation_timer_may_create_only_the_guards_schedules_and_pass_only_its_role(variant, tmp_path):
@@ -422,7 +432,7 @@ def test_an_escalation_timer_may_create_only_the_guards_schedules_and_pass_only_
     assert allowed["PassEscalationRole"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
     assert "cloudwatch:DescribeAlarms" in allowed["AlarmsStillFiring"]["Action"]
-    (put,) = statements(template, "EscalationSchedulerRole")
+    (put,) = [s for s in statements(template, "EscalationSchedulerRole") if s["Sid"] == "PutEscalationDue"]
     assert put["Action"] == ["events:PutEvents"]
     assert resources_of(put) == ["arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"]
     trust = resources(template, "AWS::IAM::Role")[role_id]["AssumeRolePolicyDocument"]["Statement"][0]
@@ -432,6 +442,30 @@ def test_an_escalation_timer_may_create_only_the_guards_schedules_and_pass_only_
     assert due["EventPattern"] == {"source": ["rollout-guard.timer"], "detail-type": ["Rollout Escalation Due"]}
     variables = one(template, "AWS::Lambda::Function")[1]["Environment"]["Variables"]
     assert variables["ROLLOUT_GUARD_ESCALATION_ROLE_ARN"] == "${" + role_id + ".Arn}"
+
+
+def test_a_throttle_timer_keeps_what_scheduler_could_not_deliver_and_its_failures_are_alarmed(variant, tmp_path):
+    policy = tmp_path / "watch.yaml"
+    policy.write_text("rules:\n"
+                      "  - {name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-*'], action: throttle,\n"
+                      "     throttle: {max_per_minute: 5}}\n")  # no escalate_after: every throttle has a timer
+    template = variant(policyFile=str(policy))
+
+    queue_id, queue = one(template, "AWS::SQS::Queue", "TimerDeadLetterQueue")
+    assert queue["KmsMasterKeyId"] == "${" + one(template, "AWS::KMS::Key")[0] + ".Arn}"
+    role_statements = {s["Sid"]: s for s in statements(template, "EscalationSchedulerRole")}
+    assert role_statements["KeepUndeliveredTimers"]["Action"] == ["sqs:SendMessage"]
+    assert resources_of(role_statements["KeepUndeliveredTimers"]) == ["${" + queue_id + ".Arn}"]
+    encrypt = role_statements["EncryptUndeliveredTimers"]
+    assert encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"] == "${" + queue_id + ".Arn}"
+    variables = one(template, "AWS::Lambda::Function")[1]["Environment"]["Variables"]
+    assert variables["ROLLOUT_GUARD_ESCALATION_DLQ_ARN"] == "${" + queue_id + ".Arn}"
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    watched = {(a.get("Namespace"), a.get("MetricName")) for a in alarms.values()}
+    assert {("AWS/Scheduler", "TargetErrorCount"), ("AWS/Scheduler", "InvocationDroppedCount"),
+            ("AWS/Scheduler", "InvocationsFailedToBeSentToDeadLetterCount"),
+            ("RolloutGuard", "ThrottlesStale")} <= watched
+    assert [k for k in alarms if k.startswith("GuardTimerDeadLetterAlarm")]
 
 
 def test_without_a_throttle_or_operator_rule_nothing_may_update_a_job(template, variant, tmp_path):

@@ -49,7 +49,8 @@ def test_a_denied_check_names_the_permission_that_would_let_it_run(account):
 
     [finding] = doctor.run_check(account, "jobs events", doctor.check_job_events)
 
-    assert finding.fix == "allow DescribeEventConfigurations to whoever runs doctor"
+    assert finding.fix == ("allow iot:DescribeEventConfigurations to whoever runs doctor (rollout-guard doctor "
+                           "--print-policy)")
 
 
 def test_jobs_events_answered_by_aws(account):

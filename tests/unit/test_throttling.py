@@ -3,10 +3,24 @@ either delivery path restores, and what a timer does. (The CLI and the emulator'
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.jobs import JobView
-from rollout_guard.halts.throttles import InMemoryThrottles, same_config, throttled_abort
-from rollout_guard.halts.throttling import escalation
+from rollout_guard.halts.throttles import (
+    InMemoryThrottles,
+    RecordsError,
+    Throttled,
+    TimerError,
+    next_check,
+    same_config,
+    still_as_set,
+    throttled_abort,
+)
+from rollout_guard.halts.watchdog import Done, Escalate, Recheck, Restore, epoch, first_look, verdict
 from rollout_guard.policy import Abort, Throttle
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -14,14 +28,6 @@ from tests.unit.fakes import FakeJobs, active
 POLICY = ("rules: [{name: slow, match: {alarm_name: 'fw-crash-rate-*'}, jobs: ['fw-*'], reason_code: WARNED, "
           "action: throttle, throttle: {max_per_minute: 5, abort: {failure_type: FAILED, percent: 12.5, "
           "min_executed: 40}, escalate_after: 30m}}]")
-
-
-class Firing:
-    def __init__(self, *names: str):
-        self.names = set(names)
-
-    def firing(self, glob: str) -> list[str]:
-        return [name for name in self.names if name == glob]
 
 
 def test_the_sns_alarm_and_its_ok_notification_throttle_and_restore():
@@ -77,20 +83,175 @@ def test_the_abort_criterion_keeps_the_stricter_of_the_jobs_and_the_rules():
     assert same_config({"maximumPerMinute": 5}, {"maximumPerMinute": 5.0})
 
 
-def test_a_due_timer_cancels_only_while_the_alarm_fires_and_the_job_is_still_throttled():
+def timer_of(record: Throttled, due_at: str | None = None) -> alerts.Alert:
+    """The event a throttle's timer delivers, parsed as the function does."""
+    detail = {"jobId": record.job_id, "alarmName": record.alarm, "rule": record.rule, "throttledAt": record.at}
+    if due_at:
+        detail["dueAt"] = due_at
+    return alerts.parse({"version": "0", "id": "t-1", "source": alerts.TIMER_SOURCE,
+                         "detail-type": alerts.ESCALATION_DUE_TYPE, "detail": detail})
+
+
+def throttled_record() -> tuple[FakeJobs, InMemoryThrottles, Throttled]:
     jobs, records = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")}), InMemoryThrottles()
     guard.respond(alerts.parse(load_event("sns_alarm")), make_policy(POLICY), jobs, throttles=records)
-    record = records.records["fw-2-4-eu"]
-    due = alerts.parse({"version": "0", "id": "t-1", "source": alerts.TIMER_SOURCE,
-                        "detail-type": alerts.ESCALATION_DUE_TYPE, "detail": {
-                            "jobId": "fw-2-4-eu", "alarmName": record.alarm, "rule": "slow",
-                            "throttledAt": record.at}})
+    return jobs, records, records.records["fw-2-4-eu"]
 
-    firing = escalation(due, make_policy(POLICY), records, Firing(record.alarm))
-    quiet = escalation(due, make_policy(POLICY), records, Firing())
 
-    alert, rule = firing
-    assert (rule.action, rule.reason_code, alert.job_ids) == ("cancel", "WARNED", ("fw-2-4-eu",))
-    assert quiet == f"alarm {record.alarm} is no longer in ALARM: nothing to escalate"
-    records.delete("fw-2-4-eu")
-    assert "no longer throttled" in escalation(due, make_policy(POLICY), records, Firing(record.alarm))
+def at(record: Throttled, seconds: int) -> float:
+    return epoch(record.at) + seconds
+
+
+def due(record: Throttled, seconds: int) -> str:
+    return datetime.fromtimestamp(at(record, seconds), tz=timezone.utc).isoformat()
+
+
+def test_a_due_timer_cancels_only_while_the_alarm_fires_past_escalate_after():
+    _, _, record = throttled_record()
+    policy = make_policy(POLICY)
+
+    firing = verdict(timer_of(record, due(record, 1800)), policy, record, "ALARM", at(record, 1800))
+    early = verdict(timer_of(record, due(record, 900)), policy, record, "ALARM", at(record, 900))
+
+    assert isinstance(firing, Escalate)
+    assert (firing.rule.action, firing.rule.reason_code, firing.alert.job_ids) == ("cancel", "WARNED", ("fw-2-4-eu",))
+    assert isinstance(early, Recheck) and early.next_due_s == at(record, 1800) and early.stale is None
+
+
+def test_an_ok_found_by_the_timer_restores_from_any_previous_state_and_missing_data_waits():
+    _, _, record = throttled_record()
+    policy = make_policy(POLICY)
+
+    ok = verdict(timer_of(record, due(record, 900)), policy, record, "OK", at(record, 900))
+    missing = verdict(timer_of(record, due(record, 1900)), policy, record, "INSUFFICIENT_DATA", at(record, 1900))
+    gone = verdict(timer_of(record, due(record, 1900)), policy, record, None, at(record, 1900))
+
+    assert isinstance(ok, Restore) and ok.alert.state == "OK" and ok.alert.alarm_name == record.alarm
+    assert isinstance(missing, Recheck) and isinstance(gone, Recheck)  # never escalated without ALARM
+    assert missing.next_due_s == at(record, 2700)
+
+
+def test_a_timer_of_a_finished_or_replaced_throttle_does_nothing_more():
+    jobs, records, record = throttled_record()
+
+    finished = first_look(timer_of(record), record, JobView("fw-2-4-eu", "COMPLETED"))
+    replaced = first_look(timer_of(record), Throttled(**{**vars(record), "at": "2026-12-04T00:00:00+00:00"}),
+                          jobs.jobs["fw-2-4-eu"])
+    restored = first_look(timer_of(record), None, None)
+
+    assert finished == Done("job fw-2-4-eu is COMPLETED: its throttle is forgotten", forget=True)
+    assert isinstance(replaced, Done) and not replaced.forget and "no longer throttled" in replaced.detail
+    assert isinstance(restored, Done) and not restored.forget
+    assert first_look(timer_of(record), record, jobs.jobs["fw-2-4-eu"]) is None
+
+
+def test_a_throttle_past_max_throttled_is_announced_once():
+    _, _, record = throttled_record()
+    policy = make_policy(POLICY.replace("escalate_after: 30m", "max_throttled: 2h"))
+
+    stale = verdict(timer_of(record, due(record, 7200)), policy, record, "INSUFFICIENT_DATA", at(record, 7200))
+    again = verdict(timer_of(record, due(record, 8100)), policy, stale.record, "INSUFFICIENT_DATA", at(record, 8100))
+
+    assert isinstance(stale, Recheck) and stale.stale is not None
+    assert stale.stale.notice == "Rollout Throttle Stale" and stale.record.stale_at is not None
+    assert "left for an operator" in stale.stale.detail
+    assert isinstance(again, Recheck) and again.stale is None
+
+
+def test_a_replayed_timer_is_judged_at_its_due_time_and_an_older_one_as_the_escalation():
+    _, _, record = throttled_record()
+    policy = make_policy(POLICY)
+    replayed = verdict(timer_of(record, due(record, 1800)), policy, record, "ALARM", at(record, 1))
+    older = verdict(timer_of(record), policy, record, "ALARM", at(record, 1))
+
+    assert isinstance(replayed, Escalate) and isinstance(older, Escalate)
+
+
+@given(st.integers(60, 3600), st.integers(0, 200_000), st.one_of(st.none(), st.integers(1, 100_000)))
+def test_the_next_check_is_ahead_no_later_than_recheck_and_never_past_a_due_escalation(recheck, elapsed, escalate):
+    throttle = Throttle(5, escalate_after_s=escalate, recheck_s=recheck)
+
+    due = next_check(1000.0, 1000.0 + elapsed, throttle)
+
+    assert 1000.0 + elapsed < due <= 1000.0 + elapsed + recheck
+    if escalate and elapsed < escalate:
+        assert due <= 1000.0 + escalate
+    assert next_check(1000.0, 1000.0 + elapsed, throttle) == due  # a duplicate delivery sets the same timer
+
+
+# --- what the restore compares: only what the guard set ---------------------------------------------------------
+
+APPLIED = {"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 12.5, "minNumberOfExecutedThings": 40}
+OWN = {"failureType": "TIMED_OUT", "action": "CANCEL", "thresholdPercentage": 30.0, "minNumberOfExecutedThings": 10}
+
+
+def record_of(saved_abort, applied_abort) -> Throttled:
+    return Throttled("fw-1", "slow", "fw-warn-eu", {"maximumPerMinute": 100}, saved_abort, {"maximumPerMinute": 5},
+                     applied_abort, "2026-12-04T10:00:00+00:00")
+
+
+def test_the_restore_holds_whatever_the_order_of_criteria_and_iots_defaults():
+    record = record_of({"criteriaList": [OWN]}, {"criteriaList": [OWN, APPLIED]})
+
+    reordered = still_as_set(record, {"maximumPerMinute": 5.0}, {"criteriaList": [{**APPLIED, "extra": 1}, OWN]})
+    own_dropped = still_as_set(record, {"maximumPerMinute": 5}, {"criteriaList": [APPLIED]})
+    rate_changed = still_as_set(record, {"maximumPerMinute": 50}, {"criteriaList": [OWN, APPLIED]})
+    exponential = still_as_set(record, {"maximumPerMinute": 5, "exponentialRate": {"baseRatePerMinute": 5}},
+                               {"criteriaList": [OWN, APPLIED]})
+    mine_changed = still_as_set(record, {"maximumPerMinute": 5},
+                                {"criteriaList": [OWN, {**APPLIED, "thresholdPercentage": 50.0}]})
+
+    assert reordered and own_dropped
+    assert not rate_changed and not exponential and not mine_changed
+
+
+def test_a_restore_skipped_because_the_job_changed_is_announced():
+    jobs, records, _ = throttled_record()
+    jobs.jobs["fw-2-4-eu"] = JobView("fw-2-4-eu", "IN_PROGRESS", rollout={"maximumPerMinute": 50})
+
+    cleared = guard.respond(alerts.parse(load_event("sns_alarm_ok")), make_policy(POLICY), jobs, throttles=records)
+
+    (skipped,) = cleared.decisions
+    assert (skipped.action, skipped.notice) == ("skipped", "Rollout Restore Skipped")
+    assert cleared.announcing == 1 and records.records == {}
+    assert "notice" not in skipped.to_dict()
+
+
+# --- a Scheduler or DynamoDB error stays with its job -------------------------------------------------------------
+
+class RefusingTimers:
+    def __init__(self, refused: set[str]):
+        self.refused, self.set = refused, []
+
+    def schedule(self, record, due_epoch_s):
+        if record.job_id in self.refused:
+            raise TimerError(f"Scheduler refused the timer of job {record.job_id}: ConflictException")
+        self.set.append((record.job_id, due_epoch_s))
+
+
+class FlakyRecords(InMemoryThrottles):
+    def __init__(self, failing: set[str]):
+        super().__init__()
+        self.failing = failing
+
+    def put(self, record):
+        if record.job_id in self.failing:
+            raise RecordsError(f"the state table could not write the throttle record of job {record.job_id}")
+        super().put(record)
+
+
+def test_a_scheduler_or_table_error_fails_its_job_alone_and_the_others_are_throttled():
+    jobs = FakeJobs({job: active(job) for job in ("fw-1", "fw-2", "fw-3")})
+    alert = alerts.Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
+                         previous_state="OK", job_ids=("fw-1", "fw-2", "fw-3"), timestamp="2026-12-04T10:00:00Z")
+    timers, records = RefusingTimers({"fw-2"}), FlakyRecords({"fw-3"})
+
+    outcome = guard.respond(alert, make_policy(POLICY), jobs, throttles=records, escalations=timers)
+
+    actions = {d.job_id: (d.action, d.detail) for d in outcome.decisions}
+    assert actions["fw-1"][0] == "throttled"
+    assert actions["fw-2"][0] == "failed" and "Scheduler refused" in actions["fw-2"][1]
+    assert actions["fw-3"][0] == "failed" and "state table could not write" in actions["fw-3"][1]
+    assert outcome.failed
+    assert set(records.records) == {"fw-1"} and [job for job, _ in timers.set] == ["fw-1"]
+    assert jobs.jobs["fw-2"].rollout is None and jobs.jobs["fw-3"].rollout is None  # never updated

@@ -1,5 +1,6 @@
 """The guard's announcements: one EventBridge event per job it cancelled ("Rollout Halted"), throttled ("Rollout
-Throttled") or restored ("Rollout Restored"), for chat or e-mail rules to follow."""
+Throttled") or restored ("Rollout Restored"), and per notice of a job it did not act on ("Rollout Restore Skipped",
+"Rollout Throttle Stale"), for chat or e-mail rules to follow."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from rollout_guard.halts.decisions import ANNOUNCED, CANCELED, RESTORED, THROTTL
 from rollout_guard.observability import (
     HALTED_DETAIL_TYPE,
     HALTED_SOURCE,
+    NOTICES,
     RESTORED_DETAIL_TYPE,
     THROTTLED_DETAIL_TYPE,
 )
 
 if TYPE_CHECKING:
+    from rollout_guard.halts.decisions import Decision
     from rollout_guard.halts.guard import Outcome
 
 SOURCE, DETAIL_TYPE = HALTED_SOURCE, HALTED_DETAIL_TYPE
@@ -26,26 +29,34 @@ TYPES = {CANCELED: (HALTED_DETAIL_TYPE, "halted"), THROTTLED: (THROTTLED_DETAIL_
 BATCH = 10  # PutEvents takes at most 10 entries
 
 
+def announced(outcome: Outcome) -> list[tuple[str, str, Decision]]:
+    """Each decision to announce, with its event's detail type and the word of its operations line."""
+    done = [(*TYPES[action], decision) for action in ANNOUNCED for decision in outcome.with_action(action)]
+    noted = [(decision.notice, NOTICES[decision.notice], decision) for decision in outcome.decisions
+             if decision.notice in NOTICES]
+    return done + noted
+
+
 def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
-    """The PutEvents entries for every job of an outcome that was cancelled, throttled or restored."""
+    """The PutEvents entries for every job of an outcome that was cancelled, throttled or restored, or noticed."""
     alert = outcome.alert.summary()
     return [
         {
             "Source": SOURCE,
-            "DetailType": TYPES[action][0],
+            "DetailType": detail_type,
             "EventBusName": bus,
             "Detail": json.dumps({
                 "jobId": decision.job_id,
-                "action": TYPES[action][1],
+                "action": word,
                 "rule": outcome.rule_name,
                 "reasonCode": decision.reason_code,
                 "subject": outcome.alert.subject,
                 "force": decision.force,
                 "alert": alert,
-                **({"detail": decision.detail} if action != CANCELED else {}),
+                **({"detail": decision.detail} if detail_type != HALTED_DETAIL_TYPE else {}),
             }),
         }
-        for action in ANNOUNCED for decision in outcome.with_action(action)
+        for detail_type, word, decision in announced(outcome)
     ]
 
 

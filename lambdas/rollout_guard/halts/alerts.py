@@ -24,9 +24,10 @@ DEFENDER = "defender_violation"
 CUSTOM = "custom"
 FLEET = "fleet_signal"  # made by the detector (`detector`) when a job's casualties cross a rule's threshold
 JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start gate (`gate`) looks at it
-ESCALATION_DUE = "escalation_due"  # a throttle's escalation timer: cancel if the alarm still fires (`throttling`)
+ESCALATION_DUE = "escalation_due"  # a throttle's timer: restore, cancel, forget or look again (`watchdog`)
 
-# The event an escalation timer (an EventBridge Scheduler one-time schedule) puts on the guard's bus.
+# The event a throttle's timer (an EventBridge Scheduler one-time schedule) puts on the guard's bus. Its name is
+# from when the timer only escalated; kept, so that the timers of a guard deployed before still arrive.
 TIMER_SOURCE = "rollout-guard.timer"
 ESCALATION_DUE_TYPE = "Rollout Escalation Due"
 
@@ -86,6 +87,7 @@ class Alert:
     # When the condition began (the alarm's state timestamp), ISO 8601, if the alert says.
     timestamp: str | None = None
     request: HaltRequest | None = None  # an operator's halt (a custom alert of OPERATOR_SOURCE)
+    due_at: str | None = None  # a throttle's timer: when its check fell due, ISO 8601 (older timers carry none)
 
     @property
     def subject(self) -> str:
@@ -95,7 +97,7 @@ class Alert:
         if self.kind == DEFENDER:
             return f"thing {self.thing_name} ({self.security_profile})"
         if self.kind == ESCALATION_DUE:
-            return f"the escalation timer of job {self.job_ids[0]} (alarm {self.alarm_name})"
+            return f"the throttle timer of job {self.job_ids[0]} (alarm {self.alarm_name})"
         if self.kind in (FLEET, JOB_CREATED):
             job = self.job_ids[0] if self.job_ids else "?"
             named = job if isinstance(job, str) else show(job)
@@ -330,12 +332,13 @@ def _job_created(detail: dict[str, Any], event_id: str | None) -> Alert:
 
 
 def _escalation_due(detail: dict[str, Any], event_id: str | None) -> Alert:
-    """A throttle's escalation timer: the job, the alarm that throttled it and the rule (in `source`'s place)."""
+    """A throttle's timer: the job, the alarm that throttled it, the rule (in `source`'s place) and when it fell due."""
     job_id = _required(detail.get("jobId"), "detail.jobId")
     return Alert(kind=ESCALATION_DUE, via="timer", correlation_id=event_id,
                  alarm_name=_required(detail.get("alarmName"), "detail.alarmName"),
                  source=_required(detail.get("rule"), "detail.rule"), job_ids=(job_id,),
-                 timestamp=_str(detail.get("throttledAt"), "detail.throttledAt"))
+                 timestamp=_str(detail.get("throttledAt"), "detail.throttledAt"),
+                 due_at=_str(detail.get("dueAt"), "detail.dueAt"))
 
 
 def _parse_alarm_action(event: dict[str, Any]) -> Alert:

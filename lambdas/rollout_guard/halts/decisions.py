@@ -49,6 +49,9 @@ class Decision:
     reason_code: str
     force: bool
     detail: str
+    # An event to announce though the job was not acted on (`observability.NOTICES`): a restore skipped because
+    # someone changed the job, a throttle held too long. Not part of the JSON result.
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

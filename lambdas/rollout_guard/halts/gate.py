@@ -20,6 +20,9 @@ class AlarmsPort(Protocol):
     def firing(self, glob: str) -> list[str]:
         """Names of the alarms matching the glob that are in ALARM now."""
 
+    def state(self, name: str) -> str | None:
+        """The alarm's state now (OK, ALARM, INSUFFICIENT_DATA), or None when there is no such alarm."""
+
 
 def prefix_of(glob: str) -> str:
     """The literal start of a glob: what DescribeAlarms can narrow by (AlarmNamePrefix)."""

@@ -52,6 +52,11 @@ class Outcome:
     def failed(self) -> bool:
         return any(decision.action == FAILED for decision in self.decisions)
 
+    @property
+    def announcing(self) -> int:
+        """How many events the outcome announces: jobs cancelled, throttled or restored, and notices."""
+        return sum(1 for decision in self.decisions if decision.action in decisions.ANNOUNCED or decision.notice)
+
     def count(self, action: str) -> int:
         return sum(1 for decision in self.decisions if decision.action == action)
 

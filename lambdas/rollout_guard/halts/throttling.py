@@ -4,14 +4,14 @@ deliveries act once; the record of what the job was is saved before UpdateJob an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import replace as dataclass_replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rollout_guard.halts.alerts import ALARM, Alert
+from rollout_guard.halts.alerts import Alert
 from rollout_guard.halts.claims import RESTORE, Claims, episode_level, skipped_detail
 from rollout_guard.halts.claims import THROTTLE as THROTTLE_CLAIM
 from rollout_guard.halts.decisions import (
@@ -27,17 +27,17 @@ from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 from rollout_guard.halts.throttles import (
     NO_RATE,
     EscalationTimers,
+    RecordsError,
     Throttled,
     ThrottleRecords,
-    same_config,
+    TimerError,
+    next_check,
+    still_as_set,
     throttled_abort,
     throttled_rollout,
 )
-from rollout_guard.policy import CANCEL as CANCEL_ACTION
-from rollout_guard.policy import THROTTLE, Policy, Rule
-
-if TYPE_CHECKING:  # the gate's module loads with its first created job, not at cold start
-    from rollout_guard.halts.gate import AlarmsPort
+from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE
+from rollout_guard.policy import Rule, Throttle
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,21 @@ class Throttling:
         """The jobs this alarm throttled (a job it did not is left alone, and not reported); an operator's resume:
         every job the guard throttled among them."""
         resume = self.alert.request is not None  # an operator's resume: whatever throttled the job
-        mine = [(job_id, record) for job_id in job_ids if (record := self.records.get(job_id)) is not None
-                and (resume or record.alarm == self.alert.alarm_name)]
-        return [self._restore(job_id, record) for job_id, record in mine]
+        restored = []
+        for job_id in job_ids:
+            record = self._record(job_id)
+            if isinstance(record, Decision):
+                restored.append(record)
+            elif record is not None and (resume or record.alarm == self.alert.alarm_name):
+                restored.append(self._restore(job_id, record))
+        return restored
+
+    def _record(self, job_id: str) -> Throttled | Decision | None:
+        """The job's throttle record; a state table that cannot answer fails this job alone."""
+        try:
+            return self.records.get(job_id)
+        except RecordsError as error:
+            return self._decision(job_id, FAILED, str(error))
 
     def _decision(self, job_id: str, action: str, detail: str) -> Decision:
         return Decision(job_id, action, self.rule.reason_code, False, detail)
@@ -83,7 +95,9 @@ class Throttling:
             return self._decision(job_id, SKIPPED, f"job is {view.status}")
         if self.rule.thing_group and not view.targets_group(self.rule.thing_group):
             return self._decision(job_id, SKIPPED, f"job does not target thing group {self.rule.thing_group}")
-        held = self.records.get(job_id)
+        held = self._record(job_id)
+        if isinstance(held, Decision):
+            return held
         if held is not None:
             return self._decision(job_id, SKIPPED, f"already throttled by the guard (rule {held.rule}, alarm "
                                                    f"{held.alarm}, {held.at})")
@@ -94,25 +108,26 @@ class Throttling:
                            view.abort,
                            throttled_rollout(throttle), throttled_abort(throttle, view.abort),
                            datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        detail = _throttle_detail(record) + _escalation_note(self.rule, self.timers)
+        detail = _throttle_detail(record) + _timer_note(throttle, self.timers)
         if self.dry_run:
             return self._decision(job_id, WOULD_THROTTLE, detail)
         # Claimed per alarm transition: a duplicate delivery of this ALARM acts once, a later ALARM (after a
         # restore) throttles again.
         level = episode_level(THROTTLE_CLAIM, self.alert.timestamp or self.alert.correlation_id or "")
-        return self._claimed(job_id, level, lambda: self._apply(record), THROTTLED, detail)
+        return self._claimed(job_id, level, lambda: self._apply(record, throttle), THROTTLED, detail)
 
-    def _apply(self, record: Throttled) -> None:
-        """Saved first (a restore must find what the job was), then the escalation timer, then UpdateJob: a timer
-        whose throttle failed finds no record and does nothing."""
+    def _apply(self, record: Throttled, throttle: Throttle) -> None:
+        """Saved first (a restore must find what the job was), then the throttle's timer (its watchdog), then
+        UpdateJob: a timer whose throttle failed finds no record and does nothing."""
         self.records.put(record)
         try:
-            escalate_after = self.rule.throttle.escalate_after_s if self.rule.throttle else None
-            if escalate_after and self.timers is not None:
-                self.timers.schedule(record, time.time() + escalate_after)
+            if self.timers is not None:
+                now = time.time()
+                self.timers.schedule(record, next_check(now, now, throttle))
             self.jobs.update(record.job_id, record.applied_rollout, record.applied_abort)
         except Exception:
-            self.records.delete(record.job_id)
+            with contextlib.suppress(RecordsError):  # the error that stopped the throttle is the one to report
+                self.records.delete(record.job_id)
             raise
 
     def _restore(self, job_id: str, record: Throttled) -> Decision:
@@ -120,17 +135,27 @@ class Throttling:
         if isinstance(view, Decision):
             return view
         if not view.active:
-            self.records.delete(job_id)
-            return self._decision(job_id, SKIPPED, f"job is {view.status}: nothing to restore")
-        if not (same_config(view.rollout, record.applied_rollout) and same_config(view.abort, record.applied_abort)):
-            self.records.delete(job_id)
-            return self._decision(job_id, SKIPPED, "its rollout or abort configuration changed since the guard "
-                                                   "throttled it: left as it is")
+            return self._forget(self._decision(job_id, SKIPPED, f"job is {view.status}: nothing to restore"))
+        if not still_as_set(record, view.rollout, view.abort):
+            skipped = self._decision(job_id, SKIPPED, "its rollout rate or the guard's abort criterion changed since "
+                                                      "the guard throttled it: left as it is")
+            return self._forget(replace(skipped, notice=RESTORE_SKIPPED_DETAIL_TYPE))
         rollout, abort, detail = _restoration(record)
         if self.dry_run:
             return self._decision(job_id, WOULD_RESTORE, detail)
         return self._claimed(job_id, episode_level(RESTORE, record.at), lambda: self._put_back(job_id, rollout, abort),
                              RESTORED, detail)
+
+    def _forget(self, decision: Decision) -> Decision:
+        """The record of a job there is nothing to restore for is dropped (not in a dry run, which changes
+        nothing); a state table that refuses fails the job, so that a retry drops it."""
+        if self.dry_run:
+            return replace(decision, notice=None)
+        try:
+            self.records.delete(decision.job_id)
+        except RecordsError as error:
+            return self._decision(decision.job_id, FAILED, f"{decision.detail}; but {error}")
+        return decision
 
     def _put_back(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
         self.jobs.update(job_id, rollout, abort)
@@ -139,29 +164,11 @@ class Throttling:
     def _claimed(self, job_id: str, level: str, act: Callable[[], None], done: str, detail: str) -> Decision:
         try:
             claimed = self.claims.once(job_id, level, act)
-        except JobsError as error:
+        except (JobsError, RecordsError, TimerError) as error:
             return self._decision(job_id, FAILED, f"{level} failed: {error}")
         if not claimed.acted:
             return self._decision(job_id, SKIPPED, skipped_detail(claimed, level))
         return self._decision(job_id, done, detail)
-
-
-def escalation(due: Alert, policy: Policy, records: ThrottleRecords, alarms: AlarmsPort | None) -> tuple[Alert, Rule] | str:
-    """The cancel a due escalation timer calls for, with its rule made a cancel; or why there is none (a restore in
-    between wins: the job no longer throttled by that alarm, or the alarm no longer in ALARM)."""
-    rule = next((r for r in policy.rules if r.name == due.source and r.action == THROTTLE), None)
-    job_id, alarm = str(due.job_ids[0]), str(due.alarm_name)
-    if rule is None or rule.throttle is None:
-        return f"rule {due.source} is no longer a throttle rule of the policy: nothing to escalate"
-    record = records.get(job_id)
-    if record is None or record.alarm != alarm or record.at != due.timestamp:
-        return f"job {job_id} is no longer throttled by alarm {alarm} (restored or changed): nothing to escalate"
-    if alarms is None or alarm not in alarms.firing(alarm):
-        return f"alarm {alarm} is no longer in ALARM: nothing to escalate"
-    reason = f"still in ALARM {rule.throttle.escalate_after_s} s after the throttle of {record.at}"
-    alert = Alert(kind=ALARM, via="timer", correlation_id=due.correlation_id, alarm_name=alarm, state="ALARM",
-                  reason=reason, job_ids=(job_id,), timestamp=due.timestamp)
-    return alert, dataclass_replace(rule, action=CANCEL_ACTION, throttle=None)
 
 
 def _throttle_detail(record: Throttled) -> str:
@@ -171,13 +178,12 @@ def _throttle_detail(record: Throttled) -> str:
             f"{criteria or 'unchanged'}; saved for the restore when {record.alarm} returns to OK")
 
 
-def _escalation_note(rule: Rule, timers: EscalationTimers | None) -> str:
-    after = rule.throttle.escalate_after_s if rule.throttle else None
-    if not after:
-        return ""
+def _timer_note(throttle: Throttle, timers: EscalationTimers | None) -> str:
+    after = throttle.escalate_after_s
     if timers is None:
-        return f"; no escalation timer here (escalate_after {after} s needs the deployed guard's scheduler)"
-    return f"; cancelled in {after} s if the alarm still fires"
+        return (f"; no timer here (escalate_after {after} s needs the deployed guard's scheduler)" if after else "")
+    checks = f"; its timer looks again every {throttle.recheck_s} s"
+    return checks + (f"; cancelled in {after} s if the alarm still fires" if after else "")
 
 
 def _restoration(record: Throttled) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
