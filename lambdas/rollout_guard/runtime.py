@@ -21,7 +21,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from rollout_guard.fleet import events as fleet_events
@@ -38,12 +37,13 @@ from rollout_guard.halts.decisions import (
     THROTTLED,
     WOULD_CANCEL,
 )
-from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
-from rollout_guard.halts.throttles import InMemoryThrottles, Throttled, ThrottleRecords, TimerError
+from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
 from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE, Metric
 from rollout_guard.policy import Policy, Rule
 from rollout_guard.settings import Settings
 from rollout_guard.telemetry import count, log, logger, milliseconds
+from rollout_guard.times import epoch
 
 if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their first event does, not at cold start
     from rollout_guard.adapters.dead_letters import DeadLetterQueue
@@ -162,53 +162,29 @@ class Runtime:
         return self._act(alert, Policy((rule,)), context).to_dict()
 
     def _watch(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
-        """A throttle's timer (`halts.watchdog`): restore, cancel, forget, or look again later. The next timer is
-        set before acting, so a throttle whose restore or cancel fails is looked at again; a timer that cannot
-        be set fails the invocation after the rest is done (retried, then dead-lettered: heard)."""
-        from rollout_guard.halts import watchdog
+        """A throttle's timer (`halts.watchdog`): restore, cancel, forget, or look again later. A next timer that
+        could not be set fails the invocation after the rest is done (retried, then dead-lettered: heard)."""
+        from rollout_guard.halts import timer_check, watchdog
 
-        job_id = str(due.job_ids[0])
-        record = self.throttles.get(job_id)
-        done = watchdog.first_look(due, record, self._job_view(job_id) if record else None)
-        if done is not None or record is None:
-            detail = done.detail if done else ""
-            if done and done.forget:
-                self.throttles.delete(job_id)
-            log("info", "Throttle timer: nothing more to watch", alert=due.summary(), detail=detail)
-            return _ignored(due, detail, rule=due.source)
-        state = self.alarms.state(record.alarm) if self.alarms is not None else None
-        verdict = watchdog.verdict(due, self.policy, record, state, time.time())
-        unset = self._next_timer(verdict.record, verdict.next_due_s)
+        checked = timer_check.check(due, self.policy, self.throttles, self.jobs, self.alarms, self.escalations)
+        verdict = checked.verdict
+        if checked.unset is not None:
+            count(Metric.THROTTLE_TIMERS_FAILED)
+            log("error", "Throttle timer not set: the job is not watched until the retry", error=str(checked.unset))
+        if isinstance(verdict, watchdog.Done):
+            log("info", "Throttle timer: nothing more to watch", alert=due.summary(), detail=verdict.detail)
+            return _ignored(due, verdict.detail, rule=due.source)
         if isinstance(verdict, watchdog.Recheck):
-            result = self._still_throttled(due, verdict, watchdog.throttle_rule(self.policy, record.rule))
+            result = self._still_throttled(due, verdict, watchdog.throttle_rule(self.policy, verdict.record.rule))
         else:
             if isinstance(verdict, watchdog.Escalate):
                 count(Metric.THROTTLES_ESCALATED)
-                log("warning", "Throttled job still under a firing alarm: cancelling", alarm=record.alarm,
-                    rule=verdict.rule.name, job_id=job_id)
+                log("warning", "Throttled job still under a firing alarm: cancelling", alarm=verdict.record.alarm,
+                    rule=verdict.rule.name, job_id=verdict.record.job_id)
             result = self._act(verdict.alert, Policy((verdict.rule,)), context).to_dict()
-        if unset is not None:
-            raise unset
+        if checked.unset is not None:
+            raise checked.unset
         return result
-
-    def _job_view(self, job_id: str) -> JobView | None:
-        try:
-            return self.jobs.describe(job_id)
-        except JobsError as error:
-            if error.not_found:
-                return None
-            raise
-
-    def _next_timer(self, record: Throttled, due_s: float) -> TimerError | None:
-        if self.escalations is None:
-            return None
-        try:
-            self.escalations.schedule(record, due_s)
-        except TimerError as error:
-            count(Metric.THROTTLE_TIMERS_FAILED)
-            log("error", "Throttle timer not set: the job is not watched until the retry", error=str(error))
-            return error
-        return None
 
     def _still_throttled(self, due: alerts.Alert, verdict: Recheck, rule: Rule | None) -> dict[str, Any]:
         """Looked at again later; a throttle past `max_throttled` is announced once ("Rollout Throttle Stale")."""
@@ -290,9 +266,9 @@ class Runtime:
     def _after_halt(self, outcome: guard.Outcome) -> None:
         """Time-to-halt and the "Rollout Halted" events. A failure here is logged and counted, never raised: the jobs
         are already cancelled, and a retry of the alert would not announce them again."""
-        started = _parse_time(outcome.alert.timestamp)
+        started = epoch(outcome.alert.timestamp)
         if started is not None and outcome.count(CANCELED):
-            elapsed_ms = (datetime.now(timezone.utc) - started).total_seconds() * 1000
+            elapsed_ms = (time.time() - started) * 1000
             milliseconds(Metric.TIME_TO_HALT, max(0.0, elapsed_ms))
         if self.announcer is None:
             return
@@ -322,15 +298,3 @@ def _sent(record: Any) -> int | None:
     """An SQS record's SentTimestamp (epoch ms), when it carries one."""
     sent = record.get("attributes", {}).get("SentTimestamp") if isinstance(record, dict) else None
     return int(sent) if isinstance(sent, str) and sent.isdigit() else None
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-

@@ -314,3 +314,44 @@ def test_a_logger_that_fails_cannot_fail_an_invocation_after_a_cancel(iot, lambd
 
     assert result["decisions"][0]["action"] == "canceled"
     assert iot.describe_job(jobId="fw-2-4-eu")["job"]["status"] == "CANCELED"
+
+
+def test_a_throttle_held_past_max_throttled_is_announced_once_and_watched_on(iot, lambda_context, capfd, tmp_path):
+    from rollout_guard.halts.alerts import ESCALATION_DUE_TYPE, TIMER_SOURCE
+    from rollout_guard.halts.throttles import Throttled
+
+    sqs, events = boto3.client("sqs", region_name="eu-west-1"), boto3.client("events", region_name="eu-west-1")
+    queue = sqs.create_queue(QueueName="notices")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="notices", EventPattern=json.dumps({"detail-type": ["Rollout Throttle Stale"]}))
+    events.put_targets(Rule="notices", Targets=[{"Id": "q", "Arn": queue_arn}])
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    cloudwatch.put_metric_alarm(AlarmName="fw-warn-eu", MetricName="CrashRate", Namespace="Fleet", Statistic="Average",
+                                Period=60, EvaluationPeriods=1, Threshold=2, ComparisonOperator="GreaterThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName="fw-warn-eu", StateValue="INSUFFICIENT_DATA", StateReason="no data")
+    create_jobs(iot, "fw-2-4-eu")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules: [{name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-*'], reason_code: WARNED, "
+                      "action: throttle, throttle: {max_per_minute: 5, max_throttled: 1h}}]")
+    runtime = build_runtime(Settings(policy_file=str(policy), event_bus="default"))
+    runtime.throttles.put(Throttled("fw-2-4-eu", "slow", "fw-warn-eu", None, None, {"maximumPerMinute": 5}, None,
+                                    "2026-12-01T08:00:00+00:00"))
+
+    def timer(due: str) -> dict:
+        return {"version": "0", "id": f"t-{due}", "source": TIMER_SOURCE, "detail-type": ESCALATION_DUE_TYPE,
+                "detail": {"jobId": "fw-2-4-eu", "alarmName": "fw-warn-eu", "rule": "slow",
+                           "throttledAt": "2026-12-01T08:00:00+00:00", "dueAt": due}}
+
+    stale = handler.lambda_handler(timer("2026-12-01T09:00:00+00:00"), lambda_context, runtime=runtime)
+    again = handler.lambda_handler(timer("2026-12-01T09:15:00+00:00"), lambda_context, runtime=runtime)
+
+    [decision] = stale["decisions"]
+    assert decision["action"] == "skipped" and "left for an operator" in decision["detail"]
+    assert again["decisions"] == [] and "looking again at" in again["detail"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    detail = json.loads(messages[0]["Body"])["detail"]
+    assert (detail["jobId"], detail["action"], detail["rule"]) == ("fw-2-4-eu", "still throttles", "slow")
+    assert runtime.throttles.get("fw-2-4-eu").stale_at is not None
+    blobs = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{") and "_aws" in line]
+    assert [blob.get("ThrottlesStale") for blob in blobs] == [[1.0], None]

@@ -16,7 +16,6 @@ Pure: the record, the job's view and the alarm's state come in; the runtime does
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 
 from rollout_guard.halts.alerts import ALARM, Alert
 from rollout_guard.halts.decisions import SKIPPED, Decision
@@ -24,6 +23,7 @@ from rollout_guard.halts.jobs import JobView
 from rollout_guard.halts.throttles import Throttled, next_check
 from rollout_guard.observability import THROTTLE_STALE_DETAIL_TYPE
 from rollout_guard.policy import CANCEL, THROTTLE, Policy, Rule, Throttle
+from rollout_guard.times import epoch, iso
 
 TIMER = "timer"  # the `via` of the alerts the watchdog makes
 ALARM_STATE, OK_STATE = "ALARM", "OK"
@@ -68,21 +68,6 @@ class Recheck:
 
 
 Verdict = Restore | Escalate | Recheck  # of a throttle still held on a running job (`Done` comes before)
-
-
-def epoch(text: str | None) -> float | None:
-    """Epoch seconds of an ISO 8601 time (UTC when it names no zone), or None."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def throttle_rule(policy: Policy, name: str) -> Rule | None:
