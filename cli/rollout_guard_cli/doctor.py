@@ -22,6 +22,7 @@ from .doctor_account import (
     GONE,
     IOT_DOCUMENTED_RATE,
     JOB_EVENTS,
+    NOT_CHECKED,
     OK,
     PROBLEM,
     QUEUE,
@@ -392,6 +393,11 @@ def examine(target: Target, config: Any, clients: dict[str, Any] | None = None) 
     A region that cannot be reached at all fails as a whole (nothing there was checked)."""
     account = Account(target, config, clients or {})
     findings = [finding for name, check in CHECKS for finding in run_check(account, name, check)]
+    if findings and all(finding.found.startswith(NOT_CHECKED) for finding in findings):
+        # nothing could be checked (a region's endpoint that answers nothing doctor can read): never a pass
+        findings.insert(0, Finding("region", PROBLEM, f"no check could be made in {target.region}: "
+                                   f"{findings[0].found.removeprefix(NOT_CHECKED)}", "the region, credentials and "
+                                   "doctor's permissions (rollout-guard doctor --print-policy)"))
     return {"detail": "", "checks": [asdict(finding) for finding in findings]}
 
 

@@ -13,6 +13,7 @@ from .doctor_policy import permission
 from .everywhere import Target, client
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
+NOT_CHECKED = "not checked: "  # how a check that could not be made begins
 READS = ("Describe", "Get", "List")
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException",
           "AuthorizationError", "NotAuthorized"}
@@ -118,10 +119,10 @@ def cannot(check: str, error: Exception) -> Finding:
     operation = getattr(error, "operation_name", "the check")
     if code in DENIED:
         action = permission(operation)
-        return Finding(check, WARNING, f"not checked: {operation} was denied ({code})",
+        return Finding(check, WARNING, f"{NOT_CHECKED}{operation} was denied ({code})",
                        f"allow {action} to whoever runs doctor (rollout-guard doctor --print-policy)")
     if code in MISSING_API:
-        return Finding(check, WARNING, f"not checked: this region does not offer {operation} ({code})")
-    return Finding(check, WARNING, f"not checked: {type(error).__name__}: {error}".splitlines()[0])
+        return Finding(check, WARNING, f"{NOT_CHECKED}this region does not offer {operation} ({code})")
+    return Finding(check, WARNING, f"{NOT_CHECKED}{type(error).__name__}: {error}".splitlines()[0])
 
 

@@ -67,6 +67,9 @@ def targets(everywhere: bool, regions: list[str], start: Path | None = None) -> 
 
         region = boto3.session.Session().region_name
         wanted = regions or ([region] if region else [])
+        strange = [r for r in wanted if r not in iot_regions()]
+        if strange:
+            raise Usage(f"region {strange[0]!r} is not a region where AWS offers IoT (botocore's list): nothing asked")
         known = [Target(r, r, GUARD_STACK, folder / context.get("policyFile", DEFAULT_POLICY_FILE), context)
                  for r in wanted]
     if everywhere:
@@ -76,6 +79,16 @@ def targets(everywhere: bool, regions: list[str], start: Path | None = None) -> 
         raise Usage(f"no guard of this project in region {unknown[0]} (environments: "
                     f"{', '.join(t.region for t in known) or 'none'})")
     return [t for t in known if t.region in regions]
+
+
+def iot_regions() -> set[str]:
+    """Every region botocore knows IoT in, in every partition: a region the project names no environment for must
+    be one of them (an unknown one would be asked, and answered by no one)."""
+    import boto3
+
+    session = boto3.session.Session()
+    return {region for partition in session.get_available_partitions()
+            for region in session.get_available_regions("iot", partition_name=partition)}
 
 
 def _project(start: Path | None) -> tuple[Path, dict[str, Any]]:
@@ -148,17 +161,26 @@ def via_local(target: Target, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def ask_everyone(found: list[Target], ask: Callable[[Target], dict[str, Any]],
-                 deadline_s: float) -> list[dict[str, Any]]:
-    """Every target asked at once; the answers in the targets' order, each with its status."""
+                 deadline_s: float, acts: bool = False) -> list[dict[str, Any]]:
+    """Every target asked at once; the answers in the targets' order, each with its status. A request that `acts`
+    (a halt, a throttle, a resume) and was sent but not answered in time may have acted: the answer says so."""
     pool = ThreadPoolExecutor(max_workers=max(1, len(found)))
-    futures = {pool.submit(ask, target): target for target in found}
+    started: set[str] = set()
+
+    def asked(target: Target) -> dict[str, Any]:
+        started.add(target.name)
+        return ask(target)
+
+    futures = {pool.submit(asked, target): target for target in found}
     wait(futures, timeout=deadline_s)
     pool.shutdown(wait=False, cancel_futures=True)
     answers = []
     for future, target in futures.items():
         entry: dict[str, Any] = {"environment": target.name, "region": target.region}
         if not future.done():
-            entry.update(status=NO_ANSWER, detail=f"no answer within {deadline_s:g} s", decisions=[])
+            detail = (f"sent, no answer within {deadline_s:g} s yet: it may have acted; run `rollout-guard status`"
+                      if acts and target.name in started else f"no answer within {deadline_s:g} s")
+            entry.update(status=NO_ANSWER, detail=detail, decisions=[])
         elif future.exception() is not None:
             error = future.exception()
             entry.update(status=FAILED, detail=f"{type(error).__name__}: {error}".splitlines()[0], decisions=[])

@@ -96,7 +96,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
         return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
     if isinstance(result, handler.FleetBatch):
-        return _fleet_result(result, args.state_table)
+        return _fleet_result(result, args.state_table, len(event.get("Records", [event])))
     print(json.dumps(result, indent=2))
     return HANDLED
 
@@ -107,10 +107,12 @@ def _in_memory():
     return InMemoryFleetState()  # fleet events counted within this invocation only
 
 
-def _fleet_result(batch, state_table: str | None) -> int:
-    """A fleet batch: what each evaluation found, and the messages that failed (SQS would deliver those again)."""
+def _fleet_result(batch, state_table: str | None, messages: int) -> int:
+    """A fleet batch: what each evaluation found, and the messages that failed (SQS would deliver those again). A
+    batch of bad input only is one line and exit 2; a poison message among valid ones is reported alone (the valid
+    ones were counted) and exits 1, as a batch with a failure."""
     failed = [item["itemIdentifier"] for item in batch.answer["batchItemFailures"]]
-    if failed and set(failed) <= set(batch.rejected):  # bad input only: nothing was written
+    if failed and len(batch.rejected) >= messages:  # bad input only: nothing was written
         return fail(f"not a fleet event: {next(iter(batch.rejected.values()))}")
     counted_in = f"state table {state_table}" if state_table else "memory: only this invocation's events count"
     print(json.dumps({**batch.answer, "rejected": batch.rejected, "evaluations": batch.reports,
@@ -204,11 +206,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _regions(args: argparse.Namespace) -> list:
+    """The guards asked, once the operator's input is checked: the deadline first, then the regions (each known,
+    asked once). Raises ValueError with the one line to print; nothing has been asked."""
     from .everywhere import targets
 
+    args.deadline = deadline(args.deadline)
     if not args.everywhere and not args.region:
         raise ValueError("say where: --everywhere, or --region R (repeatable)")
-    return targets(args.everywhere, args.region or [])
+    return targets(args.everywhere, list(dict.fromkeys(args.region or [])))
+
+
+DEADLINE_MAX_S = 900.0
+DECIMAL = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")  # as the AWS CLI reads numbers: ASCII digits, nothing else
+
+
+def deadline(text: str | float) -> float:
+    """--deadline: a finite number of seconds above 0 and at most 900 (the guard's own timeout)."""
+    raw = str(text)
+    value = float(raw) if DECIMAL.fullmatch(raw) else float("nan")
+    if not 0 < value <= DEADLINE_MAX_S:
+        raise ValueError(f"--deadline {raw!r} must be a number of seconds above 0 and at most {DEADLINE_MAX_S:g}")
+    return value
 
 
 def cmd_halt(args: argparse.Namespace) -> int:
@@ -238,7 +256,7 @@ def _ask_every_guard(args: argparse.Namespace, request_of) -> int:
         return fail(str(error))
     ask = everywhere.via_local if args.local else everywhere.via_lambda
     request = request_of(args)
-    answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline)
+    answers = everywhere.ask_everyone(found, lambda target: ask(target, request), args.deadline, acts=True)
     if args.output == "json":
         print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
     else:
@@ -246,24 +264,30 @@ def _ask_every_guard(args: argparse.Namespace, request_of) -> int:
     return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
 
 
-ABORT = re.compile(r"(FAILED|REJECTED|TIMED_OUT|ALL):(\d{1,3}(?:\.\d{1,2})?):(\d{1,9})")
+# ASCII digits only, as the AWS CLI reads numbers (`\d` would take any script's digits)
+ABORT = re.compile(r"(FAILED|REJECTED|TIMED_OUT|ALL):([0-9]{1,3}(?:\.[0-9]{1,2})?):([0-9]{1,10})")
+WHOLE = re.compile(r"[0-9]{1,4}")
 
 
 def cmd_throttle(args: argparse.Namespace) -> int:
     """`throttle` and `resume`: like `halt`, through each region's guard and its operator rule's guardrails."""
     from rollout_guard.halts.alerts import REQUEST_GLOB
-    from rollout_guard.policy import RATE_RANGE
+    from rollout_guard.policy import RATE_RANGE, throttle_settings
 
     from . import everywhere
 
     if not REQUEST_GLOB.fullmatch(args.jobs):
         return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
     if args.command == "throttle":
-        if not RATE_RANGE[0] <= args.max_per_minute <= RATE_RANGE[1]:
-            return fail(f"--max-per-minute {args.max_per_minute} must be from 1 to 1000 (UpdateJob's range)")
-        found_abort = ABORT.fullmatch(args.abort) if args.abort else None
-        if args.abort and (found_abort is None or not 0 < float(found_abort.group(2)) <= 100
-                           or int(found_abort.group(3)) < 1):
+        rate = args.max_per_minute
+        if not (WHOLE.fullmatch(rate) and RATE_RANGE[0] <= int(rate) <= RATE_RANGE[1]):
+            return fail(f"--max-per-minute {rate!r} must be a whole number from 1 to 1000 (UpdateJob's range)")
+        args.max_per_minute = int(rate)
+        found_abort = ABORT.fullmatch(args.abort) if args.abort is not None else None
+        asked = {"max_per_minute": args.max_per_minute, **({"abort": {
+            "failure_type": found_abort.group(1), "percent": float(found_abort.group(2)),
+            "min_executed": int(found_abort.group(3))}} if found_abort else {})}
+        if args.abort is not None and (found_abort is None or throttle_settings(asked)[1]):  # the policy's bounds
             return fail(f"--abort {args.abort!r} must be FAILURE_TYPE:PERCENT:MIN_EXECUTED, e.g. FAILED:10:20 "
                         "(percent above 0, at most 100, two decimals; at least 1 executed)")
         args.abort = ({"failureType": found_abort.group(1), "percent": float(found_abort.group(2)),
@@ -374,7 +398,7 @@ def parser() -> argparse.ArgumentParser:
 
     throttle = commands.add_parser("throttle", help="ask every regional guard to slow the matching active jobs "
                                                     "(UpdateJob), saving what they were for `resume`")
-    throttle.add_argument("--max-per-minute", type=int, required=True, help="the new rollout rate, 1 to 1000")
+    throttle.add_argument("--max-per-minute", required=True, help="the new rollout rate, 1 to 1000")
     throttle.add_argument("--abort", help="an abort criterion armed on the job, FAILURE_TYPE:PERCENT:MIN_EXECUTED "
                                           "(e.g. FAILED:10:20)")
     _asking_every_guard(throttle, cmd_throttle)
@@ -423,7 +447,8 @@ def _where(command: argparse.ArgumentParser) -> None:
     where = command.add_mutually_exclusive_group()
     where.add_argument("--everywhere", action="store_true", help="every environment of the project")
     where.add_argument("--region", action="append", help="a region of the project's environments (repeatable)")
-    command.add_argument("--deadline", type=float, default=60.0, help="seconds to wait for each region (default 60)")
+    command.add_argument("--deadline", default="60",
+                         help=f"seconds to wait for each region, above 0 and at most {DEADLINE_MAX_S:g} (default 60)")
     command.add_argument("--output", choices=["text", "json"], default="text")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import heapq
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, par
 from rollout_guard.halts.jobs import JobsError, JobView
 
 BATCH = 10
+MAX_LINE = 256 * 1024  # characters: SQS's largest message, far above any fleet event
 GZIP_MAGIC = b"\x1f\x8b"
 FROM_EVENTS = ("things are taken as executing a job from their own execution events (a thing that never reported is "
                "on no job, and a job's executed things are those that reported): pass --jobs to name each job's "
@@ -34,10 +36,13 @@ class ReplayError(ValueError):
 
 
 def read_events(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Every event of the file or folder (sorted by event time), each parsed strictly first."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    """Every event of the file or folder (sorted by event time), each parsed strictly first. Only regular files are
+    read (a FIFO or a device is refused: it may never end), a line at a time up to `MAX_LINE` characters."""
     if not path.exists():
         raise ReplayError(f"no such file or folder: {path}")
+    if not path.is_dir() and not path.is_file():
+        raise ReplayError(f"{path} is not a regular file or a folder (a FIFO or a device is not replayed)")
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     events = []
     for file in files:
         try:
@@ -45,21 +50,32 @@ def read_events(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 zipped = head.read(2) == GZIP_MAGIC  # Firehose's objects, whatever their names
             opener = gzip.open if zipped else open
             with opener(file, "rt", encoding="utf-8") as lines:
-                for number, line in enumerate(lines, 1):
-                    if line.strip():
-                        events.append(_event(line, file, number))
-        except (OSError, UnicodeDecodeError, EOFError) as error:
-            raise ReplayError(f"cannot read {file}: {error}") from error
+                events += _events_of(lines, file)
+        except (OSError, UnicodeDecodeError, EOFError, zlib.error) as error:
+            raise ReplayError(f"cannot read {file}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+                              ) from error
     if not events:
         raise ReplayError(f"no events in {path}")
     return sorted(events, key=lambda pair: pair[0])
+
+
+def _events_of(lines: Any, file: Path) -> list[tuple[int, dict[str, Any]]]:
+    events, number = [], 0
+    while line := lines.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE:
+            raise ReplayError(f"{file} line {number}: longer than {MAX_LINE} characters (a fleet event is one short "
+                              "JSON object)")
+        if line.strip():
+            events.append(_event(line, file, number))
+    return events
 
 
 def _event(line: str, file: Path, number: int) -> tuple[int, dict[str, Any]]:
     try:
         body = json.loads(line)
         event = parse(body)
-    except (ValueError, RecursionError) as error:
+    except (ValueError, RecursionError, OverflowError) as error:
         problem = error if isinstance(error, NotAFleetEvent) else "not JSON"
         raise ReplayError(f"{file} line {number}: not a fleet event: {problem}") from error
     if isinstance(event, DarkCheck):
@@ -235,8 +251,8 @@ def _note(verdict: JobVerdict, report: dict[str, Any]) -> None:
         return  # the first crossing halted the job: what follows is what the function would skip
     verdict.rule, verdict.casualties, verdict.detail = report["rule"], report["casualties"], report["detail"]
     verdict.discounted = report["discounted"]
-    if report["discounted"]:
-        verdict.why_discounted = report["detail"].rsplit("; ", 1)[-1]
+    # the latest evaluation's reason, or none: an earlier evaluation's note must not outlive its discount
+    verdict.why_discounted = report["detail"].rsplit("; ", 1)[-1] if report["discounted"] else None
     if report["crossed"]:
         verdict.halted, verdict.at = True, report.get("crossingAt")
         verdict.casualty = report.get("crossingThing")

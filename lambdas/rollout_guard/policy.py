@@ -34,6 +34,9 @@ ABORT_KEYS = {"failure_type", "percent", "min_executed"}
 # UpdateJob's limits (botocore's model; the IoT developer guide gives 1 to 1,000 a minute for the rollout rate).
 FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
 RATE_RANGE = (1, 1000)
+# botocore's `integer` shapes (minNumberOfExecutedThings has a minimum of 1 and no maximum of its own) are 32-bit:
+# the one bound of every count the policy or an operator gives, so that nothing the API would refuse passes a check.
+INTEGER_MAX = 2**31 - 1
 MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
 SIGNALS = ("casualties",)  # the fleet's own signal: devices that fail or go dark after the update
 CASUALTY_KEYS = {"things", "within", "percent", "min_things", "dark_after", "fleet_things", "success_grace"}
@@ -303,8 +306,8 @@ def _duration(value: Any, what: str, problems: list[str], bounds: tuple[int, int
 
 
 def _count(value: Any, what: str, problems: list[str]) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        problems.append(f"{what} {show(value)} must be a whole number of at least 1")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INTEGER_MAX:
+        problems.append(f"{what} {show(value)} must be a whole number from 1 to {INTEGER_MAX}")
         return None
     return value
 

@@ -494,3 +494,46 @@ def test_invoke_of_a_job_created_while_its_alarm_fires_cancels_it_at_once(iot, e
     assert (job["status"], job["reasonCode"]) == ("CANCELED", "FIRMWARE_CRASH_RATE")
     assert job["comment"] == ("fw-crash-rate-eu: alarm fw-crash-rate-eu was already in ALARM when job fw-2-6-eu was "
                               "created")
+
+
+POISONS = {  # one line each of tests/corpus/replay: what a careless or hostile publisher could put on the queue
+    "timestamp of 401 digits": json.dumps(samples.job_execution("fw-3-2-eu", "dev-9", "FAILED", HOUR_AGO_MS))
+    .replace(f'"timestamp": {HOUR_AGO_MS // 1000}', '"timestamp": ' + "9" * 401),
+    "presence in the year 9999": json.dumps(samples.presence("dev-9", False, 253402300799999)),
+    "a field nested 990 deep": json.dumps(samples.presence("dev-9", False, HOUR_AGO_MS))[:-1]
+    + ', "extra": ' + "[" * 990 + "]" * 990 + "}",
+}
+
+
+@pytest.mark.parametrize("position", [0, 1, 2])
+@pytest.mark.parametrize("poison", sorted(POISONS))
+def test_a_poison_message_is_its_own_and_the_valid_ones_of_its_batch_are_counted(iot, emulator, tmp_path, poison,
+                                                                                 position):
+    create_jobs(iot, "fw-3-2-eu")
+    valid = [json.dumps(samples.job_execution("fw-3-2-eu", f"dev-{n}", "FAILED", HOUR_AGO_MS + n)) for n in (1, 2)]
+    bodies = valid[:position] + [POISONS[poison]] + valid[position:]
+    batch = {"Records": [{"messageId": f"m-{n}", "body": body, "eventSource": "aws:sqs", "attributes": {}}
+                         for n, body in enumerate(bodies)]}
+
+    done = run("invoke", write(tmp_path, batch), url=emulator)
+
+    # exit 1: a message failed (SQS delivers it again, then keeps it in the fleet's error queue), alone
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    answer = json.loads(done.stdout)
+    poisoned = f"m-{position}"
+    assert {f["itemIdentifier"] for f in answer["batchItemFailures"]} == {poisoned}
+    assert set(answer["rejected"]) == {poisoned}
+    (evaluation,) = answer["evaluations"]
+    assert evaluation["casualties"] == 2  # both valid failures counted
+
+
+@pytest.mark.parametrize("region", ["xx-nowhere-1", ""])
+def test_a_region_botocore_does_not_know_is_refused_where_the_project_names_no_environment(region):
+    from tests.conftest import ROOT
+
+    for command in (["throttle", "--jobs", "fw-*", "--max-per-minute", "5", "--local"], ["doctor"]):
+        done = cli.run(*command, "--region", region, cwd=ROOT)
+
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip() == (f"rollout-guard: region {region!r} is not a region where AWS offers IoT "
+                                       "(botocore's list): nothing asked")

@@ -181,5 +181,35 @@ def test_throttle_refuses_bad_values_in_one_line_and_asks_no_one(project, moto_s
                 "FAILED:101:20", "--everywhere")
 
     assert (rate.returncode, abort.returncode) == (2, 2)
-    assert rate.stderr.strip() == "rollout-guard: --max-per-minute 0 must be from 1 to 1000 (UpdateJob's range)"
+    assert rate.stderr.strip() == ("rollout-guard: --max-per-minute '0' must be a whole number from 1 to 1000 "
+                                   "(UpdateJob's range)")
     assert abort.stderr.strip().startswith("rollout-guard: --abort 'FAILED:101:20' must be FAILURE_TYPE:PERCENT:")
+
+
+HOSTILE_OPERATOR_INPUT = [
+    *((command, "--deadline", value) for command in ("halt", "throttle", "resume", "doctor", "status")
+      for value in ("0", "-1", "nan", "inf", "901", " 5", "\u0665")),
+    ("throttle", "--max-per-minute", " 5"), ("throttle", "--max-per-minute", "+5"),
+    ("throttle", "--max-per-minute", "\u0665"), ("throttle", "--abort", ""), ("throttle", "--abort", "FAILED:\u0661:2"),
+    ("halt", "--region", "xx-nowhere-1"), ("throttle", "--region", ""), ("doctor", "--region", "xx-nowhere-1"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "value"), HOSTILE_OPERATOR_INPUT)
+def test_hostile_operator_input_is_one_line_exit_2_and_nothing_is_sent(project, moto_server_url, command, option,
+                                                                      value):
+    asked = {"halt": ["--jobs", "fw-*"], "throttle": ["--jobs", "fw-*", "--max-per-minute", "5"],
+             "resume": ["--jobs", "fw-*"], "doctor": [], "status": []}[command]
+    if option != "--max-per-minute":
+        asked = [*asked, option, value] if option != "--region" else [*asked]
+    else:
+        asked = ["--jobs", "fw-*", "--max-per-minute", value]
+    where = ["--region", value] if option == "--region" else ["--everywhere"]
+
+    with FaultProxy(moto_server_url) as proxy:
+        done = run(project, proxy.url, command, *asked, *where, *(["--local"] if command != "doctor"
+                                                                   and command != "status" else []))
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert proxy.received == []

@@ -84,7 +84,7 @@ def test_replay_of_an_outage_says_nothing_would_halt_and_why_dark_things_were_di
 
 
 @pytest.mark.parametrize(("write", "problem"), [
-    (lambda folder: (folder / "e.jsonl").write_text('{"eventType": "connected", "clientId": "a", "timestamp": 1}\n'
+    (lambda folder: (folder / "e.jsonl").write_text('{"eventType": "connected", "clientId": "a", "timestamp": 1800000000}\n'
                                                     "not json\n"),
      "e.jsonl line 2: not a fleet event: not JSON"),
     (lambda folder: (folder / "e.jsonl").write_text('{"eventType": "hello"}\n'),
@@ -117,3 +117,45 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path):
         f"rollout-guard: no such file or folder: {tmp_path / 'missing'}\n",
         f"rollout-guard: policy {plain} has no fleet-signal rule (match.signal: casualties) to replay\n",
         f"rollout-guard: jobs file {jobs} must map each job id to a list of thing names\n"]
+
+
+CORPUS = Path(__file__).parent.parent / "corpus" / "replay"
+HOSTILE = json.loads((CORPUS / "cases.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_is_refused_in_one_line_naming_the_file_and_line(tmp_path, name):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BRICKING.policy())
+
+    done = run(str(CORPUS / name), "--policy", str(policy))
+
+    expected = HOSTILE[name]
+    assert done.returncode == expected["exit"], done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert expected["stderr"] in done.stderr and name in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
+    import os
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BRICKING.policy())
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)  # no writer: a read would wait for ever
+
+    for path in (fifo, Path("/dev/zero")):
+        done = run(str(path), "--policy", str(policy))
+        assert done.returncode == 2 and "not a regular file or a folder" in done.stderr
+
+
+def test_a_discount_note_is_the_latest_evaluations_never_an_earlier_ones():
+    from rollout_guard_cli.replay import JobVerdict, _note, as_text
+
+    verdict = JobVerdict("fw-1")
+    _note(verdict, {"rule": "fleet", "casualties": 2, "discounted": 5, "crossed": False,
+                    "detail": "2 casualties; 5 dark thing(s) not counted: the fleet went dark too"})
+    _note(verdict, {"rule": "fleet", "casualties": 3, "discounted": 0, "crossed": False, "detail": "3 casualties"})
+
+    assert (verdict.discounted, verdict.why_discounted) == (0, None)
+    assert "not counted" not in as_text({"fw-1": verdict}, "basis")

@@ -173,7 +173,8 @@ def test_bad_throttle_values_exit_2_naming_the_rule_and_key_and_policy_check_lis
     assert listed == ["- rule 'crash-warning': throttle.max_per_minute 5000 must be a whole number from 1 to 1000",
                       "- rule 'crash-warning': throttle.abort.percent 100.5 must be above 0 and at most 100, with at "
                       "most two decimals",
-                      "- rule 'crash-warning': throttle.abort.min_executed 0 must be a whole number of at least 1"]
+                      "- rule 'crash-warning': throttle.abort.min_executed 0 must be a whole number from 1 to "
+                      "2147483647"]
 
 
 # --- escalation: an EventBridge Scheduler one-time schedule, delivered as EventBridge would ----------------------

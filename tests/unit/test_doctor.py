@@ -108,3 +108,23 @@ def test_a_write_refused_is_reported_as_a_warning_not_a_crash(account):
 ])
 def test_which_trails_record_createjob(selectors, writes):
     assert doctor.logs_write_management(selectors) is writes
+
+
+def test_a_region_where_no_check_could_be_made_is_a_problem_never_a_pass():
+    from botocore.parsers import ResponseParserError
+
+    class Garbled:  # an endpoint whose every answer is unreadable (not AWS, a captive portal, a wrong region)
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                raise ResponseParserError("Unable to parse response (syntax error), invalid XML received")
+            return call
+
+    services = ("cloudformation", "cloudtrail", "cloudwatch", "dynamodb", "events", "iam", "iot", "lambda",
+                "scheduler", "sns", "sqs", "ssm")
+    answer = doctor.examine(TARGET, doctor.guard_config(TARGET), {service: Garbled() for service in services})
+
+    first, *rest = answer["checks"]
+    assert (first["check"], first["verdict"]) == ("region", doctor.PROBLEM)
+    assert first["found"].startswith("no check could be made in eu-west-1: ResponseParserError")
+    assert rest and all(check["verdict"] == doctor.WARNING for check in rest)
+    assert doctor.failed([{"status": "answered", **answer}])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rollout_guard.fleet import dark_things
 from rollout_guard.fleet.casualties import minute_of
 from rollout_guard.fleet.detector import Detector
+from rollout_guard.fleet.events import NotAFleetEvent
 from rollout_guard.fleet.state import ThingDays
 from rollout_guard_cli import samples
 from rollout_guard_local.memory_fleet import InMemoryFleetState
@@ -121,3 +122,50 @@ def test_the_same_stream_counts_the_same_whatever_the_order_batches_and_duplicat
     sizes = (sizes * (len(shuffled) // max(1, sum(sizes)) + 2))
 
     assert _counts(shuffled, sizes) == expected
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=3), max_leaves=8)
+
+
+def _mutated(body: dict, how: int, key: str, value, text: str) -> str:
+    """One message broken as a careless or hostile publisher could: a field's value replaced, a field dropped,
+    another added, the JSON cut or replaced by any text."""
+    if how == 0:
+        return json.dumps({**body, key if key in body else "timestamp": value})
+    if how == 1:
+        return json.dumps({k: v for k, v in body.items() if k != key})
+    if how == 2:
+        return json.dumps({**body, f"extra-{key}": value})
+    if how == 3:
+        return json.dumps(body)[:len(text) % 60]
+    return text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=9), st.data(), st.integers(min_value=0, max_value=4),
+       st.sampled_from(["timestamp", "thingArn", "jobId", "status", "eventType", "clientId"]), json_values,
+       st.text(max_size=80))
+def test_any_one_broken_message_in_any_position_leaves_every_valid_one_of_its_batch_counted(valid, data, how, key,
+                                                                                          value, text):
+    bodies = [json.dumps(samples.job_execution("fw-1", f"dev-{n}", "FAILED", AT + n)) for n in range(valid)]
+    position = data.draw(st.integers(min_value=0, max_value=valid))
+    broken = _mutated(samples.job_execution("fw-1", "dev-x", "FAILED", AT), how, key, value, text)
+    bodies.insert(position, broken)
+    state = InMemoryFleetState()
+    detector = Detector(POLICY, state, FakeJobs({"fw-1": active("fw-1")}), lambda alert, policy: None,
+                        clock=lambda: AT / 1000)
+
+    plan = detector.plan([(f"m{n}", body) for n, body in enumerate(bodies)])
+    for n in range(len(bodies)):
+        if n == position:
+            try:
+                plan.settle(f"m{n}")
+            except NotAFleetEvent:  # reported alone in batchItemFailures: nothing else
+                pass
+        else:
+            plan.settle(f"m{n}")  # every valid message settles
+
+    counted = sum(kinds.get("failed", 0) for kinds in state.tally("fw-1").minutes.values())
+    assert counted >= valid

@@ -129,3 +129,16 @@ def test_unreadable_and_unparsable_files_are_policy_errors(tmp_path):
 
 def test_the_project_policy_is_valid():
     assert [rule.name for rule in policy.load_file(ROOT / "policy.yaml").rules]
+
+
+def test_a_count_past_the_apis_32_bit_integer_is_refused_as_updatejob_would():
+    from rollout_guard.policy import INTEGER_MAX, PolicyError, load
+
+    rule = {"name": "slow", "match": {"alarm_name": "fw-*"}, "action": "throttle",
+            "throttle": {"max_per_minute": 5, "abort": {"failure_type": "FAILED", "percent": 10,
+                                                         "min_executed": 99999999999999999999}}}
+    with pytest.raises(PolicyError, match=f"min_executed 99999999999999999999 must be a whole number from 1 to "
+                                          f"{INTEGER_MAX}"):
+        load({"rules": [rule]})
+    rule["throttle"]["abort"]["min_executed"] = INTEGER_MAX
+    assert load({"rules": [rule]}).rules[0].throttle.abort.min_executed == INTEGER_MAX

@@ -27,7 +27,13 @@ DARK_CHECK = "dark-check"
 MARKER = "rolloutGuard"
 THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 _SECONDS_BEFORE = 10**11  # a timestamp below this is in seconds (Jobs events), above it in milliseconds
-_LATEST_MS = 253_402_300_799_999  # the end of the year 9999, the last moment a datetime can show
+# The moments a fleet event may carry: from 2015 (before IoT Jobs existed) to 2100. Fixed, not "now": parsing stays
+# a pure function, and replays of recorded or simulated streams keep their own clock. Bounded here, before anything
+# is written, so that no later step (a thing-day key, a minute) meets a time it cannot show.
+EARLIEST_MS, LATEST_MS = 1_420_070_400_000, 4_102_444_800_000
+BAD_TIME = "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"
+MAX_DEPTH = 32  # nesting of a message: an event is 2 deep, a dark check 3
+MAX_BODY = 256 * 1024  # SQS's largest message
 
 
 class NotAFleetEvent(ValueError):
@@ -83,6 +89,8 @@ def parse_body(body: Any) -> FleetEvent:
     """An SQS message body (JSON text) as a fleet event."""
     if not isinstance(body, str):
         raise NotAFleetEvent("the message body must be JSON text")
+    if len(body) > MAX_BODY:
+        raise NotAFleetEvent(f"the message body is over {MAX_BODY} characters")
     try:
         message = json.loads(body)
     except (ValueError, RecursionError) as error:
@@ -93,6 +101,8 @@ def parse_body(body: Any) -> FleetEvent:
 def parse(message: Any) -> FleetEvent:
     if not isinstance(message, dict):
         raise NotAFleetEvent(f"expected a JSON object, got {type(message).__name__}")
+    if _deeper_than(message, MAX_DEPTH):
+        raise NotAFleetEvent(f"the message is nested deeper than {MAX_DEPTH}")
     if message.get(MARKER) == DARK_CHECK:
         return _dark_check(message)
     kind = message.get("eventType")
@@ -141,11 +151,27 @@ def _thing(name: str) -> str:
 
 
 def _time(value: Any) -> int:
-    """Epoch milliseconds from seconds or milliseconds; anything that is not a moment up to the year 9999 (a tiny
-    fraction, infinity, NaN) is refused."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise NotAFleetEvent("timestamp must be a positive epoch time")
+    """Epoch milliseconds from seconds or milliseconds, between 2015 and 2100; anything else (a number of 400
+    digits, infinity, NaN, the year 9999) is refused. Integers are compared as integers: no float conversion that
+    could overflow."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise NotAFleetEvent(BAD_TIME)
+    if not -_SECONDS_BEFORE * 1000 < value < _SECONDS_BEFORE * 1000:  # beyond any epoch time in milliseconds
+        raise NotAFleetEvent(BAD_TIME)
     at = int(value * 1000 if value < _SECONDS_BEFORE else value)
-    if not 1 <= at <= _LATEST_MS:
-        raise NotAFleetEvent("timestamp must be a positive epoch time")
+    if not EARLIEST_MS <= at <= LATEST_MS:
+        raise NotAFleetEvent(BAD_TIME)
     return at
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether the message nests deeper than `limit` (without recursion: a deep message cannot exhaust the stack)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [inner for item in level
+                 for inner in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+                 if isinstance(inner, dict | list)]
+        if not level:
+            return False
+    return True
