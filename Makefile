@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/fleet_sim.py
+	$(BIN)/python bench/replay.py
 
 # Not part of make test: mutmut over the pure modules (alerts, policy, decisions, claims); prints each module's score.
 mutation: $(STAMP)

@@ -11,6 +11,7 @@ are those that reported (an approximation the output states).
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import heapq
 import json
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, parse
+from rollout_guard.fleet.events import JOB_EXECUTION, DarkCheck, NotAFleetEvent, parse
 from rollout_guard.halts.jobs import JobsError, JobView
 
 BATCH = 10
@@ -102,11 +103,14 @@ def read_jobs(path: Path) -> dict[str, set[str]]:
 
 @dataclass
 class ReplayJobs:
-    """IoT Jobs as the stream (and `--jobs`) show it at the replay's clock: `JobsPort` without AWS."""
+    """IoT Jobs as the stream (and `--jobs`) show it at the replay's clock: `JobsPort` without AWS. Indexed by job
+    and by thing, so that no answer costs more as the stream grows (a replay of a day of a large fleet is linear)."""
 
     clock: list[float]  # the replay's now, epoch seconds (shared with the detector)
-    reported: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (job, thing) -> first, last
     targets: dict[str, set[str]] | None = None
+    by_job: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # job -> thing -> first, last report
+    by_thing: dict[str, set[str]] = field(default_factory=dict)  # thing -> the jobs it reported on, or targets it
+    firsts: dict[str, list[int]] = field(default_factory=dict)  # job -> its things' first reports, sorted
     first_event: dict[str, int] = field(default_factory=dict)  # job -> its first event
     halted: dict[str, float] = field(default_factory=dict)
 
@@ -114,35 +118,38 @@ class ReplayJobs:
     def of(cls, events: list[tuple[int, dict[str, Any]]], clock: list[float],
            targets: dict[str, set[str]] | None) -> ReplayJobs:
         jobs = cls(clock, targets=targets)
-        for _, body in events:
-            event = parse(body)
-            if isinstance(event, Execution):
-                first, last = jobs.reported.get((event.job_id, event.thing), (event.at_ms, event.at_ms))
-                jobs.reported[event.job_id, event.thing] = (min(first, event.at_ms), max(last, event.at_ms))
-                jobs.first_event[event.job_id] = min(jobs.first_event.get(event.job_id, event.at_ms), event.at_ms)
+        for at_ms, body in events:  # read and checked by `read_events`: its time is the pair's
+            if body.get("eventType") != JOB_EXECUTION:
+                continue
+            job, thing = body["jobId"], body["thingArn"].rsplit("/", 1)[-1]
+            things = jobs.by_job.setdefault(job, {})
+            first, last = things.get(thing, (at_ms, at_ms))
+            things[thing] = (min(first, at_ms), max(last, at_ms))
+            jobs.by_thing.setdefault(thing, set()).add(job)
+            jobs.first_event[job] = min(jobs.first_event.get(job, at_ms), at_ms)
+        for job, targeted in (targets or {}).items():
+            for thing in targeted:
+                jobs.by_thing.setdefault(thing, set()).add(job)
+        jobs.firsts = {job: sorted(first for first, _ in reports.values()) for job, reports in jobs.by_job.items()}
         return jobs
 
     def _now(self) -> int:
         return int(self.clock[0] * 1000)
 
-    def _jobs(self) -> set[str]:
-        return set(self.targets or {}) | set(self.first_event)
-
     def describe(self, job_id: str) -> JobView:
-        if job_id not in self._jobs():
+        if job_id not in self.first_event and job_id not in (self.targets or {}):
             raise JobsError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
-        now = self._now()
-        executed = sum(1 for (job, _), (first, _) in self.reported.items() if job == job_id and first <= now)
+        executed = bisect.bisect_right(self.firsts.get(job_id, []), self._now())
         return JobView(job_id, "CANCELED" if job_id in self.halted else "IN_PROGRESS", executed=executed)
 
     def active_job_ids(self) -> list[str]:
-        return sorted(self._jobs() - set(self.halted))
+        return sorted((set(self.targets or {}) | set(self.first_event)) - set(self.halted))
 
     def job_ids_on_thing(self, thing_name: str) -> list[str]:
         return self.jobs_in_progress_on_thing(thing_name)
 
     def _executing(self, job_id: str, thing: str, now: int) -> bool:
-        first, last = self.reported.get((job_id, thing), (None, None))
+        first, last = self.by_job.get(job_id, {}).get(thing, (None, None))
         if self.targets is not None:  # a target executes from the job's start until it reports
             started = self.first_event.get(job_id)
             return thing in self.targets.get(job_id, ()) and started is not None and started <= now and (
@@ -151,7 +158,7 @@ class ReplayJobs:
 
     def jobs_in_progress_on_thing(self, thing_name: str) -> list[str]:
         now = self._now()
-        return sorted(job for job in self._jobs() if self._executing(job, thing_name, now))
+        return sorted(job for job in self.by_thing.get(thing_name, ()) if self._executing(job, thing_name, now))
 
     def cancel(self, job_id: str, reason_code: str | None, comment: str | None, force: bool) -> dict[str, str]:
         self.halted.setdefault(job_id, self.clock[0])
@@ -159,7 +166,7 @@ class ReplayJobs:
 
     def things_in_progress(self, job_id: str) -> list[str]:
         now = self._now()
-        things = set(self.targets.get(job_id, ())) if self.targets else {t for j, t in self.reported if j == job_id}
+        things = set(self.targets.get(job_id, ())) if self.targets else set(self.by_job.get(job_id, {}))
         return sorted(thing for thing in things if self._executing(job_id, thing, now))
 
     def force_cancel_execution(self, job_id: str, thing_name: str) -> bool:
@@ -209,6 +216,7 @@ class JobVerdict:
 def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None
            ) -> dict[str, JobVerdict]:
     """The detector on the events in event-time order; each job's verdict."""
+    from rollout_guard.fleet.casualties import FAILURES
     from rollout_guard.fleet.detector import Detector
     from rollout_guard_local.memory_fleet import InMemoryFleetState
 
@@ -226,7 +234,13 @@ def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[
         batch = events[start:start + BATCH]
         _checks_until(detector, timers, clock, batch[-1][0] / 1000)
         clock[0] = max(clock[0], batch[-1][0] / 1000)
-        _settle(detector, [(f"e{start + n}", json.dumps(body)) for n, (_, body) in enumerate(batch)])
+        # A halted job's verdict is its first crossing: its later failures would only be counted and judged again
+        # (work growing with its casualties) for a halt the function would skip. Its successes stay: they say
+        # which job a thing that goes dark was executing.
+        kept = [(n, body) for n, (_, body) in enumerate(batch)
+                if not (body.get("jobId") in jobs.halted and body.get("status") in FAILURES)]
+        if kept:
+            _settle(detector, [(f"e{start + n}", json.dumps(body)) for n, body in kept])
     _checks_until(detector, timers, clock, float("inf"))
     for report in detector.reports:
         _note(verdicts.setdefault(report["jobId"], JobVerdict(report["jobId"])), report)

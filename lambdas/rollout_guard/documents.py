@@ -2,8 +2,9 @@
 
 - A key given twice in one mapping is an error: the parsers would keep the last one silently, and a pasted second
   `jobs: ["*"]` must never widen a rule.
-- YAML aliases are bounded: the document may stand for at most `MAX_VALUES` values once its aliases are expanded,
-  so an alias bomb ("billion laughs") is refused after that many steps, before anything is built from it.
+- YAML aliases are bounded: expanding them may add at most `MAX_VALUES` values to those the document writes out,
+  so an alias bomb ("billion laughs") is refused after that many steps, before anything is built from it; a long
+  document without aliases is read whatever its size.
 - Nesting too deep for the parser is an error, not a RecursionError.
 - No message quotes a value of the document beyond `show`'s few characters.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 MAX_VALUES = 100_000
@@ -60,8 +61,7 @@ def load_json(text: str) -> Any:
 
     def pairs(items: list[tuple[str, Any]]) -> Mapping:
         mapping = Mapping(items)
-        keys = [key for key, _ in items]
-        mapping.repeated = list(dict.fromkeys(key for index, key in enumerate(keys) if key in keys[:index]))
+        mapping.repeated = _repeated(key for key, _ in items)
         return mapping
 
     try:
@@ -74,6 +74,17 @@ def load_json(text: str) -> Any:
     if found:
         raise DuplicateKeys(found, document)
     return document
+
+
+def _repeated(keys: Iterable[str]) -> list[str]:
+    """The keys given more than once, each once, in order (linear: a mapping may hold many keys)."""
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for key in keys:
+        if key in seen:
+            repeated[key] = None
+        seen.add(key)
+    return list(repeated)
 
 
 def _walk(node: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
@@ -91,7 +102,7 @@ def _walk(node: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
 def load_yaml(text: str) -> Any:
     import yaml  # only the CLI and the CDK app read YAML
 
-    loader = yaml.SafeLoader(text)
+    loader = yaml.SafeLoader(text)  # not libyaml's: its parser recurses in C, where deep nesting crashes the process
     try:
         root = loader.get_single_node()
         if root is None:
@@ -110,22 +121,29 @@ def load_yaml(text: str) -> Any:
 
 
 def _check_yaml(root: Any) -> list[tuple[Path, str]]:
-    """Walk the composed node graph as construction would expand it, counting every value: an alias counts as
-    often as it is used. Stop at MAX_VALUES; report repeated scalar keys of each mapping."""
+    """Walk the composed node graph as construction would expand it: a node met again is an alias's expansion, and
+    expansions may add at most MAX_VALUES values. Report repeated scalar keys of each mapping (once per node)."""
     import yaml
 
     found: list[tuple[Path, str]] = []
     stack: list[tuple[Path, Any]] = [((), root)]
-    visited = 0
+    met: set[int] = set()
+    expanded = 0
     while stack:
         path, node = stack.pop()
-        visited += 1
-        if visited > MAX_VALUES:
-            raise DocumentError([f"the YAML stands for more than {MAX_VALUES} values once its aliases are expanded "
-                                 "(an alias bomb?)"])
+        if id(node) in met:
+            expanded += 1
+            if expanded > MAX_VALUES:
+                raise DocumentError([f"the YAML stands for more than {MAX_VALUES} values once its aliases are "
+                                     "expanded (an alias bomb?)"])
+            first = False
+        else:
+            met.add(id(node))
+            first = True
         if isinstance(node, yaml.MappingNode):
-            keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-            found += [(path, key) for key in dict.fromkeys(k for i, k in enumerate(keys) if k in keys[:i])]
+            if first:
+                keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+                found += [(path, key) for key in _repeated(keys)]
             stack.extend((path + (str(getattr(key, "value", "?")),), value) for key, value in node.value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((path + (index,), value) for index, value in enumerate(node.value))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
@@ -125,10 +126,19 @@ class Policy:
     rules: tuple[Rule, ...]
 
     def fleet_rules(self) -> tuple[Rule, ...]:
-        return tuple(rule for rule in self.rules if rule.casualties is not None)
+        return self._fleet_rules
 
     def dark_checks(self) -> tuple[int, ...]:
         """Every `dark_after` of the fleet rules, in seconds: a disconnect is checked after each."""
+        return self._dark_checks
+
+    # Worked out once per policy (a policy never changes): the detector asks for each event of a batch.
+    @cached_property
+    def _fleet_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.casualties is not None)
+
+    @cached_property
+    def _dark_checks(self) -> tuple[int, ...]:
         return tuple(sorted({rule.casualties.dark_after_s for rule in self.fleet_rules()
                              if rule.casualties is not None and rule.casualties.dark_after_s is not None}))
 

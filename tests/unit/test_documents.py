@@ -178,3 +178,15 @@ def test_any_alias_tree_loads_within_the_bound_or_is_refused(width, depth):
         assert expanded > documents.MAX_VALUES and "aliases are expanded" in str(error)
     else:
         assert expanded <= documents.MAX_VALUES and len(document) == depth
+
+
+def test_a_long_yaml_without_aliases_is_read_and_only_alias_expansions_are_bounded(monkeypatch):
+    monkeypatch.setattr(documents, "MAX_VALUES", 1_000)  # the rule, at a size PyYAML reads at once
+    plain = "fw-1:\n" + "".join(f"  - dev-{n}\n" for n in range(5_000))
+    # each use of *a expands a list and its one value: exactly MAX_VALUES values added by aliases
+    shared = "a: &a [x]\nb: [" + ", ".join(["*a"] * 500) + "]\n"
+
+    assert len(documents.load_yaml(plain)["fw-1"]) == 5_000
+    assert len(documents.load_yaml(shared)["b"]) == 500
+    with pytest.raises(documents.DocumentError, match="more than 1000 values once its aliases are expanded"):
+        documents.load_yaml(shared.replace("[x]", "[x, x]"))

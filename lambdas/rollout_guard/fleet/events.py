@@ -165,13 +165,18 @@ def _time(value: Any) -> int:
     return at
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether the message nests deeper than `limit` (without recursion: a deep message cannot exhaust the stack)."""
-    level: list[Any] = [value]
-    for _ in range(limit):
-        level = [inner for item in level
-                 for inner in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
-                 if isinstance(inner, dict | list)]
-        if not level:
-            return False
-    return True
+def _deeper_than(message: dict[str, Any], limit: int) -> bool:
+    """Whether the message nests deeper than `limit` (without recursion: a deep message cannot exhaust the stack).
+    Most events hold at most one small object inside: the first level is all most of them cost."""
+    level = [value for value in message.values() if isinstance(value, dict | list)]
+    depth = 1
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner: list[Any] = []
+        for item in level:
+            inner += [value for value in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(value, dict | list)]
+        level = inner
+    return False
