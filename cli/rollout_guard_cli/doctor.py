@@ -127,17 +127,30 @@ def check_job_events(account: Account) -> Iterator[Finding]:
 def check_trail(account: Account) -> Iterator[Finding]:
     if not account.config.pre_start_gate:
         return
+    from botocore.exceptions import ClientError
+
     cloudtrail, region = account.client("cloudtrail"), account.target.region
     trails = cloudtrail.describe_trails(includeShadowTrails=True).get("trailList", [])
     covering = [t for t in trails if t.get("IsMultiRegionTrail") or t.get("HomeRegion") == region]
-    logging = [t for t in covering if cloudtrail.get_trail_status(Name=t["TrailARN"]).get("IsLogging")]
-    writing = [t["Name"] for t in logging
-               if logs_write_management(cloudtrail.get_event_selectors(TrailName=t["TrailARN"]))]
+    logging, writing, unread = 0, [], []
+    for trail in covering:  # one trail that cannot be read (another account's, a denied one) hides no other
+        try:
+            if not cloudtrail.get_trail_status(Name=trail["TrailARN"]).get("IsLogging"):
+                continue
+            logging += 1
+            if logs_write_management(cloudtrail.get_event_selectors(TrailName=trail["TrailARN"])):
+                writing.append(trail["Name"])
+        except ClientError as error:
+            unread.append(cannot("trail", error).found.removeprefix(NOT_CHECKED) + f" for {trail['Name']}")
     if writing:
         yield Finding("trail", OK, f"{writing[0]} logs write management events: the gate hears CreateJob")
+    elif unread:
+        yield Finding("trail", WARNING, f"no trail read logs write management events in {region}; not read: "
+                      + "; ".join(unread), "allow cloudtrail:GetTrailStatus and cloudtrail:GetEventSelectors, or "
+                      "gateTrail: true")
     else:
         yield Finding("trail", PROBLEM, f"no trail logging write management events in {region} "
-                      f"({len(covering)} trail(s) cover it, {len(logging)} logging): the gate never hears CreateJob",
+                      f"({len(covering)} trail(s) cover it, {logging} logging): the gate never hears CreateJob",
                       "gateTrail: true in cdk.json, then cdk deploy")
 
 

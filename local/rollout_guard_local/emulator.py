@@ -103,10 +103,11 @@ def serve(argv: list[str]) -> None:
     takes them, or `--fd N` to serve on a listening socket the caller made (`moto_server()`)."""
     from moto.server import main
 
-    from . import emulator_events, emulator_iot, emulator_speed
+    from . import emulator_dynamodb, emulator_events, emulator_iot, emulator_speed
 
     emulator_iot.install()
     emulator_events.install()
+    emulator_dynamodb.install()
     emulator_speed.install()
     if argv[:1] == ["--fd"] and len(argv) == 2:
         _serve_on(int(argv[1]))

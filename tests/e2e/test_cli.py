@@ -505,10 +505,11 @@ POISONS = {  # one line each of tests/corpus/replay: what a careless or hostile 
 }
 
 
-@pytest.mark.parametrize("position", [0, 1, 2])
-@pytest.mark.parametrize("poison", sorted(POISONS))
+@pytest.mark.parametrize(("poison", "position"), [(poison, n) for n, poison in enumerate(sorted(POISONS))])
 def test_a_poison_message_is_its_own_and_the_valid_ones_of_its_batch_are_counted(iot, emulator, tmp_path, poison,
                                                                                  position):
+    """Each poison in another position (every position of any one broken message: the property test in
+    tests/unit/test_fleet_properties.py)."""
     create_jobs(iot, "fw-3-2-eu")
     valid = [json.dumps(samples.job_execution("fw-3-2-eu", f"dev-{n}", "FAILED", HOUR_AGO_MS + n)) for n in (1, 2)]
     bodies = valid[:position] + [POISONS[poison]] + valid[position:]

@@ -117,3 +117,17 @@ def test_no_other_program_can_take_the_emulators_port_while_it_starts(monkeypatc
             assert answer.status == 200
 
     assert competitors == [(int(url.rsplit(":", 1)[1]), errno.EADDRINUSE)]
+
+
+def test_the_emulators_dynamodb_writes_are_one_at_a_time_as_conditional_writes_are_atomic():
+    from moto.dynamodb.responses import DynamoHandler
+
+    from rollout_guard_local import emulator_dynamodb
+
+    emulator_dynamodb.install()
+    installed = {name: getattr(DynamoHandler, name) for name in emulator_dynamodb.WRITES}
+    emulator_dynamodb.install()  # idempotent: not wrapped twice
+
+    assert {name: getattr(DynamoHandler, name) for name in emulator_dynamodb.WRITES} == installed
+    assert all(method in emulator_dynamodb._WRAPPED for method in installed.values())
+    assert DynamoHandler.put_item.__name__ == "put_item"  # moto's dispatch finds it by name

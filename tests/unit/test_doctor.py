@@ -128,3 +128,32 @@ def test_a_region_where_no_check_could_be_made_is_a_problem_never_a_pass():
     assert first["found"].startswith("no check could be made in eu-west-1: ResponseParserError")
     assert rest and all(check["verdict"] == doctor.WARNING for check in rest)
     assert doctor.failed([{"status": "answered", **answer}])
+
+
+def test_one_trail_that_cannot_be_read_hides_no_other_that_qualifies(account):
+    trails = [{"Name": name, "TrailARN": f"arn:aws:cloudtrail:eu-west-1:123456789012:trail/{name}",
+               "HomeRegion": "eu-west-1", "IsMultiRegionTrail": False} for name in ("org-trail", "ours")]
+    stubber = stubbed(account, "cloudtrail")
+    stubber.add_response("describe_trails", {"trailList": trails})
+    stubber.add_client_error("get_trail_status", "TrailNotFoundException", http_status_code=404)
+    stubber.add_response("get_trail_status", {"IsLogging": True})
+    stubber.add_response("get_event_selectors", {"TrailARN": trails[1]["TrailARN"], "EventSelectors": [
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]})
+
+    [finding] = doctor.run_check(account, "trail", doctor.check_trail)
+
+    assert (finding.verdict, finding.found) == (doctor.OK, "ours logs write management events: the gate hears "
+                                                           "CreateJob")
+
+
+def test_a_trail_that_cannot_be_read_is_a_warning_when_no_other_qualifies(account):
+    trail = {"Name": "org-trail", "TrailARN": "arn:aws:cloudtrail:eu-west-1:123456789012:trail/org-trail",
+             "HomeRegion": "eu-west-1"}
+    stubber = stubbed(account, "cloudtrail")
+    stubber.add_response("describe_trails", {"trailList": [trail]})
+    stubber.add_client_error("get_trail_status", "AccessDeniedException", http_status_code=403)
+
+    [finding] = doctor.run_check(account, "trail", doctor.check_trail)
+
+    assert finding.verdict == doctor.WARNING and "GetTrailStatus was denied" in finding.found
+    assert "org-trail" in finding.found
