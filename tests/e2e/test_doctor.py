@@ -74,11 +74,31 @@ def verdicts(done: subprocess.CompletedProcess[str]) -> dict[str, set[str]]:
     return {name: {c["verdict"] for c in rows} for name, rows in checks(done).items()}
 
 
-def test_a_prepared_account_passes_every_check(healthy):
+def test_a_prepared_account_passes_every_check_through_calls_the_printed_policy_allows(healthy, monkeypatch):
+    from rollout_guard_cli import doctor_account
+
+    made: set[str] = set()
+    original = doctor_account.Account.client
+
+    def recording(self, service):
+        made_client = original(self, service)
+        made_client.meta.events.register_first("before-call", lambda model, **_: made.add(
+            f"{model.service_model.signing_name}:{model.name}"), unique_id="record")
+        return made_client
+
+    monkeypatch.setattr(doctor_account.Account, "client", recording)
     done = doctor(healthy, "--region", REGION, "--output", "json")
+    printed = cli.run("doctor", "--print-policy")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert verdicts(done) == {name: {"ok"} for name in CHECKS}
+    # `--print-policy`: reads only, and every call doctor made on the way is among them
+    assert printed.returncode == 0
+    (statement,) = json.loads(printed.stdout)["Statement"]
+    actions = set(statement["Action"])
+    assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in actions)
+    normalised = {call.replace("monitoring:", "cloudwatch:") for call in made}
+    assert len(normalised) > 15 and normalised <= actions, normalised - actions
     assert json.loads(done.stdout)["problems"] == 0
 
 
@@ -189,30 +209,20 @@ def test_no_trail_logging_is_a_problem_when_the_gate_is_on(healthy):
     assert "gateTrail: true" in row["fix"]
 
 
-def test_dead_letters_are_a_problem(healthy):
+def test_dead_letters_are_a_problem_each_queue_in_its_own_row(healthy):
     sqs = client("sqs", healthy)
-    queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/RolloutGuard-dead-letters"))
-    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+    urls = sqs.list_queues()["QueueUrls"]
+    for suffix in ("/RolloutGuard-dead-letters", "/RolloutGuard-timer-dlq"):
+        sqs.send_message(QueueUrl=next(url for url in urls if url.endswith(suffix)), MessageBody="{}")
 
     done = doctor(healthy, "--region", REGION, "--output", "json")
 
     assert done.returncode == 1
-    [row] = checks(done)["dead letters"]
-    assert row["verdict"] == "problem" and row["found"].startswith("1 alert(s) the guard never handled")
-    assert {c["verdict"] for c in checks(done)["fleet errors"]} == {"ok"}  # each queue its own row
-
-
-def test_a_timer_scheduler_could_not_deliver_is_a_problem_of_its_own(healthy):
-    sqs = client("sqs", healthy)
-    queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/RolloutGuard-timer-dlq"))
-    sqs.send_message(QueueUrl=queue, MessageBody="{}")
-
-    done = doctor(healthy, "--region", REGION, "--output", "json")
-
-    assert done.returncode == 1
-    [row] = checks(done)["timer dead letters"]
-    assert row["verdict"] == "problem" and "their jobs are not watched" in row["found"]
-    assert {c["verdict"] for c in checks(done)["dead letters"]} == {"ok"}
+    [alerts] = checks(done)["dead letters"]
+    assert alerts["verdict"] == "problem" and alerts["found"].startswith("1 alert(s) the guard never handled")
+    [timers] = checks(done)["timer dead letters"]
+    assert timers["verdict"] == "problem" and "their jobs are not watched" in timers["found"]
+    assert {c["verdict"] for c in checks(done)["fleet errors"]} == {"ok"}
 
 
 def test_a_job_throttled_over_an_hour_is_a_warning_naming_the_resume(healthy):
@@ -239,30 +249,6 @@ def test_a_job_throttled_over_an_hour_is_a_warning_naming_the_resume(healthy):
     [row] = checks(done)["throttled jobs"]
     assert row["verdict"] == "warning" and row["found"].startswith("fw-slow-eu throttled by")
     assert row["fix"] == "rollout-guard resume --jobs fw-slow-eu (or rollout-guard halt --jobs fw-slow-eu)"
-
-
-def test_the_printed_policy_is_reads_only_and_covers_every_call_doctor_makes(healthy, monkeypatch):
-    from rollout_guard_cli import doctor_account
-
-    made: set[str] = set()
-    original = doctor_account.Account.client
-
-    def recording(self, service):
-        made_client = original(self, service)
-        made_client.meta.events.register_first("before-call", lambda model, **_: made.add(
-            f"{model.service_model.signing_name}:{model.name}"), unique_id="record")
-        return made_client
-
-    monkeypatch.setattr(doctor_account.Account, "client", recording)
-    doctor(healthy, "--region", REGION, "--output", "json")
-    printed = cli.run("doctor", "--print-policy")
-
-    assert printed.returncode == 0
-    (statement,) = json.loads(printed.stdout)["Statement"]
-    actions = set(statement["Action"])
-    assert all(action.split(":")[1].startswith(("Describe", "Get", "List")) for action in actions)
-    normalised = {call.replace("monitoring:", "cloudwatch:") for call in made}
-    assert len(normalised) > 15 and normalised <= actions, normalised - actions
 
 
 def test_the_kill_switch_on_is_a_warning_not_a_problem(healthy):

@@ -195,21 +195,22 @@ HOSTILE_OPERATOR_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("command", "option", "value"), HOSTILE_OPERATOR_INPUT)
-def test_hostile_operator_input_is_one_line_exit_2_and_nothing_is_sent(project, moto_server_url, command, option,
-                                                                      value):
-    asked = {"halt": ["--jobs", "fw-*"], "throttle": ["--jobs", "fw-*", "--max-per-minute", "5"],
-             "resume": ["--jobs", "fw-*"], "doctor": [], "status": []}[command]
-    if option != "--max-per-minute":
-        asked = [*asked, option, value] if option != "--region" else [*asked]
-    else:
-        asked = ["--jobs", "fw-*", "--max-per-minute", value]
-    where = ["--region", value] if option == "--region" else ["--everywhere"]
-
+def test_hostile_operator_input_is_one_line_exit_2_and_nothing_is_sent(project, moto_server_url):
+    """Every case through one loopback proxy (a case that sent anything would show on it)."""
+    wrong = []
     with FaultProxy(moto_server_url) as proxy:
-        done = run(project, proxy.url, command, *asked, *where, *(["--local"] if command != "doctor"
-                                                                   and command != "status" else []))
+        for command, option, value in HOSTILE_OPERATOR_INPUT:
+            asked = {"halt": ["--jobs", "fw-*"], "throttle": ["--jobs", "fw-*", "--max-per-minute", "5"],
+                     "resume": ["--jobs", "fw-*"], "doctor": [], "status": []}[command]
+            if option == "--max-per-minute":
+                asked = ["--jobs", "fw-*", "--max-per-minute", value]
+            elif option != "--region":
+                asked = [*asked, option, value]
+            where = ["--region", value] if option == "--region" else ["--everywhere"]
+            local = ["--local"] if command in ("halt", "throttle", "resume") else []
+            done = run(project, proxy.url, command, *asked, *where, *local)
+            lines = done.stderr.strip().splitlines()
+            if done.returncode != 2 or len(lines) != 1 or "Traceback" in done.stderr or proxy.received:
+                wrong.append((command, option, value, done.returncode, done.stderr[-200:], len(proxy.received)))
 
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
-    assert proxy.received == []
+    assert wrong == []
