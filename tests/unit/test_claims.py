@@ -203,3 +203,12 @@ def test_past_the_cap_no_claim_is_taken_early():
     outcome = guard.respond(alert, make_policy("rules: [{name: r, max_jobs: 2}]"), jobs, claims=store)
 
     assert {d.action for d in outcome.decisions} == {"blocked"} and store.asked == []
+
+
+def test_a_skip_names_its_level_whatever_its_episode_holds():
+    from rollout_guard.halts.claims import HELD_ELSEWHERE, THROTTLE, Claimed, episode_level, skipped_detail
+
+    level = episode_level(THROTTLE, "fw-warn@eu@2026-12-04T10:00:00Z")
+
+    assert skipped_detail(Claimed(HELD_ELSEWHERE), level) == ("another invocation is throttling the job (it holds "
+                                                              "the claim)")

@@ -58,7 +58,7 @@ def episode_level(level: str, episode: str) -> str:
 
 
 def skipped_detail(claimed: Claimed, level: str = CANCEL) -> str:
-    doing, done = WORDS[level.split("@", 1)[0]]
+    doing, done = WORDS[level.partition("@")[0]]  # the level, whatever its episode holds
     if claimed.outcome == HELD_ELSEWHERE:
         return f"another invocation is {doing} the job (it holds the claim)"
     return f"another invocation already {done} the job{': ' + claimed.detail if claimed.detail else ''}"
