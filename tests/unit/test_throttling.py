@@ -3,12 +3,14 @@ either delivery path restores, and what a timer does. (The CLI and the emulator'
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.decisions import Decision
 from rollout_guard.halts.jobs import JobView
 from rollout_guard.halts.throttles import (
     InMemoryThrottles,
@@ -20,8 +22,9 @@ from rollout_guard.halts.throttles import (
     still_as_set,
     throttled_abort,
 )
-from rollout_guard.halts.watchdog import Done, Escalate, Recheck, Restore, epoch, first_look, verdict
+from rollout_guard.halts.watchdog import Done, Escalate, Recheck, Restore, first_look, throttle_rule, verdict
 from rollout_guard.policy import Abort, Throttle
+from rollout_guard.times import epoch
 from tests.conftest import load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
 
@@ -255,3 +258,80 @@ def test_a_scheduler_or_table_error_fails_its_job_alone_and_the_others_are_throt
     assert outcome.failed
     assert set(records.records) == {"fw-1"} and [job for job, _ in timers.set] == ["fw-1"]
     assert jobs.jobs["fw-2"].rollout is None and jobs.jobs["fw-3"].rollout is None  # never updated
+
+
+# --- the watchdog's verdicts, field by field ------------------------------------------------------------------
+
+RECORD = Throttled("fw-1", "slow", "fw-crash-rate-eu", {"maximumPerMinute": 100}, None, {"maximumPerMinute": 5},
+                   None, "2026-12-04T10:00:00+00:00")
+AT = epoch(RECORD.at)
+
+
+def timer(due_at: str) -> alerts.Alert:
+    return dataclasses.replace(timer_of(RECORD, due_at), correlation_id="t-9")
+
+
+def iso_at(seconds: int) -> str:
+    return datetime.fromtimestamp(AT + seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def test_a_restore_is_the_ok_alert_of_the_alarm_for_the_job_under_its_rule():
+    policy = make_policy(POLICY)
+
+    found = verdict(timer(iso_at(900)), policy, RECORD, "OK", AT + 900)
+
+    ok = alerts.Alert(kind=alerts.ALARM, via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
+                      state="OK", reason="the throttle's timer found alarm fw-crash-rate-eu in OK", job_ids=("fw-1",),
+                      timestamp=iso_at(900))
+    assert found == Restore(ok, policy.rules[0], RECORD, AT + 1800)
+
+
+def test_an_escalation_is_the_rules_cancel_dated_from_the_throttle():
+    policy = make_policy(POLICY)
+
+    found = verdict(timer(iso_at(1800)), policy, RECORD, "ALARM", AT + 1800)
+
+    cancel = alerts.Alert(kind=alerts.ALARM, via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
+                          state="ALARM", reason=f"still in ALARM 1800 s after the throttle of {RECORD.at}",
+                          job_ids=("fw-1",), timestamp=RECORD.at)
+    assert found == Escalate(cancel, dataclasses.replace(policy.rules[0], action="cancel", throttle=None), RECORD,
+                             AT + 2700)
+
+
+def test_a_stale_throttle_is_one_notice_naming_what_to_do_and_the_record_marks_it():
+    policy = make_policy(POLICY.replace("escalate_after: 30m", "max_throttled: 1h"))
+
+    found = verdict(timer(iso_at(7200)), policy, RECORD, None, AT + 7200)
+
+    note = (f"throttled since {RECORD.at} (2 h, over max_throttled 3600 s) with alarm fw-crash-rate-eu not found: "
+            "left for an operator (`rollout-guard resume` restores it, `rollout-guard halt` cancels it); it holds a "
+            "job-concurrency slot while it trickles")
+    detail = f"job fw-1 throttled by fw-crash-rate-eu for 7200 s; alarm not found: looking again at {iso_at(8100)}"
+    assert found == Recheck(dataclasses.replace(RECORD, stale_at=iso_at(7200)), AT + 8100, detail,
+                            Decision("fw-1", "skipped", "WARNED", False, note, notice="Rollout Throttle Stale"))
+
+
+def test_an_operators_throttle_is_watched_with_the_defaults_and_never_escalated():
+    mine = dataclasses.replace(RECORD, rule="operator-halt", alarm="source rollout-guard.operator")
+    policy = make_policy(POLICY.removesuffix("]") + ", {name: operator-halt, match: {source: "
+                                                   "'rollout-guard.operator'}, jobs: ['fw-*'], reason_code: OPERATOR}]")
+
+    early = verdict(timer(iso_at(60)), policy, mine, "ALARM", AT + 60)
+    late = verdict(timer(iso_at(86400)), policy, mine, None, AT + 86400)
+
+    assert early == Recheck(mine, AT + 900, "job fw-1 throttled by source rollout-guard.operator for 60 s; alarm "
+                                            f"ALARM: looking again at {iso_at(900)}")
+    assert isinstance(late, Recheck) and late.stale is not None and late.stale.reason_code == ""
+    assert late.next_due_s == AT + 87300
+
+
+def test_only_a_throttle_rule_of_that_name_watches():
+    policy = make_policy(POLICY.removesuffix("]") + ", {name: stop, match: {alarm_name: 'fw-*'}, jobs: ['fw-*']}]")
+
+    assert throttle_rule(policy, "slow") is policy.rules[0]
+    assert throttle_rule(policy, "stop") is None and throttle_rule(policy, "gone") is None
+
+
+def test_a_timer_of_a_job_that_no_longer_exists_forgets_its_throttle():
+    assert first_look(timer(iso_at(900)), RECORD, None) == Done(
+        "job fw-1 no longer exists: its throttle is forgotten", forget=True)
