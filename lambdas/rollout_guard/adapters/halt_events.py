@@ -33,7 +33,7 @@ def announced(outcome: Outcome) -> list[tuple[str, str, Decision]]:
     """Each decision to announce, with its event's detail type and the word of its operations line."""
     done = [(*TYPES[action], decision) for action in ANNOUNCED for decision in outcome.with_action(action)]
     noted = [(decision.notice, NOTICES[decision.notice], decision) for decision in outcome.decisions
-             if decision.notice in NOTICES]
+             if decision.notice is not None]
     return done + noted
 
 

@@ -53,6 +53,11 @@ class Decision:
     # someone changed the job, a throttle held too long. Not part of the JSON result.
     notice: str | None = None
 
+    @property
+    def announced(self) -> bool:
+        """Announced on the bus: carried out (`ANNOUNCED`), or a notice of a job not acted on."""
+        return self.action in ANNOUNCED or self.notice is not None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id),  # an id as given, kept short

@@ -55,7 +55,7 @@ class Outcome:
     @property
     def announcing(self) -> int:
         """How many events the outcome announces: jobs cancelled, throttled or restored, and notices."""
-        return sum(1 for decision in self.decisions if decision.action in decisions.ANNOUNCED or decision.notice)
+        return sum(1 for decision in self.decisions if decision.announced)
 
     def count(self, action: str) -> int:
         return sum(1 for decision in self.decisions if decision.action == action)

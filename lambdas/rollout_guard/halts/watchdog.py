@@ -27,6 +27,9 @@ from rollout_guard.times import epoch, iso
 
 TIMER = "timer"  # the `via` of the alerts the watchdog makes
 ALARM_STATE, OK_STATE = "ALARM", "OK"
+# How a throttle no throttle rule of the policy owns (an operator's, or its rule since removed) is watched: the
+# policy's default recheck and max_throttled, never escalated (its rate is not read here).
+UNRULED = Throttle(max_per_minute=1)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def verdict(due: Alert, policy: Policy, record: Throttled, alarm_state: str | No
     """What the timer does for a throttle of a job still running, the alarm in `alarm_state` (None: no such
     alarm). The check's moment is its due time when the clock is earlier (a replay delivers it at once)."""
     rule = throttle_rule(policy, record.rule)
-    throttle = rule.throttle if rule and rule.throttle else Throttle(max_per_minute=1)  # an operator's: defaults
+    throttle = rule.throttle if rule and rule.throttle else UNRULED
     at = epoch(record.at) or now_s
     # A timer set before the watchdog carried no due time: it was the escalation's.
     due_at = epoch(due.due_at) or at + (throttle.escalate_after_s or 0)
