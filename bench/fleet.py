@@ -68,7 +68,7 @@ class Queue:
 
 
 def rollout_events(start_ms: int, job_id: str, rng: random.Random) -> list[dict]:
-    from rollout_guard_cli import samples
+    from rollout_guard_local import samples
 
     events = []
     for n in range(DEVICES):
@@ -98,10 +98,10 @@ def main() -> int:
     from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
     from rollout_guard.bootstrap import build_runtime
     from rollout_guard.handler import lambda_handler
+    from rollout_guard.schema import create_state_table
     from rollout_guard.settings import Settings
     from rollout_guard.telemetry import logger
-    from rollout_guard_cli import samples
-    from rollout_guard_cli.state import create_state_table
+    from rollout_guard_local import samples
     from rollout_guard_local.context import LocalContext
     from rollout_guard_local.emulator import EMULATOR_ENV
 

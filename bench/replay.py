@@ -34,13 +34,13 @@ POLICY = {"rules": [{"name": "fleet", "match": {"signal": "casualties"}, "jobs":
 
 
 def failing(n: int) -> list[tuple[int, dict]]:
-    from rollout_guard_cli import samples
+    from rollout_guard_local import samples
 
     return [(AT + i * 20, samples.job_execution("fw-1", f"dev-{i}", "FAILED", AT + i * 20)) for i in range(n)]
 
 
 def dark_per_job(n: int) -> list[tuple[int, dict]]:
-    from rollout_guard_cli import samples
+    from rollout_guard_local import samples
 
     events = []
     for i in range(n // 2):
@@ -51,7 +51,7 @@ def dark_per_job(n: int) -> list[tuple[int, dict]]:
 
 
 def rollout(n: int, jobs: int = 20) -> list[tuple[int, dict]]:
-    from rollout_guard_cli import samples
+    from rollout_guard_local import samples
 
     rng = random.Random(26)  # noqa: S311 - a reproducible stream, not cryptography
     events = []

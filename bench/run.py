@@ -21,10 +21,10 @@ import zipfile
 from pathlib import Path
 
 from rollout_guard_cdk.asset import POLICY_NAME, build_asset
-from rollout_guard_cli.samples import alarm_eventbridge
 from rollout_guard_local.emulator import EMULATOR_ENV, client, moto_server, reset
 from rollout_guard_local.fault_proxy import FaultProxy
 from rollout_guard_local.rehearsal import lambda_runtime
+from rollout_guard_local.samples import alarm_eventbridge
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -245,7 +245,7 @@ class Bench:
 
 def create_state_table(url: str) -> None:
     """The function's state table on the emulator, as `rollout-guard state init` makes it (kept if it exists)."""
-    from rollout_guard_cli.state import create_state_table as create
+    from rollout_guard.schema import create_state_table as create
 
     create(client("dynamodb", url), STATE_TABLE)
 

@@ -11,7 +11,7 @@ T0 = time.perf_counter()
 
 
 def alarm(job_id: str | None, name: str = "fw-crash-rate-eu", state: str = "ALARM", previous: str = "OK") -> dict:
-    from rollout_guard_cli.samples import alarm_eventbridge
+    from rollout_guard_local.samples import alarm_eventbridge
 
     return alarm_eventbridge(job_id=job_id, alarm_name=name, state=state, previous_state=previous)
 

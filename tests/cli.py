@@ -26,11 +26,12 @@ COMMAND = str(Path(sys.executable).parent / "rollout-guard")
 
 def run(*args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """One command in this process; `env` is added to the test's environment for the call."""
-    from rollout_guard_cli.main import run_captured
+    from rollout_guard_cli.in_process import run_captured
+    from rollout_guard_cli.main import main
 
     with pytest.MonkeyPatch.context() as patch, _logging_kept(), warnings.catch_warnings():
         patch.chdir(cwd)
-        code, out, err = run_captured(list(args), {**os.environ, **(env or {})})
+        code, out, err = run_captured(main, list(args), {**os.environ, **(env or {})})
     return subprocess.CompletedProcess([COMMAND, *args], code, out, err)
 
 

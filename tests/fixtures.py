@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rollout_guard_cli import samples
+from rollout_guard_cli import operator_requests
+from rollout_guard_local import samples
 
 EVENTS = Path(__file__).parent / "events"
 # Published sample events, kept verbatim with their sources (events/published/README.md); not made from samples.
@@ -80,7 +81,7 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "cloudtrail_create_job": samples.job_created,
     "cloudtrail_create_job_failed": lambda: samples.job_created(error_code="LimitExceededException"),
     # an operator's halt, as `rollout-guard halt` sends it and the control bus forwards it
-    "eventbridge_halt_request": samples.halt_request,
+    "eventbridge_halt_request": operator_requests.halt_request,
 }
 
 

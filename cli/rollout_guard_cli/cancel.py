@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show
-from rollout_guard.halts.jobs import COMMENT_LIMIT, JOB_ID, REASON_CODE, comment_length, is_control
+from rollout_guard.halts.jobs import comment_length, is_control
+from rollout_guard.iot_limits import COMMENT_LIMIT, JOB_ID, REASON_CODE
 
 USAGE_ERROR = 252
 SERVICE_ERROR = 254

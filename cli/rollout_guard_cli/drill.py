@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rollout_guard_local import samples
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
 from rollout_guard_local.rehearsal import STACK
 
-from . import samples
-from .main import run_captured
+from . import invoke
+from .in_process import run_captured
 from .tables import text_table
 
 GROUPS = {"fleet-eu": ["dev-eu-1", "dev-eu-2", "dev-eu-3"], "fleet-us": ["dev-us-1", "dev-us-2"]}
@@ -112,15 +113,16 @@ def seed(iot: Any) -> None:
 
 
 def _arguments(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str, *extra: str) -> list[str]:
-    """`rollout-guard invoke`'s arguments for one event (written to a file in the drill's folder)."""
+    """`rollout-guard invoke`'s arguments (after `invoke`) for one event (written to a file in the drill's folder)."""
     path = folder / f"alert-{index}.json"
     path.write_text(json.dumps(event))
-    return ["invoke", str(path), "--policy", str(policy_file), "--state-table", STATE_TABLE, *extra]
+    return [str(path), "--policy", str(policy_file), "--state-table", STATE_TABLE, *extra]
 
 
 def _command(event: dict[str, Any], policy_file: Path, folder: Path, index: int | str) -> list[str]:
     """The same invoke as a process of its own (two at once stand for two instances of the function)."""
-    return [sys.executable, "-m", "rollout_guard_cli.main", *_arguments(event, policy_file, folder, index)]
+    return [sys.executable, "-m", "rollout_guard_cli.main", "invoke",
+            *_arguments(event, policy_file, folder, index)]
 
 
 def _rows(index: int, title: str, returncode: int, stdout: str, stderr: str) -> list[list[str]]:
@@ -178,7 +180,7 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
 
 def _invoke(event: dict[str, Any], policy_file: Path, folder: Path, name: str, env: dict[str, str],
             *extra: str) -> dict[str, Any]:
-    code, stdout, stderr = run_captured(_arguments(event, policy_file, folder, name, *extra), env)
+    code, stdout, stderr = run_captured(invoke.main, _arguments(event, policy_file, folder, name, *extra), env)
     if code != 0:
         return {"error": stderr.strip() or stdout.strip()}
     result: dict[str, Any] = json.loads(stdout)
@@ -334,7 +336,7 @@ def run(policy_file: Path | None) -> int:
         print(f"rollout-guard state init: {(init.stdout or init.stderr).strip()}\n")
         rows = []
         for index, (title, event) in enumerate(ALERTS, start=1):
-            rows += _rows(index, title, *run_captured(_arguments(event, policy_file, Path(folder), index), env))
+            rows += _rows(index, title, *run_captured(invoke.main, _arguments(event, policy_file, Path(folder), index), env))
         twice, cancels = _twice_at_once(policy_file, url, Path(folder), len(ALERTS) + 1)
         print(text_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")

@@ -32,7 +32,7 @@ from rollout_guard.halts.jobs import INACTIVE_JOB_STATUSES
 from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
 from rollout_guard_cdk.project import DEFAULT_POLICY_FILE, project_context
 
-from . import samples
+from . import operator_requests
 from .tables import text_table
 
 ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
@@ -194,7 +194,7 @@ def ask_everyone(found: list[Target], ask: Callable[[Target], dict[str, Any]],
 
 def halt_request(args: Any) -> dict[str, Any]:
     who = os.environ.get("USER") or "an operator"
-    return samples.halt_request(jobs=args.jobs, reason_code=args.reason_code, comment=args.comment,
+    return operator_requests.halt_request(jobs=args.jobs, reason_code=args.reason_code, comment=args.comment,
                                 force=True if args.force else None, dry_run=args.dry_run,
                                 requested_by=f"rollout-guard halt ({who})",
                                 time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -204,9 +204,9 @@ def throttle_request(args: Any) -> dict[str, Any]:
     who = os.environ.get("USER") or "an operator"
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if args.command == "resume":
-        return samples.resume_request(jobs=args.jobs, dry_run=args.dry_run,
+        return operator_requests.resume_request(jobs=args.jobs, dry_run=args.dry_run,
                                       requested_by=f"rollout-guard resume ({who})", time=when)
-    return samples.throttle_request(jobs=args.jobs, max_per_minute=args.max_per_minute, abort=args.abort,
+    return operator_requests.throttle_request(jobs=args.jobs, max_per_minute=args.max_per_minute, abort=args.abort,
                                     dry_run=args.dry_run, requested_by=f"rollout-guard throttle ({who})", time=when)
 
 

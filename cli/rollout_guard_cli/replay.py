@@ -11,10 +11,15 @@ are those that reported (an approximation the output states).
 
 from __future__ import annotations
 
+import argparse
 import bisect
+import contextlib
 import gzip
 import heapq
+import io
 import json
+import logging
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +27,8 @@ from typing import Any
 
 from rollout_guard.fleet.events import JOB_EXECUTION, DarkCheck, NotAFleetEvent, parse
 from rollout_guard.halts.jobs import JobsError, JobView
+
+from .exits import fail
 
 BATCH = 10
 MAX_LINE = 256 * 1024  # characters: SQS's largest message, far above any fleet event
@@ -216,9 +223,9 @@ class JobVerdict:
 def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None
            ) -> dict[str, JobVerdict]:
     """The detector on the events in event-time order; each job's verdict."""
+    from rollout_guard.adapters.memory_fleet import InMemoryFleetState
     from rollout_guard.fleet.casualties import FAILURES
     from rollout_guard.fleet.detector import Detector
-    from rollout_guard_local.memory_fleet import InMemoryFleetState
 
     clock = [events[0][0] / 1000]
     jobs, timers = ReplayJobs.of(events, clock, targets), ReplayTimers()
@@ -288,3 +295,29 @@ def as_text(verdicts: dict[str, JobVerdict], basis: str) -> str:
     lines.append(f"Jobs from: {basis}")
     return "\n".join(lines)
 
+
+def command(args: argparse.Namespace) -> int:
+    """The fleet signal offline on a stream of the fleet's events: would each job have halted, when, on what."""
+    from rollout_guard.policy import PolicyError, load_file
+    from rollout_guard.telemetry import logger
+
+    try:
+        policy = load_file(args.policy)
+        if not policy.fleet_rules():
+            return fail(f"policy {args.policy} has no fleet-signal rule (match.signal: casualties) to replay")
+        events = read_events(Path(args.events))
+        targets = read_jobs(Path(args.jobs)) if args.jobs else None
+    except PolicyError as error:
+        return fail(f"invalid policy {args.policy}: {error.problems[0]}")
+    except ReplayError as error:
+        return fail(str(error))
+    logger.setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with contextlib.redirect_stdout(io.StringIO()):  # the detector's metrics: not the replay's output
+        verdicts = replay(events, policy, targets)
+    basis = FROM_FILE.format(path=args.jobs) if args.jobs else FROM_EVENTS
+    if args.output == "json":
+        print(json.dumps(as_json(verdicts, basis), indent=2))
+    else:
+        print(as_text(verdicts, basis))
+    return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
-from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
+from rollout_guard.iot_limits import FAILURE_TYPES, JOB_GLOB, RATE_RANGE, REASON_CODE
 
 # Globs over job ids use only characters that job ids and IAM resource patterns share, so the stacks can turn
 # each glob into an exact job ARN pattern.
@@ -33,8 +33,6 @@ RECHECK_DEFAULT_S, RECHECK_BOUNDS = 15 * 60, (60, 86400)
 MAX_THROTTLED_DEFAULT_S, MAX_THROTTLED_BOUNDS = 86400, (3600, 14 * 86400)
 ABORT_KEYS = {"failure_type", "percent", "min_executed"}
 # UpdateJob's limits (botocore's model; the IoT developer guide gives 1 to 1,000 a minute for the rollout rate).
-FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
-RATE_RANGE = (1, 1000)
 # botocore's `integer` shapes (minNumberOfExecutedThings has a minimum of 1 and no maximum of its own) are 32-bit:
 # the one bound of every count the policy or an operator gives, so that nothing the API would refuse passes a check.
 INTEGER_MAX = 2**31 - 1

@@ -1,10 +1,11 @@
 """The state table, once: its key, its TTL attribute, and every kind of item it holds (key prefix, how long it is
-kept). The claims and fleet adapters, `rollout-guard state init` and the stack read it here; what each item holds is
-told where it is written (`halts.claims`, `fleet.state`)."""
+kept). The claims and fleet adapters and the stack read it here, `rollout-guard state init` and the local tools create
+the table from it; what each item holds is told where it is written (`halts.claims`, `fleet.state`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 TABLE_KEY = "id"  # the partition key, a string
 TABLE_TTL = "expiration"  # epoch seconds; DynamoDB deletes an item some time after
@@ -36,3 +37,17 @@ def kind_of(key: str) -> ItemKind:
         if key.startswith(kind.prefix):
             return kind
     raise ValueError(f"no item kind for key {key!r}")
+
+
+def create_state_table(dynamodb: Any, name: str) -> bool:
+    """The table with this schema where `dynamodb` (a boto3 client) points, its TTL on (`rollout-guard state init`,
+    the drill, the simulator, the bench); False when it already exists (left as it is)."""
+    try:
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": TABLE_KEY, "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": TABLE_KEY, "KeyType": "HASH"}])
+    except dynamodb.exceptions.ResourceInUseException:
+        return False
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL})
+    return True

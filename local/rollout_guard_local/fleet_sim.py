@@ -148,7 +148,7 @@ def generate(scenario: Scenario) -> Truth:
 
 
 def _device_events(device: Device, scenario: Scenario, rng: random.Random, dropped: bool) -> list[tuple[int, dict]]:
-    from rollout_guard_cli.samples import job_execution, presence
+    from rollout_guard_local.samples import job_execution, presence
 
     out: list[tuple[int, dict]] = []
     if device.fate == "failed":
@@ -171,7 +171,7 @@ def _device_events(device: Device, scenario: Scenario, rng: random.Random, dropp
 
 
 def _outage_events(name: str, outage: Outage, rng: random.Random) -> list[tuple[int, dict]]:
-    from rollout_guard_cli.samples import presence
+    from rollout_guard_local.samples import presence
 
     down = START_MS + int((outage.at_s + rng.uniform(0, 20)) * 1000)
     up = START_MS + int((outage.at_s + outage.lasts_s + rng.uniform(0, 40)) * 1000)
@@ -413,8 +413,8 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
     from rollout_guard.bootstrap import build_runtime
     from rollout_guard.handler import invoke
+    from rollout_guard.schema import create_state_table
     from rollout_guard.settings import Settings
-    from rollout_guard_cli.state import create_state_table
     from rollout_guard_local.context import LocalContext
 
     truth, clock = generate(scenario), Clock()
@@ -504,9 +504,9 @@ def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1
     DynamoDB write and each IoT call cost fixed milliseconds), which is the clock of the write log."""
     import yaml
 
+    from rollout_guard.adapters.memory_fleet import InMemoryFleetState
     from rollout_guard.fleet.detector import Detector
     from rollout_guard.policy import load
-    from rollout_guard_local.memory_fleet import InMemoryFleetState
 
     minutes = devices / per_minute
     scenario = Scenario("a million devices", devices, devices, threshold=devices + 1, per_minute=per_minute,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rollout_guard_cli import samples
 from rollout_guard_cli.drill import ROLLOUT_CONFIG, THROTTLE_RULE, timer_event
+from rollout_guard_local import samples
 from rollout_guard_local.emulator import client, client_env
 from tests import cli
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rollout_guard_cli import samples
-from rollout_guard_local import rehearsal
+from rollout_guard_local import rehearsal, samples
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env
 from tests.conftest import IN_THE_CDK_WORKER, create_jobs
 

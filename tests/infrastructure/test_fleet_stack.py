@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from rollout_guard.halts import alerts
-from rollout_guard_cli import samples
+from rollout_guard_local import samples
 from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources, statements
 

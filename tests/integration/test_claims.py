@@ -113,7 +113,7 @@ class AlwaysActive:
 def test_instances_that_all_see_a_job_active_cancel_it_once(emulator):
     from rollout_guard.adapters.clients import make_client
     from rollout_guard.adapters.iot import IotJobs
-    from rollout_guard_cli.state import create_state_table
+    from rollout_guard.schema import create_state_table
 
     assert create_state_table(make_client("dynamodb", region="eu-west-1", endpoint_url=emulator), "claims")
     create_jobs(http_iot_client(emulator), "fw-a", "fw-b", "fw-c")

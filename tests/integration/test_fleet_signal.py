@@ -16,9 +16,9 @@ from moto.iot.models import iot_backends
 from rollout_guard.bootstrap import build_runtime
 from rollout_guard.fleet.events import parse_body
 from rollout_guard.handler import invoke, lambda_handler
+from rollout_guard.schema import create_state_table
 from rollout_guard.settings import Settings
-from rollout_guard_cli import samples
-from rollout_guard_cli.state import create_state_table
+from rollout_guard_local import samples
 from rollout_guard_local.context import LocalContext
 from tests.integration.test_handler import emf
 from tests.unit.fakes import KeptTimers

@@ -9,10 +9,10 @@ import pytest
 from moto import mock_aws
 
 from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
+from rollout_guard.adapters.memory_fleet import InMemoryFleetState
 from rollout_guard.fleet.casualties import DARK, STILL_DARK, Casualty
 from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key
-from rollout_guard_cli.state import create_state_table
-from rollout_guard_local.memory_fleet import InMemoryFleetState
+from rollout_guard.schema import create_state_table
 
 AT = 1_800_000_000_000
 

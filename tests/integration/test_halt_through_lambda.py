@@ -14,7 +14,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from rollout_guard_cli import everywhere, samples
+from rollout_guard_cli import everywhere, operator_requests
 
 TARGET = everywhere.Target("eu", "eu-west-1", "RolloutGuard-eu", Path("policy.yaml"))
 
@@ -44,7 +44,7 @@ def stubbed(monkeypatch):
 
 
 def test_the_guards_function_is_invoked_with_the_request_and_its_decisions_come_back(stubbed):
-    request = samples.halt_request(jobs="fw-2-4-*")
+    request = operator_requests.halt_request(jobs="fw-2-4-*")
     decisions = [{"jobId": "fw-2-4-eu", "action": "canceled", "reasonCode": "OPERATOR_HALT", "force": False,
                   "detail": "rule operator-halt cancels; CancelJob accepted (without force)"}]
     stubbed.add_response("invoke", {"StatusCode": 200, "Payload": payload({"status": "handled", "detail": "ok",

@@ -7,7 +7,7 @@ import pytest
 
 from rollout_guard.halts import alerts
 from rollout_guard.halts.alerts import UnrecognisedAlert
-from rollout_guard_cli import samples
+from rollout_guard_local import samples
 
 
 def set_path(event: dict, path: str, value) -> dict:

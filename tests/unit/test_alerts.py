@@ -123,20 +123,20 @@ def test_non_string_job_ids_are_kept_for_reporting_not_dropped():
 
 
 def test_an_operator_event_whose_detail_type_is_not_text_is_refused_in_one_line():
-    from rollout_guard_cli import samples
+    from rollout_guard_cli import operator_requests
 
     for detail_type in ([], {"x": 1}, 7):
-        event = {**samples.throttle_request(), "detail-type": detail_type}
+        event = {**operator_requests.throttle_request(), "detail-type": detail_type}
         with pytest.raises(alerts.UnrecognisedAlert):
             alerts.parse(event)
 
 
 def test_an_operator_throttle_is_read_with_the_policys_checks():
-    from rollout_guard_cli import samples
+    from rollout_guard_cli import operator_requests
 
-    alert = alerts.parse(samples.throttle_request(max_per_minute=7, abort={"failureType": "ALL", "percent": 20,
+    alert = alerts.parse(operator_requests.throttle_request(max_per_minute=7, abort={"failureType": "ALL", "percent": 20,
                                                                              "minExecuted": 5}))
     assert alert.request is not None and alert.request.action == "throttle"
     assert (alert.request.throttle.max_per_minute, alert.request.throttle.abort.failure_type) == (7, "ALL")
     with pytest.raises(alerts.UnrecognisedAlert, match="throttle request: throttle.max_per_minute 0"):
-        alerts.parse(samples.throttle_request(max_per_minute=0))
+        alerts.parse(operator_requests.throttle_request(max_per_minute=0))

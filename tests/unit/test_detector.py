@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from rollout_guard.adapters.memory_fleet import InMemoryFleetState
 from rollout_guard.fleet.detector import DARK_CHECK_SLACK_S, Detector
 from rollout_guard.fleet.events import DarkCheck
-from rollout_guard_cli import samples
-from rollout_guard_local.memory_fleet import InMemoryFleetState
+from rollout_guard_local import samples
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, KeptTimers, active
 

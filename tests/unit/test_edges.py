@@ -9,7 +9,7 @@ from rollout_guard import policy
 from rollout_guard.halts import alerts, decisions
 from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard.policy import PolicyError
-from rollout_guard_cli import samples
+from rollout_guard_local import samples
 from tests.conftest import make_policy
 
 

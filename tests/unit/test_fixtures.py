@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rollout_guard_cli import samples
+from rollout_guard_local import samples
 from tests.fixtures import EVENTS, FIXTURES, render
 
 

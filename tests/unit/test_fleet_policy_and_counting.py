@@ -14,7 +14,7 @@ from rollout_guard.fleet.state import decode, encode
 from rollout_guard.halts import decisions
 from rollout_guard.halts.alerts import FLEET, Alert
 from rollout_guard.policy import Casualties, PolicyError
-from rollout_guard_cli import samples
+from rollout_guard_local import samples
 from tests.conftest import make_policy
 
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rollout_guard.adapters.memory_fleet import InMemoryFleetState
 from rollout_guard.fleet import dark_things
 from rollout_guard.fleet.casualties import minute_of
 from rollout_guard.fleet.detector import Detector
 from rollout_guard.fleet.events import NotAFleetEvent
 from rollout_guard.fleet.state import ThingDays
-from rollout_guard_cli import samples
-from rollout_guard_local.memory_fleet import InMemoryFleetState
+from rollout_guard_local import samples
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, active
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from rollout_guard.adapters.memory_fleet import InMemoryFleetState
 from rollout_guard.fleet import dark_things
 from rollout_guard.fleet.casualties import STILL_DARK, Casualty, Tally, verdict
 from rollout_guard.fleet.dark_things import WATERMARK_SLACK_S, WATERMARK_WAIT_S
@@ -17,8 +18,7 @@ from rollout_guard.fleet.detector import PER_THING_LOOKUPS, WATERMARK_POLL_S, De
 from rollout_guard.fleet.events import DarkCheck
 from rollout_guard.fleet.state import ThingDays, bucket_key, bucket_shard, tally_key
 from rollout_guard.policy import Casualties
-from rollout_guard_cli import samples
-from rollout_guard_local.memory_fleet import InMemoryFleetState
+from rollout_guard_local import samples
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, KeptTimers, active
 

@@ -7,7 +7,7 @@ import pytest
 
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.alerts import UnrecognisedAlert
-from rollout_guard_cli import samples
+from rollout_guard_cli import operator_requests
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, active
 
@@ -23,7 +23,7 @@ def fleet(*job_ids: str) -> FakeJobs:
 
 
 def halt(fake: FakeJobs, **request) -> guard.Outcome:
-    return guard.respond(alerts.parse(samples.halt_request(**request)), POLICY, fake)
+    return guard.respond(alerts.parse(operator_requests.halt_request(**request)), POLICY, fake)
 
 
 def test_the_request_cancels_the_active_jobs_its_glob_and_the_rule_both_allow():
@@ -63,7 +63,7 @@ def test_a_dry_run_request_cancels_nothing():
 def test_without_a_rule_for_operators_the_guard_refuses_and_says_why():
     jobs = fleet("fw-2-4-eu")
 
-    outcome = guard.respond(alerts.parse(samples.halt_request()), make_policy("rules: [{name: a, match: "
+    outcome = guard.respond(alerts.parse(operator_requests.halt_request()), make_policy("rules: [{name: a, match: "
                                                                               "{alarm_name: x}}]"), jobs)
 
     assert jobs.cancels() == [] and outcome.detail == "no rule matches source rollout-guard.operator"
@@ -76,7 +76,7 @@ def test_without_a_rule_for_operators_the_guard_refuses_and_says_why():
     ({"jobs": "fw-*", "reasonCode": "bad build"}, "detail.reasonCode 'bad build' must be 1 to 128 of A-Z, 0-9 and _"),
 ])
 def test_a_malformed_request_is_refused_in_one_line(detail, problem):
-    event = samples.halt_request()
+    event = operator_requests.halt_request()
     event["detail"] = detail
 
     with pytest.raises(UnrecognisedAlert) as caught:

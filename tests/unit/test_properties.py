@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from rollout_guard import policy
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.alerts import UnrecognisedAlert
-from rollout_guard.halts.jobs import COMMENT_LIMIT, JOB_ID, comment_length, is_control
+from rollout_guard.halts.jobs import comment_length, is_control
+from rollout_guard.iot_limits import COMMENT_LIMIT, JOB_ID
 from rollout_guard.policy import PolicyError
 from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from rollout_guard.documents import show
-from rollout_guard.halts.jobs import JOB_GLOB, REASON_CODE
+from rollout_guard.iot_limits import JOB_GLOB, REASON_CODE
 from rollout_guard.policy import CANCEL, THROTTLE, Throttle, throttle_settings
 
 ALARM = "cloudwatch_alarm"

@@ -11,7 +11,8 @@ from typing import Any
 
 from rollout_guard.documents import show
 from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
-from rollout_guard.halts.jobs import JOB_ID, JobsError, JobView, safe_comment
+from rollout_guard.halts.jobs import JobsError, JobView, safe_comment
+from rollout_guard.iot_limits import JOB_ID
 from rollout_guard.policy import CANCEL as CANCEL_ACTION
 from rollout_guard.policy import THROTTLE, Policy, Rule
 

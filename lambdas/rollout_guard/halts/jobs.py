@@ -7,10 +7,11 @@ the API that every caller (the guard, the `cancel` drop-in) must respect before 
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from rollout_guard.iot_limits import COMMENT_LIMIT
 
 # --- IoT's vocabulary ---------------------------------------------------------------------------------------
 
@@ -24,10 +25,6 @@ EXECUTED_COUNTS = ("numberOfInProgressThings", "numberOfSucceededThings", "numbe
 
 # --- CancelJob's constraints (botocore's service model) ------------------------------------------------------
 
-JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")  # a job id with * and ? (policies' jobs, operators' halts)
-REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
-COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
 
 
 NOT_FOUND = "ResourceNotFoundException"

@@ -1,4 +1,5 @@
-"""Sample alerts of every supported kind, in the exact shape each delivery path hands to the Lambda.
+"""Sample alerts of every supported kind, in the exact shape each delivery path hands to the Lambda (local tooling:
+an operator's own requests are `rollout_guard_cli.requests`).
 
 `rollout-guard events` prints them; the drill, the bench and the tests build their alerts here too (the test
 fixtures in tests/events are made from these builders, and a test holds them equal). Ids are derived from the
@@ -322,46 +323,6 @@ def job_created(job_id: str = "fw-2-6-eu", error_code: str | None = None) -> dic
     return _eventbridge("aws.iot", "AWS API Call via CloudTrail", detail, [])
 
 
-def halt_request(jobs: str = "fw-2-4-*", reason_code: str | None = "OPERATOR_HALT", comment: str | None = None,
-                 force: bool | None = None, dry_run: bool = False, requested_by: str | None = "ops@example.com",
-                 time: str | None = None) -> dict[str, Any]:
-    """An operator's halt, as `rollout-guard halt` sends it to each guard and as it may be put on the control bus."""
-    detail: dict[str, Any] = {"jobs": jobs, "dryRun": dry_run}
-    for key, value in (("reasonCode", reason_code), ("comment", comment), ("force", force),
-                       ("requestedBy", requested_by)):
-        if value is not None:
-            detail[key] = value
-    event = _eventbridge("rollout-guard.operator", "Rollout Halt Requested", detail, [])
-    if time:
-        event["time"] = time
-    return event
-
-
-def throttle_request(jobs: str = "fw-2-4-*", max_per_minute: int = 5, abort: dict[str, Any] | None = None,
-                     dry_run: bool = False, requested_by: str | None = "ops@example.com",
-                     time: str | None = None) -> dict[str, Any]:
-    """An operator's throttle (`rollout-guard throttle`): the jobs' rollout slowed, an abort criterion armed."""
-    detail: dict[str, Any] = {"jobs": jobs, "maxPerMinute": max_per_minute, "dryRun": dry_run}
-    if abort:
-        detail["abort"] = abort
-    if requested_by:
-        detail["requestedBy"] = requested_by
-    event = _eventbridge("rollout-guard.operator", "Rollout Throttle Requested", detail, [])
-    if time:
-        event["time"] = time
-    return event
-
-
-def resume_request(jobs: str = "fw-2-4-*", dry_run: bool = False, requested_by: str | None = "ops@example.com",
-                   time: str | None = None) -> dict[str, Any]:
-    """An operator's resume (`rollout-guard resume`): the jobs the guard throttled put back as they were."""
-    detail: dict[str, Any] = {"jobs": jobs, "dryRun": dry_run, **({"requestedBy": requested_by} if requested_by else {})}
-    event = _eventbridge("rollout-guard.operator", "Rollout Resume Requested", detail, [])
-    if time:
-        event["time"] = time
-    return event
-
-
 KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alarm-eventbridge": alarm_eventbridge,
     "alarm-eventbridge-math": alarm_eventbridge_math,
@@ -376,7 +337,6 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "presence": presence,
     "fleet-batch": lambda: sqs_batch(job_execution(), presence()),
     "job-created": job_created,
-    "halt-request": halt_request,
 }
 # The kinds that are not alerts: the detector's input, and the pre-start gate's.
 FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created"})

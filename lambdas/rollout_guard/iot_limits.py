@@ -1,0 +1,14 @@
+"""What AWS IoT's job APIs accept, once: job ids, reason codes, comments (CancelJob), the rollout rate and abort
+criteria (CreateJob/UpdateJob). A leaf: the policy, the use cases, the CLI and the stack read it; it imports nothing
+of the project."""
+
+from __future__ import annotations
+
+import re
+
+JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+JOB_GLOB = re.compile(r"[A-Za-z0-9_*?-]{1,64}")  # a job id with * and ? (policies' jobs, operators' halts)
+REASON_CODE = re.compile(r"[A-Z0-9_]{1,128}")
+COMMENT_LIMIT = 2028  # characters as the API counts them (UTF-16 code units)
+RATE_RANGE = (1, 1000)  # jobExecutionsRolloutConfig.maximumPerMinute
+FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")  # abortConfig.criteriaList[].failureType
