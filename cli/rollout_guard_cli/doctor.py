@@ -15,6 +15,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from rollout_guard_cdk import outputs
+
 from .doctor_account import (
     DETECT_CLOSED,
     FLEET_QUEUE_LAG_S,
@@ -98,9 +100,9 @@ def check_function(account: Account) -> Iterator[Finding]:
         yield Finding("function", PROBLEM, "the stack has no guard function", f"cdk deploy {account.target.stack}")
         return
     env = (account.function.get("Environment") or {}).get("Variables", {})
-    wanted = {settings.STATE_TABLE: account.one(TABLE, "GuardStateTable"),
-              settings.DEAD_LETTER_QUEUE: account.one(QUEUE, "GuardDeadLetterQueue"),
-              settings.FLEET_QUEUE: account.one(QUEUE, "GuardFleetQueue")}
+    wanted = {settings.STATE_TABLE: account.output(outputs.STATE_TABLE),
+              settings.DEAD_LETTER_QUEUE: account.output(outputs.DEAD_LETTER_QUEUE),
+              settings.FLEET_QUEUE: account.output(outputs.FLEET_QUEUE)}
     drifted = [f"{variable}={env.get(variable)!r}, the stack made {made!r}" for variable, made in wanted.items()
                if made is not None and env.get(variable) != made]
     if drifted:
@@ -211,14 +213,14 @@ def _alarm_routes(account: Account) -> dict[str, Any]:
     """How alarms reach the guard: the stack's EventBridge rule's alarm-name prefixes, and the ARNs an alarm action
     may name (the alert topic, topics the guard subscribes to, the function)."""
     prefixes: list[str] = []
-    rule_name = account.one("AWS::Events::Rule", "GuardAlarmRule")
+    rule_name = account.output(outputs.ALARM_RULE)
     if rule_name is not None:
         rule = account.client("events").describe_rule(Name=rule_name)
         if rule.get("State") == "ENABLED":
             names = json.loads(rule.get("EventPattern") or "{}").get("detail", {}).get("alarmName", [])
             prefixes = [n["prefix"] if isinstance(n, dict) else n for n in names
                         if isinstance(n, str) or "prefix" in n]
-    topics = account.physical(TOPIC, "GuardAlertTopic")
+    topics = [topic] if (topic := account.output(outputs.ALERT_TOPIC)) else []
     actions = {*topics, *account.config.alert_topic_arns}
     if account.function is not None:
         actions.add(account.function["FunctionArn"])
@@ -263,8 +265,7 @@ def check_defender(account: Account) -> Iterator[Finding]:
     if not globs:
         return
     iot = account.client("iot")
-    topics = set(account.physical(TOPIC, "GuardAlertTopic"))
-    roles = account.physical("AWS::IAM::Role", "GuardDefenderAlertRole")
+    topic, role_arn = account.output(outputs.ALERT_TOPIC), account.output(outputs.DEFENDER_ALERT_ROLE)
     names = [p["name"] for page in iot.get_paginator("list_security_profiles").paginate()
              for p in page.get("securityProfileIdentifiers", [])]
     matched = [name for name in names if any(fnmatchcase(name, glob) for glob in globs)]
@@ -272,13 +273,14 @@ def check_defender(account: Account) -> Iterator[Finding]:
     for name in matched:
         target = iot.describe_security_profile(securityProfileName=name).get("alertTargets", {}).get("SNS", {})
         role = target.get("roleArn", "")
-        if target.get("alertTargetArn") in topics and any(role.endswith(f"/{r}") for r in roles):
+        if topic is not None and target.get("alertTargetArn") == topic and role == role_arn:
             sending.append(name)
     if sending:
         yield Finding("device defender", OK, f"alerting the guard's topic through the stack's role: "
                       f"{', '.join(sending)}. {DETECT_CLOSED}")
         return
-    topic, role = next(iter(topics), "<alert topic>"), (roles or ["<defender alert role>"])[0]
+    role = role_arn.rsplit("/", 1)[-1] if role_arn else "<defender alert role>"
+    topic = topic or "<alert topic>"
     yield Finding("device defender", PROBLEM, f"no security profile matching {', '.join(globs)} sends its "
                   f"violations to the guard ({len(matched)} match). {DETECT_CLOSED}",
                   "aws iot update-security-profile --security-profile-name NAME --alert-targets "
@@ -311,22 +313,22 @@ def check_kill_switch(account: Account) -> Iterator[Finding]:
                       f"aws ssm put-parameter --name {name} --value off --overwrite")
 
 
-# The queues that hold what the guard could not handle: (check, logical id prefix, what a message is, the fix).
+# The queues that hold what the guard could not handle: (check, the stack's output, what a message is, the fix).
 DRAINED = (
-    ("dead letters", "GuardDeadLetterQueue", "alert(s) the guard never handled",
+    ("dead letters", outputs.DEAD_LETTER_QUEUE, "alert(s) the guard never handled",
      "replay each with rollout-guard invoke"),
-    ("fleet errors", "GuardFleetErrorQueue", "fleet message(s) IoT could not deliver or the function could not "
+    ("fleet errors", outputs.FLEET_ERROR_QUEUE, "fleet message(s) IoT could not deliver or the function could not "
      "handle", "an IoT error message carries the event in base64OriginalPayload; replay events with rollout-guard "
      "invoke (or rollout-guard replay to see what they would have done)"),
-    ("timer dead letters", "GuardTimerDeadLetterQueue", "throttle timer(s) Scheduler could not deliver: their jobs "
+    ("timer dead letters", outputs.TIMER_DEAD_LETTER_QUEUE, "throttle timer(s) Scheduler could not deliver: their jobs "
      "are not watched", "rollout-guard status lists the throttled jobs: resume or halt each; replay a timer's event "
      "with rollout-guard invoke"),
 )
 
 
 def check_dead_letters(account: Account) -> Iterator[Finding]:
-    for check, prefix, what, fix in DRAINED:
-        for url in account.physical(QUEUE, prefix):
+    for check, output, what, fix in DRAINED:
+        for url in filter(None, [account.output(output)]):
             attributes = account.client("sqs").get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
             depth = sum(int(value) for value in attributes.get("Attributes", {}).values())
@@ -352,7 +354,7 @@ def check_function_health(account: Account) -> Iterator[Finding]:
 
 
 def check_fleet_queue(account: Account) -> Iterator[Finding]:
-    url = account.one(QUEUE, "GuardFleetQueue")
+    url = account.output(outputs.FLEET_QUEUE)
     if url is None or account.function is None:
         return
     mappings = account.client("lambda").list_event_source_mappings(

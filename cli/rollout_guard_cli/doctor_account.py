@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
+from rollout_guard_cdk import outputs
+
 from .doctor_policy import permission
 from .everywhere import Target, client
 
@@ -80,19 +82,17 @@ class Account:
             StackName=self.target.stack)
         return [summary for page in pages for summary in page["StackResourceSummaries"]]
 
-    def physical(self, kind: str, prefix: str) -> list[str]:
+    def output(self, key: str) -> str | None:
+        """One of the stack's outputs (`rollout_guard_cdk.outputs`): None without the stack, or when the guard as
+        deployed has no such resource."""
         if self.stack is None:
-            return []
-        return [r["PhysicalResourceId"] for r in self.resources
-                if r.get("ResourceType") == kind and r["LogicalResourceId"].startswith(prefix)]
-
-    def one(self, kind: str, prefix: str) -> str | None:
-        found = self.physical(kind, prefix)
-        return found[0] if len(found) == 1 else None
+            return None
+        return next((found["OutputValue"] for found in self.stack.get("Outputs", []) if found.get("OutputKey") == key),
+                    None)
 
     @cached_property
     def function(self) -> dict[str, Any] | None:
-        name = self.one(FUNCTION, "GuardFunction")
+        name = self.output(outputs.FUNCTION)
         return None if name is None else self.client("lambda").get_function_configuration(FunctionName=name)
 
     @cached_property

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
+from rollout_guard_cdk import outputs
+
 from .doctor_account import OK, PROBLEM, WARNING, Account, Finding
 
 TRAILS_PER_REGION = 5  # CloudTrail's quota, not adjustable
@@ -80,7 +82,7 @@ def _timers(account: Account) -> dict[str, dict[str, Any]]:
 def check_throttled_jobs(account: Account) -> Iterator[Finding]:
     """Each job the guard holds throttled (its pending timer says since when): over an hour is a warning, since a
     job still rolling out holds a slot of the account's job concurrency."""
-    if account.stack is None or not account.physical("AWS::IAM::Role", "GuardEscalationSchedulerRole"):
+    if account.output(outputs.ESCALATION_SCHEDULER_ROLE) is None:
         return
     timers = _timers(account)
     if not timers:
@@ -106,13 +108,13 @@ def check_throttled_jobs(account: Account) -> Iterator[Finding]:
 def check_timer_role(account: Account) -> Iterator[Finding]:
     """Scheduler puts each timer's event on the bus as the stack's role: without events:PutEvents there, every
     throttle's timer fails and its job is watched by nobody."""
-    roles = account.physical("AWS::IAM::Role", "GuardEscalationSchedulerRole")
-    if not roles:
+    role = account.output(outputs.ESCALATION_SCHEDULER_ROLE)
+    if role is None:
         return
     iam, bus = account.client("iam"), ":event-bus/default"
     allowed = []
-    for name in iam.list_role_policies(RoleName=roles[0]).get("PolicyNames", []):
-        document = iam.get_role_policy(RoleName=roles[0], PolicyName=name)["PolicyDocument"]
+    for name in iam.list_role_policies(RoleName=role).get("PolicyNames", []):
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         document = json.loads(document) if isinstance(document, str) else document
         statements = document.get("Statement", [])
         for statement in statements if isinstance(statements, list) else [statements]:
@@ -124,7 +126,7 @@ def check_timer_role(account: Account) -> Iterator[Finding]:
                     and any(r == "*" or str(r).endswith(bus) for r in resources):
                 allowed.append(name)
     if allowed:
-        yield Finding("timer role", OK, f"{roles[0]} may put the throttle timers' events on the default bus")
+        yield Finding("timer role", OK, f"{role} may put the throttle timers' events on the default bus")
     else:
-        yield Finding("timer role", PROBLEM, f"{roles[0]} may not put events on the default bus: every throttle's "
+        yield Finding("timer role", PROBLEM, f"{role} may not put events on the default bus: every throttle's "
                       "timer would fail, and its job be watched by nobody", f"cdk deploy {account.target.stack}")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rollout_guard_cdk import outputs
 from rollout_guard_local import samples
 from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env, moto_server
 from rollout_guard_local.fault_proxy import FaultProxy
@@ -298,12 +299,10 @@ def prepare_account(url: str, stack: str = STACK) -> None:
     cloudtrail = client("cloudtrail", url)
     cloudtrail.create_trail(Name="management-events", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
     cloudtrail.start_logging(Name="management-events")
-    made = {r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
-    topic = next(arn for logical, arn in made.items() if logical.startswith("GuardAlertTopic"))
-    role = next(name for logical, name in made.items() if logical.startswith("GuardDefenderAlertRole"))
+    made = {o["OutputKey"]: o["OutputValue"]
+            for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
     iot.create_security_profile(securityProfileName="fw-baseline", alertTargets={"SNS": {
-        "alertTargetArn": topic, "roleArn": client("iam", url).get_role(RoleName=role)["Role"]["Arn"]}})
+        "alertTargetArn": made[outputs.ALERT_TOPIC], "roleArn": made[outputs.DEFENDER_ALERT_ROLE]}})
 
 
 def _doctor(url: str, folder: Path, env: dict[str, str]) -> list[str]:

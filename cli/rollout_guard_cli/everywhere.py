@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard.halts.jobs import INACTIVE_JOB_STATUSES
+from rollout_guard_cdk import outputs
 from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
 from rollout_guard_cdk.project import DEFAULT_POLICY_FILE, project_context
 
@@ -110,19 +111,12 @@ def client(service: str, region: str) -> Any:
     return make_client(service, max_attempts=3, region=region)
 
 
-# The guard's resources in its stack, by logical id (the construct's ids are stable: see rollout_guard_cdk).
-FUNCTION, STATE_TABLE = ("AWS::Lambda::Function", "GuardFunction"), ("AWS::DynamoDB::Table", "GuardStateTable")
-
-
-def deployed(target: Target, wanted: tuple[str, str]) -> str:
-    """The physical id of one of the guard's resources, read from its CloudFormation stack."""
-    kind, prefix = wanted
-    pages = client("cloudformation", target.region).get_paginator("list_stack_resources").paginate(
-        StackName=target.stack)
-    found = [r["PhysicalResourceId"] for page in pages for r in page["StackResourceSummaries"]
-             if r.get("ResourceType") == kind and r["LogicalResourceId"].startswith(prefix)]
-    if len(found) != 1:
-        raise RuntimeError(f"stack {target.stack} in {target.region} has no {kind} {prefix}")
+def deployed(target: Target, output: str) -> str:
+    """One of the guard's resources, as its CloudFormation stack's output names it (`rollout_guard_cdk.outputs`)."""
+    stack = client("cloudformation", target.region).describe_stacks(StackName=target.stack)["Stacks"][0]
+    found = [o["OutputValue"] for o in stack.get("Outputs", []) if o.get("OutputKey") == output]
+    if not found:
+        raise RuntimeError(f"stack {target.stack} in {target.region} has no output {output}")
     return found[0]
 
 
@@ -130,7 +124,7 @@ def deployed(target: Target, wanted: tuple[str, str]) -> str:
 
 
 def via_lambda(target: Target, request: dict[str, Any]) -> dict[str, Any]:
-    answer = client("lambda", target.region).invoke(FunctionName=deployed(target, FUNCTION),
+    answer = client("lambda", target.region).invoke(FunctionName=deployed(target, outputs.FUNCTION),
                                                     Payload=json.dumps(request).encode())
     payload = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError"):
@@ -142,7 +136,7 @@ def via_lambda(target: Target, request: dict[str, Any]) -> dict[str, Any]:
 def via_local(target: Target, request: dict[str, Any]) -> dict[str, Any]:
     from rollout_guard import settings
 
-    table = deployed(target, STATE_TABLE)
+    table = deployed(target, outputs.STATE_TABLE)
     env = {**os.environ, "AWS_REGION": target.region, "AWS_DEFAULT_REGION": target.region}
     if target.context.get("killSwitchParameter"):
         env[settings.KILL_SWITCH] = target.context["killSwitchParameter"]
@@ -264,7 +258,7 @@ def _throttle_records(target: Target) -> Any:
     from rollout_guard.adapters.dynamo_throttles import DynamoThrottles
 
     try:
-        table = deployed(target, STATE_TABLE)
+        table = deployed(target, outputs.STATE_TABLE)
     except (RuntimeError, ClientError, BotoCoreError):
         return None
     return DynamoThrottles(table, lambda: client("dynamodb", target.region))

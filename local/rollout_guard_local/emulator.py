@@ -103,9 +103,10 @@ def serve(argv: list[str]) -> None:
     takes them, or `--fd N` to serve on a listening socket the caller made (`moto_server()`)."""
     from moto.server import main
 
-    from . import emulator_dynamodb, emulator_events, emulator_iot, emulator_speed
+    from . import emulator_cloudformation, emulator_dynamodb, emulator_events, emulator_iot, emulator_speed
 
     emulator_iot.install()
+    emulator_cloudformation.install()
     emulator_events.install()
     emulator_dynamodb.install()
     emulator_speed.install()

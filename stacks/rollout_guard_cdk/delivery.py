@@ -28,6 +28,7 @@ from rollout_guard.halts.alerts import (
     TIMER_SOURCE,
 )
 
+from . import outputs
 from .config import ConfigError, GuardConfig
 from .findings import acknowledge
 
@@ -150,7 +151,7 @@ class Delivery:
                                                resources=[self.key.key_arn]))
         acknowledge(role, "IAM5[Action::kms:GenerateDataKey*]",
                     "SNS needs a data key of the topic's own key to store an encrypted message; only that key")
-        CfnOutput(Stack.of(self.scope), "DefenderAlertRoleArn", value=role.role_arn,
+        CfnOutput(Stack.of(self.scope), outputs.DEFENDER_ALERT_ROLE, value=role.role_arn,
                   description="roleArn of a security profile's SNS alert target (with AlertTopicArn)")
         return role
 

@@ -309,10 +309,41 @@ def test_dry_run_switch_reaches_the_function(variant):
     assert function["Environment"]["Variables"]["ROLLOUT_GUARD_DRY_RUN"] == "true"
 
 
-def test_outputs(template):
-    assert set(template["Outputs"]) == {"AlertTopicArn", "FunctionName", "DeadLetterQueueUrl", "DashboardUrl",
-                                        "OperationsTopicArn", "DefenderAlertRoleArn", "StateTableName"}
-    assert "#dashboards:name=" in render(template["Outputs"]["DashboardUrl"]["Value"])
+def test_outputs_name_every_resource_the_cli_reads(template, variant):
+    from rollout_guard_cdk import outputs
+
+    declared = {value for name, value in vars(outputs).items() if name.isupper()}
+    named = {key: output["Value"] for key, output in template["Outputs"].items()}
+    kinds = {key: template["Resources"][value.get("Ref") or value.get("Fn::GetAtt", [""])[0]]["Type"]
+             for key, value in named.items() if "Ref" in value or "Fn::GetAtt" in value}
+
+    assert set(named) == declared  # the project's guard has every feature whose resources the CLI reads
+    assert kinds == {outputs.ALERT_TOPIC: "AWS::SNS::Topic", outputs.OPERATIONS_TOPIC: "AWS::SNS::Topic",
+                     outputs.FUNCTION: "AWS::Lambda::Function", outputs.STATE_TABLE: "AWS::DynamoDB::Table",
+                     outputs.DEAD_LETTER_QUEUE: "AWS::SQS::Queue", outputs.FLEET_QUEUE: "AWS::SQS::Queue",
+                     outputs.FLEET_ERROR_QUEUE: "AWS::SQS::Queue", outputs.TIMER_DEAD_LETTER_QUEUE: "AWS::SQS::Queue",
+                     outputs.DEFENDER_ALERT_ROLE: "AWS::IAM::Role", outputs.ESCALATION_SCHEDULER_ROLE: "AWS::IAM::Role",
+                     outputs.ALARM_RULE: "AWS::Events::Rule"}
+    assert named[outputs.FLEET_ERROR_QUEUE] != named[outputs.FLEET_QUEUE] != named[outputs.DEAD_LETTER_QUEUE]
+    assert "#dashboards:name=" in render(named[outputs.DASHBOARD])
+    bare = variant(fleetSignal=False, alarmNamePrefixes=[])
+    assert not {outputs.FLEET_QUEUE, outputs.FLEET_ERROR_QUEUE, outputs.ALARM_RULE} & set(bare["Outputs"])
+
+
+def test_the_cli_names_no_logical_id(template, throttled, archived, trailed):
+    """The CLI finds the guard's resources by the stack's outputs: no string in cli/ is a resource's logical id or
+    the start of one (as `"GuardStateTable"` was, matched against `GuardStateTable1A2B3C`)."""
+    import ast
+    import re
+
+    ids = {logical for made in (template, throttled, archived, trailed) for logical in made["Resources"]}
+    camel = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
+    found = {(path.name, node.value) for path in (ROOT / "cli").rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)
+             and isinstance(node.value, str) and camel.fullmatch(node.value)}
+
+    assert len(found) > 20  # the scan reads the CLI's strings (field names: FunctionName, QueueArn...)
+    assert [(name, text) for name, text in sorted(found) if any(i.startswith(text) for i in ids)] == []
 
 
 def test_invalid_policy_fails_the_synth_naming_the_rule(variant, tmp_path):

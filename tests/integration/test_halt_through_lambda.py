@@ -29,13 +29,11 @@ def stubbed(monkeypatch):
     clients = {service: boto3.client(service, region_name="eu-west-1") for service in ("lambda", "cloudformation")}
     stubbers = {service: Stubber(made) for service, made in clients.items()}
     monkeypatch.setattr(everywhere, "client", lambda service, region: clients[service])
-    stubbers["cloudformation"].add_response("list_stack_resources", {"StackResourceSummaries": [
-        {"LogicalResourceId": "GuardFunction1A2B3C", "PhysicalResourceId": "RolloutGuard-eu-Function-XYZ",
-         "ResourceType": "AWS::Lambda::Function", "ResourceStatus": "CREATE_COMPLETE",
-         "LastUpdatedTimestamp": "2026-11-30T10:00:00Z"},
-        {"LogicalResourceId": "AWS679f53fac002430cb0da5b7982bd2287", "PhysicalResourceId": "provider",
-         "ResourceType": "AWS::Lambda::Function", "ResourceStatus": "CREATE_COMPLETE",
-         "LastUpdatedTimestamp": "2026-11-30T10:00:00Z"}]}, {"StackName": "RolloutGuard-eu"})
+    stubbers["cloudformation"].add_response("describe_stacks", {"Stacks": [{
+        "StackName": "RolloutGuard-eu", "CreationTime": "2026-11-30T10:00:00Z", "StackStatus": "CREATE_COMPLETE",
+        "Outputs": [{"OutputKey": "DashboardUrl", "OutputValue": "https://example.com"},
+                    {"OutputKey": "FunctionName", "OutputValue": "RolloutGuard-eu-Function-XYZ"}]}]},
+        {"StackName": "RolloutGuard-eu"})
     for stubber in stubbers.values():
         stubber.activate()
     yield stubbers["lambda"]
