@@ -54,7 +54,7 @@ class Queue:
         self.checks = []  # (due, message)
 
     def schedule(self, check, delay_s):
-        from rollout_guard.fleet.detector import due
+        from rollout_guard.fleet.dark_checks import due
 
         self.checks.append((due(check) * 1000, check.message()))
 

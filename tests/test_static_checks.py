@@ -101,6 +101,7 @@ def test_synth_loads_no_powertools_and_no_adapter(tmp_path):
         f"synthesize(Path({str(ROOT)!r}), Path({str(tmp_path)!r}), bundle=False)\n"
         "loaded = [m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'rollout_guard.adapters',\n"
         "          'rollout_guard.bootstrap', 'rollout_guard.runtime', 'rollout_guard.fleet.detector',\n"
+        "          'rollout_guard.fleet.batch_plan', 'rollout_guard.fleet.dark_checks', 'rollout_guard.fleet.evaluation',\n"
         "          'rollout_guard.halts.guard'))]\n"
         "print(json.dumps(loaded))\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -191,7 +191,7 @@ class ReplayTimers:
         self._order = 0
 
     def schedule(self, check: DarkCheck, delay_s: int) -> None:
-        from rollout_guard.fleet.detector import due
+        from rollout_guard.fleet.dark_checks import due
 
         self._order += 1
         heapq.heappush(self.held, (max(due(check), 0.0), self._order, check))

@@ -24,7 +24,7 @@ from rollout_guard.settings import Settings
 from rollout_guard.telemetry import logger
 
 if TYPE_CHECKING:
-    from rollout_guard.fleet.detector import Timers
+    from rollout_guard.fleet.dark_checks import Timers
     from rollout_guard.fleet.state import FleetState
 
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # the fleet signal's and the gate's modules load when their f
     from rollout_guard.adapters.dead_letters import DeadLetterQueue
     from rollout_guard.adapters.halt_events import HaltAnnouncer
     from rollout_guard.adapters.kill_switch import KillSwitch
-    from rollout_guard.fleet.detector import InProgressListing, Timers
+    from rollout_guard.fleet.dark_checks import InProgressListing, Timers
     from rollout_guard.fleet.state import FleetState
     from rollout_guard.halts.gate import AlarmsPort
     from rollout_guard.halts.throttles import EscalationTimers
@@ -201,7 +201,8 @@ class Runtime:
     def _fleet_batch(self, event: dict[str, Any], context: Any) -> FleetBatch:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        from rollout_guard.fleet.detector import Detector, InProgressListing
+        from rollout_guard.fleet.dark_checks import InProgressListing
+        from rollout_guard.fleet.detector import Detector
 
         if self.fleet_state is None and self.fleet_state_factory is not None:  # made at the first fleet batch
             self.fleet_state = self.fleet_state_factory()

@@ -198,7 +198,8 @@ def test_without_tracing_the_xray_sdk_is_never_loaded(tmp_path):
 def test_the_alert_path_loads_neither_the_fleet_signal_nor_the_gate(tmp_path):
     policy = tmp_path / "policy.json"
     policy.write_text('{"rules": [{"name": "any"}]}')
-    modules = ["rollout_guard.fleet.detector", "rollout_guard.fleet.casualties", "rollout_guard.adapters.dynamo_fleet",
+    modules = ["rollout_guard.fleet.detector", "rollout_guard.fleet.batch_plan", "rollout_guard.fleet.dark_checks",
+               "rollout_guard.fleet.evaluation", "rollout_guard.fleet.casualties", "rollout_guard.adapters.dynamo_fleet",
                "rollout_guard.halts.gate", "aws_lambda_powertools.utilities.batch"]
     script = ("import sys, rollout_guard.handler as h; h.default_runtime(); "
               f"print([m for m in {modules!r} if m in sys.modules])")

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from rollout_guard.adapters.memory_fleet import InMemoryFleetState
-from rollout_guard.fleet.detector import DARK_CHECK_SLACK_S, Detector
+from rollout_guard.fleet.dark_things import DARK_CHECK_SLACK_S
+from rollout_guard.fleet.detector import Detector
 from rollout_guard.fleet.events import DarkCheck
 from rollout_guard_local import samples
 from tests.conftest import make_policy

@@ -13,8 +13,9 @@ import pytest
 from rollout_guard.adapters.memory_fleet import InMemoryFleetState
 from rollout_guard.fleet import dark_things
 from rollout_guard.fleet.casualties import STILL_DARK, Casualty, Tally, verdict
+from rollout_guard.fleet.dark_checks import PER_THING_LOOKUPS, WATERMARK_POLL_S, due
 from rollout_guard.fleet.dark_things import WATERMARK_SLACK_S, WATERMARK_WAIT_S
-from rollout_guard.fleet.detector import PER_THING_LOOKUPS, WATERMARK_POLL_S, Detector, due
+from rollout_guard.fleet.detector import Detector
 from rollout_guard.fleet.events import DarkCheck
 from rollout_guard.fleet.state import ThingDays, bucket_key, bucket_shard, tally_key
 from rollout_guard.policy import Casualties

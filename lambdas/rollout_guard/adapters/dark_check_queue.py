@@ -1,4 +1,4 @@
-"""The timers adapter: `detector.Timers` as delayed messages on the fleet queue, which the detector reads."""
+"""The timers adapter: `dark_checks.Timers` as delayed messages on the fleet queue, which the detector reads."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""A job's casualties evaluated against its fleet rule: which rule owns the job, what the counts read from the
+fleet state say (`casualties.verdict`), and the casualties a halt's comment names."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from rollout_guard.fleet.casualties import DARK, SHOWN, Casualty, Verdict, minute_of, outage, verdict
+from rollout_guard.fleet.state import FleetState
+from rollout_guard.halts.jobs import JobsError, JobsPort
+from rollout_guard.policy import Casualties, Policy, Rule
+from rollout_guard.telemetry import log
+
+
+def fleet_rule(policy: Policy, job_id: str) -> Rule | None:
+    """The first fleet-signal rule whose jobs globs allow the job (no globs: any job)."""
+    for rule in policy.fleet_rules():
+        if rule.jobs is None or any(fnmatchcase(job_id, glob) for glob in rule.jobs):
+            return rule
+    return None
+
+
+def evaluate(job_id: str, threshold: Casualties, new: list[Casualty], state: FleetState,
+             jobs: JobsPort) -> Verdict | None:
+    """The job's verdict once `new` is counted (None: the job no longer exists, nothing to halt). Reads the job's
+    tally, the casualties in reach of a window, and, when the threshold needs them, the job's executed things and
+    the fleet's minutes; when it crossed, also the casualties its comment names."""
+    tally = state.tally(job_id)
+    dark_minutes = tally.dark_minutes()
+    executed = None
+    if threshold.percent is not None or (dark_minutes and threshold.fleet_things):
+        try:
+            executed = jobs.describe(job_id).executed
+        except JobsError as error:
+            if not error.not_found:
+                raise  # the message fails and comes back: the casualties stay counted
+            log("info", "Casualties of a job that no longer exists: nothing to halt", job_id=job_id)
+            return None
+    why_not_dark = None
+    if dark_minutes and threshold.fleet_things:
+        others = sum(minute.others for minute in state.minutes(dark_minutes).values())
+        why_not_dark = outage(tally.total(DARK), executed or 0, others, threshold.fleet_things)
+    reach = _window(new, threshold.within_s, tally.minutes)
+    read = [*new, *state.casualties(job_id, reach)]
+    judged = verdict(threshold, read, executed, why_not_dark, tally)
+    if judged.crossed:  # the comment names the first things and the one that crossed: read them, once
+        crossing = tally.nth_minute(threshold.things, why_not_dark) if threshold.things is not None else None
+        minutes = set(_first_and_last(tally.minutes)) | ({crossing[0]} if crossing else set())
+        read += state.casualties(job_id, sorted(minutes - set(reach)))
+        judged = verdict(threshold, read, executed, why_not_dark, tally)
+    return judged
+
+
+def _window(new: list[Casualty], within_s: int | None, known: dict[int, dict[str, int]]) -> list[int]:
+    """The minutes with casualties (`known`, the tally's) that a window holding a new casualty can reach (none
+    without a window)."""
+    if not new or within_s is None:
+        return []
+    reach = within_s // 60 + 1
+    low, high = min(minute_of(c.at_ms) for c in new) - reach, max(minute_of(c.at_ms) for c in new) + reach
+    return sorted(minute for minute in known if low <= minute <= high)
+
+
+def _first_and_last(minutes: dict[int, dict[str, int]]) -> list[int]:
+    """The minute buckets of the first casualties (those a comment names) and of the last."""
+    known, wanted, seen = sorted(minutes), [], 0
+    for minute in known:
+        if seen >= SHOWN:
+            break
+        wanted.append(minute)
+        seen += sum(minutes[minute].values())
+    return sorted(set(wanted) | set(known[-1:]))
