@@ -20,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".mutation"
 # The pure modules; MUTATION_MODULES (comma-separated) narrows a run to some of them.
-MODULES = tuple(os.environ.get("MUTATION_MODULES", "halts/alerts,policy,halts/decisions,halts/claims,fleet/casualties,"
-                                                   "fleet/events,fleet/dark_things,halts/throttles,halts/watchdog"
+MODULES = tuple(os.environ.get("MUTATION_MODULES", "halts/alerts,policy/model,policy/reading,"
+                                                   "policy/thresholds,halts/decisions,halts/claims,fleet/casualties,"
+                                                   "fleet/events,fleet/dark_things,fleet/batch_plan,fleet/evaluation,"
+                                                   "halts/throttles,halts/watchdog"
                                ).split(","))
 KILLED = {1, 3, 36}  # mutmut 3: a failing test run, pytest's internal error, a timeout
 SURVIVED = {0}

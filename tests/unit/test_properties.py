@@ -18,7 +18,7 @@ from rollout_guard import policy
 from rollout_guard.halts import alerts, guard
 from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard.halts.jobs import comment_length, is_control
-from rollout_guard.iot_limits import COMMENT_LIMIT, JOB_ID
+from rollout_guard.iot_limits import COMMENT_LIMIT, JOB_ID, REASON_CODE
 from rollout_guard.policy import PolicyError
 from tests.conftest import EVENTS, make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -186,7 +186,7 @@ def test_near_valid_policies_load_or_name_the_rule(rules):
         assert all(problem.startswith("rule ") for problem in error.problems)
         return
     for rule in loaded.rules:
-        assert policy.REASON_CODE.fullmatch(rule.reason_code) and rule.max_jobs >= 1
+        assert REASON_CODE.fullmatch(rule.reason_code) and rule.max_jobs >= 1
 
 
 JOB_STATES = st.sampled_from(["IN_PROGRESS", "SCHEDULED", "COMPLETED", "CANCELED", "DELETION_IN_PROGRESS", "missing"])
