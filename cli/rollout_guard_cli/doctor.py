@@ -228,7 +228,7 @@ def _alarm_routes(account: Account) -> dict[str, Any]:
 
 
 def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by: dict[str, Any]) -> Iterator[Finding]:
-    from rollout_guard.halts.alerts import JOB_ID_DIMENSION
+    from rollout_guard.halts.alert_kinds import JOB_ID_DIMENSION
     from rollout_guard.policy import THROTTLE
 
     check, name = f"alarms of rule {rule.name}", alarm["AlarmName"]

@@ -1,5 +1,5 @@
 """An operator's request to a guard (`halt`, `throttle`, `resume`) as the CLI sends it: the EventBridge event the
-guard reads (`halts.alerts` parses it), with the source and detail types the guard knows. Its id is derived from its
+guard reads (`halts.alert_requests` reads it), with the source and detail types the guard knows. Its id is derived from its
 content, so the same request sent twice is one request to the guard's exactly-once claims."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import Any
 
-from rollout_guard.halts.alerts import HALT_REQUESTED, OPERATOR_SOURCE, RESUME_REQUESTED, THROTTLE_REQUESTED
+from rollout_guard.halts.alert_kinds import HALT_REQUESTED, OPERATOR_SOURCE, RESUME_REQUESTED, THROTTLE_REQUESTED
 
 # The envelope's account, region and time the guard does not read; fixed, so the id depends on the detail only.
 ACCOUNT, REGION, TIME = "123456789012", "eu-west-1", "2026-11-29T10:00:00Z"

@@ -36,7 +36,7 @@ def deadline(text: str | float) -> float:
 
 def halt(args: argparse.Namespace) -> int:
     """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
-    from rollout_guard.halts.alerts import REQUEST_GLOB
+    from rollout_guard.halts.alert_kinds import REQUEST_GLOB
     from rollout_guard.iot_limits import REASON_CODE
 
     from . import everywhere
@@ -76,7 +76,7 @@ WHOLE = re.compile(r"[0-9]{1,4}")
 
 def throttle(args: argparse.Namespace) -> int:
     """`throttle` and `resume`: like `halt`, through each region's guard and its operator rule's guardrails."""
-    from rollout_guard.halts.alerts import REQUEST_GLOB
+    from rollout_guard.halts.alert_kinds import REQUEST_GLOB
     from rollout_guard.iot_limits import RATE_RANGE
     from rollout_guard.policy import throttle_settings
 

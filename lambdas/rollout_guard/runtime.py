@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollout_guard.fleet import events as fleet_events
 from rollout_guard.halts import alerts, guard
+from rollout_guard.halts.alert_kinds import Alert, EscalationDue, JobCreated, UnrecognisedAlert
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
     BLOCKED,
@@ -124,18 +125,18 @@ class Runtime:
         with self._span("handle"):
             try:
                 alert = alerts.parse(event)
-            except alerts.UnrecognisedAlert as error:
+            except UnrecognisedAlert as error:
                 return self._reject(event, error)
             if alert.correlation_id:
                 logger.set_correlation_id(alert.correlation_id)
             logger.append_keys(alert_kind=alert.kind)
-            if alert.kind == alerts.JOB_CREATED:
+            if isinstance(alert, JobCreated):
                 return self._gate(alert, context)
-            if alert.kind == alerts.ESCALATION_DUE:
+            if isinstance(alert, EscalationDue):
                 return self._watch(alert, context)
             return self._act(alert, self.policy, context).to_dict()
 
-    def _act(self, alert: alerts.Alert, policy: Policy, context: Any) -> guard.Outcome:
+    def _act(self, alert: Alert, policy: Policy, context: Any) -> guard.Outcome:
         """The guard on one alert, reported and announced; raises `HaltIncomplete` when a job was left."""
         outcome = guard.respond(alert, policy, self.jobs, dry_run=self.settings.dry_run,
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
@@ -147,7 +148,7 @@ class Runtime:
             raise HaltIncomplete(outcome.to_dict())
         return outcome
 
-    def _gate(self, created: alerts.Alert, context: Any) -> dict[str, Any]:
+    def _gate(self, created: JobCreated, context: Any) -> dict[str, Any]:
         from rollout_guard.halts import gate
 
         found = gate.check(created, self.policy, self.alarms) if self.alarms is not None else None
@@ -161,7 +162,7 @@ class Runtime:
             job_id=created.job_ids[0])
         return self._act(alert, Policy((rule,)), context).to_dict()
 
-    def _watch(self, due: alerts.Alert, context: Any) -> dict[str, Any]:
+    def _watch(self, due: EscalationDue, context: Any) -> dict[str, Any]:
         """A throttle's timer (`halts.watchdog`): restore, cancel, forget, or look again later. A next timer that
         could not be set fails the invocation after the rest is done (retried, then dead-lettered: heard)."""
         from rollout_guard.halts import timer_check, watchdog
@@ -173,7 +174,7 @@ class Runtime:
             log("error", "Throttle timer not set: the job is not watched until the retry", error=str(checked.unset))
         if isinstance(verdict, watchdog.Done):
             log("info", "Throttle timer: nothing more to watch", alert=due.summary(), detail=verdict.detail)
-            return _ignored(due, verdict.detail, rule=due.source)
+            return _ignored(due, verdict.detail, rule=due.rule)
         if isinstance(verdict, watchdog.Recheck):
             result = self._still_throttled(due, verdict, watchdog.throttle_rule(self.policy, verdict.record.rule))
         else:
@@ -186,11 +187,11 @@ class Runtime:
             raise checked.unset
         return result
 
-    def _still_throttled(self, due: alerts.Alert, verdict: Recheck, rule: Rule | None) -> dict[str, Any]:
+    def _still_throttled(self, due: EscalationDue, verdict: Recheck, rule: Rule | None) -> dict[str, Any]:
         """Looked at again later; a throttle past `max_throttled` is announced once ("Rollout Throttle Stale")."""
         if verdict.stale is None:
             log("info", "Throttle still held", alert=due.summary(), detail=verdict.detail)
-            return _ignored(due, verdict.detail, rule=due.source)
+            return _ignored(due, verdict.detail, rule=due.rule)
         self.throttles.put(verdict.record)  # its stale_at: announced once
         count(Metric.THROTTLES_STALE)
         outcome = guard.Outcome(due, guard.HANDLED, verdict.detail, rule, [verdict.stale])
@@ -229,7 +230,7 @@ class Runtime:
     def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
         return self.tracer.provider.in_subsegment(f"## {name}") if self.tracer else contextlib.nullcontext()
 
-    def _reject(self, event: Any, error: alerts.UnrecognisedAlert) -> dict[str, Any]:
+    def _reject(self, event: Any, error: UnrecognisedAlert) -> dict[str, Any]:
         count(Metric.ALERTS_UNRECOGNISED)
         log("error", "Unrecognised alert", problem=str(error))
         if self.dead_letters is None:
@@ -290,7 +291,7 @@ def deadline(context: Any) -> Callable[[], bool]:
     return lambda: time.monotonic() > end
 
 
-def _ignored(alert: alerts.Alert, detail: str, rule: str | None = None) -> dict[str, Any]:
+def _ignored(alert: Alert, detail: str, rule: str | None = None) -> dict[str, Any]:
     """The result of an event that calls for nothing (the guard's own outcome shape, naming the rule if any)."""
     return {**guard.Outcome(alert, guard.IGNORED, detail).to_dict(), "rule": rule}
 

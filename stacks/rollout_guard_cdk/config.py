@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard import policy as policy_module
-from rollout_guard.halts.alerts import CUSTOM, DEFENDER, OPERATOR_SOURCE
+from rollout_guard.halts.alert_kinds import CUSTOM, DEFENDER, OPERATOR_SOURCE
 from rollout_guard.halts.decisions import kinds_matched
 from rollout_guard.policy import THROTTLE
 

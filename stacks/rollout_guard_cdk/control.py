@@ -24,7 +24,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.halts.alerts import HALT_REQUESTED, OPERATOR_SOURCE
+from rollout_guard.halts.alert_kinds import HALT_REQUESTED, OPERATOR_SOURCE
 from rollout_guard.observability import HALTED_DETAIL_TYPE, HALTED_SOURCE, NAMESPACE, SERVICE, Metric
 
 from .delivery import LONGEST_SUFFIX, alarm_topic, key_policy, own_name

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rollout_guard.halts.alerts import (
+from rollout_guard.halts.alert_kinds import (
     ALARM_STATE_CHANGE,
     CLOUDTRAIL_CALL,
     ESCALATION_DUE_TYPE,

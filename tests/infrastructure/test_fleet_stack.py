@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rollout_guard.halts import alerts
+from rollout_guard.halts import alert_kinds, alerts
 from rollout_guard_local import samples
 from tests.conftest import IN_THE_CDK_WORKER
 from tests.infrastructure.cfn import one, resources, statements
@@ -176,7 +176,7 @@ def test_the_gate_rule_passes_created_jobs_only_as_the_guard_reads_them(template
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
             matched = bool(received)
             try:
-                read = alerts.parse(event).kind == alerts.JOB_CREATED
+                read = alerts.parse(event).kind == alert_kinds.JOB_CREATED
             except alerts.UnrecognisedAlert:
                 read = False
             assert matched is passes is read, event["detail"]["eventName"]

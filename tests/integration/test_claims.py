@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from rollout_guard.adapters.dynamo_claims import DynamoClaims
-from rollout_guard.halts import alerts, guard
+from rollout_guard.halts import alert_kinds, guard
 from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE
 from rollout_guard.halts.jobs import JobsError
 from rollout_guard.schema import TABLE_KEY, TABLE_TTL
@@ -126,7 +126,7 @@ def test_instances_that_all_see_a_job_active_cancel_it_once(emulator):
         iot.meta.events.register("before-send.iot.CancelJob", lambda request, **kw: cancels.append(request.url))
         claims = DynamoClaims("claims", make_client("dynamodb", region="eu-west-1", endpoint_url=emulator))
         claims.begin(LocalContext())
-        alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b", "fw-c"))
+        alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-a", "fw-b", "fw-c"))
         start.wait()
         outcomes.append(guard.respond(alert, POLICY, AlwaysActive(IotJobs(iot)), claims=claims))
 
@@ -146,6 +146,6 @@ def test_instances_that_all_see_a_job_active_cancel_it_once(emulator):
 def test_without_a_claim_store_the_use_case_acts_as_before():
     jobs = FakeJobs({"fw-1": active("fw-1")})
 
-    outcome = guard.respond(alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1",)), POLICY, jobs)
+    outcome = guard.respond(alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-1",)), POLICY, jobs)
 
     assert [d.action for d in outcome.decisions] == ["canceled"] and len(jobs.cancels()) == 1

@@ -9,14 +9,14 @@ import pytest
 
 from rollout_guard.adapters.clients import make_client
 from rollout_guard.adapters.iot import IotJobs
-from rollout_guard.halts import alerts, guard
+from rollout_guard.halts import alert_kinds, guard
 from rollout_guard_local.emulator import client
 from rollout_guard_local.fault_proxy import FaultProxy
 from tests.conftest import assert_backed_off, create_jobs, make_policy
 
 JOBS = [f"fw-{index}" for index in range(8)]
 POLICY = make_policy("rules: [{name: halt, jobs: ['fw-*'], reason_code: FAULT_DRILL}]")
-ALERT = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="drill", job_ids=tuple(JOBS))
+ALERT = alert_kinds.CustomAlert(via="sns", source="drill", job_ids=tuple(JOBS))
 
 
 def guard_jobs(url: str) -> IotJobs:

@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import Stubber
 
 from rollout_guard.adapters.iot import IotJobs
-from rollout_guard.halts import alerts, guard
+from rollout_guard.halts import alert_kinds, alerts, guard
 from rollout_guard.halts.decisions import CANCELED, FAILED, SKIPPED
 from rollout_guard.halts.jobs import JobsError
 from tests.conftest import load_event, make_policy
@@ -191,7 +191,7 @@ THROTTLE_POLICY = ("rules: [{name: slow, match: {alarm_name: 'fw-warn-*'}, jobs:
 
 
 def warning_alert():
-    return alerts.Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="fw-warn-eu", state="ALARM",
+    return alert_kinds.AlarmAlert(via="eventbridge", alarm_name="fw-warn-eu", state="ALARM",
                         previous_state="OK", job_ids=("fw-2-4-eu",))
 
 

@@ -3,7 +3,8 @@
 import pytest
 
 from rollout_guard.halts import alerts
-from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, UnrecognisedAlert
+from rollout_guard.halts.alert_kinds import ALARM, CUSTOM, DEFENDER
+from rollout_guard.halts.alerts import UnrecognisedAlert
 from tests.conftest import load_event
 
 

@@ -3,7 +3,7 @@ acts and what the others report."""
 
 import threading
 
-from rollout_guard.halts import alerts, claims, decisions, guard
+from rollout_guard.halts import alert_kinds, claims, decisions, guard
 from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import make_policy
@@ -57,7 +57,7 @@ def test_what_the_loser_of_a_claim_reports():
 def test_the_guard_skips_a_job_whose_claim_another_invocation_holds():
     jobs = FakeJobs({"fw-1": active("fw-1"), "fw-2": active("fw-2")})
     store = HeldClaims({("fw-1", "cancel"): HELD_ELSEWHERE})
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1", "fw-2"))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-1", "fw-2"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs, claims=store)
 
@@ -71,7 +71,7 @@ def test_a_forcing_rule_claims_the_forced_level_and_an_escalation_its_own():
     jobs = FakeJobs({"fw-1": active("fw-1"), "fw-2": JobView("fw-2", "CANCELED")})
     jobs.executions_of = {("fw-2", "dev-1"): "IN_PROGRESS"}
     store = HeldClaims({("fw-1", "cancel"): DONE_ELSEWHERE})  # a soft cancel elsewhere does not stop a forced one
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1", "fw-2"))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-1", "fw-2"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: hard, force: true}]"), jobs, claims=store)
 
@@ -85,7 +85,7 @@ def test_a_forcing_rule_claims_the_forced_level_and_an_escalation_its_own():
 def test_an_escalation_held_elsewhere_is_skipped_and_says_escalating():
     jobs = FakeJobs({"fw-2": JobView("fw-2", "CANCELED")})
     store = HeldClaims({("fw-2", "escalate"): HELD_ELSEWHERE})
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-2",))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-2",))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: hard, force: true}]"), jobs, claims=store)
 
@@ -98,7 +98,7 @@ def test_a_failed_escalation_releases_its_claim_for_the_retry():
     jobs.executions_of = {("fw-2", "dev-1"): "IN_PROGRESS"}
     jobs.fail_execution.add("dev-1")
     store = HeldClaims({})
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-2",))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-2",))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: hard, force: true}]"), jobs, claims=store)
 
@@ -113,7 +113,7 @@ def test_a_rule_that_names_two_kinds_matches_none_and_an_empty_match_matches_eve
 
     assert decisions.kinds_matched(both) == frozenset()
     assert decisions.kinds_matched(every) == decisions.ALERT_KINDS
-    assert decisions.kinds_matched(defender) == frozenset({alerts.DEFENDER})
+    assert decisions.kinds_matched(defender) == frozenset({alert_kinds.DEFENDER})
 
 
 def test_decision_details_say_what_happens_and_a_non_string_id_is_shown_short():
@@ -172,7 +172,7 @@ class SignallingClaims(HeldClaims):
 def test_the_claim_is_taken_while_describejob_is_in_flight():
     jobs = DescribeAwaitingTheClaim({"fw-1": active("fw-1")})
     store = SignallingClaims(jobs.claim_asked)
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1",))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-1",))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: r}]"), jobs, claims=store)
 
@@ -184,7 +184,7 @@ def test_the_claim_is_taken_while_describejob_is_in_flight():
 def test_an_early_claim_held_elsewhere_skips_and_a_job_not_active_releases_it():
     jobs = FakeJobs({"fw-1": active("fw-1"), "fw-2": JobView("fw-2", "COMPLETED")})
     store = HeldClaims({("fw-1", "cancel"): HELD_ELSEWHERE})
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-1", "fw-2"))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-1", "fw-2"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: r}]"), jobs, claims=store)
 
@@ -198,7 +198,7 @@ def test_an_early_claim_held_elsewhere_skips_and_a_job_not_active_releases_it():
 def test_past_the_cap_no_claim_is_taken_early():
     jobs = FakeJobs({f"fw-{n}": active(f"fw-{n}") for n in range(3)})
     store = HeldClaims({})
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-0", "fw-1", "fw-2"))
+    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-0", "fw-1", "fw-2"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: r, max_jobs: 2}]"), jobs, claims=store)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rollout_guard.halts import alerts, decisions, jobs
-from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, DefenderAlert
 from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import EVENTS, load_event, make_policy
@@ -34,7 +34,7 @@ def rule(name):
 
 
 def alarm(name="fw-crash-eu", state="ALARM", previous="OK"):
-    return Alert(kind=alerts.ALARM, via="eventbridge", alarm_name=name, state=state, previous_state=previous)
+    return AlarmAlert(via="eventbridge", alarm_name=name, state=state, previous_state=previous)
 
 
 @pytest.mark.parametrize(
@@ -74,14 +74,14 @@ def test_a_published_lambda_action_at_the_end_of_a_suppression_acts():
 
 @pytest.mark.parametrize("via", ["sns", "alarm_action"])
 def test_an_alarm_action_in_alarm_acts_whatever_the_previous_state(via):
-    again = Alert(kind=alerts.ALARM, via=via, alarm_name="fw-crash-eu", state="ALARM", previous_state="ALARM")
+    again = AlarmAlert(via=via, alarm_name="fw-crash-eu", state="ALARM", previous_state="ALARM")
 
     assert decisions.inaction_reason(again) is None
 
 
 def test_an_eventbridge_change_acts_only_on_an_unsuppressed_transition_or_the_end_of_a_suppression():
     def change(previous, suppressed=None, previously_suppressed=None):
-        return Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="a", state="ALARM", previous_state=previous,
+        return AlarmAlert(via="eventbridge", alarm_name="a", state="ALARM", previous_state=previous,
                      actions_suppressed_by=suppressed, previous_actions_suppressed_by=previously_suppressed)
 
     assert decisions.inaction_reason(change("OK")) is None
@@ -100,14 +100,14 @@ def test_alarm_without_previous_state_acts():
     [
         (alarm("fw-crash-eu"), "crash"),
         (alarm("billing"), "catch-all-alarms"),
-        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="CRITICAL"), "monitoring"),
-        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="HIGH"), "monitoring"),
-        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon", severity="low"), None),
-        (Alert(kind=alerts.CUSTOM, via="sns", source="com.acme.mon"), None),
-        (Alert(kind=alerts.CUSTOM, via="sns", source="org.other", severity="critical"), None),
-        (Alert(kind=alerts.CUSTOM, via="sns", severity="critical"), None),
-        (Alert(kind=alerts.DEFENDER, via="sns", security_profile="fw-canary", thing_name="t"), "defender"),
-        (Alert(kind=alerts.DEFENDER, via="sns", security_profile="net-canary", thing_name="t"), None),
+        (CustomAlert(via="sns", source="com.acme.mon", severity="CRITICAL"), "monitoring"),
+        (CustomAlert(via="sns", source="com.acme.mon", severity="HIGH"), "monitoring"),
+        (CustomAlert(via="sns", source="com.acme.mon", severity="low"), None),
+        (CustomAlert(via="sns", source="com.acme.mon"), None),
+        (CustomAlert(via="sns", source="org.other", severity="critical"), None),
+        (CustomAlert(via="sns", severity="critical"), None),
+        (DefenderAlert(via="sns", security_profile="fw-canary", thing_name="t", violation_event_type="in-alarm"), "defender"),
+        (DefenderAlert(via="sns", security_profile="net-canary", thing_name="t", violation_event_type="in-alarm"), None),
     ],
 )
 def test_first_matching_rule_wins_and_every_key_must_hold(alert, expected):
@@ -155,7 +155,7 @@ def respond(chosen, job_views, dry_run=False, unreadable=(), running=()):
     fake.fail_describe = set(unreadable)
     fake.executions_of.update({(job_id, "dev-1"): "IN_PROGRESS" for job_id in running})
     named = tuple(view.job_id for view in job_views) + tuple(unreadable)
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=named)
+    alert = CustomAlert(via="sns", source="ops", job_ids=named)
     outcome = guard.respond(alert, policy.Policy(rules=(chosen,)), fake, dry_run=dry_run)
     return {d.job_id: d.action for d in outcome.decisions}, outcome, fake
 
@@ -217,7 +217,7 @@ def test_more_active_candidates_than_max_jobs_blocks_all_of_them():
 
     views = [JobView("d", "COMPLETED"), active("a"), active("b"), active("c")]
     fake = FirstConfirmed({view.job_id: view for view in views}, first="d")  # d confirmed before the cap
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("d", "a", "b", "c"))
+    alert = CustomAlert(via="sns", source="x", job_ids=("d", "a", "b", "c"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: cap, max_jobs: 2}]"), fake)
 
@@ -259,13 +259,13 @@ def test_default_comment_for_defender_names_the_thing():
 
 def test_template_comment_fills_placeholders_and_blanks_missing_ones():
     templated = make_policy('rules: [{name: t, comment: "{rule}|{alarm_name}|{state}|{reason}|{source}|{thing_name}"}]')
-    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="fw-a", state="ALARM", reason="why")
+    alert = AlarmAlert(via="sns", alarm_name="fw-a", state="ALARM", reason="why")
 
     assert decisions.render_comment(templated.rules[0], alert) == "t|fw-a|ALARM|why||"
 
 
 def test_comment_is_made_safe_for_the_api():
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="s", reason="line1\nline2\ttab\x00\u200b" + "é" * 3000)
+    alert = CustomAlert(via="sns", source="s", reason="line1\nline2\ttab\x00\u200b" + "é" * 3000)
 
     comment = decisions.render_comment(rule("monitoring"), alert)
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rollout_guard import policy
-from rollout_guard.halts import alerts, decisions
+from rollout_guard.halts import alert_kinds, alerts, decisions
 from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard.policy import PolicyError
 from rollout_guard_local import samples
@@ -48,7 +48,7 @@ def test_a_defender_message_reads_every_field():
                                               violation_event_type="alarm-cleared"))
 
     assert (alert.kind, alert.via, alert.thing_name, alert.security_profile, alert.violation_event_type) == (
-        alerts.DEFENDER, "sns", "dev-9", "fw-x", "alarm-cleared")
+        alert_kinds.DEFENDER, "sns", "dev-9", "fw-x", "alarm-cleared")
     assert alert.reason == "Device Defender behavior CrashReports violated on dev-9"
     assert alert.timestamp == "2026-11-30T10:00:00+00:00"  # violationEventTime 1796032800000 ms
     assert alert.correlation_id == json.loads(samples.defender_sns(
@@ -60,7 +60,7 @@ def test_an_sns_custom_alert_with_only_job_ids():
     alert = alerts.parse(sns({"jobIds": ["fw-1", "fw-2", "fw-1"], "source": "com.acme.x"}))
 
     assert (alert.kind, alert.job_ids, alert.source, alert.severity, alert.reason) == (
-        alerts.CUSTOM, ("fw-1", "fw-2"), "com.acme.x", None, "")
+        alert_kinds.CUSTOM, ("fw-1", "fw-2"), "com.acme.x", None, "")
 
 
 def test_an_sns_custom_alert_with_an_empty_job_list_is_refused():
@@ -94,7 +94,7 @@ def test_the_summary_carries_every_field_every_halt_event_carries():
 
 def test_a_comment_that_cleans_down_to_nothing_falls_back_to_the_rule_name():
     rule = make_policy('rules: [{name: quiet, comment: "{reason}"}]').rules[0]
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", reason="\n\t\u200b", job_ids=("fw-1",))
+    alert = alert_kinds.CustomAlert(via="sns", reason="\n\t\u200b", job_ids=("fw-1",))
 
     assert decisions.render_comment(rule, alert) == "rollout-guard rule quiet"
 
@@ -108,7 +108,7 @@ def test_max_jobs_of_one_is_allowed_and_caps_at_one():
 
     def acted(*job_ids):
         fake = FakeJobs({job_id: JobView(job_id, "IN_PROGRESS") for job_id in job_ids})
-        alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=job_ids)
+        alert = alert_kinds.CustomAlert(via="sns", source="ops", job_ids=job_ids)
         return [d.action for d in guard.respond(alert, Policy(rules=(rule,)), fake).decisions]
 
     assert rule.max_jobs == 1

@@ -11,8 +11,8 @@ from rollout_guard import policy
 from rollout_guard.fleet.casualties import DARK, Casualty, most_within, outage, verdict
 from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, Presence, parse, parse_body
 from rollout_guard.fleet.state import decode, encode
-from rollout_guard.halts import decisions
-from rollout_guard.halts.alerts import FLEET, Alert
+from rollout_guard.halts import alert_kinds, decisions
+from rollout_guard.halts.alert_kinds import FLEET, FleetAlert
 from rollout_guard.policy import Casualties, PolicyError
 from rollout_guard_local import samples
 from tests.conftest import make_policy
@@ -97,7 +97,7 @@ def test_the_signal_and_its_threshold_go_together_and_alone():
 def test_a_rule_without_match_keys_never_matches_the_fleet_signal():
     catch_all = make_policy("rules: [{name: any}]").rules[0]
 
-    assert not decisions.rule_matches(catch_all, Alert(kind=FLEET, via="detector", job_ids=("fw-1",)))
+    assert not decisions.rule_matches(catch_all, FleetAlert(job_ids=("fw-1",)))
 
 
 # --- events -------------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def test_a_created_job_is_read_from_cloudtrails_record():
 
     created = alerts.parse(load_event("cloudtrail_create_job"))
 
-    assert (created.kind, created.via, created.job_ids) == (alerts.JOB_CREATED, "cloudtrail", ("fw-2-6-eu",))
+    assert (created.kind, created.via, created.job_ids) == (alert_kinds.JOB_CREATED, "cloudtrail", ("fw-2-6-eu",))
     assert created.subject == "the creation of job fw-2-6-eu"
 
 

@@ -1,7 +1,7 @@
 """The use case against an in-memory IoT: given an alert and jobs, when the guard responds, then it acts exactly."""
 
 from rollout_guard.halts import alerts, guard
-from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert
 from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import load_event, make_policy
@@ -75,7 +75,7 @@ def test_ignored_alerts_make_no_call():
 
 def test_no_matching_rule_says_so_and_changes_nothing():
     jobs = FakeJobs({"fw-1": active("fw-1")})
-    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="billing", state="ALARM", previous_state="OK",
+    alert = AlarmAlert(via="sns", alarm_name="billing", state="ALARM", previous_state="OK",
                   job_ids=("fw-1",))
 
     outcome = guard.respond(alert, POLICY, jobs)
@@ -103,7 +103,7 @@ def test_unnamed_jobs_are_selected_by_rule_globs_among_active_jobs():
 
 def test_rule_without_jobs_selects_nothing_when_the_alert_names_none():
     jobs = FakeJobs({"fw-1": active("fw-1")})
-    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="open-x", state="ALARM", previous_state="OK")
+    alert = AlarmAlert(via="sns", alarm_name="open-x", state="ALARM", previous_state="OK")
 
     outcome = guard.respond(alert, POLICY, jobs)
 
@@ -113,7 +113,7 @@ def test_rule_without_jobs_selects_nothing_when_the_alert_names_none():
 
 def test_rule_without_jobs_allows_any_named_job():
     jobs = FakeJobs({"ops-1": active("ops-1")})
-    alert = Alert(kind=alerts.ALARM, via="sns", alarm_name="open-x", state="ALARM", previous_state="OK",
+    alert = AlarmAlert(via="sns", alarm_name="open-x", state="ALARM", previous_state="OK",
                   job_ids=("ops-1",))
 
     assert actions(guard.respond(alert, POLICY, jobs)) == [("ops-1", CANCELED)]
@@ -140,7 +140,7 @@ def test_defender_violation_on_a_thing_without_jobs_changes_nothing():
 def test_a_failed_cancel_is_reported_and_the_others_still_cancel():
     jobs = FakeJobs({"fw-a": active("fw-a"), "fw-b": active("fw-b")})
     jobs.fail_cancel.add("fw-a")
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a", "fw-b"))
     policy = make_policy("rules: [{name: any}]")
 
     outcome = guard.respond(alert, policy, jobs)
@@ -153,7 +153,7 @@ def test_a_failed_cancel_is_reported_and_the_others_still_cancel():
 def test_an_unreadable_job_is_failed_and_a_job_that_does_not_exist_is_skipped():
     jobs = FakeJobs({"fw-a": active("fw-a")})
     jobs.fail_describe.add("fw-a")
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-missing"))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a", "fw-missing"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs)
 
@@ -164,7 +164,7 @@ def test_an_unreadable_job_is_failed_and_a_job_that_does_not_exist_is_skipped():
 
 
 def test_an_alert_naming_only_jobs_that_do_not_exist_does_not_fail():
-    outcome = guard.respond(Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-gone",)),
+    outcome = guard.respond(CustomAlert(via="sns", source="x", job_ids=("fw-gone",)),
                             make_policy("rules: [{name: any}]"), FakeJobs())
 
     assert actions(outcome) == [("fw-gone", SKIPPED)] and not outcome.failed
@@ -203,7 +203,7 @@ def test_outcome_serialises_the_contract_fields():
 
 def test_out_of_time_starts_no_call_and_reports_the_jobs_failed_for_a_retry():
     jobs = FakeJobs({"fw-a": active("fw-a"), "fw-b": active("fw-b")})
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a", "fw-b"))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs, out_of_time=lambda: True)
 
@@ -214,7 +214,7 @@ def test_out_of_time_starts_no_call_and_reports_the_jobs_failed_for_a_retry():
 
 def test_running_out_of_time_between_confirm_and_cancel_cancels_nothing_more():
     jobs = FakeJobs({"fw-a": active("fw-a")})
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a",))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a",))
     checks = iter([False, True])
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any}]"), jobs, out_of_time=lambda: next(checks))
@@ -225,7 +225,7 @@ def test_running_out_of_time_between_confirm_and_cancel_cancels_nothing_more():
 
 def test_fan_out_keeps_the_candidates_order():
     jobs = FakeJobs({f"fw-{i:02d}": active(f"fw-{i:02d}") for i in range(20)})
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=tuple(f"fw-{i:02d}" for i in range(20)))
+    alert = CustomAlert(via="sns", source="x", job_ids=tuple(f"fw-{i:02d}" for i in range(20)))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 20}]"), jobs)
 
@@ -242,7 +242,7 @@ def test_kill_switch_turns_actions_into_dry_runs_and_is_asked_only_when_somethin
 
     jobs = FakeJobs({"fw-2-4-eu": active("fw-2-4-eu")})
     ignored = guard.respond(alerts.parse(load_event("eventbridge_alarm_ok")), POLICY, jobs, kill_switch=switch)
-    unmatched = guard.respond(Alert(kind=alerts.ALARM, via="sns", alarm_name="billing", state="ALARM"), POLICY, jobs,
+    unmatched = guard.respond(AlarmAlert(via="sns", alarm_name="billing", state="ALARM"), POLICY, jobs,
                               kill_switch=switch)
     assert asked == [] and ignored.decisions == unmatched.decisions == []
 
@@ -259,7 +259,7 @@ def test_escalation_force_cancels_what_a_soft_cancel_left_in_progress():
     jobs = FakeJobs({"fw-a": JobView("fw-a", "CANCELED")})
     jobs.executions_of = {("fw-a", "dev-1"): "IN_PROGRESS", ("fw-a", "dev-2"): "IN_PROGRESS",
                           ("fw-a", "dev-3"): "SUCCEEDED"}
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a",))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a",))
 
     outcome = guard.respond(alert, FORCING, jobs)
 
@@ -274,7 +274,7 @@ def test_escalation_with_nothing_in_progress_is_skipped_and_a_failed_execution_i
     jobs = FakeJobs({"fw-a": JobView("fw-a", "CANCELED"), "fw-b": JobView("fw-b", "CANCELED")})
     jobs.executions_of = {("fw-b", "dev-1"): "IN_PROGRESS", ("fw-b", "dev-2"): "IN_PROGRESS"}
     jobs.fail_execution.add("dev-2")
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="x", job_ids=("fw-a", "fw-b"))
+    alert = CustomAlert(via="sns", source="x", job_ids=("fw-a", "fw-b"))
 
     outcome = guard.respond(alert, FORCING, jobs)
 
@@ -284,7 +284,7 @@ def test_escalation_with_nothing_in_progress_is_skipped_and_a_failed_execution_i
 
 def test_describing_stops_once_the_cap_is_exceeded_and_every_candidate_is_blocked():
     jobs = FakeJobs({f"fw-{i:03d}": active(f"fw-{i:03d}") for i in range(300)}, latency=0.005)
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(jobs.jobs))
+    alert = CustomAlert(via="sns", source="ops", job_ids=tuple(jobs.jobs))
 
     outcome = guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 10}]"), jobs)
 
@@ -296,7 +296,7 @@ def test_describing_stops_once_the_cap_is_exceeded_and_every_candidate_is_blocke
 
 def test_cancels_start_before_every_candidate_is_confirmed_when_the_cap_cannot_be_exceeded():
     jobs = FakeJobs({f"fw-{i}": active(f"fw-{i}") for i in range(8)}, latency=0.005)
-    alert = Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(jobs.jobs))
+    alert = CustomAlert(via="sns", source="ops", job_ids=tuple(jobs.jobs))
 
     guard.respond(alert, make_policy("rules: [{name: any, max_jobs: 8}]"), jobs)
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollout_guard import policy
-from rollout_guard.halts import alerts, guard
+from rollout_guard.halts import alert_kinds, alerts, guard
 from rollout_guard.halts.alerts import UnrecognisedAlert
 from rollout_guard.halts.jobs import comment_length, is_control
 from rollout_guard.iot_limits import COMMENT_LIMIT, JOB_ID, REASON_CODE
@@ -203,7 +203,7 @@ def test_the_guard_cancels_every_active_job_within_the_cap_and_blocks_them_all_b
     candidates = [f"fw-{i}" for i in range(len(states))]
     rule = make_policy(f"rules: [{{name: any, max_jobs: {cap}}}]").rules[0]
     jobs = FakeJobs(known)
-    alert = alerts.Alert(kind=alerts.CUSTOM, via="sns", source="ops", job_ids=tuple(candidates))
+    alert = alert_kinds.CustomAlert(via="sns", source="ops", job_ids=tuple(candidates))
 
     outcome = guard.respond(alert, policy.Policy(rules=(rule,)), jobs, dry_run=dry_run)
 

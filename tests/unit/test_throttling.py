@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollout_guard.halts import alerts, guard
+from rollout_guard.halts import alert_kinds, alerts, guard
 from rollout_guard.halts.decisions import Decision
 from rollout_guard.halts.jobs import JobView
 from rollout_guard.halts.throttles import (
@@ -54,7 +54,7 @@ def test_an_ok_of_another_alarm_restores_nothing():
     records = InMemoryThrottles()
     guard.respond(alerts.parse(load_event("sns_alarm")), make_policy(POLICY), jobs, throttles=records)
     other = alerts.parse(load_event("sns_alarm_ok"))
-    other = alerts.Alert(**{**vars(other), "alarm_name": "fw-crash-rate-us"})
+    other = dataclasses.replace(other, alarm_name="fw-crash-rate-us")
 
     outcome = guard.respond(other, make_policy(POLICY), jobs, throttles=records)
 
@@ -63,7 +63,7 @@ def test_an_ok_of_another_alarm_restores_nothing():
 
 def test_past_max_jobs_nothing_is_throttled():
     jobs = FakeJobs({f"fw-{n}": active(f"fw-{n}") for n in range(3)})
-    alert = alerts.Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
+    alert = alert_kinds.AlarmAlert(via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
                          previous_state="OK")
     policy = make_policy(POLICY.replace("reason_code: WARNED,", "reason_code: WARNED, max_jobs: 2,"))
 
@@ -86,13 +86,13 @@ def test_the_abort_criterion_keeps_the_stricter_of_the_jobs_and_the_rules():
     assert same_config({"maximumPerMinute": 5}, {"maximumPerMinute": 5.0})
 
 
-def timer_of(record: Throttled, due_at: str | None = None) -> alerts.Alert:
+def timer_of(record: Throttled, due_at: str | None = None) -> alert_kinds.Alert:
     """The event a throttle's timer delivers, parsed as the function does."""
     detail = {"jobId": record.job_id, "alarmName": record.alarm, "rule": record.rule, "throttledAt": record.at}
     if due_at:
         detail["dueAt"] = due_at
-    return alerts.parse({"version": "0", "id": "t-1", "source": alerts.TIMER_SOURCE,
-                         "detail-type": alerts.ESCALATION_DUE_TYPE, "detail": detail})
+    return alerts.parse({"version": "0", "id": "t-1", "source": alert_kinds.TIMER_SOURCE,
+                         "detail-type": alert_kinds.ESCALATION_DUE_TYPE, "detail": detail})
 
 
 def throttled_record() -> tuple[FakeJobs, InMemoryThrottles, Throttled]:
@@ -245,7 +245,7 @@ class FlakyRecords(InMemoryThrottles):
 
 def test_a_scheduler_or_table_error_fails_its_job_alone_and_the_others_are_throttled():
     jobs = FakeJobs({job: active(job) for job in ("fw-1", "fw-2", "fw-3")})
-    alert = alerts.Alert(kind=alerts.ALARM, via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
+    alert = alert_kinds.AlarmAlert(via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
                          previous_state="OK", job_ids=("fw-1", "fw-2", "fw-3"), timestamp="2026-12-04T10:00:00Z")
     timers, records = RefusingTimers({"fw-2"}), FlakyRecords({"fw-3"})
 
@@ -267,7 +267,7 @@ RECORD = Throttled("fw-1", "slow", "fw-crash-rate-eu", {"maximumPerMinute": 100}
 AT = epoch(RECORD.at)
 
 
-def timer(due_at: str) -> alerts.Alert:
+def timer(due_at: str) -> alert_kinds.Alert:
     return dataclasses.replace(timer_of(RECORD, due_at), correlation_id="t-9")
 
 
@@ -280,7 +280,7 @@ def test_a_restore_is_the_ok_alert_of_the_alarm_for_the_job_under_its_rule():
 
     found = verdict(timer(iso_at(900)), policy, RECORD, "OK", AT + 900)
 
-    ok = alerts.Alert(kind=alerts.ALARM, via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
+    ok = alert_kinds.AlarmAlert(via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
                       state="OK", reason="the throttle's timer found alarm fw-crash-rate-eu in OK", job_ids=("fw-1",),
                       timestamp=iso_at(900))
     assert found == Restore(ok, policy.rules[0], RECORD, AT + 1800)
@@ -291,7 +291,7 @@ def test_an_escalation_is_the_rules_cancel_dated_from_the_throttle():
 
     found = verdict(timer(iso_at(1800)), policy, RECORD, "ALARM", AT + 1800)
 
-    cancel = alerts.Alert(kind=alerts.ALARM, via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
+    cancel = alert_kinds.AlarmAlert(via="timer", correlation_id="t-9", alarm_name="fw-crash-rate-eu",
                           state="ALARM", reason=f"still in ALARM 1800 s after the throttle of {RECORD.at}",
                           job_ids=("fw-1",), timestamp=RECORD.at)
     assert found == Escalate(cancel, dataclasses.replace(policy.rules[0], action="cancel", throttle=None), RECORD,

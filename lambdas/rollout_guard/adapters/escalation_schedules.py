@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
-from rollout_guard.halts.alerts import ESCALATION_DUE_TYPE, TIMER_SOURCE
+from rollout_guard.halts.alert_kinds import ESCALATION_DUE_TYPE, TIMER_SOURCE
 from rollout_guard.halts.throttles import ESCALATION_SCHEDULE_PREFIX as NAME_PREFIX
 from rollout_guard.halts.throttles import Throttled, TimerError, escalation_event
 

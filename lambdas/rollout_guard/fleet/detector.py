@@ -25,13 +25,13 @@ from rollout_guard.fleet.dark_things import recheck_step_s
 from rollout_guard.fleet.evaluation import evaluate, fleet_rule
 from rollout_guard.fleet.events import DarkCheck
 from rollout_guard.fleet.state import FleetState
-from rollout_guard.halts.alerts import FLEET, Alert
+from rollout_guard.halts.alert_kinds import FleetAlert
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy, Rule
 from rollout_guard.telemetry import count, log
 
-Respond = Callable[[Alert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
+Respond = Callable[[FleetAlert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
 
 
 class Detector:
@@ -103,7 +103,6 @@ class Detector:
         when = datetime.fromtimestamp(crossing.at_ms / 1000, tz=timezone.utc).isoformat() if crossing else None
         if crossing:
             report["crossingAt"], report["crossingThing"] = when, crossing.thing
-        alert = Alert(kind=FLEET, via="detector", job_ids=(job_id,), reason=judged.detail, timestamp=when,
-                      correlation_id=f"fleet:{job_id}")
+        alert = FleetAlert(job_ids=(job_id,), reason=judged.detail, timestamp=when, correlation_id=f"fleet:{job_id}")
         outcome = self.respond(alert, Policy((rule,)))
         report["outcome"] = outcome.to_dict() if hasattr(outcome, "to_dict") else outcome

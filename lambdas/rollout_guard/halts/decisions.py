@@ -10,10 +10,19 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from rollout_guard.documents import show
-from rollout_guard.halts.alerts import ALARM, CUSTOM, DEFENDER, FLEET, GATE, Alert, HaltRequest
+from rollout_guard.halts.alert_kinds import (
+    AlarmAlert,
+    Alert,
+    CustomAlert,
+    DefenderAlert,
+    EscalationDue,
+    HaltRequest,
+    Kind,
+    Requested,
+    Via,
+)
 from rollout_guard.halts.jobs import JobsError, JobView, safe_comment
 from rollout_guard.iot_limits import JOB_ID
-from rollout_guard.policy import CANCEL as CANCEL_ACTION
 from rollout_guard.policy import THROTTLE, Policy, Rule
 
 CANCELED = "canceled"
@@ -37,10 +46,10 @@ ANNOUNCED = (CANCELED, THROTTLED, RESTORED)
 ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
 
 # The alert kind each match key belongs to: a key of another kind never holds.
-MATCH_KINDS = {"alarm_name": ALARM, "source": CUSTOM, "severity": CUSTOM, "security_profile": DEFENDER,
-               "signal": FLEET}
+MATCH_KINDS = {"alarm_name": Kind.ALARM, "source": Kind.CUSTOM, "severity": Kind.CUSTOM,
+               "security_profile": Kind.DEFENDER, "signal": Kind.FLEET}
 # A rule that gives no match key matches every alert, not the fleet signal (which a rule asks for by name).
-ALERT_KINDS = frozenset(MATCH_KINDS.values()) - {FLEET}
+ALERT_KINDS = frozenset(MATCH_KINDS.values()) - {Kind.FLEET}
 
 
 @dataclass(frozen=True)
@@ -78,21 +87,21 @@ def inaction_reason(alert: Alert) -> str | None:
     ALARM as the previous state). An EventBridge state change is not an action: it means act when the new state is
     ALARM with its actions not suppressed, and the alarm was not in ALARM before or its actions were suppressed
     then (the suppression has ended)."""
-    if alert.kind == ALARM:
+    if isinstance(alert, AlarmAlert):
         if alert.state != "ALARM":
             return f"alarm {alert.alarm_name} moved to {alert.state}, not into ALARM"
-        if alert.via != "eventbridge":
+        if alert.via != Via.EVENTBRIDGE:
             return None
         if alert.actions_suppressed_by:
             return f"alarm {alert.alarm_name} is in ALARM with its actions suppressed ({alert.actions_suppressed_by})"
         if alert.previous_state == "ALARM" and not alert.previous_actions_suppressed_by:
             return f"alarm {alert.alarm_name} was already in ALARM"
-    if alert.kind == DEFENDER and alert.violation_event_type != "in-alarm":
+    if isinstance(alert, DefenderAlert) and alert.violation_event_type != "in-alarm":
         return f"Defender violation event is {alert.violation_event_type}, not in-alarm"
     return None
 
 
-def kinds_matched(rule: Rule) -> frozenset[str]:
+def kinds_matched(rule: Rule) -> frozenset[Kind]:
     """The alert kinds the rule can match at all: those that every match key it gives belongs to."""
     given = {MATCH_KINDS[key] for key, value in vars(rule.match).items() if value is not None}
     return ALERT_KINDS if not given else frozenset(given) if len(given) == 1 else frozenset()
@@ -107,13 +116,15 @@ def rule_matches(rule: Rule, alert: Alert) -> bool:
     match = rule.match
     if alert.kind not in kinds_matched(rule):
         return False
-    severity_holds = match.severity is None or (alert.severity is not None and alert.severity.lower() in match.severity)
-    return (
-        severity_holds
-        and _glob_holds(match.alarm_name, alert.alarm_name)
-        and _glob_holds(match.source, alert.source)
-        and _glob_holds(match.security_profile, alert.security_profile)
-    )
+    if isinstance(alert, AlarmAlert):
+        return _glob_holds(match.alarm_name, alert.alarm_name)
+    if isinstance(alert, DefenderAlert):
+        return _glob_holds(match.security_profile, alert.security_profile)
+    if isinstance(alert, CustomAlert):
+        severity = alert.severity
+        return ((match.severity is None or (severity is not None and severity.lower() in match.severity))
+                and _glob_holds(match.source, alert.source))
+    return True  # the fleet signal, which a rule asks for by name
 
 
 def select_rule(policy: Policy, alert: Alert) -> Rule | None:
@@ -220,7 +231,7 @@ def as_requested(rule: Rule, request: HaltRequest) -> Rule:
     asked = replace(rule, reason_code=reason or rule.reason_code,
                     force=rule.force if request.force is None else request.force, comment=comment)
     # A throttle or a resume acts as a throttle rule with the operator's settings (a resume needs none).
-    return asked if request.action == CANCEL_ACTION else replace(asked, action=THROTTLE, throttle=request.throttle)
+    return asked if request.action is Requested.HALT else replace(asked, action=THROTTLE, throttle=request.throttle)
 
 
 def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:
@@ -236,13 +247,14 @@ def render_comment(rule: Rule, alert: Alert) -> str:
     else:
         text = rule.comment.format(
             rule=rule.name,
-            alarm_name=alert.alarm_name or "",
-            state=alert.state or "",
+            alarm_name=alert.alarm_name if isinstance(alert, AlarmAlert | EscalationDue) else "",
+            state=alert.state if isinstance(alert, AlarmAlert) else "",
             reason=alert.reason,
-            source=alert.source or "",
-            thing_name=alert.thing_name or "",
+            source=(alert.source or "") if isinstance(alert, CustomAlert) else alert.rule
+            if isinstance(alert, EscalationDue) else "",
+            thing_name=alert.thing_name if isinstance(alert, DefenderAlert) else "",
             job_id=alert.job_ids[0] if len(alert.job_ids) == 1 else "",
         )
-    if alert.via == GATE and alert.reason not in text:  # whatever the template, the comment says why
+    if alert.via == Via.GATE and alert.reason not in text:  # whatever the template, the comment says why
         text = f"{alert.reason}; {text}"
     return safe_comment(text) or safe_comment(f"rollout-guard rule {rule.name}")

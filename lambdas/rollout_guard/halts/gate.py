@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rollout_guard.halts.alerts import ALARM, GATE, Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, JobCreated, Via
 from rollout_guard.halts.decisions import allowed_by_rule
 from rollout_guard.policy import Policy, Rule
 
@@ -32,7 +32,7 @@ def prefix_of(glob: str) -> str:
     return glob
 
 
-def check(created: Alert, policy: Policy, alarms: AlarmsPort) -> tuple[Alert, Rule] | None:
+def check(created: JobCreated, policy: Policy, alarms: AlarmsPort) -> tuple[AlarmAlert, Rule] | None:
     """The alert to act on, and its rule, when the created job starts under a firing alarm; None otherwise."""
     job_id = created.job_ids[0]
     for rule in policy.rules:
@@ -43,6 +43,6 @@ def check(created: Alert, policy: Policy, alarms: AlarmsPort) -> tuple[Alert, Ru
         if firing:
             name = firing[0]
             reason = f"alarm {name} was already in ALARM when job {job_id} was created"
-            return Alert(kind=ALARM, via=GATE, correlation_id=created.correlation_id, alarm_name=name,
-                         state="ALARM", reason=reason, job_ids=(job_id,), timestamp=created.timestamp), rule
+            return AlarmAlert(via=Via.GATE, correlation_id=created.correlation_id, alarm_name=name, state="ALARM",
+                              reason=reason, job_ids=(job_id,), timestamp=created.timestamp), rule
     return None

@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from rollout_guard.halts import decisions
-from rollout_guard.halts.alerts import ALARM, DEFENDER, RESUME, Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, Alert, DefenderAlert, Requested, request_of
 from rollout_guard.halts.cancelling import Cancelling
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
@@ -91,9 +91,10 @@ def respond(
     if rule is None:
         return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
 
-    if alert.request is not None:  # an operator's halt: the request within the rule's guardrails
-        rule = decisions.as_requested(rule, alert.request)
-        dry_run = dry_run or alert.request.dry_run
+    request = request_of(alert)
+    if request is not None:  # an operator's halt: the request within the rule's guardrails
+        rule = decisions.as_requested(rule, request)
+        dry_run = dry_run or request.dry_run
     chosen = _candidates(alert, rule, jobs)
     if isinstance(chosen, Outcome):
         return chosen
@@ -110,12 +111,13 @@ def respond(
 
 def _recovered(alert: Alert, rule: Rule | None) -> bool:
     """An alarm back to OK whose rule throttles: its jobs are restored (an operator's resume is no alarm)."""
-    return alert.kind == ALARM and alert.state == "OK" and rule is not None and rule.action == THROTTLE
+    return isinstance(alert, AlarmAlert) and alert.state == "OK" and rule is not None and rule.action == THROTTLE
 
 
 def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttling) -> list[Decision]:
     """Throttle on ALARM, restore on OK; past the cap (more candidates than `max_jobs`) nothing is throttled."""
-    if alert.state == "OK" or (alert.request is not None and alert.request.action == RESUME):
+    request = request_of(alert)
+    if (isinstance(alert, AlarmAlert) and alert.state == "OK") or (request is not None and request.action is Requested.RESUME):
         return work.restore(candidates)
     if not BlastRadius(rule, len(candidates)).safe:  # before any confirmation: every candidate may be active
         detail = f"{len(candidates)} jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing throttled"
@@ -126,7 +128,7 @@ def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttlin
 def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], list[Decision]] | Outcome:
     """The jobs the rule may act on for this alert, and those it named but screened out; or the outcome that
     nothing can be chosen."""
-    if alert.kind == DEFENDER and alert.thing_name is not None:
+    if isinstance(alert, DefenderAlert):
         named = tuple(jobs.job_ids_on_thing(alert.thing_name))
         if not named:
             return Outcome(alert, HANDLED, f"no active job has an execution on thing {alert.thing_name}", rule)
@@ -137,6 +139,7 @@ def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], li
     if rule.jobs is None:
         return Outcome(alert, HANDLED, f"the alert names no job and rule {rule.name} has no jobs globs", rule)
     candidates = decisions.select_from_active(rule, jobs.active_job_ids())
-    if alert.request is not None:
-        candidates = [job_id for job_id in candidates if fnmatchcase(job_id, alert.request.jobs)]
+    request = request_of(alert)
+    if request is not None:
+        candidates = [job_id for job_id in candidates if fnmatchcase(job_id, request.jobs)]
     return candidates, []

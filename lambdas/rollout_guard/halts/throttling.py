@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, Alert, request_of
 from rollout_guard.halts.claims import RESTORE, Claims, episode_level, skipped_detail
 from rollout_guard.halts.claims import THROTTLE as THROTTLE_CLAIM
 from rollout_guard.halts.decisions import (
@@ -53,19 +53,24 @@ class Throttling:
     out_of_time: Callable[[], bool]
     timers: EscalationTimers | None = None  # where `escalate_after` is kept (an EventBridge Scheduler schedule)
 
+    @property
+    def _alarm(self) -> str | None:
+        """The alarm that throttles or restores (none for an operator's request)."""
+        return self.alert.alarm_name if isinstance(self.alert, AlarmAlert) else None
+
     def throttle(self, job_ids: list[str]) -> list[Decision]:
         return [self._throttle(job_id) for job_id in job_ids]
 
     def restore(self, job_ids: list[str]) -> list[Decision]:
         """The jobs this alarm throttled (a job it did not is left alone, and not reported); an operator's resume:
         every job the guard throttled among them."""
-        resume = self.alert.request is not None  # an operator's resume: whatever throttled the job
+        resume = request_of(self.alert) is not None  # an operator's resume: whatever throttled the job
         restored = []
         for job_id in job_ids:
             record = self._record(job_id)
             if isinstance(record, Decision):
                 restored.append(record)
-            elif record is not None and (resume or record.alarm == self.alert.alarm_name):
+            elif record is not None and (resume or record.alarm == self._alarm):
                 restored.append(self._restore(job_id, record))
         return restored
 
@@ -104,7 +109,7 @@ class Throttling:
         throttle = self.rule.throttle
         if throttle is None:  # a valid policy gives every throttle rule its settings
             return self._decision(job_id, FAILED, f"rule {self.rule.name} has no throttle settings")
-        record = Throttled(job_id, self.rule.name, self.alert.alarm_name or self.alert.subject, view.rollout,
+        record = Throttled(job_id, self.rule.name, self._alarm or self.alert.subject, view.rollout,
                            view.abort,
                            throttled_rollout(throttle), throttled_abort(throttle, view.abort),
                            datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from rollout_guard.halts import watchdog
-from rollout_guard.halts.alerts import Alert
+from rollout_guard.halts.alert_kinds import EscalationDue
 from rollout_guard.halts.gate import AlarmsPort
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 from rollout_guard.halts.throttles import EscalationTimers, ThrottleRecords, TimerError
@@ -23,7 +23,7 @@ class Checked:
     unset: TimerError | None = None
 
 
-def check(due: Alert, policy: Policy, records: ThrottleRecords, jobs: JobsPort, alarms: AlarmsPort | None,
+def check(due: EscalationDue, policy: Policy, records: ThrottleRecords, jobs: JobsPort, alarms: AlarmsPort | None,
           timers: EscalationTimers | None) -> Checked:
     """Errors reading the record, the job or the alarm propagate: the timer's event is retried, then kept."""
     job_id = str(due.job_ids[0])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rollout_guard.halts.alerts import ALARM, Alert
+from rollout_guard.halts.alert_kinds import AlarmAlert, EscalationDue, Via
 from rollout_guard.halts.decisions import SKIPPED, Decision
 from rollout_guard.halts.jobs import JobView
 from rollout_guard.halts.throttles import Throttled, next_check
@@ -25,7 +25,6 @@ from rollout_guard.observability import THROTTLE_STALE_DETAIL_TYPE
 from rollout_guard.policy import CANCEL, THROTTLE, Policy, Rule, Throttle
 from rollout_guard.times import epoch, iso
 
-TIMER = "timer"  # the `via` of the alerts the watchdog makes
 ALARM_STATE, OK_STATE = "ALARM", "OK"
 # How a throttle no throttle rule of the policy owns (an operator's, or its rule since removed) is watched: the
 # policy's default recheck and max_throttled, never escalated (its rate is not read here).
@@ -44,7 +43,7 @@ class Done:
 class Restore:
     """The alarm is OK: the OK alert to act on under the throttle's rule."""
 
-    alert: Alert
+    alert: AlarmAlert
     rule: Rule
     record: Throttled
     next_due_s: float
@@ -54,7 +53,7 @@ class Restore:
 class Escalate:
     """Still in ALARM past `escalate_after`: the cancel to act on, under the rule made a cancel."""
 
-    alert: Alert
+    alert: AlarmAlert
     rule: Rule
     record: Throttled
     next_due_s: float
@@ -77,7 +76,7 @@ def throttle_rule(policy: Policy, name: str) -> Rule | None:
     return next((r for r in policy.rules if r.name == name and r.action == THROTTLE and r.throttle), None)
 
 
-def first_look(due: Alert, record: Throttled | None, view: JobView | None) -> Done | None:
+def first_look(due: EscalationDue, record: Throttled | None, view: JobView | None) -> Done | None:
     """The verdicts that need no alarm: the throttle gone or replaced, the job finished or gone."""
     job_id, alarm = str(due.job_ids[0]), str(due.alarm_name)
     if record is None or record.alarm != alarm or record.at != due.timestamp:
@@ -89,7 +88,7 @@ def first_look(due: Alert, record: Throttled | None, view: JobView | None) -> Do
     return None
 
 
-def verdict(due: Alert, policy: Policy, record: Throttled, alarm_state: str | None, now_s: float) -> Verdict:
+def verdict(due: EscalationDue, policy: Policy, record: Throttled, alarm_state: str | None, now_s: float) -> Verdict:
     """What the timer does for a throttle of a job still running, the alarm in `alarm_state` (None: no such
     alarm). The check's moment is its due time when the clock is earlier (a replay delivers it at once)."""
     rule = throttle_rule(policy, record.rule)
@@ -101,14 +100,15 @@ def verdict(due: Alert, policy: Policy, record: Throttled, alarm_state: str | No
     following = next_check(at, now, throttle)
     job_id, alarm = record.job_id, record.alarm
     if alarm_state == OK_STATE and rule is not None:
-        ok = Alert(kind=ALARM, via=TIMER, correlation_id=due.correlation_id, alarm_name=alarm, state=OK_STATE,
-                   reason=f"the throttle's timer found alarm {alarm} in OK", job_ids=(job_id,), timestamp=iso(now))
+        ok = AlarmAlert(via=Via.TIMER, correlation_id=due.correlation_id, alarm_name=alarm, state=OK_STATE,
+                        reason=f"the throttle's timer found alarm {alarm} in OK", job_ids=(job_id,),
+                        timestamp=iso(now))
         return Restore(ok, rule, record, following)
     escalate_after = throttle.escalate_after_s
     if alarm_state == ALARM_STATE and rule is not None and escalate_after and now >= at + escalate_after:
         reason = f"still in ALARM {escalate_after} s after the throttle of {record.at}"
-        cancel = Alert(kind=ALARM, via=TIMER, correlation_id=due.correlation_id, alarm_name=alarm, state=ALARM_STATE,
-                       reason=reason, job_ids=(job_id,), timestamp=record.at)
+        cancel = AlarmAlert(via=Via.TIMER, correlation_id=due.correlation_id, alarm_name=alarm, state=ALARM_STATE,
+                            reason=reason, job_ids=(job_id,), timestamp=record.at)
         return Escalate(cancel, replace(rule, action=CANCEL, throttle=None), record, following)
     held_s = int(now - at)
     detail = (f"job {job_id} throttled by {alarm} for {held_s} s; alarm {alarm_state or 'not found'}: looking again "
