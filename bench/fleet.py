@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -96,7 +95,7 @@ def main() -> int:
 
     from rollout_guard.adapters.clients import make_client
     from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
-    from rollout_guard.bootstrap import build_runtime
+    from rollout_guard.bootstrap import Overrides, build_runtime
     from rollout_guard.handler import lambda_handler
     from rollout_guard.schema import create_state_table
     from rollout_guard.settings import Settings
@@ -118,8 +117,8 @@ def main() -> int:
         # What the runtime makes at its first fleet batch, made here to read its write count.
         counted = DynamoFleetState("bench-fleet", lambda: make_client("dynamodb"))
         queue = Queue()
-        runtime = replace(build_runtime(Settings(policy_file=str(policy), state_table="bench-fleet", iot_rate=0),
-                                        fleet_state=counted), timers=queue)
+        runtime = build_runtime(Settings(policy_file=str(policy), state_table="bench-fleet", iot_rate=0),
+                                Overrides(fleet_state=counted, timers=queue))
         backend = iot_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
 
         def deliver(bodies: list[dict]) -> None:
@@ -170,14 +169,14 @@ def main() -> int:
 
         # --- crossing a threshold to CancelJob accepted ----------------------------------------------------
         accepted: dict[str, float] = {}
-        cancel = runtime.jobs.cancel
+        cancel = runtime.alert_path.jobs.cancel
 
         def timed_cancel(job_id, *rest):
             answer = cancel(job_id, *rest)
             accepted[job_id] = time.perf_counter()
             return answer
 
-        runtime.jobs.cancel = timed_cancel
+        runtime.alert_path.jobs.cancel = timed_cancel
         latencies = []
         for trial in range(CROSSING_TRIALS):
             job_id = f"fw-cross-{trial}"

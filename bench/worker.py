@@ -106,7 +106,7 @@ def fan_out() -> dict:
     import rollout_guard.handler as handler
 
     runtime = handler.default_runtime()
-    calls = counter(runtime.jobs._client)
+    calls = counter(runtime.alert_path.jobs._client)
     start = time.perf_counter()
     try:
         result = handler.lambda_handler(alarm(None, name="fleet-fanout-all"), context(timeout_s=60))
@@ -125,9 +125,9 @@ def storm(deliveries_file: str) -> dict:
 
     deliveries = json.loads(open(deliveries_file).read())
     runtime = handler.default_runtime()
-    calls = counter(runtime.jobs._client)
+    calls = counter(runtime.alert_path.jobs._client)
     outcomes: dict[str, int] = {}
-    claim = runtime.claims.once
+    claim = runtime.alert_path.claims.once
 
     def counted(job_id, level, act):  # how each claim ended, to tell a lost race from a store that failed
         claimed = claim(job_id, level, act)
@@ -135,7 +135,7 @@ def storm(deliveries_file: str) -> dict:
         outcomes[key] = outcomes.get(key, 0) + 1
         return claimed
 
-    runtime.claims.once = counted
+    runtime.alert_path.claims.once = counted
     for event in deliveries:
         handler.lambda_handler(event, context())
     return {"calls": calls, "claims": outcomes}

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError
 
     from rollout_guard import handler
-    from rollout_guard.bootstrap import build_runtime
+    from rollout_guard.bootstrap import Overrides, build_runtime
     from rollout_guard.halts.alerts import UnrecognisedAlert
     from rollout_guard.halts.jobs import JobsError
     from rollout_guard.policy import PolicyError
@@ -64,17 +64,21 @@ def run(args: argparse.Namespace) -> int:
     logger.setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     # An invocation that stopped before counting anything (bad input) has no metric: nothing to warn the operator of.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    batch, result = None, None
     try:
         if boto3.session.Session().get_credentials() is None:
             return fail("AWS credentials not found (environment, shared files, instance role), nothing decided",
                         HALT_FAILED)
         settings = Settings.from_env({**os.environ, **_settings_env(args, policy_file)})
-        runtime = build_runtime(settings, fleet_state=None if settings.state_table else _in_memory())
+        runtime = build_runtime(settings, Overrides(fleet_state=None if settings.state_table else _in_memory()))
         # The handler's own output (metrics) goes to stderr, or nowhere: stdout carries only the result.
         with contextlib.ExitStack() as stack:
             sink = sys.stderr if args.verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: PTH123
             stack.enter_context(contextlib.redirect_stdout(sink))
-            result = handler.invoke(event, LocalContext(), runtime=runtime)
+            if runtime.carries_fleet_events(event):
+                batch = handler.invoke_fleet(event, LocalContext(), runtime=runtime)
+            else:
+                result = handler.invoke(event, LocalContext(), runtime=runtime)
     except UnrecognisedAlert as error:
         return fail(f"not a recognisable alert: {error}")
     except PolicyError as error:
@@ -88,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"AWS error, nothing decided: {error}", HALT_FAILED)
     except BotoCoreError as error:  # no region, no credentials, a bad profile: before any call
         return fail(f"AWS is not configured, nothing decided: {error}", HALT_FAILED)
-    if isinstance(result, handler.FleetBatch):
-        return _fleet_result(result, args.state_table, len(event.get("Records", [event])))
+    if batch is not None:
+        return _fleet_result(batch, args.state_table, len(event.get("Records", [event])))
     print(json.dumps(result, indent=2))
     return HANDLED
 

@@ -1,13 +1,15 @@
 """Every collaborator of the runtime, built from `Settings`: the one place that picks the adapters.
 
-The Lambda entry point, the CLI, the tests and the benchmarks call `build_runtime` with their own settings (and,
-where they count elsewhere, their own fleet state). What only some events need (the fleet state, the fleet
-signal's own IoT client) is made at its first use, so a cold start pays only for the alert path.
+The Lambda entry point, the CLI, the tests, the simulator and the benchmarks call `build_runtime` with their own
+settings and, where they bring their own collaborators, `Overrides`. The fleet path (its state, its own IoT client,
+its timers) is made at the first fleet batch, so a cold start pays only for the alert path.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rollout_guard.adapters.clients import make_client, pace
@@ -15,10 +17,12 @@ from rollout_guard.adapters.cloudwatch_alarms import CloudWatchAlarms  # small; 
 from rollout_guard.adapters.dead_letters import DeadLetterQueue
 from rollout_guard.adapters.halt_events import HaltAnnouncer
 from rollout_guard.adapters.kill_switch import KillSwitch
+from rollout_guard.alert_path import AlertPath
+from rollout_guard.fleet_path import FleetNeedsState, FleetPath
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.halts.throttles import EscalationTimers, InMemoryThrottles, ThrottleRecords
-from rollout_guard.policy import load_file
+from rollout_guard.policy import Policy, load_file
 from rollout_guard.runtime import Runtime
 from rollout_guard.settings import Settings
 from rollout_guard.telemetry import logger
@@ -28,28 +32,53 @@ if TYPE_CHECKING:
     from rollout_guard.fleet.state import FleetState
 
 
-def build_runtime(settings: Settings, fleet_state: FleetState | None = None) -> Runtime:
-    """The runtime of `settings`; `fleet_state` counts the fleet signal somewhere else than the state table (the
-    CLI without a table counts in memory)."""
+@dataclass(frozen=True)
+class Overrides:
+    """Collaborators a caller brings instead of those the settings pick (the CLI's fleet state in memory; the
+    tests', the simulator's and the bench's fakes and clocks)."""
+
+    jobs: JobsPort | None = None  # the alert path's IoT
+    fleet_jobs: JobsPort | None = None  # the fleet signal's IoT
+    fleet_state: FleetState | None = None
+    timers: Timers | None = None
+    clock: Callable[[], float] | None = None  # the detector's, epoch seconds
+
+
+def build_runtime(settings: Settings, overrides: Overrides = Overrides()) -> Runtime:  # noqa: B008 - frozen
+    """The runtime of `settings`, with `overrides` in place of what they name."""
+    alert_path = build_alert_path(settings, overrides)
+    return Runtime(alert_path, lambda: build_fleet_path(settings, overrides, alert_path.policy))
+
+
+def build_alert_path(settings: Settings, overrides: Overrides = Overrides()) -> AlertPath:  # noqa: B008 - frozen
     attempts = settings.max_attempts
     queue, bus = settings.dead_letter_queue_url, settings.event_bus
-    return Runtime(
-        settings=settings,
+    return AlertPath(
         policy=load_file(settings.policy_file),
-        jobs=iot_jobs(settings),
+        jobs=overrides.jobs if overrides.jobs is not None else iot_jobs(settings),
+        dry_run=settings.dry_run,
         kill_switch=_kill_switch(settings),
         claims=_claims(settings),
         dead_letters=DeadLetterQueue(queue, lambda: make_client("sqs", attempts)) if queue else None,
         announcer=HaltAnnouncer(bus, lambda: make_client("events", attempts)) if bus else None,
         tracer=_tracer(settings),
-        timers=_timers(settings),
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
         throttles=_throttles(settings),
         escalations=_escalations(settings),
-        fleet_state=fleet_state,
-        fleet_state_factory=_fleet_state_factory(settings),
-        fleet_jobs_factory=lambda: iot_jobs(settings, settings.fleet_iot_rate),
     )
+
+
+def build_fleet_path(settings: Settings, overrides: Overrides, policy: Policy) -> FleetPath:
+    """Made at the first fleet batch: its state (the state table), its own paced IoT client, its timers."""
+    from rollout_guard.fleet.dark_checks import InProgressListing
+
+    state = overrides.fleet_state if overrides.fleet_state is not None else _fleet_state(settings)
+    if state is None:
+        raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
+    jobs = overrides.fleet_jobs if overrides.fleet_jobs is not None else iot_jobs(settings, settings.fleet_iot_rate)
+    timers = overrides.timers if overrides.timers is not None else _timers(settings)
+    return FleetPath(policy=policy, state=state, jobs=jobs, listing=InProgressListing(), timers=timers,
+                     clock=overrides.clock or time.time)
 
 
 def iot_jobs(settings: Settings, rate: float | None = None) -> JobsPort:
@@ -113,14 +142,10 @@ def _timers(settings: Settings) -> Timers | None:
     return DarkCheckQueue(settings.fleet_queue_url, lambda: make_client("sqs", attempts))
 
 
-def _fleet_state_factory(settings: Settings) -> Callable[[], FleetState] | None:
-    table, attempts = settings.state_table, settings.max_attempts
-    if not table:
+def _fleet_state(settings: Settings) -> FleetState | None:
+    if not settings.state_table:
         return None
+    from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
 
-    def made() -> FleetState:
-        from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
-
-        return DynamoFleetState(table, lambda: make_client("dynamodb", max_attempts=attempts))
-
-    return made
+    attempts = settings.max_attempts
+    return DynamoFleetState(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from rollout_guard.alert_path import HaltIncomplete
 from rollout_guard.bootstrap import build_runtime
-from rollout_guard.runtime import FleetBatch, HaltIncomplete, Runtime
+from rollout_guard.fleet_path import FleetBatch
+from rollout_guard.runtime import Runtime
 from rollout_guard.settings import Settings
 from rollout_guard.telemetry import logger, metrics
 
-__all__ = ["FleetBatch", "HaltIncomplete", "default_runtime", "invoke", "lambda_handler"]
+__all__ = ["FleetBatch", "HaltIncomplete", "default_runtime", "invoke", "invoke_fleet", "lambda_handler"]
 
 
 @cache
@@ -29,12 +31,20 @@ def _instrumented(function: Callable[..., Any]) -> Callable[..., Any]:
 @_instrumented
 def lambda_handler(event: Any, context: Any, runtime: Runtime | None = None) -> dict[str, Any]:
     """The function's handler: an alert's result, or SQS's answer to a batch of fleet events."""
-    handled = (runtime or default_runtime()).handle(event, context)
-    return handled.answer if isinstance(handled, FleetBatch) else handled
+    runtime = runtime or default_runtime()
+    if runtime.carries_fleet_events(event):
+        return runtime.fleet(event, context).answer
+    return runtime.alert(event, context)
 
 
 @_instrumented
-def invoke(event: Any, context: Any, runtime: Runtime) -> dict[str, Any] | FleetBatch:
-    """The same invocation for the CLI, the simulator and the tests, whose runtime is built from their own settings:
-    a batch of fleet events answers with its evaluations too."""
-    return runtime.handle(event, context)
+def invoke(event: Any, context: Any, runtime: Runtime) -> dict[str, Any]:
+    """An alert for the CLI and the tests, whose runtime is built from their own settings: its result."""
+    return runtime.alert(event, context)
+
+
+@_instrumented
+def invoke_fleet(event: Any, context: Any, runtime: Runtime) -> FleetBatch:
+    """A batch of fleet events (or one bare event) for the CLI, the simulator and the tests: SQS's answer, and each
+    job's evaluation."""
+    return runtime.fleet(event, context)

@@ -411,8 +411,8 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     import boto3
 
     from rollout_guard.adapters.dynamo_fleet import DynamoFleetState
-    from rollout_guard.bootstrap import build_runtime
-    from rollout_guard.handler import invoke
+    from rollout_guard.bootstrap import Overrides, build_runtime
+    from rollout_guard.handler import invoke_fleet
     from rollout_guard.schema import create_state_table
     from rollout_guard.settings import Settings
     from rollout_guard_local.context import LocalContext
@@ -425,9 +425,8 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     policy = workdir / "policy.yaml"
     policy.write_text(scenario.policy())
     iot, timers, logged = SimIot(truth, clock), SimTimers(clock, queue), LoggedClient(dynamodb, clock)
-    runtime = replace(build_runtime(Settings(policy_file=str(policy), state_table="sim-state")), jobs=iot,
-                      fleet_jobs=iot, timers=timers, clock=clock,
-                      fleet_state=DynamoFleetState("sim-state", lambda: logged))
+    runtime = build_runtime(Settings(policy_file=str(policy), state_table="sim-state"), Overrides(
+        jobs=iot, fleet_jobs=iot, timers=timers, clock=clock, fleet_state=DynamoFleetState("sim-state", lambda: logged)))
     deliveries = Deliveries(truth, scenario, rng)
     end = (truth.events[-1][0] / 1000 if truth.events else clock.now) + 40 * scenario.dark_after_s
     reports: list[dict[str, Any]] = []
@@ -438,7 +437,7 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
         if scenario.backlog and scenario.backlog[0] <= clock.now - START_MS / 1000 < sum(scenario.backlog):
             continue
         for batch in queue.receive(scenario.consumers * BATCHES_A_TICK, rng):
-            handled = invoke(batch, LocalContext(), runtime=runtime)
+            handled = invoke_fleet(batch, LocalContext(), runtime=runtime)
             reports += handled.reports
             queue.settle(batch, {item["itemIdentifier"] for item in handled.answer["batchItemFailures"]})
     counted = max((r["casualties"] for r in reports if r["jobId"] == JOB), default=0)

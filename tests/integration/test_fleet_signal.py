@@ -13,9 +13,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iot.models import iot_backends
 
-from rollout_guard.bootstrap import build_runtime
+from rollout_guard.bootstrap import Overrides, build_runtime
 from rollout_guard.fleet.events import parse_body
-from rollout_guard.handler import invoke, lambda_handler
+from rollout_guard.handler import invoke_fleet, lambda_handler
 from rollout_guard.schema import create_state_table
 from rollout_guard.settings import Settings
 from rollout_guard_local import samples
@@ -51,7 +51,7 @@ class Fleet:
 
     def batch(self, batch: dict) -> dict:
         """One SQS batch through the handler as the CLI runs it; SQS's answer, and the evaluations kept."""
-        handled = invoke(batch, LocalContext(), runtime=self.runtime)
+        handled = invoke_fleet(batch, LocalContext(), runtime=self.runtime)
         self.reports = handled.reports
         return handled.answer
 
@@ -84,9 +84,8 @@ def fleet(tmp_path):
         arns = [iot.create_thing(thingName=thing)["thingArn"] for thing in THINGS]
         for job_id in jobs:
             iot.create_job(jobId=job_id, targets=arns, document='{"op": "fw"}', targetSelection="SNAPSHOT")
-        runtime = build_runtime(Settings(policy_file=str(path), state_table="state"))
         timers = Timers()
-        runtime.timers = timers
+        runtime = build_runtime(Settings(policy_file=str(path), state_table="state"), Overrides(timers=timers))
         return Fleet(runtime, timers)
 
     with mock_aws():

@@ -92,14 +92,14 @@ def test_failed_halt_raises_so_the_platform_retries(iot, lambda_context):
     create_jobs(iot, "fw-2-4-eu", "fw-2-4-us")
     runtime = build_runtime(Settings(policy_file=str(ROOT / "policy.yaml")))
     event = load_event("eventbridge_custom")  # names fw-2-4-eu and fw-2-4-us
-    real_cancel = runtime.jobs.cancel
+    real_cancel = runtime.alert_path.jobs.cancel
 
     def cancel(job_id, *args):
         if job_id == "fw-2-4-eu":
             raise JobsError("CancelJob", "ServiceUnavailableException", "down")
         return real_cancel(job_id, *args)
 
-    with mock.patch.object(runtime.jobs, "cancel", side_effect=cancel):
+    with mock.patch.object(runtime.alert_path.jobs, "cancel", side_effect=cancel):
         with pytest.raises(handler.HaltIncomplete) as caught:
             handler.lambda_handler(event, lambda_context, runtime=runtime)
 
@@ -180,7 +180,7 @@ def test_tracing_switch_wraps_the_work_in_the_powertools_tracer(iot, lambda_cont
 
     result = handler.lambda_handler(load_event("sns_alarm"), lambda_context, runtime=runtime)
 
-    assert runtime.tracer is not None and type(runtime.tracer).__name__ == "Tracer"
+    assert runtime.alert_path.tracer is not None and type(runtime.alert_path.tracer).__name__ == "Tracer"
     assert result["decisions"][0]["action"] == "canceled"
 
 
@@ -239,7 +239,7 @@ def test_a_transient_failure_raises_for_the_platform_to_retry(iot, lambda_contex
     event = load_event("eventbridge_alarm_composite_untagged")  # names no job: the rule lists active jobs
 
     with pytest.raises(JobsError):
-        with mock.patch.object(runtime.jobs, "active_job_ids",
+        with mock.patch.object(runtime.alert_path.jobs, "active_job_ids",
                                side_effect=JobsError("ListJobs", "ServiceUnavailableException", "down")):
             handler.lambda_handler(event, lambda_context, runtime=runtime)
 
@@ -335,7 +335,7 @@ def test_a_throttle_held_past_max_throttled_is_announced_once_and_watched_on(iot
     policy.write_text("rules: [{name: slow, match: {alarm_name: 'fw-warn-*'}, jobs: ['fw-*'], reason_code: WARNED, "
                       "action: throttle, throttle: {max_per_minute: 5, max_throttled: 1h}}]")
     runtime = build_runtime(Settings(policy_file=str(policy), event_bus="default"))
-    runtime.throttles.put(Throttled("fw-2-4-eu", "slow", "fw-warn-eu", None, None, {"maximumPerMinute": 5}, None,
+    runtime.alert_path.throttles.put(Throttled("fw-2-4-eu", "slow", "fw-warn-eu", None, None, {"maximumPerMinute": 5}, None,
                                     "2026-12-01T08:00:00+00:00"))
 
     def timer(due: str) -> dict:
@@ -353,6 +353,6 @@ def test_a_throttle_held_past_max_throttled_is_announced_once_and_watched_on(iot
     assert len(messages) == 1
     detail = json.loads(messages[0]["Body"])["detail"]
     assert (detail["jobId"], detail["action"], detail["rule"]) == ("fw-2-4-eu", "still throttles", "slow")
-    assert runtime.throttles.get("fw-2-4-eu").stale_at is not None
+    assert runtime.alert_path.throttles.get("fw-2-4-eu").stale_at is not None
     blobs = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{") and "_aws" in line]
     assert [blob.get("ThrottlesStale") for blob in blobs] == [[1.0], None]

@@ -332,17 +332,18 @@ def test_the_fleet_rate_is_read_and_checked_like_the_guards():
 
 
 def test_fleet_work_asks_iot_through_its_own_paced_client_and_halts_through_the_guards(tmp_path):
+    from rollout_guard.alert_path import AlertPath
+    from rollout_guard.fleet.dark_checks import InProgressListing
+    from rollout_guard.fleet_path import FleetPath
     from rollout_guard.runtime import Runtime
-    from rollout_guard.settings import Settings
     from rollout_guard_local.context import LocalContext
 
     guard_jobs, fleet_jobs = FakeJobs({"fw-1": active("fw-1")}), FakeJobs({"fw-1": active("fw-1")})
     executing(fleet_jobs, "dev-1", "dev-2")
-    runtime = Runtime(settings=Settings(policy_file="unused"), policy=POLICY, jobs=guard_jobs,
-                      fleet_state=InMemoryFleetState(), fleet_jobs_factory=lambda: fleet_jobs,
-                      clock=lambda: NOW_MS / 1000)
+    runtime = Runtime(AlertPath(POLICY, guard_jobs), lambda: FleetPath(
+        POLICY, InMemoryFleetState(), fleet_jobs, InProgressListing(), clock=lambda: NOW_MS / 1000))
 
-    runtime.handle(samples.sqs_batch(DarkCheck(60, (("dev-1", HOUR_AGO_MS), ("dev-2", HOUR_AGO_MS))).message()),
+    runtime.fleet(samples.sqs_batch(DarkCheck(60, (("dev-1", HOUR_AGO_MS), ("dev-2", HOUR_AGO_MS))).message()),
                    LocalContext())
 
     assert {call[0] for call in fleet_jobs.calls} == {"in_progress_on", "describe"}  # its counting: paced
