@@ -25,7 +25,7 @@ from constructs import Construct
 
 from rollout_guard import settings
 from rollout_guard.fleet.casualties import FAILURES
-from rollout_guard.halts.jobs import SUCCEEDED
+from rollout_guard.halts.jobs import JobStatus
 
 from .config import GuardConfig
 from .delivery import own_name
@@ -34,7 +34,7 @@ from .findings import acknowledge, skip_checkov
 BATCH_SIZE = 10  # SQS's largest batch without a batching window, which would delay every halt
 MAX_RECEIVES = 3
 SQL_VERSION = "2016-03-23"
-EXECUTION_STATUSES = (*FAILURES, SUCCEEDED)
+EXECUTION_STATUSES = (*FAILURES, JobStatus.SUCCEEDED)
 JOB_EVENTS = {"JOB": {"Enabled": True}, "JOB_EXECUTION": {"Enabled": True}}
 PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"  # AwsCustomResource's singleton provider function
 # The archive's objects: one folder a day (UTC), as `rollout-guard replay` takes a folder.

@@ -32,17 +32,17 @@ class HeldClaims:
 def test_a_skip_names_what_the_other_invocation_does_at_that_level_whatever_its_episode():
     held, done = Claimed(HELD_ELSEWHERE), Claimed(DONE_ELSEWHERE)
 
-    assert claims.skipped_detail(held, claims.episode_level(claims.THROTTLE, "2026-12-03T10:00:00")) == (
+    assert claims.skipped_detail(held, claims.episode_level(claims.ClaimLevel.THROTTLE, "2026-12-03T10:00:00")) == (
         "another invocation is throttling the job (it holds the claim)")
-    assert claims.skipped_detail(done, claims.episode_level(claims.RESTORE, "t")) == (
+    assert claims.skipped_detail(done, claims.episode_level(claims.ClaimLevel.RESTORE, "t")) == (
         "another invocation already restored the job")
-    assert claims.skipped_detail(held, claims.ESCALATE) == "another invocation is escalating the job (it holds the claim)"
+    assert claims.skipped_detail(held, claims.ClaimLevel.ESCALATE) == "another invocation is escalating the job (it holds the claim)"
 
 
 def test_a_claim_is_the_job_and_the_level_and_force_is_its_own_level():
-    assert claims.claim_of("fw-1", claims.CANCEL) == {"job": "fw-1", "level": "cancel"}
+    assert claims.claim_of("fw-1", claims.ClaimLevel.CANCEL) == {"job": "fw-1", "level": "cancel"}
     assert (claims.cancel_level(False), claims.cancel_level(True)) == ("cancel", "cancel-force")
-    assert len({claims.CANCEL, claims.CANCEL_WITH_FORCE, claims.ESCALATE}) == 3
+    assert len({claims.ClaimLevel.CANCEL, claims.ClaimLevel.CANCEL_WITH_FORCE, claims.ClaimLevel.ESCALATE}) == 3
 
 
 def test_what_the_loser_of_a_claim_reports():
@@ -206,9 +206,9 @@ def test_past_the_cap_no_claim_is_taken_early():
 
 
 def test_a_skip_names_its_level_whatever_its_episode_holds():
-    from rollout_guard.halts.claims import HELD_ELSEWHERE, THROTTLE, Claimed, episode_level, skipped_detail
+    from rollout_guard.halts.claims import HELD_ELSEWHERE, Claimed, ClaimLevel, episode_level, skipped_detail
 
-    level = episode_level(THROTTLE, "fw-warn@eu@2026-12-04T10:00:00Z")
+    level = episode_level(ClaimLevel.THROTTLE, "fw-warn@eu@2026-12-04T10:00:00Z")
 
     assert skipped_detail(Claimed(HELD_ELSEWHERE), level) == ("another invocation is throttling the job (it holds "
                                                               "the claim)")

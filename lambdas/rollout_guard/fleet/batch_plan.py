@@ -20,7 +20,7 @@ from typing import Any
 from rollout_guard.fleet.casualties import FAILURES, Casualty, minute_of
 from rollout_guard.fleet.events import DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
 from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key
-from rollout_guard.halts.jobs import SUCCEEDED
+from rollout_guard.halts.jobs import JobStatus
 from rollout_guard.observability import Metric
 from rollout_guard.telemetry import count, log
 
@@ -135,7 +135,7 @@ def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool) 
     """One event's part of the batch's writes, and what its message waits on (an event that adds nothing, such as a
     disconnect no rule counts, leaves its message waiting on nothing)."""
     needs: list[Need] = []
-    if isinstance(event, Execution) and event.status == SUCCEEDED:
+    if isinstance(event, Execution) and event.status == JobStatus.SUCCEEDED:
         key = thing_key(event.thing, event.at_ms)
         batch.things[key][1].add((event.at_ms, event.job_id))
         needs.append(Need(Needs.THING, key))

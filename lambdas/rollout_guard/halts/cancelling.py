@@ -11,16 +11,15 @@ from dataclasses import replace
 from typing import Any
 
 from rollout_guard.halts import decisions
-from rollout_guard.halts.claims import ESCALATE as ESCALATION_CLAIM
-from rollout_guard.halts.claims import Claimed, Claims, NoClaims, cancel_level, skipped_detail
+from rollout_guard.halts.claims import Claimed, ClaimLevel, Claims, NoClaims, cancel_level, skipped_detail
 from rollout_guard.halts.decisions import (
     ACTING,
-    CANCEL,
     CANCELED,
-    ESCALATE,
     ESCALATED,
     FAILED,
     SKIPPED,
+    TO_CANCEL,
+    TO_ESCALATE,
     BlastRadius,
     Decision,
 )
@@ -134,7 +133,7 @@ class Cancelling:
         def act() -> None:
             decision = decisions.decide(self.rule, job_id, described.result(), self.dry_run)
             decided.append(decision)
-            if decision.action != CANCEL or decision.force != self.rule.force:
+            if decision.action != TO_CANCEL or decision.force != self.rule.force:
                 raise _Otherwise(decision)
             self.jobs.cancel(job_id, decision.reason_code, self.comment, decision.force)
 
@@ -147,7 +146,7 @@ class Cancelling:
         decision = decided[0] if decided else decisions.decide(self.rule, job_id, described.result(), self.dry_run)
         if claimed.acted:
             return _cancelled(decision, claimed)
-        if decision.action == CANCEL:
+        if decision.action == TO_CANCEL:
             return replace(decision, action=SKIPPED, detail=skipped_detail(claimed))
         return self._carry_out(decision)  # not the claimed cancel (an escalation takes its own claim)
 
@@ -160,9 +159,9 @@ class Cancelling:
             return error
 
     def _carry_out(self, decision: Decision) -> Decision:
-        if decision.action == ESCALATE:
+        if decision.action == TO_ESCALATE:
             return self._escalate(decision)
-        if decision.action != CANCEL:
+        if decision.action != TO_CANCEL:
             return decision
         if self.out_of_time():
             return replace(decision, action=FAILED, detail=f"cancel not attempted: {OUT_OF_TIME}")
@@ -186,11 +185,11 @@ class Cancelling:
             escalated.append(result)
 
         try:
-            claimed = self.claims.once(decision.job_id, ESCALATION_CLAIM, force)
+            claimed = self.claims.once(decision.job_id, ClaimLevel.ESCALATE, force)
         except _Incomplete as incomplete:
             return incomplete.decision
         if not claimed.acted:
-            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed, ESCALATION_CLAIM))
+            return replace(decision, action=SKIPPED, detail=skipped_detail(claimed, ClaimLevel.ESCALATE))
         return escalated[0] if escalated else decision
 
     def _force(self, decision: Decision) -> Decision:

@@ -11,24 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 # The state table: one item per claim, found by `id`, removed by DynamoDB's TTL on `expiration` (epoch seconds).
 
-ACTED = "acted"  # this invocation held the claim and acted
-HELD_ELSEWHERE = "held_elsewhere"  # another invocation holds the claim and is acting now
-DONE_ELSEWHERE = "done_elsewhere"  # another invocation held the claim and acted
+class ClaimOutcome(StrEnum):
+    ACTED = "acted"  # this invocation held the claim and acted
+    HELD_ELSEWHERE = "held_elsewhere"  # another invocation holds the claim and is acting now
+    DONE_ELSEWHERE = "done_elsewhere"  # another invocation held the claim and acted
 
-CANCEL = "cancel"
-CANCEL_WITH_FORCE = "cancel-force"
-ESCALATE = "escalate"
-THROTTLE = "throttle"  # a throttle and its restore are claimed per job like a cancel
-RESTORE = "restore"
+
+ACTED, HELD_ELSEWHERE, DONE_ELSEWHERE = ClaimOutcome.ACTED, ClaimOutcome.HELD_ELSEWHERE, ClaimOutcome.DONE_ELSEWHERE
+
+
+class ClaimLevel(StrEnum):
+    """What a claim is for: one job is claimed once per level (and, for a throttle or a restore, per episode)."""
+
+    CANCEL = "cancel"
+    CANCEL_WITH_FORCE = "cancel-force"
+    ESCALATE = "escalate"  # a forced cancel after a soft one: a later forcing rule still acts
+    THROTTLE = "throttle"  # a throttle and its restore are claimed per job like a cancel
+    RESTORE = "restore"
 
 
 @dataclass(frozen=True)
 class Claimed:
-    outcome: str
+    outcome: ClaimOutcome
     detail: str = ""
 
     @property
@@ -36,8 +45,8 @@ class Claimed:
         return self.outcome == ACTED
 
 
-def cancel_level(force: bool) -> str:
-    return CANCEL_WITH_FORCE if force else CANCEL
+def cancel_level(force: bool) -> ClaimLevel:
+    return ClaimLevel.CANCEL_WITH_FORCE if force else ClaimLevel.CANCEL
 
 
 def claim_of(job_id: str, level: str) -> dict[str, str]:
@@ -46,19 +55,19 @@ def claim_of(job_id: str, level: str) -> dict[str, str]:
 
 
 # How a skip names what the other invocation is doing and has done, per claim level.
-WORDS = {CANCEL: ("cancelling", "cancelled"), CANCEL_WITH_FORCE: ("cancelling", "cancelled"),
-         ESCALATE: ("escalating", "cancelled"), THROTTLE: ("throttling", "throttled"),
-         RESTORE: ("restoring", "restored")}
+WORDS = {ClaimLevel.CANCEL: ("cancelling", "cancelled"), ClaimLevel.CANCEL_WITH_FORCE: ("cancelling", "cancelled"),
+         ClaimLevel.ESCALATE: ("escalating", "cancelled"), ClaimLevel.THROTTLE: ("throttling", "throttled"),
+         ClaimLevel.RESTORE: ("restoring", "restored")}
 
 
-def episode_level(level: str, episode: str) -> str:
+def episode_level(level: ClaimLevel, episode: str) -> str:
     """A level claimed once per episode (a throttle per ALARM transition, a restore per throttle), so a later
     episode claims again."""
     return f"{level}@{episode}"
 
 
-def skipped_detail(claimed: Claimed, level: str = CANCEL) -> str:
-    doing, done = WORDS[level.partition("@")[0]]  # the level, whatever its episode holds
+def skipped_detail(claimed: Claimed, level: str = ClaimLevel.CANCEL) -> str:
+    doing, done = WORDS[ClaimLevel(level.partition("@")[0])]  # the level, whatever its episode holds
     if claimed.outcome == HELD_ELSEWHERE:
         return f"another invocation is {doing} the job (it holds the claim)"
     return f"another invocation already {done} the job{': ' + claimed.detail if claimed.detail else ''}"

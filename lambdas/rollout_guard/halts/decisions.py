@@ -6,6 +6,7 @@ Pure functions of the alert, the policy and the jobs' confirmed states: no AWS c
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -25,25 +26,34 @@ from rollout_guard.halts.jobs import JobsError, JobView, safe_comment
 from rollout_guard.iot_limits import JOB_ID
 from rollout_guard.policy import THROTTLE, Policy, Rule
 
-CANCELED = "canceled"
-WOULD_CANCEL = "would_cancel"
-SKIPPED = "skipped"
-BLOCKED = "blocked"
-FAILED = "failed"
-ESCALATED = "escalated"
-THROTTLED = "throttled"
-WOULD_THROTTLE = "would_throttle"
-RESTORED = "restored"
-WOULD_RESTORE = "would_restore"
-# Internal: chosen, not yet sent. The guard turns CANCEL into CANCELED or FAILED, ESCALATE into ESCALATED, SKIPPED
-# (nothing was left in progress) or FAILED.
-CANCEL = "cancel"
-ESCALATE = "escalate"
+
+class Act(StrEnum):
+    """A decision's `action`, as a result shows it."""
+
+    CANCELED = "canceled"
+    WOULD_CANCEL = "would_cancel"
+    SKIPPED = "skipped"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    THROTTLED = "throttled"
+    WOULD_THROTTLE = "would_throttle"
+    RESTORED = "restored"
+    WOULD_RESTORE = "would_restore"
+    # Chosen, not yet sent: carrying out turns TO_CANCEL into CANCELED or FAILED, TO_ESCALATE into ESCALATED, SKIPPED
+    # (nothing was left in progress) or FAILED. A result never shows them.
+    TO_CANCEL = "cancel"
+    TO_ESCALATE = "escalate"
+
+
+CANCELED, WOULD_CANCEL, SKIPPED, BLOCKED, FAILED = Act.CANCELED, Act.WOULD_CANCEL, Act.SKIPPED, Act.BLOCKED, Act.FAILED
+ESCALATED, THROTTLED, WOULD_THROTTLE = Act.ESCALATED, Act.THROTTLED, Act.WOULD_THROTTLE
+RESTORED, WOULD_RESTORE, TO_CANCEL, TO_ESCALATE = Act.RESTORED, Act.WOULD_RESTORE, Act.TO_CANCEL, Act.TO_ESCALATE
 NO_SUCH_JOB = "no such job"
 # The actions announced on the bus ("Rollout Halted", "Throttled", "Restored") once carried out.
 ANNOUNCED = (CANCELED, THROTTLED, RESTORED)
 # What counts against a rule's max_jobs: every job the rule would act on, dry run or not.
-ACTING = frozenset({CANCEL, ESCALATE, WOULD_CANCEL})
+ACTING = frozenset({TO_CANCEL, TO_ESCALATE, WOULD_CANCEL})
 
 # The alert kind each match key belongs to: a key of another kind never holds.
 MATCH_KINDS = {"alarm_name": Kind.ALARM, "source": Kind.CUSTOM, "severity": Kind.CUSTOM,
@@ -55,7 +65,7 @@ ALERT_KINDS = frozenset(MATCH_KINDS.values()) - {Kind.FLEET}
 @dataclass(frozen=True)
 class Decision:
     job_id: Any
-    action: str
+    action: Act
     reason_code: str
     force: bool
     detail: str
@@ -175,14 +185,14 @@ def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
             detail = f"dry run: rule {rule.name} would force-cancel the IN_PROGRESS executions of this job"
             return _decision(rule, job_id, WOULD_CANCEL, detail)
         detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
-        return _decision(rule, job_id, ESCALATE, detail)
+        return _decision(rule, job_id, TO_ESCALATE, detail)
     if not job.active:
         return _decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel")
     if not in_scope:
         return _decision(rule, job_id, SKIPPED, f"job does not target thing group {rule.thing_group}")
     if dry_run:
         return _decision(rule, job_id, WOULD_CANCEL, f"dry run: rule {rule.name} would cancel")
-    return _decision(rule, job_id, CANCEL, f"rule {rule.name} cancels")
+    return _decision(rule, job_id, TO_CANCEL, f"rule {rule.name} cancels")
 
 
 class BlastRadius:
@@ -234,7 +244,7 @@ def as_requested(rule: Rule, request: HaltRequest) -> Rule:
     return asked if request.action is Requested.HALT else replace(asked, action=THROTTLE, throttle=request.throttle)
 
 
-def _decision(rule: Rule, job_id: Any, action: str, detail: str) -> Decision:
+def _decision(rule: Rule, job_id: Any, action: Act, detail: str) -> Decision:
     return Decision(job_id=job_id, action=action, reason_code=rule.reason_code, force=rule.force, detail=detail)
 
 

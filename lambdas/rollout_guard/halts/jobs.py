@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from rollout_guard.iot_limits import COMMENT_LIMIT
 
 # --- IoT's vocabulary ---------------------------------------------------------------------------------------
 
-INACTIVE_JOB_STATUSES = frozenset({"COMPLETED", "CANCELED", "DELETION_IN_PROGRESS"})
-ACTIVE_LISTING_STATUSES = ("IN_PROGRESS", "SCHEDULED")  # what ListJobs is asked for; moto's QUEUED counts as active
-ACTIVE_EXECUTION_STATUSES = frozenset({"QUEUED", "IN_PROGRESS"})
-CANCELED, IN_PROGRESS, SUCCEEDED = "CANCELED", "IN_PROGRESS", "SUCCEEDED"
+class JobStatus(StrEnum):
+    """IoT's statuses of a job and of a job execution, in the API's own words."""
+
+    QUEUED = "QUEUED"
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+    DELETION_IN_PROGRESS = "DELETION_IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+INACTIVE_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.DELETION_IN_PROGRESS})
+# What ListJobs is asked for; moto's QUEUED counts as active.
+ACTIVE_LISTING_STATUSES = (JobStatus.IN_PROGRESS, JobStatus.SCHEDULED)
+ACTIVE_EXECUTION_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.IN_PROGRESS})
 # DescribeJob's jobProcessDetails counts of the things that took the job (QUEUED ones have not started it).
 EXECUTED_COUNTS = ("numberOfInProgressThings", "numberOfSucceededThings", "numberOfFailedThings",
                    "numberOfRejectedThings", "numberOfTimedOutThings")
@@ -67,7 +83,7 @@ class JobView:
     @property
     def cancelled_without_force(self) -> bool:
         """Cancelled, but its IN_PROGRESS executions may still run: a forcing rule can escalate."""
-        return self.status == "CANCELED" and not self.force_canceled
+        return self.status == JobStatus.CANCELED and not self.force_canceled
 
     def targets_group(self, group: str) -> bool:
         return any(target.endswith(f":thinggroup/{group}") for target in self.targets)

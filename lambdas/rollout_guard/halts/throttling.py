@@ -12,8 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rollout_guard.halts.alert_kinds import AlarmAlert, Alert, request_of
-from rollout_guard.halts.claims import RESTORE, Claims, episode_level, skipped_detail
-from rollout_guard.halts.claims import THROTTLE as THROTTLE_CLAIM
+from rollout_guard.halts.claims import ClaimLevel, Claims, episode_level, skipped_detail
 from rollout_guard.halts.decisions import (
     FAILED,
     RESTORED,
@@ -21,6 +20,7 @@ from rollout_guard.halts.decisions import (
     THROTTLED,
     WOULD_RESTORE,
     WOULD_THROTTLE,
+    Act,
     Decision,
 )
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
@@ -81,7 +81,7 @@ class Throttling:
         except RecordsError as error:
             return self._decision(job_id, FAILED, str(error))
 
-    def _decision(self, job_id: str, action: str, detail: str) -> Decision:
+    def _decision(self, job_id: str, action: Act, detail: str) -> Decision:
         return Decision(job_id, action, self.rule.reason_code, False, detail)
 
     def _view(self, job_id: str) -> JobView | Decision:
@@ -118,7 +118,7 @@ class Throttling:
             return self._decision(job_id, WOULD_THROTTLE, detail)
         # Claimed per alarm transition: a duplicate delivery of this ALARM acts once, a later ALARM (after a
         # restore) throttles again.
-        level = episode_level(THROTTLE_CLAIM, self.alert.timestamp or self.alert.correlation_id or "")
+        level = episode_level(ClaimLevel.THROTTLE, self.alert.timestamp or self.alert.correlation_id or "")
         return self._claimed(job_id, level, lambda: self._apply(record, throttle), THROTTLED, detail)
 
     def _apply(self, record: Throttled, throttle: Throttle) -> None:
@@ -148,7 +148,7 @@ class Throttling:
         rollout, abort, detail = _restoration(record)
         if self.dry_run:
             return self._decision(job_id, WOULD_RESTORE, detail)
-        return self._claimed(job_id, episode_level(RESTORE, record.at), lambda: self._put_back(job_id, rollout, abort),
+        return self._claimed(job_id, episode_level(ClaimLevel.RESTORE, record.at), lambda: self._put_back(job_id, rollout, abort),
                              RESTORED, detail)
 
     def _forget(self, decision: Decision) -> Decision:
@@ -166,7 +166,7 @@ class Throttling:
         self.jobs.update(job_id, rollout, abort)
         self.records.delete(job_id)
 
-    def _claimed(self, job_id: str, level: str, act: Callable[[], None], done: str, detail: str) -> Decision:
+    def _claimed(self, job_id: str, level: str, act: Callable[[], None], done: Act, detail: str) -> Decision:
         try:
             claimed = self.claims.once(job_id, level, act)
         except (JobsError, RecordsError, TimerError) as error:
