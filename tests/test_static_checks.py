@@ -120,3 +120,11 @@ def test_no_function_of_the_runtime_is_over_40_lines():
                 long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
 
     assert long == []
+
+
+def test_no_module_of_the_runtime_is_over_300_lines():
+    """A module fits in one reading (../shared/style.md): one that grows past it holds more than one idea."""
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+             for path in (ROOT / "lambdas" / "rollout_guard").rglob("*.py")}
+
+    assert len(sizes) > 40 and {path: size for path, size in sizes.items() if size > 300} == {}

@@ -66,7 +66,7 @@ def check_insights_alarms(account: Account) -> Iterator[Finding]:
 
 def _timers(account: Account) -> dict[str, dict[str, Any]]:
     """The guard's pending throttle timers, the latest per job: their events name the job and its throttle."""
-    from rollout_guard.halts.throttles import ESCALATION_SCHEDULE_PREFIX
+    from rollout_guard.halts.throttle.timers import ESCALATION_SCHEDULE_PREFIX
 
     scheduler = account.client("scheduler")
     latest: dict[str, dict[str, Any]] = {}

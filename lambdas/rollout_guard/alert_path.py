@@ -34,7 +34,7 @@ from rollout_guard.halts.decisions import (
     WOULD_CANCEL,
 )
 from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.throttles import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE, Metric
 from rollout_guard.policy import Policy, Rule
 from rollout_guard.telemetry import count, log, logger, milliseconds
@@ -45,8 +45,8 @@ if TYPE_CHECKING:  # the gate's and the watchdog's modules load when their first
     from rollout_guard.adapters.halt_events import HaltAnnouncer
     from rollout_guard.adapters.kill_switch import KillSwitch
     from rollout_guard.halts.gate import AlarmsPort
-    from rollout_guard.halts.throttles import EscalationTimers
-    from rollout_guard.halts.watchdog import Recheck
+    from rollout_guard.halts.throttle.timers import EscalationTimers
+    from rollout_guard.halts.throttle.watchdog import Recheck
 
 SAFETY_MARGIN_S = 10.0
 ACTION_METRICS = {
@@ -128,9 +128,9 @@ class AlertPath:
         return self.act(alert, Policy((rule,)), context).to_dict()
 
     def _watch(self, due: EscalationDue, context: Any) -> dict[str, Any]:
-        """A throttle's timer (`halts.watchdog`): restore, cancel, forget, or look again later. A next timer that
+        """A throttle's timer (`halts.throttle.watchdog`): restore, cancel, forget, or look again later. A next timer that
         could not be set fails the invocation after the rest is done (retried, then dead-lettered: heard)."""
-        from rollout_guard.halts import timer_check, watchdog
+        from rollout_guard.halts.throttle import timer_check, watchdog
 
         checked = timer_check.check(due, self.policy, self.throttles, self.jobs, self.alarms, self.escalations)
         verdict = checked.verdict

@@ -21,7 +21,8 @@ from rollout_guard.alert_path import AlertPath
 from rollout_guard.fleet_path import FleetNeedsState, FleetPath
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.throttles import EscalationTimers, InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.policy import Policy, load_file
 from rollout_guard.runtime import Runtime
 from rollout_guard.settings import Settings

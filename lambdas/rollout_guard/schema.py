@@ -26,7 +26,7 @@ MINUTE = ItemKind("minute#", 2 * 86400)  # the fleet's connects and disconnects 
 CASUALTY = ItemKind("casualty#", 30 * 86400)  # one thing's first casualty for a job
 CASUALTIES = ItemKind("casualties#", 30 * 86400)  # a job's casualties: buckets, shard tallies, the job's tally
 STREAM = ItemKind("stream", 2 * 86400)  # the fleet queue's low-water mark
-# A job the guard throttled: its configuration before, and what the guard set (`halts.throttles`).
+# A job the guard throttled: its configuration before, and what the guard set (`halts.throttle.records`).
 THROTTLE = ItemKind("throttle#", 30 * 86400)
 KINDS = (CLAIM, THING, MINUTE, CASUALTY, CASUALTIES, STREAM, THROTTLE)
 

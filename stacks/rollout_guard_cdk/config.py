@@ -256,7 +256,7 @@ class GuardConfig:
 
     def watches_throttles(self) -> bool:
         """Some rule may throttle a job (a throttle rule, or an operator's throttle): every throttle gets a timer
-        (EventBridge Scheduler) that restores, escalates, forgets or announces it (`halts.watchdog`)."""
+        (EventBridge Scheduler) that restores, escalates, forgets or announces it (`halts.throttle.watchdog`)."""
         return bool(self.updating_rules())
 
     def updating_rules(self) -> tuple[Any, ...]:

@@ -1,6 +1,6 @@
 """A throttle's timer: the function creates an EventBridge Scheduler one-time schedule for each check of a throttled
 job (names `rollout-guard-escalate-*` only), which puts "Rollout Escalation Due" on the default bus through a role of
-its own; `Delivery`'s EscalationDueRule hands that event to the function (`halts.watchdog`: restore, cancel, forget
+its own; `Delivery`'s EscalationDueRule hands that event to the function (`halts.throttle.watchdog`: restore, cancel, forget
 or look again). Scheduler deletes each schedule once it ran, also after its last failed retry, so every schedule
 names a dead-letter queue of its own (encrypted with the stack's key), where a timer Scheduler could not deliver is
 kept; `Monitoring` alarms on its depth and on Scheduler's own failure metrics."""
@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from rollout_guard import settings
-from rollout_guard.halts.throttles import ESCALATION_SCHEDULE_PREFIX
+from rollout_guard.halts.throttle.timers import ESCALATION_SCHEDULE_PREFIX
 
 from .delivery import own_name
 from .findings import acknowledge

@@ -227,7 +227,7 @@ def test_dead_letters_are_a_problem_each_queue_in_its_own_row(healthy):
 
 def test_a_job_throttled_over_an_hour_is_a_warning_naming_the_resume(healthy):
     from rollout_guard.adapters.escalation_schedules import ScheduledEscalations
-    from rollout_guard.halts.throttles import Throttled
+    from rollout_guard.halts.throttle.records import Throttled
 
     iot = client("iot", healthy)
     thing = iot.create_thing(thingName="dev-slow")["thingArn"]

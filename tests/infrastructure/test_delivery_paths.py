@@ -258,7 +258,7 @@ def test_the_halt_line_reads_fields_every_halt_event_carries(template):
 def test_a_throttle_and_a_restore_are_announced_and_read_as_their_own_line(template):
     from rollout_guard.adapters import halt_events
     from rollout_guard.halts import alerts, guard
-    from rollout_guard.halts.throttles import InMemoryThrottles
+    from rollout_guard.halts.throttle.records import InMemoryThrottles
     from rollout_guard_local import samples
     from tests.conftest import make_policy
     from tests.unit.fakes import FakeJobs, active

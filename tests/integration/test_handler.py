@@ -319,7 +319,7 @@ def test_a_logger_that_fails_cannot_fail_an_invocation_after_a_cancel(iot, lambd
 
 def test_a_throttle_held_past_max_throttled_is_announced_once_and_watched_on(iot, lambda_context, capfd, tmp_path):
     from rollout_guard.halts.alert_kinds import ESCALATION_DUE_TYPE, TIMER_SOURCE
-    from rollout_guard.halts.throttles import Throttled
+    from rollout_guard.halts.throttle.records import Throttled
 
     sqs, events = boto3.client("sqs", region_name="eu-west-1"), boto3.client("events", region_name="eu-west-1")
     queue = sqs.create_queue(QueueName="notices")["QueueUrl"]

@@ -200,7 +200,7 @@ def warning_alert():
 def test_an_update_refused_is_a_failed_throttle_and_nothing_is_kept_to_restore(stubbed, code, status):
     """The job finished (or went) between DescribeJob and UpdateJob: AWS refuses the update; the guard reports the
     job failed (the alert's retry looks again) and forgets the configuration it saved."""
-    from rollout_guard.halts.throttles import InMemoryThrottles
+    from rollout_guard.halts.throttle.records import InMemoryThrottles
 
     jobs, stubber = stubbed
     stubber.add_response("describe_job", describe_answer(), {"jobId": "fw-2-4-eu"})

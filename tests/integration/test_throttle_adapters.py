@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 
 from rollout_guard.adapters.dynamo_throttles import DynamoThrottles
 from rollout_guard.adapters.escalation_schedules import ScheduledEscalations, schedule_name
-from rollout_guard.halts.throttles import RecordsError, Throttled, TimerError
+from rollout_guard.halts.throttle.records import RecordsError, Throttled
+from rollout_guard.halts.throttle.timers import TimerError
 
 BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
 ROLE = "arn:aws:iam::123456789012:role/timer"

@@ -23,7 +23,8 @@ WORK = ROOT / ".mutation"
 MODULES = tuple(os.environ.get("MUTATION_MODULES", "halts/alerts,policy/model,policy/reading,"
                                                    "policy/thresholds,halts/decisions,halts/claims,fleet/casualties,"
                                                    "fleet/events,fleet/dark_things,fleet/batch_plan,fleet/evaluation,"
-                                                   "halts/throttles,halts/watchdog"
+                                                   "halts/alert_kinds,halts/alert_requests,halts/json_fields,"
+                                                   "halts/throttle/rollout,halts/throttle/timers,halts/throttle/watchdog"
                                ).split(","))
 KILLED = {1, 3, 36}  # mutmut 3: a failing test run, pytest's internal error, a timeout
 SURVIVED = {0}

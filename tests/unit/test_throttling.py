@@ -12,17 +12,10 @@ from hypothesis import strategies as st
 from rollout_guard.halts import alert_kinds, alerts, guard
 from rollout_guard.halts.decisions import Decision
 from rollout_guard.halts.jobs import JobView
-from rollout_guard.halts.throttles import (
-    InMemoryThrottles,
-    RecordsError,
-    Throttled,
-    TimerError,
-    next_check,
-    same_config,
-    still_as_set,
-    throttled_abort,
-)
-from rollout_guard.halts.watchdog import Done, Escalate, Recheck, Restore, first_look, throttle_rule, verdict
+from rollout_guard.halts.throttle.records import InMemoryThrottles, RecordsError, Throttled
+from rollout_guard.halts.throttle.rollout import same_config, still_as_set, throttled_abort
+from rollout_guard.halts.throttle.timers import TimerError, next_check
+from rollout_guard.halts.throttle.watchdog import Done, Escalate, Recheck, Restore, first_look, throttle_rule, verdict
 from rollout_guard.policy import Abort, Throttle
 from rollout_guard.times import epoch
 from tests.conftest import load_event, make_policy

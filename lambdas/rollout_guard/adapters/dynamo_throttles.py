@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from rollout_guard.halts.throttles import RecordsError, Throttled
+from rollout_guard.halts.throttle.records import RecordsError, Throttled
 from rollout_guard.schema import TABLE_KEY, TABLE_TTL, THROTTLE
 
 

@@ -1,7 +1,7 @@
 """A throttle's timer: an EventBridge Scheduler one-time schedule that puts the job's "Rollout Escalation Due" event
 on the guard's bus when the next check of the throttle falls due (deleted by Scheduler once it ran, also after its
 last failed retry). A rule on that bus delivers the event to the function, which looks at the alarm and the job
-(`halts.watchdog`) and sets the next timer. What Scheduler could not deliver goes to the timers' dead-letter queue."""
+(`halts.throttle.watchdog`) and sets the next timer. What Scheduler could not deliver goes to the timers' dead-letter queue."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from functools import cached_property
 from typing import Any
 
 from rollout_guard.halts.alert_kinds import ESCALATION_DUE_TYPE, TIMER_SOURCE
-from rollout_guard.halts.throttles import ESCALATION_SCHEDULE_PREFIX as NAME_PREFIX
-from rollout_guard.halts.throttles import Throttled, TimerError, escalation_event
+from rollout_guard.halts.throttle.records import Throttled
+from rollout_guard.halts.throttle.timers import ESCALATION_SCHEDULE_PREFIX as NAME_PREFIX
+from rollout_guard.halts.throttle.timers import TimerError, escalation_event
 
 
 def schedule_name(job_id: str, due: str) -> str:

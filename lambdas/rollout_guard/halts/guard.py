@@ -22,8 +22,9 @@ from rollout_guard.halts.decisions import (
     Decision,
 )
 from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.throttles import EscalationTimers, InMemoryThrottles, ThrottleRecords
-from rollout_guard.halts.throttling import Throttling
+from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
+from rollout_guard.halts.throttle.timers import EscalationTimers
+from rollout_guard.halts.throttle.use_case import Throttling
 from rollout_guard.policy import THROTTLE, Policy, Rule
 
 IGNORED = "ignored"

@@ -24,18 +24,9 @@ from rollout_guard.halts.decisions import (
     Decision,
 )
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
-from rollout_guard.halts.throttles import (
-    NO_RATE,
-    EscalationTimers,
-    RecordsError,
-    Throttled,
-    ThrottleRecords,
-    TimerError,
-    next_check,
-    still_as_set,
-    throttled_abort,
-    throttled_rollout,
-)
+from rollout_guard.halts.throttle.records import RecordsError, Throttled, ThrottleRecords
+from rollout_guard.halts.throttle.rollout import NO_RATE, still_as_set, throttled_abort, throttled_rollout
+from rollout_guard.halts.throttle.timers import EscalationTimers, TimerError, next_check
 from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE
 from rollout_guard.policy import Rule, Throttle
 

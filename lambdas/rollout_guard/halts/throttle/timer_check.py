@@ -7,11 +7,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from rollout_guard.halts import watchdog
 from rollout_guard.halts.alert_kinds import EscalationDue
 from rollout_guard.halts.gate import AlarmsPort
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
-from rollout_guard.halts.throttles import EscalationTimers, ThrottleRecords, TimerError
+from rollout_guard.halts.throttle import watchdog
+from rollout_guard.halts.throttle.records import ThrottleRecords
+from rollout_guard.halts.throttle.timers import EscalationTimers, TimerError
 from rollout_guard.policy import Policy
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from rollout_guard.halts.alert_kinds import AlarmAlert, EscalationDue, Via
 from rollout_guard.halts.decisions import SKIPPED, Decision
 from rollout_guard.halts.jobs import JobView
-from rollout_guard.halts.throttles import Throttled, next_check
+from rollout_guard.halts.throttle.records import Throttled
+from rollout_guard.halts.throttle.timers import next_check
 from rollout_guard.observability import THROTTLE_STALE_DETAIL_TYPE
 from rollout_guard.policy import CANCEL, THROTTLE, Policy, Rule, Throttle
 from rollout_guard.times import epoch, iso
