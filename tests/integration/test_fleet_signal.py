@@ -1,6 +1,6 @@
 """The fleet signal end to end on moto (in-process): SQS batches of execution and lifecycle events through the
 runtime, counted in a real (emulated) state table, the job halted through IoT exactly when the threshold is
-crossed; and the pre-start gate on CloudWatch's alarms."""
+crossed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from moto.iot.models import iot_backends
 
 from rollout_guard.bootstrap import Overrides, build_runtime
 from rollout_guard.fleet.events import parse_body
-from rollout_guard.handler import invoke_fleet, lambda_handler
+from rollout_guard.handler import invoke_fleet
 from rollout_guard.schema import create_state_table
 from rollout_guard.settings import Settings
 from rollout_guard_local import samples
@@ -339,59 +339,6 @@ def test_a_fleet_rule_in_dry_run_cancels_nothing_but_says_what_it_would_do(fleet
 
     assert f.status("fw-a") != "CANCELED"
     assert f.reports[-1]["outcome"]["decisions"][0]["action"] == "would_cancel"
-
-
-# --- the pre-start gate -------------------------------------------------------------------------------------
-
-GATED = """
-rules:
-  - name: crash-rate
-    match: {alarm_name: "fw-crash-rate-*"}
-    jobs: ["fw-*"]
-    reason_code: FIRMWARE_CRASH_RATE
-    comment: "{alarm_name}"
-"""
-
-
-def alarm(state: str | None) -> None:
-    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
-    cloudwatch.put_metric_alarm(AlarmName="fw-crash-rate-eu", MetricName="CrashRate", Namespace="Fleet",
-                                Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=5,
-                                ComparisonOperator="GreaterThanThreshold")
-    cloudwatch.put_metric_alarm(AlarmName="billing-spend", MetricName="Spend", Namespace="Billing",
-                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5,
-                                ComparisonOperator="GreaterThanThreshold")
-    cloudwatch.set_alarm_state(AlarmName="billing-spend", StateValue="ALARM", StateReason="test")
-    if state:
-        cloudwatch.set_alarm_state(AlarmName="fw-crash-rate-eu", StateValue=state, StateReason="test")
-    else:
-        cloudwatch.delete_alarms(AlarmNames=["fw-crash-rate-eu"])
-
-
-@pytest.mark.parametrize(("state", "cancelled"), [("ALARM", True), ("OK", False), (None, False)])
-def test_a_job_created_while_its_alarm_fires_is_cancelled_at_once(fleet, state, cancelled):
-    f = fleet(GATED, jobs=("fw-2-6-eu", "ops-x"))
-    alarm(state)
-
-    result = lambda_handler(samples.job_created("fw-2-6-eu"), LocalContext(), runtime=f.runtime)
-
-    job = f.job("fw-2-6-eu")
-    assert (job["status"] == "CANCELED") is cancelled
-    if cancelled:
-        assert job["reasonCode"] == "FIRMWARE_CRASH_RATE"
-        assert job["comment"].startswith("alarm fw-crash-rate-eu was already in ALARM when job fw-2-6-eu was created")
-        assert result["decisions"][0]["action"] == "canceled"
-    else:
-        assert result["status"] == "ignored" and "no rule's alarm is in ALARM" in result["detail"]
-
-
-def test_the_gate_leaves_a_job_outside_the_rules_globs_alone(fleet):
-    f = fleet(GATED, jobs=("fw-2-6-eu", "ops-x"))
-    alarm("ALARM")
-
-    lambda_handler(samples.job_created("ops-x"), LocalContext(), runtime=f.runtime)
-
-    assert f.status("ops-x") != "CANCELED"
 
 
 def test_the_dark_check_message_round_trips():

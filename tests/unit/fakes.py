@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from rollout_guard.halts.claims import ClaimOutcome
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 
 
@@ -96,3 +97,24 @@ class KeptTimers:
 
     def drained(self, in_flight):
         return self.quiet
+
+
+class HeldClaims:
+    """An in-memory claim store that already holds some claims; `asked` records every claim asked for."""
+
+    def __init__(self, held: dict[tuple[str, str], ClaimOutcome]):
+        self.held = held
+        self.asked: list[tuple[str, str]] = []
+
+    def begin(self, context) -> None:
+        return None
+
+    def once(self, job_id, level, act):
+        from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, Claimed
+
+        self.asked.append((job_id, level))
+        if (job_id, level) in self.held:
+            return Claimed(self.held[(job_id, level)])
+        act()
+        self.held[(job_id, level)] = DONE_ELSEWHERE
+        return Claimed(ACTED)

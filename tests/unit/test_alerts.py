@@ -1,10 +1,13 @@
 """Given each delivery shape, when parsed, then the alert carries the right kind, state and jobs."""
 
+import json
+
 import pytest
 
-from rollout_guard.halts import alerts
+from rollout_guard.halts import alert_kinds, alerts
 from rollout_guard.halts.alert_kinds import ALARM, CUSTOM, DEFENDER
 from rollout_guard.halts.alerts import UnrecognisedAlert
+from rollout_guard_local import samples
 from tests.conftest import load_event
 
 
@@ -141,3 +144,85 @@ def test_an_operator_throttle_is_read_with_the_policys_checks():
     assert (alert.request.throttle.max_per_minute, alert.request.throttle.abort.failure_type) == (7, "ALL")
     with pytest.raises(alerts.UnrecognisedAlert, match="throttle request: throttle.max_per_minute 0"):
         alerts.parse(operator_requests.throttle_request(max_per_minute=0))
+
+
+# --- SNS records, Defender messages, custom alerts: each edge once a surviving mutant -------------------------
+
+
+def sns(message) -> dict:
+    return samples.sns_envelope(message)
+
+
+@pytest.mark.parametrize(("record", "problem"), [
+    ({"Sns": {"Message": ""}}, "Sns.Message must be a non-empty string"),
+    ({"Sns": {}}, "Sns.Message is missing"),
+    ({"Sns": {"Message": 7}}, "Sns.Message must be a non-empty string"),
+    ({"Sns": "x"}, "Records[0].Sns must be an object"),
+])
+def test_an_sns_record_without_a_usable_message_is_refused(record, problem):
+    with pytest.raises(UnrecognisedAlert) as caught:
+        alerts.parse({"Records": [record]})
+
+    assert str(caught.value) == problem
+
+
+@pytest.mark.parametrize(("drop", "problem"), [("violationEventType", "violationEventType is missing"),
+                                               ("securityProfileName", "securityProfileName is missing"),
+                                               ("thingName", "thingName is missing")])
+def test_a_defender_message_needs_its_profile_its_event_type_and_its_thing(drop, problem):
+    message = json.loads(samples.defender_sns()["Records"][0]["Sns"]["Message"])
+    del message[drop]
+
+    with pytest.raises(UnrecognisedAlert) as caught:
+        alerts.parse(sns(message))
+
+    assert str(caught.value) == problem
+
+
+def test_a_defender_message_reads_every_field():
+    alert = alerts.parse(samples.defender_sns(thing_name="dev-9", security_profile="fw-x",
+                                              violation_event_type="alarm-cleared"))
+
+    assert (alert.kind, alert.via, alert.thing_name, alert.security_profile, alert.violation_event_type) == (
+        alert_kinds.DEFENDER, "sns", "dev-9", "fw-x", "alarm-cleared")
+    assert alert.reason == "Device Defender behavior CrashReports violated on dev-9"
+    assert alert.timestamp == "2026-11-30T10:00:00+00:00"  # violationEventTime 1796032800000 ms
+    assert alert.correlation_id == json.loads(samples.defender_sns(
+        thing_name="dev-9", security_profile="fw-x", violation_event_type="alarm-cleared")["Records"][0]["Sns"][
+        "Message"])["violationId"]
+
+
+def test_an_sns_custom_alert_with_only_job_ids():
+    alert = alerts.parse(sns({"jobIds": ["fw-1", "fw-2", "fw-1"], "source": "com.acme.x"}))
+
+    assert (alert.kind, alert.job_ids, alert.source, alert.severity, alert.reason) == (
+        alert_kinds.CUSTOM, ("fw-1", "fw-2"), "com.acme.x", None, "")
+
+
+def test_an_sns_custom_alert_with_an_empty_job_list_is_refused():
+    with pytest.raises(UnrecognisedAlert, match="must name at least one job"):
+        alerts.parse(sns({"jobIds": []}))
+
+
+@pytest.mark.parametrize("field", ["severity", "reason", "source"])
+def test_optional_fields_sent_as_empty_strings_are_absent(field):
+    body = {"jobId": "fw-1", "source": "com.acme.x", "severity": "high", "reason": "why", field: ""}
+
+    alert = alerts.parse(sns(body))
+
+    assert getattr(alert, field) in (None, "")
+    assert alert.summary().get(field) is None
+
+
+def test_the_summary_carries_every_field_every_halt_event_carries():
+    alert = alerts.parse(samples.alarm_composite(previous_state="ALARM", previous_suppressed_by="WaitPeriod"))
+
+    assert alert.summary() == {
+        "kind": "cloudwatch_alarm", "via": "eventbridge", "correlationId": alert.correlation_id,
+        "alarmName": "fw-crash-rate-composite", "state": "ALARM", "previousState": "ALARM",
+        "previousActionsSuppressedBy": "WaitPeriod", "jobIds": ["fw-2-4-eu"],
+        "reason": "Threshold Crossed: CrashRate moved to ALARM", "timestamp": "2026-11-29T10:00:00.000+0000"}
+    defender = alerts.parse(samples.defender_sns()).summary()
+    assert {"securityProfile", "thingName", "violationEventType"} <= set(defender)
+    custom = alerts.parse(samples.custom_sns()).summary()
+    assert (custom["source"], custom["severity"]) == ("com.acme.monitoring", "critical")

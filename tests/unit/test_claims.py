@@ -7,26 +7,7 @@ from rollout_guard.halts import alert_kinds, claims, decisions, guard
 from rollout_guard.halts.claims import ACTED, DONE_ELSEWHERE, HELD_ELSEWHERE, Claimed
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import make_policy
-from tests.unit.fakes import FakeJobs, active
-
-
-class HeldClaims:
-    """An in-memory claim store that already holds some claims."""
-
-    def __init__(self, held: dict[tuple[str, str], str]):
-        self.held = held
-        self.asked: list[tuple[str, str]] = []
-
-    def begin(self, context) -> None:
-        return None
-
-    def once(self, job_id, level, act):
-        self.asked.append((job_id, level))
-        if (job_id, level) in self.held:
-            return Claimed(self.held[(job_id, level)])
-        act()
-        self.held[(job_id, level)] = DONE_ELSEWHERE
-        return Claimed(ACTED)
+from tests.unit.fakes import FakeJobs, HeldClaims, active
 
 
 def test_a_skip_names_what_the_other_invocation_does_at_that_level_whatever_its_episode():
@@ -193,16 +174,6 @@ def test_an_early_claim_held_elsewhere_skips_and_a_job_not_active_releases_it():
     assert "COMPLETED" in outcome.decisions[1].detail
     assert ("fw-2", "cancel") not in store.held  # released: a later cancel of fw-2 could claim it
     assert not [call for call in jobs.calls if call[0] == "cancel"]
-
-
-def test_past_the_cap_no_claim_is_taken_early():
-    jobs = FakeJobs({f"fw-{n}": active(f"fw-{n}") for n in range(3)})
-    store = HeldClaims({})
-    alert = alert_kinds.CustomAlert(via="sns", source="x", job_ids=("fw-0", "fw-1", "fw-2"))
-
-    outcome = guard.respond(alert, make_policy("rules: [{name: r, max_jobs: 2}]"), jobs, claims=store)
-
-    assert {d.action for d in outcome.decisions} == {"blocked"} and store.asked == []
 
 
 def test_a_skip_names_its_level_whatever_its_episode_holds():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from rollout_guard.halts import alerts, decisions, jobs
+from rollout_guard.halts import alert_kinds, alerts, decisions, jobs
 from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, DefenderAlert
-from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.decisions import CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import EVENTS, load_event, make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -192,48 +192,6 @@ def test_a_dry_run_would_cancel_and_cancels_nothing():
     assert acted == {"fw-a": WOULD_CANCEL} and fake.cancels() == []
 
 
-class FirstConfirmed(FakeJobs):
-    """DescribeJob of the other jobs answers only once `first` has been confirmed: the order the test names, not
-    the threads' (under load a later job could otherwise be confirmed first)."""
-
-    def __init__(self, jobs, first: str):
-        import threading
-
-        super().__init__(jobs)
-        self.first, self.confirmed = first, threading.Event()
-
-    def describe(self, job_id):
-        if job_id != self.first:
-            self.confirmed.wait(timeout=5)
-        try:
-            return super().describe(job_id)
-        finally:
-            if job_id == self.first:
-                self.confirmed.set()
-
-
-def test_more_active_candidates_than_max_jobs_blocks_all_of_them():
-    from rollout_guard.halts import guard
-
-    views = [JobView("d", "COMPLETED"), active("a"), active("b"), active("c")]
-    fake = FirstConfirmed({view.job_id: view for view in views}, first="d")  # d confirmed before the cap
-    alert = CustomAlert(via="sns", source="x", job_ids=("d", "a", "b", "c"))
-
-    outcome = guard.respond(alert, make_policy("rules: [{name: cap, max_jobs: 2}]"), fake)
-
-    acted = {d.job_id: d.action for d in outcome.decisions}
-    assert acted == {"a": BLOCKED, "b": BLOCKED, "c": BLOCKED, "d": SKIPPED} and fake.cancels() == []
-    assert "3 active jobs exceed max_jobs 2" in next(d.detail for d in outcome.decisions if d.action == BLOCKED)
-
-
-def test_exactly_max_jobs_is_allowed():
-    capped = make_policy("rules: [{name: cap, max_jobs: 2}]").rules[0]
-
-    acted, _, fake = respond(capped, [active("a"), active("b")])
-
-    assert acted == {"a": CANCELED, "b": CANCELED} and len(fake.cancels()) == 2
-
-
 def test_thing_group_filter_uses_the_job_targets():
     grouped = make_policy("rules: [{name: eu, thing_group: fleet-eu}]").rules[0]
 
@@ -281,3 +239,12 @@ def test_comment_limit_counts_utf16_units():
 
     assert jobs.comment_length(safe) <= 2028
     assert len(safe) == 1014
+
+
+def test_a_comment_that_cleans_down_to_nothing_falls_back_to_the_rule_name():
+    rule = make_policy('rules: [{name: quiet, comment: "{reason}"}]').rules[0]
+    alert = alert_kinds.CustomAlert(via="sns", reason="\n\t\u200b", job_ids=("fw-1",))
+
+    assert decisions.render_comment(rule, alert) == "rollout-guard rule quiet"
+
+

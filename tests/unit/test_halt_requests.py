@@ -44,14 +44,6 @@ def test_without_a_reason_code_or_force_the_rules_own_apply():
     assert jobs.cancels() == [("cancel", "fw-2-4-eu", "OPERATOR_HALT", jobs.cancels()[0][3], False)]
 
 
-def test_the_rules_cap_holds_for_an_operator_too():
-    jobs = fleet(*(f"fw-{n}" for n in range(5)))
-
-    outcome = halt(jobs, jobs="fw-*")
-
-    assert jobs.cancels() == [] and {d.action for d in outcome.decisions} == {"blocked"}
-
-
 def test_a_dry_run_request_cancels_nothing():
     jobs = fleet("fw-2-4-eu")
 

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from rollout_guard import policy
-from rollout_guard.policy import PolicyError
+from rollout_guard.halts import decisions
+from rollout_guard.halts.alert_kinds import FLEET, FleetAlert
+from rollout_guard.policy import Casualties, PolicyError
 from tests.conftest import ROOT, make_policy
 
 
@@ -142,3 +144,146 @@ def test_a_count_past_the_apis_32_bit_integer_is_refused_as_updatejob_would():
         load({"rules": [rule]})
     rule["throttle"]["abort"]["min_executed"] = INTEGER_MAX
     assert load({"rules": [rule]}).rules[0].throttle.abort.min_executed == INTEGER_MAX
+
+
+@pytest.mark.parametrize(("document", "problem"), [
+    ({"defaults": ["force"], "rules": [{"name": "a"}]}, "'defaults' must be a mapping"),
+    ({"rules": [{"name": "a", "match": ["alarm_name"]}]}, "rule 'a': match must be a mapping"),
+    ({"rules": [{"name": "a", "match": {"severity": []}}]}, "rule 'a': match.severity must be a non-empty list"),
+])
+def test_mappings_that_are_not_mappings_are_named(document, problem):
+    with pytest.raises(PolicyError) as caught:
+        policy.load(document)
+
+    assert any(found.startswith(problem) for found in caught.value.problems), caught.value.problems
+
+
+def test_the_json_suffix_chooses_the_json_parser(tmp_path):
+    as_json, as_yaml = tmp_path / "policy.json", tmp_path / "policy.yaml"
+    text = '{"rules": [{"name": "a", "reason_code": "X"}]}\n# a YAML comment is not JSON'
+    as_json.write_text(text)
+    as_yaml.write_text(text)
+
+    with pytest.raises(PolicyError, match="not valid JSON"):
+        policy.load_file(as_json)
+    assert policy.load_file(as_yaml).rules[0].reason_code == "X"
+
+
+@pytest.mark.parametrize(("document", "problems"), [
+    ([], ["the policy must be a mapping with 'rules' (and optionally 'defaults')"]),
+    ({"rules": []}, ["'rules' must be a non-empty list"]),
+    ({1: "x", "b": 2, "rules": [{"name": "a"}]}, ["unknown top-level key 1", "unknown top-level key 'b'"]),
+    ({"defaults": {1: 0, "z": 0}, "rules": [{"name": "a"}]}, ["defaults: unknown key 1", "defaults: unknown key 'z'"]),
+    ({"rules": [{"name": "a", 2: 0, "y": 0}]}, ["rule 'a': unknown key 2", "rule 'a': unknown key 'y'"]),
+    ({"rules": [{"name": "a", "match": {3: 0, "x": 0}}]},
+     ["rule 'a': match: unknown key 3", "rule 'a': match: unknown key 'x'"]),
+    ({"rules": [{"name": "a", "dry_run": "yes"}]}, ["rule 'a': dry_run must be true or false"]),
+    ({"rules": [{"name": "a", "comment": "  "}]}, ["rule 'a': comment must be a non-empty template"]),
+    ({"rules": [{"name": "a", "comment": "{nope}"}]}, ["rule 'a': comment may use only the plain placeholders "
+                                                        "{alarm_name} {job_id} {reason} {rule} {source} {state} {thing_name}"]),
+    ({"rules": [{"name": "a", "thing_group": "bad group!"}]},
+     ["rule 'a': thing_group 'bad group!' is not a thing group name"]),
+])
+def test_every_policy_problem_reads_exactly(document, problems):
+    with pytest.raises(PolicyError) as caught:
+        policy.load(document)
+
+    assert caught.value.problems == problems
+    assert str(caught.value) == "; ".join(problems)
+
+
+def test_a_duplicate_key_is_named_by_rule_number_when_the_rule_has_no_name(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - {reason_code: A, reason_code: B}\n  - name: b\n")
+
+    with pytest.raises(PolicyError) as caught:
+        policy.load_file(path)
+
+    assert caught.value.problems == ["rule #1: duplicate key 'reason_code'"]
+
+
+def test_a_policy_file_is_read_as_utf8(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes('rules:\n  - name: "crash-\u00e9t\u00e9"\n'.encode("utf-8"))
+
+    assert policy.load_file(path).rules[0].name == "crash-\u00e9t\u00e9"
+
+
+# --- fleet-signal rules ---------------------------------------------------------------------------------------
+
+
+def fleet_rule(**casualties) -> dict:
+    return {"name": "fleet", "match": {"signal": "casualties"}, "jobs": ["fw-*"], "casualties": casualties}
+
+
+def rule_problems(*rules) -> list[str]:
+    return problems_of({"rules": list(rules)})
+
+
+def test_a_fleet_rule_loads_with_durations_in_seconds_or_units():
+    loaded = make_policy("""
+        rules:
+          - name: fleet
+            match: {signal: casualties}
+            jobs: ["fw-*"]
+            reason_code: FLEET
+            dark_after: 2m
+            casualties: {things: 5, within: 300, percent: 2.5, min_things: 50, fleet_things: 10000,
+                         success_grace: 1h}
+        """)
+
+    rule = loaded.rules[0]
+    assert rule.casualties == Casualties(things=5, within_s=300, percent=2.5, min_things=50, dark_after_s=120,
+                                         fleet_things=10000, success_grace_s=3600)
+    assert decisions.kinds_matched(rule) == {FLEET}
+    assert loaded.dark_checks() == (120,)
+
+
+def test_dark_after_may_sit_inside_casualties_but_not_in_both_places():
+    inside = policy.load({"rules": [fleet_rule(things=3, dark_after="90s", fleet_things=100)]})
+    assert inside.rules[0].casualties.dark_after_s == 90
+
+    both = {**fleet_rule(things=3, dark_after=90, fleet_things=100), "dark_after": 90}
+    assert rule_problems(both) == ["rule 'fleet': dark_after is given twice (in the rule and in casualties): keep one"]
+
+
+@pytest.mark.parametrize(("casualties", "problem"), [
+    ({}, "casualties needs a threshold: things (and within), or percent and min_things"),
+    ({"things": 0}, "casualties.things 0 must be a whole number from 1 to 2147483647"),
+    ({"things": True}, "casualties.things True must be a whole number from 1 to 2147483647"),
+    ({"things": 3, "within": "5 minutes"}, "casualties.within '5 minutes' must be a duration from 1 to 604800 "
+                                           "seconds (a number of seconds, or like 90s, 5m, 1h)"),
+    ({"within": 60, "percent": 5, "min_things": 10}, "casualties.within needs casualties.things"),
+    ({"percent": 5}, "casualties.percent needs casualties.min_things, the executed things it waits for"),
+    ({"percent": 0, "min_things": 5}, "casualties.percent 0 must be a number above 0 and at most 100"),
+    ({"percent": 101, "min_things": 5}, "casualties.percent 101 must be a number above 0 and at most 100"),
+    ({"things": 3, "min_things": 5}, "casualties.min_things needs casualties.percent"),
+    ({"things": 3, "dark_after": 5, "fleet_things": 9}, "dark_after 5 must be a duration from 10 to 900 seconds (a number of seconds, "
+                                     "or like 90s, 5m, 1h)"),
+    ({"things": 3, "dark_after": "16m", "fleet_things": 9}, "dark_after '16m' must be a duration from 10 to 900 "
+                                                             "seconds (a number of seconds, or like 90s, 5m, 1h)"),
+    ({"things": 3, "dark_after": 60}, "dark_after needs casualties.fleet_things (the fleet's size) to tell a "
+                                      "network outage from a firmware casualty"),
+    ({"things": 3, "limit": 1}, "casualties: unknown key 'limit'"),
+])
+def test_every_casualties_problem_reads_exactly(casualties, problem):
+    assert rule_problems(fleet_rule(**casualties)) == [f"rule 'fleet': {problem}"]
+
+
+def test_the_signal_and_its_threshold_go_together_and_alone():
+    assert rule_problems({"name": "a", "match": {"signal": "casualties"}}) == [
+        "rule 'a': match.signal: casualties needs a casualties threshold"]
+    assert rule_problems({"name": "a", "casualties": {"things": 3}}) == [
+        "rule 'a': casualties needs match.signal: casualties"]
+    assert rule_problems({"name": "a", "match": {"signal": "crashes"}}) == [
+        "rule 'a': match.signal 'crashes' must be one of: casualties"]
+    assert rule_problems({"name": "a", "match": {"alarm_name": "x"}, "dark_after": 60}) == [
+        "rule 'a': dark_after applies only to a rule with match.signal: casualties"]
+    mixed = {**fleet_rule(things=3), "match": {"signal": "casualties", "alarm_name": "fw-*"}}
+    assert rule_problems(mixed) == ["rule 'fleet': match.signal cannot be combined with other match keys"]
+
+
+def test_a_rule_without_match_keys_never_matches_the_fleet_signal():
+    catch_all = make_policy("rules: [{name: any}]").rules[0]
+
+    assert not decisions.rule_matches(catch_all, FleetAlert(job_ids=("fw-1",)))

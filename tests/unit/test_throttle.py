@@ -54,18 +54,6 @@ def test_an_ok_of_another_alarm_restores_nothing():
     assert outcome.decisions == [] and "fw-2-4-eu" in records.records
 
 
-def test_past_max_jobs_nothing_is_throttled():
-    jobs = FakeJobs({f"fw-{n}": active(f"fw-{n}") for n in range(3)})
-    alert = alert_kinds.AlarmAlert(via="eventbridge", alarm_name="fw-crash-rate-eu", state="ALARM",
-                         previous_state="OK")
-    policy = make_policy(POLICY.replace("reason_code: WARNED,", "reason_code: WARNED, max_jobs: 2,"))
-
-    outcome = guard.respond(alert, policy, jobs, throttles=InMemoryThrottles())
-
-    assert {d.action for d in outcome.decisions} == {"blocked"}
-    assert not [call for call in jobs.calls if call[0] == "update"]
-
-
 def test_the_abort_criterion_keeps_the_stricter_of_the_jobs_and_the_rules():
     own = {"criteriaList": [{"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 5.0,
                              "minNumberOfExecutedThings": 100},

@@ -1,0 +1,105 @@
+"""Counting casualties as pure functions: the most in any window, the threshold crossed at exactly n, percentages
+and their minimum sample, the outage comparison, a casualty's round trip through the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from rollout_guard.fleet.casualties import DARK, Casualty, most_within, outage, verdict
+from rollout_guard.fleet.state import decode, encode
+from rollout_guard.policy import Casualties
+
+# --- counting -----------------------------------------------------------------------------------------------
+
+
+def casualties(*times: int, kind: str = "failed") -> list[Casualty]:
+    return [Casualty(at, f"dev-{n}", kind) for n, at in enumerate(times)]
+
+
+@pytest.mark.parametrize(("times", "window", "most"), [
+    ([], 10, 0), ([0], 10, 1), ([0, 10, 20], 10, 2), ([0, 10, 20], 20, 3), ([0, 5, 100, 101, 102], 2, 3),
+    ([0, 10, 11, 12], 10, 3)])
+def test_the_most_casualties_in_any_window(times, window, most):
+    assert most_within(times, window) == most
+
+
+def test_the_threshold_is_crossed_at_exactly_n_and_not_before():
+    rule = Casualties(things=3)
+    assert not verdict(rule, casualties(1, 2), None, None).crossed
+    assert verdict(rule, casualties(1, 2, 3), None, None).crossed
+
+
+def test_duplicates_and_order_do_not_change_a_verdict():
+    rule = Casualties(things=3, within_s=60)
+    found = casualties(120_000, 0, 59_000, 61_000)
+    shuffled = [found[2], found[0], found[3], found[1], found[2]]
+
+    assert verdict(rule, found, None, None) == verdict(rule, shuffled, None, None)
+    assert not verdict(rule, found, None, None).crossed  # no 60 s holds three of 0, 59, 61 and 120 s
+    assert verdict(rule, casualties(0, 30_000, 60_000), None, None).crossed  # the window's ends count
+
+
+def test_the_comment_names_the_count_the_threshold_and_the_first_things():
+    found = casualties(1, 2, 3, 4, 5, 6)
+
+    judged = verdict(Casualties(things=6), found, None, None)
+
+    assert judged.detail == ("6 casualties, threshold 6 (6 failed): dev-0 failed, dev-1 failed, dev-2 failed, "
+                             "dev-3 failed, dev-4 failed, ...")
+
+
+def test_a_percentage_waits_for_its_minimum_sample_and_holds_at_its_boundary():
+    rule = Casualties(percent=20, min_things=10)
+    assert not verdict(rule, casualties(1, 2, 3), 9, None).crossed
+    assert verdict(rule, casualties(1, 2), 10, None).crossed
+    assert not verdict(rule, casualties(1, 2), 11, None).crossed
+
+
+def test_an_outage_discounts_dark_things_only():
+    found = [Casualty(1, "dev-1", DARK), Casualty(2, "dev-2", DARK), Casualty(3, "dev-3", "failed")]
+
+    judged = verdict(Casualties(things=2), found, 10, "an outage")
+
+    assert not judged.crossed and judged.discounted == 2 and [c.kind for c in judged.counted] == ["failed"]
+
+
+@pytest.mark.parametrize(("dark", "executed", "others", "fleet", "is_outage"), [
+    (3, 10, 20, 100, True),  # others 22% against the job's 30%: comparable
+    (3, 10, 13, 100, False),  # 14.4% < 15%: just not comparable
+    (3, 10, 14, 100, True),  # 15.6% >= 15%
+    (3, 10, 0, 100, False),
+    (0, 10, 50, 100, False),  # no dark thing: nothing to discount
+])
+def test_the_outage_comparison_is_half_the_jobs_share_or_more(dark, executed, others, fleet, is_outage):
+    assert (outage(dark, executed, others, fleet) is not None) is is_outage
+
+
+
+
+def test_a_casualty_round_trips_through_the_store():
+    casualty = Casualty(1_700_000_000_123, "dev-1", "timed_out")
+
+    assert decode(encode(casualty)) == casualty
+
+
+def test_the_window_holds_its_edge_to_the_millisecond():
+    rule = Casualties(things=3, within_s=60)
+
+    assert verdict(rule, casualties(0, 30_000, 60_000), None, None).crossed
+    assert not verdict(rule, casualties(0, 30_000, 60_001), None, None).crossed
+
+
+def test_a_percentage_before_any_execution_reads_zero_of_zero():
+    judged = verdict(Casualties(percent=5, min_things=1), [], None, None)
+
+    assert judged.crossed is False
+    assert judged.detail == "0 of 0 executed things (0.0%), threshold 5% once 1 have executed"
+
+
+@pytest.mark.parametrize(("dark", "executed", "others", "fleet", "is_outage"), [
+    (2, 10, 10, 110, True),  # exactly half the job's share: comparable
+    (1, 0, 30, 100, False),  # nothing executed yet: the job's share is dark / 1
+    (3, 2, 1, 3, True),  # no other thing but one: the others' share is out of 1
+])
+def test_the_outage_comparison_at_its_edges(dark, executed, others, fleet, is_outage):
+    assert (outage(dark, executed, others, fleet) is not None) is is_outage

@@ -1,0 +1,98 @@
+"""The fleet's events parsed strictly, without AWS: each kind to its type in milliseconds, each field checked with
+its own one-line message, and what the runtime takes for fleet input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, Presence, parse, parse_body
+from rollout_guard_local import samples
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+def test_fleet_events_parse_to_their_types_in_milliseconds():
+    assert parse(samples.job_execution("fw-1", "dev-1", "FAILED", 1_700_000_000_000)) == Execution(
+        "fw-1", "dev-1", "FAILED", 1_700_000_000_000)
+    assert parse(samples.presence("dev-1", True, 1_700_000_000_123)) == Presence("dev-1", True, 1_700_000_000_123)
+    check = DarkCheck(120, (("dev-1", 1_700_000_000_000),))
+    assert parse_body(json.dumps(check.message())) == check
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("{", "the message body is not JSON"),
+    ("[]", "expected a JSON object, got list"),
+    (json.dumps({"eventType": "JOB"}), "eventType 'JOB' is not a job execution or lifecycle event"),
+    (json.dumps({**samples.job_execution(), "thingArn": "arn:aws:iot:eu-west-1:1:thing/bad name"}),
+     "thing name 'bad name' is not a thing name"),
+    (json.dumps({**samples.presence(), "timestamp": "now"}), "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+    (json.dumps({**samples.presence(), "clientId": 7}), "clientId must be a non-empty string"),
+    (json.dumps({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": []}),
+     "disconnects must be a non-empty list"),
+])
+def test_a_message_that_is_not_a_fleet_event_is_refused_in_one_line(body, problem):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(body)
+    assert str(caught.value) == problem
+
+
+
+# --- each field, each edge ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("message", "problem"), [
+    ({**samples.job_execution(), "thingArn": None}, "thingArn must be a non-empty string"),
+    ({**samples.job_execution(), "jobId": ""}, "jobId must be a non-empty string"),
+    ({**samples.job_execution(), "status": 3}, "status must be a non-empty string"),
+    ({**samples.presence(), "timestamp": True}, "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+    ({**samples.presence(), "timestamp": 0}, "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+    ({**samples.presence(), "timestamp": 1.1754943508222875e-38}, "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+    ({**samples.presence(), "timestamp": 10**20}, "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+    ({"rolloutGuard": "dark-check", "darkAfter": -1, "disconnects": [["dev-1", 1]]},
+     "darkAfter must be a whole number of seconds"),
+    ({"rolloutGuard": "dark-check", "darkAfter": True, "disconnects": [["dev-1", 1]]},
+     "darkAfter must be a whole number of seconds"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": "dev-1"}, "disconnects must be a non-empty list"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [["dev-1"]]},
+     "each disconnect must be [client id, epoch milliseconds]"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [("dev-1", 1, 2)]},
+     "each disconnect must be [client id, epoch milliseconds]"),
+    ({"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [[7, 1]]}, "client id must be a non-empty string"),
+])
+def test_each_field_of_a_fleet_event_is_checked_with_its_own_message(message, problem):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(json.dumps(message))
+    assert str(caught.value) == problem
+
+
+@pytest.mark.parametrize("text", ["Infinity", "NaN", "-Infinity"])
+def test_a_timestamp_that_is_no_number_json_allows_is_refused(text):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(json.dumps(samples.presence())[:-1] + f', "timestamp": {text}}}')
+    assert str(caught.value) == "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"
+
+
+def test_a_body_that_is_not_text_is_refused():
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body({"eventType": "connected"})
+    assert str(caught.value) == "the message body must be JSON text"
+
+
+def test_a_timestamp_in_seconds_and_one_in_milliseconds_mean_the_same_moment():
+    seconds = parse({**samples.presence(), "timestamp": 1_700_000_000})
+    millis = parse({**samples.presence(), "timestamp": 1_700_000_000_000})
+
+    assert seconds.at_ms == millis.at_ms == 1_700_000_000_000
+
+
+def test_what_the_runtime_takes_for_fleet_input():
+    from rollout_guard.fleet.events import is_fleet_event, is_sqs_batch
+
+    assert is_sqs_batch(samples.sqs_batch(samples.presence()))
+    assert not is_sqs_batch(samples.alarm_sns()) and not is_sqs_batch({"Records": []})
+    assert not is_sqs_batch({"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:sns"}]})
+    assert is_fleet_event(samples.presence()) and is_fleet_event(samples.job_execution())
+    assert is_fleet_event(DarkCheck(60, (("dev-1", 1),)).message())
+    assert not is_fleet_event(samples.alarm_eventbridge()) and not is_fleet_event([samples.presence()])
