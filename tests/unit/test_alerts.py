@@ -226,3 +226,55 @@ def test_the_summary_carries_every_field_every_halt_event_carries():
     assert {"securityProfile", "thingName", "violationEventType"} <= set(defender)
     custom = alerts.parse(samples.custom_sns()).summary()
     assert (custom["source"], custom["severity"]) == ("com.acme.monitoring", "critical")
+
+
+# --- what an alert keeps, and how a result shows it ---------------------------------------------------------------
+
+
+def test_a_state_without_a_reason_reads_as_no_reason():
+    message = json.loads(samples.alarm_sns()["Records"][0]["Sns"]["Message"])
+    del message["NewStateReason"]
+    event = samples.alarm_eventbridge()
+    del event["detail"]["state"]["reason"]
+
+    assert alerts.parse(sns(message)).reason == "" and alerts.parse(event).reason == ""
+
+
+def test_job_ids_repeat_once_whatever_their_shape():
+    named = alerts.parse(sns({"jobIds": ["fw-1", {"a": 1, "b": 2}, {"b": 2, "a": 1}, "[1]", [1], [1], "fw-1"]}))
+
+    assert named.job_ids == ("fw-1", {"a": 1, "b": 2}, "[1]", [1])  # a job id is never a list: kept to report
+
+
+def test_a_violation_time_that_is_no_moment_leaves_the_alert_without_one():
+    for when in (10**20, "1796032800000", True):
+        message = json.loads(samples.defender_sns()["Records"][0]["Sns"]["Message"])
+        message["violationEventTime"] = when
+
+        assert alerts.parse(sns(message)).timestamp is None
+
+
+def test_a_results_summary_shows_each_kinds_own_fields_and_odd_job_ids_short():
+    request = alerts.parse(operator_requests_halt())
+    odd = alert_kinds.CustomAlert(via="sns", job_ids=(7, "fw-2"))
+
+    assert request.summary()["jobsGlob"] == "fw-2-4-*" and "jobsGlob" not in odd.summary()
+    assert odd.summary() == {"kind": "custom", "via": "sns", "jobIds": ["7", "fw-2"]}
+    assert alert_kinds.FleetAlert(job_ids=("fw-1",), reason="3 casualties").summary() == {
+        "kind": "fleet_signal", "via": "detector", "jobIds": ["fw-1"], "reason": "3 casualties"}
+    assert alert_kinds.FleetAlert(job_ids=(7,)).subject == "the fleet signal of job 7"
+    assert alert_kinds.JobCreated(job_ids=()).subject == "the creation of job ?"
+    assert alert_kinds.JobCreated(job_ids=("fw-3",)).subject == "the creation of job fw-3"
+
+
+def operator_requests_halt() -> dict:
+    from rollout_guard_cli import operator_requests
+
+    return operator_requests.halt_request()
+
+
+def test_an_event_needs_both_a_source_and_a_detail_type_to_be_read_as_eventbridges():
+    for event in ({"detail-type": "CloudWatch Alarm State Change", "detail": {}}, {"source": "aws.cloudwatch"}):
+        with pytest.raises(UnrecognisedAlert) as caught:
+            alerts.parse(event)
+        assert str(caught.value) == "not an EventBridge event, an SNS event or a CloudWatch alarm action payload"

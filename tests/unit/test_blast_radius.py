@@ -58,8 +58,8 @@ def test_the_cap_counts_what_may_still_act_and_blocks_only_acting_decisions():
     assert cap.exceeded is True
     kept = Decision("a", SKIPPED, "R", False, "done already")
     assert cap.block("a", kept) is kept
-    blocked = cap.block("e", None)
-    assert blocked.action == BLOCKED and blocked.detail.endswith("not confirmed: describing stopped at the cap")
+    assert cap.block("e", None) == Decision("e", BLOCKED, "ROLLOUT_HALTED", False, "3 active jobs exceed max_jobs 2 of "
+                                            "rule cap; nothing cancelled; not confirmed: describing stopped at the cap")
     assert "3 active jobs exceed max_jobs 2 of rule cap" in cap.block("b", Decision("b", decisions.TO_CANCEL, "R",
                                                                                       False, "x")).detail
 

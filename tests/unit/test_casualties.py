@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rollout_guard.fleet.casualties import DARK, Casualty, most_within, outage, verdict
+from rollout_guard.fleet.casualties import DARK, Casualty, Tally, most_within, nth_counted, outage, verdict
 from rollout_guard.fleet.state import decode, encode
 from rollout_guard.policy import Casualties
 
@@ -103,3 +103,64 @@ def test_a_percentage_before_any_execution_reads_zero_of_zero():
 ])
 def test_the_outage_comparison_at_its_edges(dark, executed, others, fleet, is_outage):
     assert (outage(dark, executed, others, fleet) is not None) is is_outage
+
+
+# --- the tally the state keeps instead of the casualties -----------------------------------------------------
+
+MINUTE_MS = 60_000
+
+
+def hurt(minute: int, thing: str, kind: str = "failed") -> Casualty:
+    return Casualty(minute * MINUTE_MS, thing, kind)
+
+
+FOUND = [hurt(3, "a"), hurt(1, "a", "timed_out"), hurt(2, "b", "dark"), hurt(5, "b"), hurt(4, "c", "dark"),
+         hurt(6, "c", "dark"), hurt(7, "d", "still_dark"), hurt(8, "d", "dark")]
+
+
+def test_a_tally_keeps_each_things_first_casualty_and_a_dark_things_confirmation_per_minute():
+    tally = Tally.of(FOUND)
+
+    # a: its first (timed_out at 1); b: dark at 2, confirmed still dark there by its later failure; c: its first dark;
+    # d: a still_dark record and a dark one, each its own.
+    assert tally.minutes == {1: {"timed_out": 1}, 2: {"dark": 1, "still_dark": 1}, 4: {"dark": 1},
+                             7: {"still_dark": 1}, 8: {"dark": 1}}
+
+
+def test_a_minute_counts_failures_and_dark_things_or_under_an_outage_the_confirmed_ones():
+    tally = Tally.of(FOUND)
+
+    assert [tally.counted_in(minute, None) for minute in range(9)] == [0, 1, 1, 0, 1, 0, 0, 0, 1]
+    assert [tally.counted_in(minute, "an outage") for minute in range(9)] == [0, 1, 1, 0, 0, 0, 0, 1, 0]
+
+
+def test_the_nth_counted_casualty_is_found_in_its_minute_with_the_count_before_it():
+    tally = Tally.of(FOUND)
+
+    assert [tally.nth_minute(n, None) for n in range(7)] == [(1, 0), (1, 0), (2, 1), (4, 2), (8, 3), None, None]
+    assert [tally.nth_minute(n, "an outage") for n in range(5)] == [(1, 0), (1, 0), (2, 1), (7, 2), None]
+    assert [nth_counted(FOUND, n, None) for n in range(6)] == [
+        None, hurt(1, "a", "timed_out"), hurt(2, "b", "dark"), hurt(4, "c", "dark"), hurt(7, "d", "still_dark"), None]
+    assert [nth_counted(FOUND, n, "an outage") for n in range(5)] == [
+        None, hurt(1, "a", "timed_out"), hurt(5, "b"), hurt(7, "d", "still_dark"), None]
+
+
+def test_a_comment_reads_the_minutes_of_the_first_five_casualties_and_of_the_last():
+    from rollout_guard.fleet.evaluation import _first_and_last
+
+    assert _first_and_last({1: {"failed": 2}, 2: {"dark": 2}, 3: {"failed": 1}, 4: {"failed": 3}, 9: {"dark": 1}}) == [
+        1, 2, 3, 9]
+    assert _first_and_last({1: {"failed": 5}, 2: {"failed": 1}, 3: {"dark": 1}}) == [1, 3]
+    assert _first_and_last({1: {"failed": 4}, 2: {"failed": 1}, 3: {"dark": 1}, 4: {"dark": 1}}) == [1, 2, 4]
+    assert _first_and_last({5: {"failed": 7}}) == [5] and _first_and_last({}) == []
+
+
+@pytest.mark.parametrize(("times", "window", "n", "closing"), [
+    ([0, 10, 20, 30], 15, 2, 1), ([0, 10, 20, 30], 15, 3, None), ([0, 10, 20, 30], 20, 3, 2),
+    ([0, 5, 100, 105, 110], 10, 3, 4), ([0, 5, 100, 105, 110], 10, 2, 1), ([0], 10, 1, 0), ([0, 100], 10, 2, None),
+    ([0, 10, 20], 10, 3, None),  # the window holds its edge: 0 and 20 are 20 apart
+])
+def test_the_casualty_that_closes_the_first_full_window(times, window, n, closing):
+    from rollout_guard.fleet.casualties import first_within
+
+    assert first_within(times, window, n) == closing

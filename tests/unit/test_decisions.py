@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rollout_guard.halts import alert_kinds, alerts, decisions, jobs
-from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, DefenderAlert
+from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, DefenderAlert, FleetAlert
 from rollout_guard.halts.decisions import CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.halts.jobs import JobView
 from tests.conftest import EVENTS, load_event, make_policy
@@ -248,3 +248,53 @@ def test_a_comment_that_cleans_down_to_nothing_falls_back_to_the_rule_name():
     assert decisions.render_comment(rule, alert) == "rollout-guard rule quiet"
 
 
+
+
+TEMPLATE = make_policy('rules: [{name: every, comment: "{rule}|{alarm_name}|{state}|{reason}|{source}|{thing_name}|'
+                       '{job_id}"}]').rules[0]
+
+
+@pytest.mark.parametrize(("alert", "comment"), [
+    (AlarmAlert(via="sns", alarm_name="fw-a", state="ALARM", reason="why", job_ids=("fw-1",)),
+     "every|fw-a|ALARM|why|||fw-1"),
+    (AlarmAlert(via="sns", alarm_name="fw-a", state="ALARM", job_ids=("fw-1", "fw-2")), "every|fw-a|ALARM||||"),
+    (CustomAlert(via="sns", source="ops", reason="r", job_ids=("fw-1",)), "every|||r|ops||fw-1"),
+    (CustomAlert(via="sns", reason="r"), "every|||r|||"),
+    (DefenderAlert(via="sns", security_profile="p", thing_name="dev-1", violation_event_type="in-alarm", reason="v"),
+     "every|||v||dev-1|"),
+    (FleetAlert(job_ids=("fw-9",), reason="3 casualties"), "every|||3 casualties|||fw-9"),
+])
+def test_a_template_fills_each_placeholder_from_the_alerts_own_fields(alert, comment):
+    assert decisions.render_comment(TEMPLATE, alert) == comment
+
+
+def test_the_gates_comment_always_says_why_once():
+    why = "alarm fw-a was already in ALARM when job fw-1 was created"
+    gated = AlarmAlert(via="gate", alarm_name="fw-a", state="ALARM", reason=why, job_ids=("fw-1",))
+    named = make_policy('rules: [{name: n, comment: "{reason}"}]').rules[0]
+    bare = make_policy('rules: [{name: b, comment: "halted"}]').rules[0]
+    sns = AlarmAlert(via="sns", alarm_name="fw-a", state="ALARM", reason=why)
+
+    assert decisions.render_comment(named, gated) == why
+    assert decisions.render_comment(bare, gated) == f"{why}; halted"
+    assert decisions.render_comment(bare, sns) == "halted"
+
+
+def test_an_operators_request_acts_under_its_rule_with_its_own_words():
+    from rollout_guard.halts.alert_kinds import HaltRequest, Requested
+    from rollout_guard.policy import Throttle
+
+    rule = make_policy('rules: [{name: op, comment: "rule {reason}", reason_code: RULES, max_jobs: 3, '
+                       'jobs: ["fw-*"]}]').rules[0]
+    halted = decisions.as_requested(rule, HaltRequest(jobs="fw-*", reason_code="MINE", comment="see {ticket}",
+                                                      force=True))
+    kept = decisions.as_requested(rule, HaltRequest(jobs="fw-*"))
+    slowed = decisions.as_requested(rule, HaltRequest(jobs="fw-*", action=Requested.THROTTLE, throttle=Throttle(4)))
+    resumed = decisions.as_requested(rule, HaltRequest(jobs="fw-*", action=Requested.RESUME))
+
+    assert (halted.reason_code, halted.force, halted.comment, halted.action) == ("MINE", True, "see {{ticket}}",
+                                                                                 "cancel")
+    assert (kept.reason_code, kept.force, kept.comment, kept.max_jobs, kept.jobs) == ("RULES", False, "rule {reason}",
+                                                                                      3, ("fw-*",))
+    assert (slowed.action, slowed.throttle) == ("throttle", Throttle(4))
+    assert (resumed.action, resumed.throttle) == ("throttle", None)

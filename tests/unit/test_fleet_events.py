@@ -96,3 +96,31 @@ def test_what_the_runtime_takes_for_fleet_input():
     assert is_fleet_event(samples.presence()) and is_fleet_event(samples.job_execution())
     assert is_fleet_event(DarkCheck(60, (("dev-1", 1),)).message())
     assert not is_fleet_event(samples.alarm_eventbridge()) and not is_fleet_event([samples.presence()])
+
+
+DUE_CHECK = {"rolloutGuard": "dark-check", "darkAfter": 60, "disconnects": [["dev-1", 1796032800000]]}
+
+
+@pytest.mark.parametrize(("changes", "read"), [
+    ({"darkAfter": 0}, DarkCheck(0, (("dev-1", 1796032800000),))),
+    ({"round": 1, "jobId": "fw-1", "dueAt": 1796032900000},
+     DarkCheck(60, (("dev-1", 1796032800000),), 1, "fw-1", 1796032900000, 0)),
+    ({"round": 2, "jobId": "fw-1", "dueAt": 1796032900000, "fleetBackAt": 1796032850000},
+     DarkCheck(60, (("dev-1", 1796032800000),), 2, "fw-1", 1796032900000, 1796032850000)),
+])
+def test_a_dark_check_and_a_recheck_are_read_field_by_field(changes, read):
+    assert parse_body(json.dumps({**DUE_CHECK, **changes})) == read
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"darkAfter": -1}, "darkAfter must be a whole number of seconds"),
+    ({"round": -1}, "round must be a whole number"),
+    ({"round": True}, "round must be a whole number"),
+    ({"round": 1, "dueAt": 1796032900000}, "jobId must be a non-empty string"),
+    ({"round": 1, "jobId": "fw-1", "dueAt": 1796032900000, "fleetBackAt": "x"},
+     "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"),
+])
+def test_each_field_of_a_dark_check_is_checked_with_its_own_message(changes, problem):
+    with pytest.raises(NotAFleetEvent) as caught:
+        parse_body(json.dumps({**DUE_CHECK, **changes}))
+    assert str(caught.value) == problem

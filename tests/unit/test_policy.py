@@ -7,7 +7,7 @@ import pytest
 from rollout_guard import policy
 from rollout_guard.halts import decisions
 from rollout_guard.halts.alert_kinds import FLEET, FleetAlert
-from rollout_guard.policy import Casualties, PolicyError
+from rollout_guard.policy import Abort, Casualties, PolicyError, Throttle
 from tests.conftest import ROOT, make_policy
 
 
@@ -287,3 +287,114 @@ def test_a_rule_without_match_keys_never_matches_the_fleet_signal():
     catch_all = make_policy("rules: [{name: any}]").rules[0]
 
     assert not decisions.rule_matches(catch_all, FleetAlert(job_ids=("fw-1",)))
+
+
+# --- a throttle's settings (a policy's and an operator's alike) ---------------------------------------------------
+
+ARMED = {"failure_type": "FAILED", "percent": 10, "min_executed": 20}
+DURATION_HINT = "(a number of seconds, or like 90s, 5m, 1h)"
+
+
+@pytest.mark.parametrize(("raw", "problems"), [
+    ({1: 0, "a": 0, "max_per_minute": 5}, ["throttle: unknown key 1", "throttle: unknown key 'a'"]),
+    ({"max_per_minute": True}, ["throttle.max_per_minute True must be a whole number from 1 to 1000"]),
+    ({"max_per_minute": 0}, ["throttle.max_per_minute 0 must be a whole number from 1 to 1000"]),
+    ({"max_per_minute": 1001}, ["throttle.max_per_minute 1001 must be a whole number from 1 to 1000"]),
+    ({"max_per_minute": "5"}, ["throttle.max_per_minute '5' must be a whole number from 1 to 1000"]),
+    ({"max_per_minute": 5, "escalate_after": "0s"},
+     [f"throttle.escalate_after '0s' must be a duration from 1 to 604800 seconds {DURATION_HINT}"]),
+    ({"max_per_minute": 5, "recheck": "30s"},
+     [f"throttle.recheck '30s' must be a duration from 60 to 86400 seconds {DURATION_HINT}"]),
+    ({"max_per_minute": 5, "max_throttled": "30m"},
+     [f"throttle.max_throttled '30m' must be a duration from 3600 to 1209600 seconds {DURATION_HINT}"]),
+    ({"max_per_minute": 5, "abort": "FAILED"},
+     ["throttle.abort must be a mapping of failure_type, percent and min_executed"]),
+    ({"max_per_minute": 5, "abort": {2: 0, "b": 0, **ARMED}},
+     ["throttle.abort: unknown key 2", "throttle.abort: unknown key 'b'"]),
+    ({"max_per_minute": 5, "abort": {**ARMED, "failure_type": "LOST"}},
+     ["throttle.abort.failure_type 'LOST' must be one of FAILED, REJECTED, TIMED_OUT, ALL"]),
+    *(({"max_per_minute": 5, "abort": {**ARMED, "percent": percent}},
+       [f"throttle.abort.percent {percent!r} must be above 0 and at most 100, with at most two decimals"])
+      for percent in (0, 100.5, 12.345, True)),
+    ({"max_per_minute": 5, "abort": {**ARMED, "min_executed": 0}},
+     ["throttle.abort.min_executed 0 must be a whole number from 1 to 2147483647"]),
+    ([], ["throttle must be a mapping with max_per_minute"]),
+])
+def test_every_throttle_problem_reads_exactly(raw, problems):
+    assert policy.throttle_settings(raw)[1] == problems
+
+
+def test_a_refused_setting_makes_no_throttle_and_unknown_keys_alone_still_read_the_rest():
+    for refused in ({"escalate_after": "0s"}, {"recheck": "30s"}, {"max_throttled": "30m"},
+                    {"abort": {**ARMED, "percent": 0}}, {"abort": {**ARMED, "min_executed": 0}}):
+        assert policy.throttle_settings({"max_per_minute": 5, **refused})[0] is None
+    assert policy.throttle_settings({"max_per_minute": 5, "zz": 1})[0] == Throttle(5)
+
+
+@pytest.mark.parametrize(("raw", "throttle"), [
+    ({"max_per_minute": 1}, Throttle(1, None, None, 900, 86400)),
+    ({"max_per_minute": 1000, "escalate_after": "30m", "recheck": "2m", "max_throttled": "2h"},
+     Throttle(1000, None, 1800, 120, 7200)),
+    ({"max_per_minute": 5, "abort": {"failure_type": "FAILED", "percent": 0.5, "min_executed": 1}},
+     Throttle(5, Abort("FAILED", 0.5, 1))),
+    ({"max_per_minute": 5, "abort": {"failure_type": "ALL", "percent": 100, "min_executed": 2147483647}},
+     Throttle(5, Abort("ALL", 100.0, 2147483647))),
+    ({"max_per_minute": 5, "abort": {"failure_type": "REJECTED", "percent": 12.34, "min_executed": 20},
+      "escalate_after": "1h", "recheck": 600, "max_throttled": "3h"},
+     Throttle(5, Abort("REJECTED", 12.34, 20), 3600, 600, 10800)),
+])
+def test_a_throttle_reads_each_setting_at_its_bounds(raw, throttle):
+    read, problems = policy.throttle_settings(raw)
+
+    assert (read, problems) == (throttle, [])
+    assert read.abort is None or type(read.abort.percent) is float
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("rules: []\nrules: []\n", "the top level: duplicate key 'rules'"),
+    ("defaults: {force: true, force: false}\nrules: [{name: a}]\n", "defaults: duplicate key 'force'"),
+    ("rules: {a: 1, a: 2}\n", "rules: duplicate key 'a'"),
+    ("rules:\n  - name: a\n    force: true\n    force: false\n", "rule 'a': duplicate key 'force'"),
+    ("rules:\n  - name: a\n  - name: b\n    force: true\n    force: false\n", "rule 'b': duplicate key 'force'"),
+    ("rules:\n  - name: a\n    match: {alarm_name: x, alarm_name: y}\n", "rule 'a': match: duplicate key 'alarm_name'"),
+    ("rules:\n  - name: '  '\n    jobs: [a]\n    jobs: [b]\n", "rule #1: duplicate key 'jobs'"),
+    ("rules:\n  - [x, y]\n  - name: c\n    match: {source: s}\n    match: {source: t}\n",
+     "rule 'c': duplicate key 'match'"),
+])
+def test_a_duplicated_key_is_named_where_it_is(tmp_path, text, problem):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+
+    with pytest.raises(PolicyError) as caught:
+        policy.load_file(path)
+    assert caught.value.problems == [problem]
+
+
+def fleet_casualties(casualties) -> object:
+    return policy.load({"rules": [{"name": "f", "match": {"signal": "casualties"}, "casualties": casualties}]})
+
+
+@pytest.mark.parametrize(("casualties", "problems"), [
+    ("x", ["rule 'f': casualties must be a mapping (things and within, and/or percent and min_things)"]),
+    ({1: 0, "z": 0, "things": 3}, ["rule 'f': casualties: unknown key 1", "rule 'f': casualties: unknown key 'z'"]),
+    ({"things": 3, "success_grace": 3601},
+     [f"rule 'f': casualties.success_grace 3601 must be a duration from 0 to 3600 seconds {DURATION_HINT}"]),
+    ({"percent": True, "min_things": 1}, ["rule 'f': casualties.percent True must be a number above 0 and at most 100"]),
+    ({"percent": 0, "min_things": 1}, ["rule 'f': casualties.percent 0 must be a number above 0 and at most 100"]),
+    ({"things": 0}, ["rule 'f': casualties.things 0 must be a whole number from 1 to 2147483647"]),
+])
+def test_every_casualties_threshold_problem_reads_exactly(casualties, problems):
+    with pytest.raises(PolicyError) as caught:
+        fleet_casualties(casualties)
+    assert caught.value.problems == problems
+
+
+@pytest.mark.parametrize(("casualties", "read"), [
+    ({"things": 1}, Casualties(things=1, success_grace_s=600)),
+    ({"things": 3, "success_grace": "0s"}, Casualties(things=3, success_grace_s=0)),
+    ({"things": 3, "success_grace": 3600}, Casualties(things=3, success_grace_s=3600)),
+    ({"percent": 0.5, "min_things": 1}, Casualties(percent=0.5, min_things=1)),
+    ({"percent": 100, "min_things": 1}, Casualties(percent=100, min_things=1)),
+])
+def test_a_threshold_reads_each_setting_at_its_bounds(casualties, read):
+    assert fleet_casualties(casualties).rules[0].casualties == read

@@ -316,3 +316,28 @@ def test_only_a_throttle_rule_of_that_name_watches():
 def test_a_timer_of_a_job_that_no_longer_exists_forgets_its_throttle():
     assert first_look(timer(iso_at(900)), RECORD, None) == Done(
         "job fw-1 no longer exists: its throttle is forgotten", forget=True)
+
+
+def test_the_next_check_is_whichever_falls_due_first_of_the_recheck_the_escalation_and_the_stale_notice():
+    slow = Throttle(5, None, None, 3600, 5400)
+
+    assert next_check(0.0, 100.0, slow) == 3600.0  # the first recheck
+    assert next_check(0.0, 3700.0, slow) == 5400.0  # max_throttled before the second recheck
+    assert next_check(0.0, 5400.0, slow) == 7200.0  # past it: the recheck after
+    assert next_check(0.0, 1000.0, Throttle(5, None, 1800, 3600, 86400)) == 1800.0  # the escalation first
+    assert next_check(0.0, 2000.0, Throttle(5, None, 1800, 3600, 86400)) == 3600.0
+
+
+def test_the_rollout_the_guard_set_is_still_there_whatever_else_iot_reports():
+    record = Throttled("fw-1", "slow", "fw-warn", None, None, {"maximumPerMinute": 5},
+                       {"criteriaList": [{"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 10,
+                                          "minNumberOfExecutedThings": 20}]}, "2026-12-04T10:00:00+00:00")
+    listed = {"criteriaList": [{"minNumberOfExecutedThings": 20, "thresholdPercentage": 10.0, "action": "CANCEL",
+                                "failureType": "FAILED"}]}
+
+    assert still_as_set(record, {"maximumPerMinute": 5}, listed)
+    assert not still_as_set(record, {"maximumPerMinute": 5}, None)  # the criterion it added is gone
+    assert not still_as_set(record, {"maximumPerMinute": 6}, listed)
+    unarmed = dataclasses.replace(record, applied_abort=None)
+    assert still_as_set(unarmed, {"maximumPerMinute": 5}, None)
+    assert still_as_set(unarmed, {"maximumPerMinute": 5}, {"criteriaList": []})

@@ -18,7 +18,7 @@ from rollout_guard.halts.alert_kinds import (
     UnrecognisedAlert,
     Via,
 )
-from rollout_guard.halts.json_fields import obj, required, text
+from rollout_guard.halts.json_fields import obj_or_empty, required, text
 from rollout_guard.iot_limits import REASON_CODE
 from rollout_guard.policy import Throttle, throttle_settings
 
@@ -53,7 +53,7 @@ def _requested_throttle(detail: dict[str, Any], action: Requested) -> Throttle |
     as a policy's are."""
     if action is not Requested.THROTTLE:
         return None
-    abort = obj(detail.get("abort"), "detail.abort", required=False)
+    abort = obj_or_empty(detail.get("abort"), "detail.abort")
     raw: dict[str, Any] = {"max_per_minute": detail.get("maxPerMinute")}
     if abort:
         raw["abort"] = {"failure_type": abort.get("failureType"), "percent": abort.get("percent"),
@@ -71,8 +71,8 @@ def job_created(detail: dict[str, Any], event_id: str | None) -> JobCreated:
         raise UnrecognisedAlert(f"CloudTrail event {show(name)} of aws.iot is not CreateJob")
     if detail.get("errorCode") is not None:
         raise UnrecognisedAlert(f"CreateJob failed ({show(detail.get('errorCode'))}): no job was created")
-    request = obj(detail.get("requestParameters"), "detail.requestParameters", required=False)
-    answer = obj(detail.get("responseElements"), "detail.responseElements", required=False)
+    request = obj_or_empty(detail.get("requestParameters"), "detail.requestParameters")
+    answer = obj_or_empty(detail.get("responseElements"), "detail.responseElements")
     job_id = request.get("jobId", answer.get("jobId"))
     return JobCreated(correlation_id=event_id, job_ids=(required(job_id, "jobId"),),
                       timestamp=text(detail.get("eventTime"), "detail.eventTime"))

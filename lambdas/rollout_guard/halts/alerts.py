@@ -32,7 +32,7 @@ from rollout_guard.halts.alert_kinds import (
     Via,
 )
 from rollout_guard.halts.alert_requests import escalation_due, job_created, operator_request
-from rollout_guard.halts.json_fields import items, obj, required, text, unique
+from rollout_guard.halts.json_fields import items, obj, obj_or_empty, required, text, unique
 
 __all__ = ["UnrecognisedAlert", "parse"]
 
@@ -55,13 +55,13 @@ def parse(event: Any) -> Alert:
 
 class _State(NamedTuple):
     value: str | None
-    reason: str
-    timestamp: str | None
-    suppressed_by: str | None  # why CloudWatch held the alarm's actions back (composite alarms with a suppressor)
+    reason: str = ""
+    timestamp: str | None = None
+    suppressed_by: str | None = None  # why CloudWatch held the alarm's actions back (composite alarms with a suppressor)
 
 
 def _state(value: Any, what: str) -> _State:
-    state = obj(value, what, required=False)
+    state = obj_or_empty(value, what)
     return _State(
         text(state.get("value"), f"{what}.value"),
         text(state.get("reason"), f"{what}.reason") or "",
@@ -75,9 +75,9 @@ def _map_dimension_job_ids(configuration: dict[str, Any]) -> list[Any]:
     found = []
     for index, metric in enumerate(items(configuration.get("metrics"), "configuration.metrics")):
         metric = obj(metric, f"configuration.metrics[{index}]")
-        stat = obj(metric.get("metricStat"), f"configuration.metrics[{index}].metricStat", required=False)
-        definition = obj(stat.get("metric"), "metricStat.metric", required=False)
-        dimensions = obj(definition.get("dimensions"), "metric.dimensions", required=False)
+        stat = obj_or_empty(metric.get("metricStat"), f"configuration.metrics[{index}].metricStat")
+        definition = obj_or_empty(stat.get("metric"), "metricStat.metric")
+        dimensions = obj_or_empty(definition.get("dimensions"), "metric.dimensions")
         if JOB_ID_DIMENSION in dimensions:
             found.append(dimensions[JOB_ID_DIMENSION])
     return found
@@ -110,9 +110,9 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
     detail_type = event.get("detail-type")
     if source == "aws.cloudwatch" and detail_type == ALARM_STATE_CHANGE:
         detail = obj(event.get("detail"), "detail")
-        configuration = obj(detail.get("configuration"), "detail.configuration", required=False)
+        configuration = obj_or_empty(detail.get("configuration"), "detail.configuration")
         job_ids = _map_dimension_job_ids(configuration)
-        tags = obj(detail.get("alarmTags"), "detail.alarmTags", required=False)
+        tags = obj_or_empty(detail.get("alarmTags"), "detail.alarmTags")
         if JOB_ID_DIMENSION in tags:
             job_ids.append(tags[JOB_ID_DIMENSION])
         previous = _state(detail.get("previousState"), "detail.previousState")
@@ -141,7 +141,7 @@ def _parse_alarm_action(event: dict[str, Any]) -> AlarmAlert:
     if event.get("source") != "aws.cloudwatch":
         raise UnrecognisedAlert("an alarmData payload must come from source aws.cloudwatch")
     data = obj(event.get("alarmData"), "alarmData")
-    configuration = obj(data.get("configuration"), "alarmData.configuration", required=False)
+    configuration = obj_or_empty(data.get("configuration"), "alarmData.configuration")
     alarm_arn = text(event.get("alarmArn"), "alarmArn")
     time = text(event.get("time"), "time")
     correlation = f"{alarm_arn}@{time}" if alarm_arn and time else alarm_arn
@@ -165,26 +165,25 @@ def _list_dimension_job_ids(dimensions: Any, what: str) -> list[Any]:
 
 
 def _sns_alarm(message: dict[str, Any], message_id: str | None) -> AlarmAlert:
-    trigger = obj(message.get("Trigger"), "Trigger", required=False)
+    trigger = obj_or_empty(message.get("Trigger"), "Trigger")
     job_ids = _list_dimension_job_ids(trigger.get("Dimensions"), "Trigger.Dimensions")
     for index, metric in enumerate(items(trigger.get("Metrics"), "Trigger.Metrics")):
         metric = obj(metric, f"Trigger.Metrics[{index}]")
-        stat = obj(metric.get("MetricStat"), "MetricStat", required=False)
-        definition = obj(stat.get("Metric"), "MetricStat.Metric", required=False)
+        stat = obj_or_empty(metric.get("MetricStat"), "MetricStat")
+        definition = obj_or_empty(stat.get("Metric"), "MetricStat.Metric")
         job_ids += _list_dimension_job_ids(definition.get("Dimensions"), "MetricStat.Metric.Dimensions")
     state = _State(
         message.get("NewStateValue"),
         text(message.get("NewStateReason"), "NewStateReason") or "",
         text(message.get("StateChangeTime"), "StateChangeTime"),
-        None,
     )
-    previous = _State(text(message.get("OldStateValue"), "OldStateValue"), "", None, None)
+    previous = _State(text(message.get("OldStateValue"), "OldStateValue"))
     return _alarm(Via.SNS, message.get("AlarmName"), state, previous, job_ids, message_id)
 
 
 def _sns_defender(message: dict[str, Any], message_id: str | None) -> DefenderAlert:
     thing = required(message.get("thingName"), "thingName")
-    behavior = obj(message.get("behavior"), "behavior", required=False)
+    behavior = obj_or_empty(message.get("behavior"), "behavior")
     behavior_name = text(behavior.get("name"), "behavior.name") or "unnamed behavior"
     event_time = message.get("violationEventTime")
     timestamp = None

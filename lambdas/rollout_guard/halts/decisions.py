@@ -16,7 +16,6 @@ from rollout_guard.halts.alert_kinds import (
     Alert,
     CustomAlert,
     DefenderAlert,
-    EscalationDue,
     HaltRequest,
     Kind,
     Requested,
@@ -257,11 +256,10 @@ def render_comment(rule: Rule, alert: Alert) -> str:
     else:
         text = rule.comment.format(
             rule=rule.name,
-            alarm_name=alert.alarm_name if isinstance(alert, AlarmAlert | EscalationDue) else "",
+            alarm_name=alert.alarm_name if isinstance(alert, AlarmAlert) else "",
             state=alert.state if isinstance(alert, AlarmAlert) else "",
             reason=alert.reason,
-            source=(alert.source or "") if isinstance(alert, CustomAlert) else alert.rule
-            if isinstance(alert, EscalationDue) else "",
+            source=(alert.source or "") if isinstance(alert, CustomAlert) else "",
             thing_name=alert.thing_name if isinstance(alert, DefenderAlert) else "",
             job_id=alert.job_ids[0] if len(alert.job_ids) == 1 else "",
         )

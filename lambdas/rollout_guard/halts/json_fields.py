@@ -9,12 +9,15 @@ from typing import Any
 from rollout_guard.halts.alert_kinds import UnrecognisedAlert
 
 
-def obj(value: Any, what: str, required: bool = True) -> dict[str, Any]:
-    if value is None and not required:
-        return {}
+def obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UnrecognisedAlert(f"{what} must be an object")
     return value
+
+
+def obj_or_empty(value: Any, what: str) -> dict[str, Any]:
+    """An optional object: absent is empty."""
+    return {} if value is None else obj(value, what)
 
 
 def text(value: Any, what: str) -> str | None:
