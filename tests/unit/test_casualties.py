@@ -164,3 +164,53 @@ def test_the_casualty_that_closes_the_first_full_window(times, window, n, closin
     from rollout_guard.fleet.casualties import first_within
 
     assert first_within(times, window, n) == closing
+
+
+# --- the verdict, whole ------------------------------------------------------------------------------------------
+
+FAILS = [hurt(0, "a"), hurt(1, "b", "rejected"), hurt(2, "c", "timed_out"), hurt(10, "d"), hurt(11, "e"), hurt(12, "f")]
+FIRST_FIVE = "a failed, b rejected, c timed_out, d failed, e failed"
+
+
+@pytest.mark.parametrize(("rule", "found", "executed", "crossed_by", "detail"), [
+    (Casualties(things=4), FAILS, None, hurt(10, "d"),
+     f"6 casualties, threshold 4 (4 failed, 1 rejected, 1 timed_out): {FIRST_FIVE}, ..."),
+    (Casualties(things=3, within_s=120), FAILS, None, hurt(2, "c", "timed_out"),
+     f"3 casualties within 120 s, threshold 3 (4 failed, 1 rejected, 1 timed_out): {FIRST_FIVE}, ..."),
+    (Casualties(things=7), FAILS, None, None,
+     f"6 casualties, threshold 7 (4 failed, 1 rejected, 1 timed_out): {FIRST_FIVE}, ..."),
+    (Casualties(things=5), FAILS[:5], None, hurt(11, "e"),
+     f"5 casualties, threshold 5 (3 failed, 1 rejected, 1 timed_out): {FIRST_FIVE}"),
+    (Casualties(percent=50, min_things=4), FAILS[:3], 5, None,
+     "3 of 5 executed things (60.0%), threshold 50% once 4 have executed (1 failed, 1 rejected, 1 timed_out): "
+     "a failed, b rejected, c timed_out"),
+])
+def test_a_verdict_names_its_counts_its_threshold_the_first_things_and_the_one_that_crossed(
+        rule, found, executed, crossed_by, detail):
+    judged = verdict(rule, found, executed, None)
+
+    assert (judged.crossed, judged.crossed_by, judged.detail) == (crossed_by is not None or rule.percent is not None,
+                                                                  crossed_by, detail)
+    assert (judged.counted, judged.total, judged.discounted) == (tuple(found), len(found), 0)
+
+
+def test_a_percentage_waits_for_its_sample_and_reads_nothing_as_zero_percent():
+    waiting = verdict(Casualties(percent=50, min_things=4), FAILS[:3], None, None)
+    empty = verdict(Casualties(percent=50, min_things=4), [], 0, None)
+
+    assert not waiting.crossed and waiting.detail.startswith("3 of 3 executed things (100.0%)")
+    assert (empty.crossed, empty.detail) == (False, "0 of 0 executed things (0.0%), threshold 50% once 4 have executed")
+
+
+def test_under_an_outage_only_confirmed_dark_things_count_and_the_reason_is_said():
+    found = [hurt(0, "x", "dark"), hurt(0, "y", "dark"), hurt(1, "y"), hurt(2, "z")]
+
+    outage_judged = verdict(Casualties(things=2), found, None, "the fleet went dark too")
+    plain = verdict(Casualties(things=2), found, None, None)
+
+    assert (outage_judged.crossed, outage_judged.total, outage_judged.discounted) == (True, 2, 1)
+    assert outage_judged.crossed_by == hurt(2, "z")
+    assert outage_judged.detail == ("2 casualties, threshold 2 (1 failed, 1 still_dark): y failed, z failed; "
+                                    "the fleet went dark too")
+    assert (plain.total, plain.discounted, plain.crossed_by) == (3, 0, hurt(0, "y", "dark"))
+    assert plain.detail == "3 casualties, threshold 2 (2 dark, 1 failed): x dark, y dark, z failed"

@@ -103,3 +103,16 @@ rules:
 
     assert fleet_rule(policy, "fw-2-eu").name == "eu" and fleet_rule(policy, "fw-2-us").name == "any"
     assert fleet_rule(make_policy("rules: [{name: a}]"), "fw-1") is None
+
+
+def test_a_window_reads_the_minutes_it_can_reach_from_each_new_casualty_edges_included():
+    from rollout_guard.fleet.evaluation import _window
+
+    known = {minute: {"failed": 1} for minute in (FIRST_MINUTE + 6, FIRST_MINUTE + 7, FIRST_MINUTE + 13,
+                                                   FIRST_MINUTE + 14)}
+
+    assert _window([hurt(10, "n")], 120, known) == [FIRST_MINUTE + 7, FIRST_MINUTE + 13]  # 2 minutes and the next
+    assert _window([hurt(10, "n")], 119, known) == []
+    assert _window([hurt(10, "n"), hurt(11, "m")], 120, known) == [FIRST_MINUTE + 7, FIRST_MINUTE + 13,
+                                                                    FIRST_MINUTE + 14]
+    assert _window([], 120, known) == [] and _window([hurt(10, "n")], None, known) == []

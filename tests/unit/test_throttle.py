@@ -341,3 +341,19 @@ def test_the_rollout_the_guard_set_is_still_there_whatever_else_iot_reports():
     unarmed = dataclasses.replace(record, applied_abort=None)
     assert still_as_set(unarmed, {"maximumPerMinute": 5}, None)
     assert still_as_set(unarmed, {"maximumPerMinute": 5}, {"criteriaList": []})
+
+
+def test_a_timers_event_carries_the_throttle_it_watches_and_reads_back_as_the_timer():
+    from rollout_guard.halts.alert_kinds import ESCALATION_DUE_TYPE, TIMER_SOURCE
+    from rollout_guard.halts.throttle.timers import escalation_event
+
+    record = Throttled("fw-2-4-eu", "slow", "fw-warn-eu", None, None, {"maximumPerMinute": 5}, None,
+                       "2026-12-04T10:00:00+00:00")
+
+    detail = escalation_event(record, 1796378400.9)
+
+    assert detail == {"jobId": "fw-2-4-eu", "alarmName": "fw-warn-eu", "rule": "slow",
+                      "throttledAt": "2026-12-04T10:00:00+00:00", "dueAt": "2026-12-04T10:00:00+00:00"}
+    due = alerts.parse({"id": "t", "source": TIMER_SOURCE, "detail-type": ESCALATION_DUE_TYPE, "detail": detail})
+    assert (due.job_ids, due.alarm_name, due.rule, due.timestamp, due.due_at) == (
+        ("fw-2-4-eu",), "fw-warn-eu", "slow", "2026-12-04T10:00:00+00:00", "2026-12-04T10:00:00+00:00")

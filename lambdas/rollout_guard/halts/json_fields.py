@@ -49,11 +49,17 @@ def unique(values: list[Any]) -> tuple[Any, ...]:
     seen: set[Any] = set()
     unique: list[Any] = []
     for value in values:
-        try:
-            key = ("value", value) if value.__hash__ is not None else ("json", json.dumps(value, sort_keys=True))
-        except (TypeError, ValueError, RecursionError):
-            key = ("object", id(value))
+        key = value if value.__hash__ is not None else _shape(value)
         if key not in seen:
             seen.add(key)
             unique.append(value)
     return tuple(unique)
+
+
+def _shape(value: Any) -> tuple[Any, ...]:
+    """A list's or an object's key: its JSON text, in a tuple so that it never equals a string (JSON has no tuple);
+    one of its own when it has none."""
+    try:
+        return (json.dumps(value, sort_keys=True),)
+    except (TypeError, ValueError, RecursionError):
+        return (id(value),)
