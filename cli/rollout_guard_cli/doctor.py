@@ -55,6 +55,19 @@ def check_stack(account: Account) -> Iterator[Finding]:
     status = account.stack["StackStatus"]
     verdict = OK if status in STACK_OK else PROBLEM
     yield Finding("stack", verdict, f"{name} {status}", "-" if verdict == OK else f"cdk deploy {name}")
+    missing = [key for key in expected_outputs(account.config) if account.output(key) is None]
+    if missing:
+        yield Finding("stack outputs", WARNING, f"{name} has no output {', '.join(missing)} (deployed before this "
+                      "version declared it): the checks that read it are left out", f"cdk deploy {name}")
+
+
+def expected_outputs(config: Any) -> list[str]:
+    """The outputs a stack of this configuration declares, which the checks read the guard's resources by."""
+    wanted = [outputs.FUNCTION, outputs.STATE_TABLE, outputs.DEAD_LETTER_QUEUE]
+    wanted += [outputs.ALARM_RULE] if config.alarm_name_prefixes else []
+    wanted += [outputs.FLEET_QUEUE, outputs.FLEET_ERROR_QUEUE] if config.fleet_signal else []
+    wanted += [outputs.TIMER_DEAD_LETTER_QUEUE, outputs.ESCALATION_SCHEDULER_ROLE] if config.watches_throttles() else []
+    return wanted
 
 
 def check_resources(account: Account) -> Iterator[Finding]:

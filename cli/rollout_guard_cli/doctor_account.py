@@ -12,7 +12,7 @@ from typing import Any
 from rollout_guard_cdk import outputs
 
 from .doctor_policy import permission
-from .everywhere import Target, client
+from .everywhere import Target, client, outputs_of
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 NOT_CHECKED = "not checked: "  # how a check that could not be made begins
@@ -85,10 +85,7 @@ class Account:
     def output(self, key: str) -> str | None:
         """One of the stack's outputs (`rollout_guard_cdk.outputs`): None without the stack, or when the guard as
         deployed has no such resource."""
-        if self.stack is None:
-            return None
-        return next((found["OutputValue"] for found in self.stack.get("Outputs", []) if found.get("OutputKey") == key),
-                    None)
+        return None if self.stack is None else outputs_of(self.stack).get(key)
 
     @cached_property
     def function(self) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from rollout_guard_local.fault_proxy import FaultProxy
 from rollout_guard_local.rehearsal import STACK
 
 from . import invoke
+from .everywhere import outputs_of
 from .in_process import run_captured
 from .tables import text_table
 
@@ -299,8 +300,7 @@ def prepare_account(url: str, stack: str = STACK) -> None:
     cloudtrail = client("cloudtrail", url)
     cloudtrail.create_trail(Name="management-events", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
     cloudtrail.start_logging(Name="management-events")
-    made = {o["OutputKey"]: o["OutputValue"]
-            for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
+    made = outputs_of(cloudformation.describe_stacks(StackName=stack)["Stacks"][0])
     iot.create_security_profile(securityProfileName="fw-baseline", alertTargets={"SNS": {
         "alertTargetArn": made[outputs.ALERT_TOPIC], "roleArn": made[outputs.DEFENDER_ALERT_ROLE]}})
 

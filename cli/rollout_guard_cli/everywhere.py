@@ -111,13 +111,18 @@ def client(service: str, region: str) -> Any:
     return make_client(service, max_attempts=3, region=region)
 
 
+def outputs_of(stack: dict[str, Any]) -> dict[str, str]:
+    """A stack's outputs (DescribeStacks' answer for one stack), by key (`rollout_guard_cdk.outputs`)."""
+    return {found["OutputKey"]: found["OutputValue"] for found in stack.get("Outputs", [])}
+
+
 def deployed(target: Target, output: str) -> str:
-    """One of the guard's resources, as its CloudFormation stack's output names it (`rollout_guard_cdk.outputs`)."""
+    """One of the guard's resources, as its CloudFormation stack's output names it."""
     stack = client("cloudformation", target.region).describe_stacks(StackName=target.stack)["Stacks"][0]
-    found = [o["OutputValue"] for o in stack.get("Outputs", []) if o.get("OutputKey") == output]
-    if not found:
+    found = outputs_of(stack).get(output)
+    if found is None:
         raise RuntimeError(f"stack {target.stack} in {target.region} has no output {output}")
-    return found[0]
+    return found
 
 
 # --- halt ---------------------------------------------------------------------------------------------------

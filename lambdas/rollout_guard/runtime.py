@@ -36,7 +36,3 @@ class Runtime:
             event = {"Records": [{"messageId": "local-1", "eventSource": "aws:sqs", "body": json.dumps(event)}]}
         return self._fleet_path().handle(event, context, halt=lambda alert, policy: self.alert_path.act(
             alert, policy, context))
-
-    @property
-    def fleet_path(self) -> FleetPath:
-        return self._fleet_path()

@@ -157,3 +157,19 @@ def test_a_trail_that_cannot_be_read_is_a_warning_when_no_other_qualifies(accoun
 
     assert finding.verdict == doctor.WARNING and "GetTrailStatus was denied" in finding.found
     assert "org-trail" in finding.found
+
+
+def test_a_stack_deployed_before_an_output_it_now_declares_is_told_to_deploy_again(account):
+    from rollout_guard_cdk import outputs
+
+    wanted = doctor.expected_outputs(account.config)
+    account.__dict__["stack"] = {"StackStatus": "UPDATE_COMPLETE",
+                                 "Outputs": [{"OutputKey": key, "OutputValue": "x"} for key in wanted[:3]]}
+
+    found = [f for f in doctor.check_stack(account) if f.check == "stack outputs"]
+
+    assert {outputs.FLEET_QUEUE, outputs.TIMER_DEAD_LETTER_QUEUE, outputs.ALARM_RULE} <= set(wanted[3:])
+    assert [(f.verdict, f.fix) for f in found] == [(doctor.WARNING, f"cdk deploy {account.target.stack}")]
+    assert found[0].found.startswith(f"{account.target.stack} has no output {', '.join(wanted[3:])} ")
+    account.__dict__["stack"]["Outputs"] = [{"OutputKey": key, "OutputValue": "x"} for key in wanted]
+    assert [f for f in doctor.check_stack(account) if f.check == "stack outputs"] == []
