@@ -2,7 +2,8 @@
 
 1. Scenarios at a larger size than `make test`'s, through a moto SQS queue and the function's own handler: per
    scenario halted or not, false or missed halt, delay from the true crossing to CancelJob accepted, peak IoT
-   calls a second, peak state-table writes per item a second, largest item, dead-lettered messages.
+   calls a second, peak state-table writes per item a second, largest item, dead-lettered messages; the same for a
+   Greengrass v2 deployment (a bad component version breaking 5% of the core devices among them).
 2. The detector's own throughput on the in-memory state (the same items as the table's), beside moto's figure from
    bench/fleet.py.
 3. A 1,000,000-device rollout with 10% failing under a dry-run percentage rule and an outage of 10% of the fleet at
@@ -31,11 +32,12 @@ ITEM_LIMIT = 1_000  # writes a second one DynamoDB partition takes
 def run_scenarios() -> list:
     from moto import mock_aws
 
-    from rollout_guard_local.fleet_sim import run, scenarios
+    from rollout_guard_local.fleet_sim import greengrass_scenarios, run, scenarios
 
     reports = []
-    for scenario in scenarios(devices=DEVICES, fleet=DEVICES * 8, threshold=max(5, DEVICES // 40), dark_after_s=60,
-                              share=0.05):
+    sized = {"devices": DEVICES, "fleet": DEVICES * 8, "threshold": max(5, DEVICES // 40), "dark_after_s": 60,
+             "share": 0.05}
+    for scenario in [*scenarios(**sized), *greengrass_scenarios(**sized)]:
         with mock_aws(), tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
             began = time.perf_counter()
             report = run(scenario, Path(folder))

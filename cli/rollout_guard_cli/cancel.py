@@ -31,12 +31,21 @@ class CancelInputError(ValueError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job-id", help="the job to cancel")
+    _job_arguments(parser)
+    add_common_arguments(parser)
+
+
+def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason-code", help="upper-case letters, digits and _, at most 128")
     parser.add_argument("--comment", help="at most 2028 characters, no control characters")
     force = parser.add_mutually_exclusive_group()
     force.add_argument("--force", dest="force", action="store_true", default=None,
                        help="also cancel IN_PROGRESS executions (devices may be left unable to report)")
     force.add_argument("--no-force", dest="force", action="store_false", help="cancel QUEUED executions only (default)")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The AWS CLI's input, skeleton, output and connection options, and `--dry-run`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--cli-input-json", help="parameters as JSON, or file://PATH")
     source.add_argument("--cli-input-yaml", help="parameters as YAML, or file://PATH")
@@ -51,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile")
 
 
-def _read_input(value: str, fmt: str) -> dict[str, Any]:
+def read_input(value: str, fmt: str, keys: tuple[str, ...] = INPUT_KEYS) -> dict[str, Any]:
+    """`--cli-input-json`/`--cli-input-yaml` as the AWS CLI reads them (inline or file://), only `keys` allowed."""
     text = value
     if value.startswith("file://"):
         try:
@@ -67,9 +77,9 @@ def _read_input(value: str, fmt: str) -> dict[str, Any]:
         raise CancelInputError(f"--cli-input-{fmt} is not valid {fmt.upper()}: {error.problems[0]}") from error
     if not isinstance(data, dict):
         raise CancelInputError(f"--cli-input-{fmt} must hold an object")
-    unknown = sorted(set(data) - set(INPUT_KEYS), key=str)
+    unknown = sorted(set(data) - set(keys), key=str)
     if unknown:
-        raise CancelInputError(f"Unknown parameter in input: {show(unknown[0])}, must be one of: {', '.join(INPUT_KEYS)}")
+        raise CancelInputError(f"Unknown parameter in input: {show(unknown[0])}, must be one of: {', '.join(keys)}")
     return data
 
 
@@ -77,9 +87,9 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The CancelJob parameters from the input file and the options (options win), checked against the API."""
     request: dict[str, Any] = {}
     if args.cli_input_json is not None:
-        request.update(_read_input(args.cli_input_json, "json"))
+        request.update(read_input(args.cli_input_json, "json"))
     if args.cli_input_yaml is not None:
-        request.update(_read_input(args.cli_input_yaml, "yaml"))
+        request.update(read_input(args.cli_input_yaml, "yaml"))
     for key, value in (("jobId", args.job_id), ("reasonCode", args.reason_code), ("comment", args.comment),
                        ("force", args.force)):
         if value is not None:
@@ -105,7 +115,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def _emit(data: dict[str, Any], fmt: str) -> None:
+def emit(data: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=4, ensure_ascii=False))
     elif fmt == "yaml":
@@ -116,12 +126,12 @@ def _emit(data: dict[str, Any], fmt: str) -> None:
         print("\t".join(str(data[key]) for key in sorted(data)))
 
 
-def yaml_input_skeleton() -> str:
+def yaml_input_skeleton(service: str = "iot", operation: str = "CancelJob") -> str:
     """The AWS CLI's yaml-input skeleton: each parameter with its empty value and, as a comment, [REQUIRED] where it
-    is and the first sentence of its documentation in the IoT service model botocore ships."""
+    is and the first sentence of its documentation in the service model botocore ships."""
     import botocore.session
 
-    shape = botocore.session.get_session().get_service_model("iot").operation_model("CancelJob").input_shape
+    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
     lines = []
     for name, member in shape.members.items():
         text = re.sub(r"<[^>]+>", "", member.documentation)
@@ -137,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print(yaml_input_skeleton())
         return 0
     if args.generate_cli_skeleton == "input":
-        _emit(INPUT_SKELETON, "json")
+        emit(INPUT_SKELETON, "json")
         return 0
     try:
         request = build_request(args)
@@ -145,10 +155,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"rollout-guard cancel: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.generate_cli_skeleton == "output":
-        _emit(OUTPUT_SKELETON, args.output)
+        emit(OUTPUT_SKELETON, args.output)
         return 0
     if args.dry_run:
-        _emit({"dryRun": True, "request": request}, args.output)
+        emit({"dryRun": True, "request": request}, args.output)
         return 0
 
     from rollout_guard.adapters.clients import make_client
@@ -170,5 +180,5 @@ def run(args: argparse.Namespace) -> int:
     except Exception as error:  # no credentials, no region, bad profile: one line, like the AWS CLI
         print(f"rollout-guard cancel: {error}".splitlines()[0], file=sys.stderr)
         return OTHER_ERROR
-    _emit(answer, args.output)
+    emit(answer, args.output)
     return 0

@@ -37,6 +37,7 @@ from .doctor_account import (
     WriteRefused,
     cannot,
 )
+from .doctor_deployments import check_deployments
 from .doctor_quotas import check_insights_alarms, check_throttled_jobs, check_timer_role, check_trail_quota
 from .everywhere import ANSWERED, Target
 from .tables import text_table
@@ -258,7 +259,7 @@ def _alarm_findings(account: Account, rule: Any, alarm: dict[str, Any], heard_by
         yield Finding(check, PROBLEM, f"{name} throttles through its ALARM action, but its return to OK never "
                       "reaches the guard: a throttled job would stay slow", f"aws cloudwatch put-metric-alarm ... "
                       f"--ok-actions {heard_by['topic']} (or add a prefix to alarmNamePrefixes)")
-    if rule.jobs is not None:
+    if rule.jobs is not None or rule.deployments is not None:  # the rule's globs choose
         return
     dimensions = [*alarm.get("Dimensions", []),
                   *(d for m in alarm.get("Metrics", []) for d in m.get("MetricStat", {}).get("Metric", {})
@@ -413,7 +414,7 @@ CHECKS: tuple[tuple[str, Callable[[Account], Iterator[Finding]]], ...] = (
     ("device defender", check_defender), ("kill switch", check_kill_switch),
     ("dead letters", check_dead_letters), ("function health", check_function_health),
     ("fleet queue", check_fleet_queue), ("iot rate", check_iot_rate), ("throttled jobs", check_throttled_jobs),
-    ("timer role", check_timer_role))
+    ("timer role", check_timer_role), ("greengrass deployments", check_deployments))
 
 
 def examine(target: Target, config: Any, clients: dict[str, Any] | None = None) -> dict[str, Any]:

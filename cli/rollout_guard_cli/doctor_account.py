@@ -4,6 +4,7 @@ that is not a Describe, Get or List."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -106,6 +107,26 @@ class Account:
             StartTime=end - timedelta(hours=hours), EndTime=end, Period=300, Statistics=[statistic])["Datapoints"]
         values = [point[statistic] for point in points]
         return (max(values) if statistic == "Maximum" else sum(values)) if values else 0.0
+
+
+def role_allows(account: Account, role: str, action: str, resource_ok: Any) -> list[str]:
+    """The role's inline policies that allow `action` on a resource `resource_ok` accepts (IAM's globs in actions
+    are honoured; resources are the stack's own, compared as written)."""
+    from fnmatch import fnmatchcase
+
+    iam, allowed = account.client("iam"), []
+    for name in iam.list_role_policies(RoleName=role).get("PolicyNames", []):
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions, resources = statement.get("Action", []), statement.get("Resource", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = resources if isinstance(resources, list) else [resources]
+            if statement.get("Effect") == "Allow" and any(fnmatchcase(action, a) for a in actions) \
+                    and any(resource_ok(str(r)) for r in resources):
+                allowed.append(name)
+    return allowed
 
 
 def cannot(check: str, error: Exception) -> Finding:

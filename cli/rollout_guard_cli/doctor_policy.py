@@ -13,6 +13,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "cloudwatch": ("DescribeAlarms", "GetMetricStatistics", "ListTagsForResource"),
     "dynamodb": ("DescribeTable",),
     "events": ("DescribeRule",),
+    "greengrassv2": ("ListDeployments",),
     "iam": ("ListRolePolicies", "GetRolePolicy"),
     "iot": ("DescribeEventConfigurations", "ListSecurityProfiles", "DescribeSecurityProfile", "DescribeJob"),
     "lambda": ("GetFunctionConfiguration", "ListEventSourceMappings"),
@@ -22,7 +23,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "ssm": ("GetParameter",),
 }
 # botocore's service name where it differs from the IAM prefix
-IAM_PREFIX = {"lambda": "lambda"}
+IAM_PREFIX = {"lambda": "lambda", "greengrassv2": "greengrass"}
 
 
 def actions() -> list[str]:

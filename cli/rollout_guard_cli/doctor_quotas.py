@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from fnmatch import fnmatchcase
 from typing import Any
 
 from rollout_guard_cdk import outputs
 
-from .doctor_account import OK, PROBLEM, WARNING, Account, Finding
+from .doctor_account import OK, PROBLEM, WARNING, Account, Finding, role_allows
 
 TRAILS_PER_REGION = 5  # CloudTrail's quota, not adjustable
 INSIGHTS_ALARMS = 200  # Metrics Insights alarms per account and region, CloudWatch's default quota
@@ -111,20 +110,8 @@ def check_timer_role(account: Account) -> Iterator[Finding]:
     role = account.output(outputs.ESCALATION_SCHEDULER_ROLE)
     if role is None:
         return
-    iam, bus = account.client("iam"), ":event-bus/default"
-    allowed = []
-    for name in iam.list_role_policies(RoleName=role).get("PolicyNames", []):
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        document = json.loads(document) if isinstance(document, str) else document
-        statements = document.get("Statement", [])
-        for statement in statements if isinstance(statements, list) else [statements]:
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            actions = actions if isinstance(actions, list) else [actions]
-            resources = resources if isinstance(resources, list) else [resources]
-            if statement.get("Effect") == "Allow" and any(fnmatchcase("events:PutEvents", a) for a in actions) \
-                    and any(r == "*" or str(r).endswith(bus) for r in resources):
-                allowed.append(name)
+    bus = ":event-bus/default"
+    allowed = role_allows(account, role, "events:PutEvents", lambda r: r == "*" or r.endswith(bus))
     if allowed:
         yield Finding("timer role", OK, f"{role} may put the throttle timers' events on the default bus")
     else:

@@ -65,6 +65,9 @@ ROLLOUT_CONFIG = {"exponentialRate": {"baseRatePerMinute": 50, "incrementFactor"
                                       "rateIncreaseCriteria": {"numberOfSucceededThings": 100}}}
 ESCALATION = {"ROLLOUT_GUARD_ESCALATION_BUS_ARN": f"arn:aws:events:{REGION}:123456789012:event-bus/default",
               "ROLLOUT_GUARD_ESCALATION_ROLE_ARN": "arn:aws:iam::123456789012:role/rollout-guard-escalation"}
+# Greengrass v2: a bad deployment to GG_GROUP whose core devices fail, beside one the policy does not name.
+GG_GROUP, GG_BAD, GG_OTHER = "gg-fleet-eu", "gg-fw-3-0", "gg-camera-2"
+GG_CORES = [f"gg-core-{n}" for n in range(1, 5)]
 LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED"),
              THROTTLED_JOB: ("group:fleet-eu", "CANCELED")}
 
@@ -206,6 +209,42 @@ def _gate(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> lis
     return [] if decision.get("action") == "canceled" else [f"{GATED_JOB} (the gate did not cancel it)"]
 
 
+def _greengrass(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """A Greengrass v2 deployment whose core devices fail, step by step through `rollout-guard invoke` (Greengrass's
+    EventBridge events as the fleet queue delivers them); another deployment, no rule's, is left alone."""
+    iot, gg = client("iot", url), client("greengrassv2", url)
+    made = {}
+    for name, group in ((GG_BAD, GG_GROUP), (GG_OTHER, "gg-cameras")):
+        iot.create_thing_group(thingGroupName=group)
+        target = iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]
+        made[name] = gg.create_deployment(targetArn=target, deploymentName=name, components={
+            "com.acme.fw": {"componentVersion": "3.0.0"}})["deploymentId"]
+    bad, at = made[GG_BAD], int(time.time() * 1000) - 3_600_000
+    steps = [("two core devices take it", [samples.deployment_status(bad, core, "SUCCEEDED", at + n * 1000)
+                                           for n, core in enumerate(GG_CORES[:2], start=1)]),
+             ("one fails, reported twice (both id spellings)",
+              [samples.deployment_status(bad, GG_CORES[2], "FAILED", at + 3000, spelling=spelling)
+               for spelling in ("deploymentId", "deployment-id")]),
+             ("a component of a device that took it breaks", [samples.component_status(GG_CORES[0], "BROKEN",
+                                                                                       at + 4000)]),
+             ("another core device rejects it", [samples.deployment_status(bad, GG_CORES[3], "REJECTED", at + 5000)])]
+    print(f"\nGreengrass v2: deployment {GG_BAD} to {GG_GROUP} (its core devices' status events through the fleet "
+          f"queue), beside {GG_OTHER}\n")
+    rows, wrong = [], []
+    for index, (title, events) in enumerate(steps, start=1):
+        result = _invoke(samples.sqs_batch(*events), policy_file, folder, f"greengrass-{index}", env)
+        evaluations = result.get("evaluations", [])
+        status = {d["deploymentName"]: d["deploymentStatus"] for d in gg.list_deployments()["deployments"]}
+        last = index == len(steps)
+        if "error" in result or (status[GG_BAD] == "CANCELED") != last or status[GG_OTHER] != "ACTIVE":
+            wrong.append(f"deployment {GG_BAD} after step {index} ({status[GG_BAD]})")
+        rows.append([str(index), title, str(evaluations[-1]["casualties"]) if evaluations else "-", status[GG_BAD],
+                     status[GG_OTHER]])
+    print(text_table(rows, ["#", "the core devices report", "casualties", GG_BAD, GG_OTHER]))
+    print("A cancel stops only the devices that had not received the deployment: those that took it keep it.")
+    return wrong
+
+
 def _graduated(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
     """A warning throttles a job, its return to OK restores it; a second warning holds and the job is cancelled
     when its escalation timer (an EventBridge Scheduler schedule, read back from the emulator) fires."""
@@ -342,6 +381,7 @@ def run(policy_file: Path | None) -> int:
         late_wrong = _fleet_rollout(policy_file, url, Path(folder), env)
         late_wrong += _gate(policy_file, url, Path(folder), env)
         late_wrong += _graduated(policy_file, url, Path(folder), env)
+        late_wrong += _greengrass(policy_file, url, Path(folder), env)
 
         print("\nJobs at the end:\n")
         rows, wrong = [], list(late_wrong)
@@ -364,6 +404,7 @@ def run(policy_file: Path | None) -> int:
         return 1
     print("Drill passed: only the jobs the policy names were cancelled, once each; the rollout was halted by the "
           "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once; "
-          "the warned job throttled, restored, and cancelled when a warning held; doctor found nothing missing in "
-          "the emulated account.")
+          "the warned job throttled, restored, and cancelled when a warning held; the Greengrass deployment "
+          "cancelled at its third failed core device, the other left alone; doctor found nothing missing in the "
+          "emulated account.")
     return 0

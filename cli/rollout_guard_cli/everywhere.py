@@ -196,7 +196,8 @@ def halt_request(args: Any) -> dict[str, Any]:
     return operator_requests.halt_request(jobs=args.jobs, reason_code=args.reason_code, comment=args.comment,
                                 force=True if args.force else None, dry_run=args.dry_run,
                                 requested_by=f"rollout-guard halt ({who})",
-                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                                time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                deployments=args.deployments)
 
 
 def throttle_request(args: Any) -> dict[str, Any]:
@@ -219,7 +220,8 @@ def halt_table(answers: list[dict[str, Any]]) -> str:
         decisions = answer["decisions"] or [{"jobId": "-", "action": answer["status"] if answer["status"] != ANSWERED
                                              else "-", "reasonCode": "-", "detail": answer["detail"]}]
         for decision in decisions:
-            rows.append([answer["region"], answer["environment"], decision["jobId"], decision["action"],
+            shown = f"deployment {decision['deploymentId']}" if decision.get("deploymentId") else decision["jobId"]
+            rows.append([answer["region"], answer["environment"], shown, decision["action"],
                          decision.get("reasonCode", "-"), decision.get("detail") or answer["detail"]])
     return text_table(rows, ["region", "environment", "job", "action", "reason code", "detail"])
 
@@ -253,7 +255,30 @@ def region_status(target: Target) -> dict[str, Any]:
                          at=str(job.get("completedAt") or job.get("lastUpdatedAt") or ""))
             halted.append(entry)
     halted.sort(key=lambda entry: entry["at"], reverse=True)
-    return {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS]}
+    found = {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS]}
+    if any(rule.deployments is not None for rule in policy.rules):  # Greengrass is asked only where a rule names it
+        found["deployments"] = _deployments(policy, target.region, iot)
+    return found
+
+
+def _deployments(policy: Any, region: str, iot: Any) -> list[dict[str, Any]]:
+    """The latest Greengrass v2 deployment of each target: its status, the rules that cover it, and how many
+    devices had succeeded (its IoT job's count: after a cancel, those that kept the deployment)."""
+    from rollout_guard.halts.deployment_halts import allowed
+
+    greengrass = client("greengrassv2", region)
+    listed = [item for page in greengrass.get_paginator("list_deployments").paginate(historyFilter="LATEST_ONLY")
+              for item in page.get("deployments", [])]
+    shown = []
+    for item in listed:
+        deployment = greengrass.get_deployment(deploymentId=item["deploymentId"])
+        job_id = deployment.get("iotJobId")
+        details = iot.describe_job(jobId=job_id)["job"].get("jobProcessDetails") or {} if job_id else {}
+        shown.append({"deploymentId": deployment["deploymentId"], "deploymentName": deployment.get("deploymentName"),
+                      "targetArn": deployment.get("targetArn"), "status": deployment.get("deploymentStatus"),
+                      "iotJobId": job_id, "succeeded": int(details.get("numberOfSucceededThings") or 0),
+                      "rules": [rule.name for rule in policy.rules if allowed(rule, deployment.get("deploymentName") or "")]})
+    return shown
 
 
 def _throttle_records(target: Target) -> Any:
@@ -292,6 +317,12 @@ def status_text(answers: list[dict[str, Any]]) -> str:
                           (job.get("comment") or "")[:70]])
     text = text_table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
                         "failed", "rules"])
+    deployments = [[answer["region"], item["deploymentName"] or "-", item["deploymentId"], item["status"],
+                    str(item["succeeded"]), ", ".join(item["rules"]) or "-"]
+                   for answer in answers for item in answer.get("deployments", [])]
+    if deployments:
+        text += "\n\nGreengrass deployments (latest per target; a cancel does not undo what succeeded):\n\n" + text_table(
+            deployments, ["region", "deployment", "id", "status", "succeeded", "rules"])
     if throttled:
         text += "\n\nThrottled by the guard:\n\n" + text_table(
             throttled, ["region", "job", "rollout now", "saved (restored on OK or resume)", "rule", "by", "since"])

@@ -3,7 +3,9 @@
   invoke EVENT_FILE   run the Lambda's handler locally on an alert, a fleet event (or an SQS batch of them) or IoT's
                       CreateJob from CloudTrail (exit 0 handled, 1 a halt or a write failed, 2 bad input)
   cancel ...          manual halt, a drop-in for `aws iot cancel-job`
-  halt --jobs GLOB    ask every regional guard (--everywhere, or --region R ...) to halt the matching jobs
+  cancel-deployment   cancel a Greengrass v2 deployment, a drop-in for `aws greengrassv2 cancel-deployment`
+  halt --jobs GLOB    ask every regional guard (--everywhere, or --region R ...) to halt the matching jobs (and,
+                      with --deployments GLOB, Greengrass v2 deployments)
   throttle --jobs G   ask every regional guard to slow the matching jobs (--max-per-minute N [--abort T:P:M])
   resume --jobs G     ask every regional guard to put back the matching jobs it throttled
   status              the active jobs of every regional guard, their progress, rules and recent halts
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from rollout_guard_cdk.project import project_policy_file
 
-from . import cancel, events, invoke, regional, replay
+from . import cancel, cancel_deployment, events, invoke, regional, replay
 from .exits import BAD_INPUT, HALT_FAILED, fail
 
 
@@ -82,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
 
     # `main` parses `cancel` with its own parser; it is listed here for --help.
     commands.add_parser("cancel", help="cancel a job; a drop-in for `aws iot cancel-job`", add_help=False)
+    commands.add_parser("cancel-deployment", help="cancel a Greengrass v2 deployment; a drop-in for "
+                                                  "`aws greengrassv2 cancel-deployment`", add_help=False)
 
     showing = commands.add_parser("events", help="print sample events (alerts, fleet events, CreateJob)")
     showing.add_argument("kind", nargs="?", choices=sorted(events.KINDS))
@@ -103,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     halt.add_argument("--reason-code", help="the reason code (default: the guard's operator rule's)")
     halt.add_argument("--comment", help="the CancelJob comment")
     halt.add_argument("--force", action="store_true", help="also cancel IN_PROGRESS executions")
+    halt.add_argument("--deployments", help="glob over Greengrass v2 deployment names (with or instead of --jobs)")
     _asking_every_guard(halt, regional.halt)
 
     throttle = commands.add_parser("throttle", help="ask every regional guard to slow the matching active jobs "
@@ -133,6 +138,8 @@ def parser() -> argparse.ArgumentParser:
     replaying.add_argument("--policy", required=True, help="the policy whose fleet-signal rules to try")
     replaying.add_argument("--jobs", help="JSON or YAML mapping each job id to its target things (else: from the "
                                           "events, an approximation)")
+    replaying.add_argument("--deployments", help="JSON or YAML mapping each Greengrass deployment id to its name "
+                                                 "(else a deployment is named by its id)")
     replaying.add_argument("--output", choices=["text", "json"], default="text")
     replaying.set_defaults(run=replay.command)
 
@@ -144,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _asking_every_guard(command: argparse.ArgumentParser, run) -> None:
     """The options of an operator's request to every regional guard (halt, throttle, resume)."""
-    command.add_argument("--jobs", required=True, help="glob over job ids (letters, digits, _ - * ?)")
+    command.add_argument("--jobs", help="glob over job ids (letters, digits, _ - * ?)")
     command.add_argument("--dry-run", action="store_true", help="each guard says what it would do, changes nothing")
     _where(command)
     command.add_argument("--local", action="store_true",
@@ -162,19 +169,27 @@ def _where(command: argparse.ArgumentParser) -> None:
 
 
 class _CancelParser(argparse.ArgumentParser):
-    """Usage errors of `cancel` exit as the AWS CLI's do (252), so scripts written for it keep working."""
+    """Usage errors of the drop-ins exit as the AWS CLI's do (252), so scripts written for it keep working."""
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
-        self.exit(cancel.USAGE_ERROR, f"rollout-guard cancel: error: {message}\n")
+        self.exit(cancel.USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+DROP_INS = {
+    "cancel": (cancel, "Cancel an IoT job (aws iot cancel-job)."),
+    "cancel-deployment": (cancel_deployment, "Cancel a Greengrass v2 deployment (aws greengrassv2 "
+                                             "cancel-deployment)."),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["cancel"]:
-        halt = _CancelParser(prog="rollout-guard cancel", description="Cancel an IoT job (aws iot cancel-job).")
-        cancel.add_arguments(halt)
-        return cancel.run(halt.parse_args(argv[1:]))
+    if argv[:1] and argv[0] in DROP_INS:
+        command, description = DROP_INS[argv[0]]
+        halt = _CancelParser(prog=f"rollout-guard {argv[0]}", description=description)
+        command.add_arguments(halt)
+        return command.run(halt.parse_args(argv[1:]))
     args = parser().parse_args(argv)
     return args.run(args)
 

@@ -29,13 +29,14 @@ def operator_event(detail_type: str, detail: dict[str, Any], time: str | None = 
     }
 
 
-def halt_request(jobs: str = "fw-2-4-*", reason_code: str | None = "OPERATOR_HALT", comment: str | None = None,
+def halt_request(jobs: str | None = "fw-2-4-*", reason_code: str | None = "OPERATOR_HALT", comment: str | None = None,
                  force: bool | None = None, dry_run: bool = False, requested_by: str | None = "ops@example.com",
-                 time: str | None = None) -> dict[str, Any]:
-    """An operator's halt, as `rollout-guard halt` sends it to each guard and as it may be put on the control bus."""
-    detail: dict[str, Any] = {"jobs": jobs, "dryRun": dry_run}
-    for key, value in (("reasonCode", reason_code), ("comment", comment), ("force", force),
-                       ("requestedBy", requested_by)):
+                 time: str | None = None, deployments: str | None = None) -> dict[str, Any]:
+    """An operator's halt, as `rollout-guard halt` sends it to each guard and as it may be put on the control bus:
+    a glob over job ids, over Greengrass deployment names, or both."""
+    detail: dict[str, Any] = {**({"jobs": jobs} if jobs is not None else {}), "dryRun": dry_run}
+    for key, value in (("deployments", deployments), ("reasonCode", reason_code),
+                       ("comment", comment), ("force", force), ("requestedBy", requested_by)):
         if value is not None:
             detail[key] = value
     return operator_event(HALT_REQUESTED, detail, time)

@@ -37,12 +37,17 @@ def deadline(text: str | float) -> float:
 def halt(args: argparse.Namespace) -> int:
     """Exit 0 when every region answered and no job failed; 1 otherwise; 2 when nothing could be asked."""
     from rollout_guard.halts.alert_kinds import REQUEST_GLOB
-    from rollout_guard.iot_limits import REASON_CODE
+    from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, REASON_CODE
 
     from . import everywhere
 
-    if not REQUEST_GLOB.fullmatch(args.jobs):
+    if args.jobs is None and args.deployments is None:
+        return fail("say what to halt: --jobs GLOB, --deployments GLOB, or both")
+    if args.jobs is not None and not REQUEST_GLOB.fullmatch(args.jobs):
         return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
+    if args.deployments is not None and not (args.deployments.strip() and args.deployments.isprintable()
+                                             and len(args.deployments) <= DEPLOYMENT_NAME_MAX):
+        return fail(f"--deployments {args.deployments!r} must be 1 to {DEPLOYMENT_NAME_MAX} printable characters")
     if args.reason_code is not None and not REASON_CODE.fullmatch(args.reason_code):
         return fail(f"--reason-code {args.reason_code!r} must be 1 to 128 of A-Z, 0-9 and _")
     return _ask_every_guard(args, everywhere.halt_request)
@@ -82,6 +87,8 @@ def throttle(args: argparse.Namespace) -> int:
 
     from . import everywhere
 
+    if args.jobs is None:
+        return fail("the following arguments are required: --jobs")
     if not REQUEST_GLOB.fullmatch(args.jobs):
         return fail(f"--jobs {args.jobs!r} must be a glob of letters, digits, _ - * ? (64 at most)")
     if args.command == "throttle":

@@ -1,7 +1,9 @@
 """`rollout-guard replay`: what the fleet signal would have done on a stream of the fleet's own events, offline.
 
 The events are JSON lines (a file or a folder of them, gzip too), each one what the stack's topic rules deliver (a
-Jobs execution event or a lifecycle event, with its `topic`): the fleet archive's objects, or anything of that shape.
+Jobs execution event or a lifecycle event, with its `topic`), or Greengrass v2's deployment and component status
+events as EventBridge delivers them: the fleet archive's objects, or anything of that shape. A deployment is named
+by `--deployments` (id to name; else by its id, which a rule's globs over names rarely match).
 The real detector runs on them in event-time order, in batches of ten, in memory, with no AWS call; its dark checks
 come back when due by the events' clock. Which things were executing which job comes from `--jobs` (a JSON or YAML
 mapping of job id to its target things), or from the events themselves: a thing executes a job from its first
@@ -25,7 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout_guard.fleet.events import JOB_EXECUTION, DarkCheck, NotAFleetEvent, parse
+from rollout_guard.fleet.events import (
+    DEPLOYMENT_STATUS,
+    JOB_EXECUTION,
+    DarkCheck,
+    Execution,
+    NotAFleetEvent,
+    deployment_subject,
+    parse,
+)
+from rollout_guard.halts.deployments import DeploymentView
 from rollout_guard.halts.jobs import JobsError, JobView
 
 from .exits import fail
@@ -108,6 +119,24 @@ def read_jobs(path: Path) -> dict[str, set[str]]:
     return {job: set(things) for job, things in document.items()}
 
 
+def read_deployments(path: Path) -> dict[str, str]:
+    """`--deployments`: each Greengrass deployment id's name, as `aws greengrassv2 list-deployments` shows them (a
+    JSON or YAML mapping of id to name)."""
+    from rollout_guard.documents import DocumentError, load_json, load_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = load_json(text) if path.suffix == ".json" else load_yaml(text)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReplayError(f"cannot read deployments file {path}: {error}") from error
+    except DocumentError as error:
+        raise ReplayError(f"deployments file {path}: {error.problems[0]}") from error
+    if not isinstance(document, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in document.items()):
+        raise ReplayError(f"deployments file {path} must map each deployment id to its name")
+    return dict(document)
+
+
 @dataclass
 class ReplayJobs:
     """IoT Jobs as the stream (and `--jobs`) show it at the replay's clock: `JobsPort` without AWS. Indexed by job
@@ -126,9 +155,12 @@ class ReplayJobs:
            targets: dict[str, set[str]] | None) -> ReplayJobs:
         jobs = cls(clock, targets=targets)
         for at_ms, body in events:  # read and checked by `read_events`: its time is the pair's
-            if body.get("eventType") != JOB_EXECUTION:
+            if body.get("eventType") != JOB_EXECUTION and body.get("detail-type") != DEPLOYMENT_STATUS:
                 continue
-            job, thing = body["jobId"], body["thingArn"].rsplit("/", 1)[-1]
+            parsed = parse(body)  # a Greengrass deployment's, as the detector keys it (its subject)
+            if not isinstance(parsed, Execution):
+                continue
+            job, thing = parsed.job_id, parsed.thing
             things = jobs.by_job.setdefault(job, {})
             first, last = things.get(thing, (at_ms, at_ms))
             things[thing] = (min(first, at_ms), max(last, at_ms))
@@ -208,6 +240,29 @@ class ReplayTimers:
 
 
 @dataclass
+class ReplayDeployments:
+    """Greengrass v2 deployments as the stream shows them: `DeploymentsPort` without AWS. A deployment's name (which
+    the rules' globs match) is the `--deployments` file's, else its id; its executed devices are those that
+    reported (its IoT job is the stream's record of it, `ReplayJobs`)."""
+
+    jobs: ReplayJobs
+    names: dict[str, str]
+
+    def active(self) -> list[DeploymentView]:
+        return []
+
+    def describe(self, deployment_id: str) -> DeploymentView:
+        subject = deployment_subject(deployment_id)
+        status = "CANCELED" if subject in self.jobs.halted else "ACTIVE"
+        return DeploymentView(deployment_id, self.names.get(deployment_id, deployment_id), "", status,
+                              iot_job_id=subject)
+
+    def cancel(self, deployment_id: str) -> str:
+        self.jobs.cancel(deployment_subject(deployment_id), None, None, False)
+        return ""
+
+
+@dataclass
 class JobVerdict:
     job_id: str
     halted: bool = False
@@ -220,9 +275,9 @@ class JobVerdict:
     detail: str | None = None
 
 
-def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None
-           ) -> dict[str, JobVerdict]:
-    """The detector on the events in event-time order; each job's verdict."""
+def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None,
+           deployment_names: dict[str, str] | None = None) -> dict[str, JobVerdict]:
+    """The detector on the events in event-time order; each job's (and deployment's) verdict."""
     from rollout_guard.adapters.memory_fleet import InMemoryFleetState
     from rollout_guard.fleet.casualties import FAILURES
     from rollout_guard.fleet.detector import Detector
@@ -234,9 +289,11 @@ def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[
     def halt(alert: Any, rule_policy: Any) -> None:
         for job_id in alert.job_ids:
             jobs.cancel(job_id, None, None, False)
+        for deployment_id in alert.deployment_ids:
+            jobs.cancel(deployment_subject(deployment_id), None, None, False)
 
     detector = Detector(policy, InMemoryFleetState(clock=lambda: clock[0]), jobs, halt, timers=timers,
-                        clock=lambda: clock[0])
+                        clock=lambda: clock[0], deployments=ReplayDeployments(jobs, deployment_names or {}))
     for start in range(0, len(events), BATCH):
         batch = events[start:start + BATCH]
         _checks_until(detector, timers, clock, batch[-1][0] / 1000)
@@ -307,6 +364,7 @@ def command(args: argparse.Namespace) -> int:
             return fail(f"policy {args.policy} has no fleet-signal rule (match.signal: casualties) to replay")
         events = read_events(Path(args.events))
         targets = read_jobs(Path(args.jobs)) if args.jobs else None
+        names = read_deployments(Path(args.deployments)) if args.deployments else None
     except PolicyError as error:
         return fail(f"invalid policy {args.policy}: {error.problems[0]}")
     except ReplayError as error:
@@ -314,7 +372,7 @@ def command(args: argparse.Namespace) -> int:
     logger.setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with contextlib.redirect_stdout(io.StringIO()):  # the detector's metrics: not the replay's output
-        verdicts = replay(events, policy, targets)
+        verdicts = replay(events, policy, targets, names)
     basis = FROM_FILE.format(path=args.jobs) if args.jobs else FROM_EVENTS
     if args.output == "json":
         print(json.dumps(as_json(verdicts, basis), indent=2))

@@ -33,6 +33,7 @@ from rollout_guard.halts.decisions import (
     THROTTLED,
     WOULD_CANCEL,
 )
+from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE, Metric
@@ -74,6 +75,7 @@ class HaltIncomplete(RuntimeError):
 class AlertPath:
     policy: Policy
     jobs: JobsPort
+    deployments: DeploymentsPort | None = None  # Greengrass v2, when a rule names deployments
     dry_run: bool = False
     kill_switch: KillSwitch | None = None
     claims: Claims = field(default_factory=NoClaims)
@@ -105,7 +107,8 @@ class AlertPath:
         """The guard on one alert, reported and announced; raises `HaltIncomplete` when a job was left."""
         outcome = guard.respond(alert, policy, self.jobs, dry_run=self.dry_run,
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
-                                claims=self.claims, throttles=self.throttles, escalations=self.escalations)
+                                claims=self.claims, throttles=self.throttles, escalations=self.escalations,
+                                deployments=self.deployments)
         self._report(outcome)
         if outcome.announcing:
             self._after_halt(outcome)

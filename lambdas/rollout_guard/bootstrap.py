@@ -20,6 +20,7 @@ from rollout_guard.adapters.kill_switch import KillSwitch
 from rollout_guard.alert_path import AlertPath
 from rollout_guard.fleet_path import FleetNeedsState, FleetPath
 from rollout_guard.halts.claims import Claims, NoClaims
+from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
@@ -39,6 +40,7 @@ class Overrides:
     tests', the simulator's and the bench's fakes and clocks)."""
 
     jobs: JobsPort | None = None  # the alert path's IoT
+    deployments: DeploymentsPort | None = None  # the alert path's Greengrass v2
     fleet_jobs: JobsPort | None = None  # the fleet signal's IoT
     fleet_state: FleetState | None = None
     timers: Timers | None = None
@@ -54,9 +56,11 @@ def build_runtime(settings: Settings, overrides: Overrides = Overrides()) -> Run
 def build_alert_path(settings: Settings, overrides: Overrides = Overrides()) -> AlertPath:  # noqa: B008 - frozen
     attempts = settings.max_attempts
     queue, bus = settings.dead_letter_queue_url, settings.event_bus
+    policy = load_file(settings.policy_file)
     return AlertPath(
-        policy=load_file(settings.policy_file),
+        policy=policy,
         jobs=overrides.jobs if overrides.jobs is not None else iot_jobs(settings),
+        deployments=overrides.deployments if overrides.deployments is not None else _deployments(settings, policy),
         dry_run=settings.dry_run,
         kill_switch=_kill_switch(settings),
         claims=_claims(settings),
@@ -78,8 +82,9 @@ def build_fleet_path(settings: Settings, overrides: Overrides, policy: Policy) -
         raise FleetNeedsState("fleet events are counted in the state table, and none is configured")
     jobs = overrides.fleet_jobs if overrides.fleet_jobs is not None else iot_jobs(settings, settings.fleet_iot_rate)
     timers = overrides.timers if overrides.timers is not None else _timers(settings)
+    deployments = overrides.deployments if overrides.deployments is not None else _deployments(settings, policy)
     return FleetPath(policy=policy, state=state, jobs=jobs, listing=InProgressListing(), timers=timers,
-                     clock=overrides.clock or time.time)
+                     clock=overrides.clock or time.time, deployments=deployments)
 
 
 def iot_jobs(settings: Settings, rate: float | None = None) -> JobsPort:
@@ -87,6 +92,16 @@ def iot_jobs(settings: Settings, rate: float | None = None) -> JobsPort:
     from rollout_guard.adapters.iot import IotJobs
 
     return IotJobs(pace(make_client(max_attempts=settings.max_attempts), settings.iot_rate if rate is None else rate))
+
+
+def _deployments(settings: Settings, policy: Policy) -> DeploymentsPort | None:
+    """Greengrass v2, for a policy with a `deployments` rule only; its client is made at its first call."""
+    if not any(rule.deployments is not None for rule in policy.rules):
+        return None
+    from rollout_guard.adapters.greengrass import GreengrassDeployments
+
+    return GreengrassDeployments(lambda: pace(make_client("greengrassv2", max_attempts=settings.max_attempts),
+                                              settings.iot_rate))
 
 
 def _tracer(settings: Settings) -> object | None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rollout_guard.fleet.dark_checks import InProgressListing, Timers
     from rollout_guard.fleet.detector import Respond
     from rollout_guard.fleet.state import FleetState
+    from rollout_guard.halts.deployments import DeploymentsPort
     from rollout_guard.halts.jobs import JobsPort
     from rollout_guard.policy import Policy
 
@@ -41,6 +42,7 @@ class FleetPath:
     listing: InProgressListing  # the dark checks' listing of IN_PROGRESS executions, shared a while
     timers: Timers | None = None  # the detector's dark checks (the fleet queue)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds: a simulation passes its own
+    deployments: DeploymentsPort | None = None  # Greengrass v2: a deployment's name and IoT job, when rules name them
 
     def handle(self, event: dict[str, Any], context: Any, halt: Respond) -> FleetBatch:
         """The batch's answer; `halt` is the alert path's, for a job whose casualties crossed its rule."""
@@ -49,7 +51,7 @@ class FleetPath:
         from rollout_guard.fleet.detector import Detector
 
         detector = Detector(self.policy, self.state, self.jobs, halt, timers=self.timers, listing=self.listing,
-                            clock=self.clock)
+                            clock=self.clock, deployments=self.deployments)
         plan = detector.plan([(record.get("messageId"), record.get("body"), _sent(record))
                               for record in event["Records"]])
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -1,7 +1,7 @@
 """A moto server on a free loopback port, started and always stopped: shared by the drill and the tests.
 
-The server is moto's own, with what moto lacks of IoT (`emulator_iot`) and of EventBridge's delivery
-(`emulator_events`) added: run as
+The server is moto's own, with what moto lacks of IoT (`emulator_iot`), of Greengrass v2 (`emulator_greengrass`) and
+of EventBridge's delivery (`emulator_events`) added: run as
 `python -m rollout_guard_local.emulator -H 127.0.0.1 -p PORT`, it is moto_server with those handlers installed
 (`moto_server()` hands it its listening socket instead).
 """
@@ -103,9 +103,17 @@ def serve(argv: list[str]) -> None:
     takes them, or `--fd N` to serve on a listening socket the caller made (`moto_server()`)."""
     from moto.server import main
 
-    from . import emulator_cloudformation, emulator_dynamodb, emulator_events, emulator_iot, emulator_speed
+    from . import (
+        emulator_cloudformation,
+        emulator_dynamodb,
+        emulator_events,
+        emulator_greengrass,
+        emulator_iot,
+        emulator_speed,
+    )
 
     emulator_iot.install()
+    emulator_greengrass.install()
     emulator_cloudformation.install()
     emulator_events.install()
     emulator_dynamodb.install()

@@ -28,9 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard.fleet.events import DarkCheck
+from rollout_guard.halts.deployments import DeploymentsError, DeploymentView
 from rollout_guard.halts.jobs import JobsError, JobView
 
 JOB = "fw-sim"
+DEPLOYMENT = "5e1f0c2a-7d41-4b7e-9a3c-00000000d001"  # a Greengrass scenario's deployment, which runs on JOB
+DEPLOYMENT_NAME = "gg-fw-sim"
+BROKEN_AFTER_S = 45  # a broken component ERRORED this long after its device reported the deployment SUCCEEDED
 START_MS = 1_800_000_000_000
 EXECUTION_S = 30  # from an execution's start to its outcome
 RETRY_GAP_S = 8  # between a failing device's retried outcomes
@@ -68,11 +72,21 @@ class Scenario:
     reboots: bool = True  # good devices reboot after SUCCEEDED (a disconnect, a connect)
     malformed: int = 0  # messages that are no fleet event, spread over the rollout (each must fail alone)
     seed: int = 1
+    # A Greengrass v2 deployment instead of a bare job: its core devices report through Greengrass's EventBridge
+    # events (both spellings of the deployment id); `broken` devices report SUCCEEDED, then a component BROKEN.
+    greengrass: bool = False
+    broken: float = 0.0
 
     def policy(self) -> str:
-        return (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    jobs: [\"fw-*\"]\n"
+        chosen = 'deployments: ["gg-fw-*"]' if self.greengrass else 'jobs: ["fw-*"]'
+        return (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    {chosen}\n"
                 f"    reason_code: FLEET_CASUALTIES\n    dark_after: {self.dark_after_s}\n"
                 f"    casualties: {{things: {self.threshold}, fleet_things: {self.fleet}}}\n")
+
+    @property
+    def subject(self) -> str:
+        """What the detector counts: the job, or the deployment."""
+        return f"deployment:{DEPLOYMENT}" if self.greengrass else JOB
 
 
 def scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share: float,
@@ -95,13 +109,31 @@ def scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share
     return found
 
 
+def greengrass_scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share: float) -> list[Scenario]:
+    """A Greengrass v2 deployment's rows: a clean one, a bad component version that breaks `share` of the core
+    devices after they took it, a failing deployment with duplicates, bricking, and an outage with nothing wrong."""
+    sized = partial(Scenario, devices=devices, fleet=fleet, threshold=threshold, dark_after_s=dark_after_s,
+                    greengrass=True)
+    return [
+        sized("greengrass: clean deployment"),
+        sized("greengrass: a bad component version breaks core devices", broken=share),
+        sized("greengrass: failing deployment, duplicates", failing=share, duplicates=0.3),
+        sized("greengrass: bricking (dark after SUCCEEDED)", bricked=share),
+        sized("greengrass: outage without breakage", outage=Outage(45, 120, 0.3)),
+    ]
+
+
 @dataclass
 class Device:
     name: str
     starts_ms: int
     outcome_ms: int
-    fate: str  # good, failed, bricked
+    fate: str  # good, failed, bricked, broken (a Greengrass component that breaks after the deployment)
     dark_ms: int | None = None  # a bricked device's last disconnect
+
+    @property
+    def broke_ms(self) -> int:
+        return self.outcome_ms + BROKEN_AFTER_S * 1000
 
 
 @dataclass
@@ -126,7 +158,7 @@ def generate(scenario: Scenario) -> Truth:
         starts = START_MS + int(n * 60_000 / scenario.per_minute)
         roll = rng.random()
         fate = "failed" if roll < scenario.failing else "bricked" if roll < scenario.failing + scenario.bricked \
-            else "good"
+            else "broken" if roll < scenario.failing + scenario.bricked + scenario.broken else "good"
         devices.append(Device(f"dev-{n:06d}", starts, starts + int((EXECUTION_S + rng.uniform(-10, 10)) * 1000),
                               fate))
     outage = scenario.outage
@@ -142,22 +174,35 @@ def generate(scenario: Scenario) -> Truth:
         at = START_MS + int(n * 60_000 / max(1, scenario.malformed))
         events.append((at, {"eventType": "connected", "clientId": "", "timestamp": at}))
     events.sort(key=lambda pair: pair[0])
-    casualties = sorted((d.outcome_ms if d.fate == "failed" else d.dark_ms or 0, d.name)
-                        for d in devices if d.fate != "good")
+    casualties = sorted((d.outcome_ms if d.fate == "failed" else d.broke_ms if d.fate == "broken" else d.dark_ms or 0,
+                         d.name) for d in devices if d.fate != "good")
     return Truth(devices, events, casualties, scenario.threshold)
 
 
+def _outcome(scenario: Scenario, device: Device, status: str, at: int, rng: random.Random) -> dict[str, Any]:
+    """A device's outcome as it arrives: a Jobs execution event, or Greengrass's (either spelling of the id)."""
+    from rollout_guard_local.samples import deployment_status, job_execution
+
+    if not scenario.greengrass:
+        return job_execution(JOB, device.name, status, at)
+    spelling = rng.choice(["deploymentId", "deployment-id"])
+    return deployment_status(DEPLOYMENT, device.name, {"TIMED_OUT": "REJECTED"}.get(status, status), at, spelling)
+
+
 def _device_events(device: Device, scenario: Scenario, rng: random.Random, dropped: bool) -> list[tuple[int, dict]]:
-    from rollout_guard_local.samples import job_execution, presence
+    from rollout_guard_local.samples import component_status, presence
 
     out: list[tuple[int, dict]] = []
     if device.fate == "failed":
-        out.append((device.outcome_ms, job_execution(JOB, device.name, "FAILED", device.outcome_ms)))
+        out.append((device.outcome_ms, _outcome(scenario, device, "FAILED", device.outcome_ms, rng)))
         for retry in range(scenario.retries):
             at = device.outcome_ms + (retry + 1) * RETRY_GAP_S * 1000
-            out.append((at, job_execution(JOB, device.name, rng.choice(["FAILED", "TIMED_OUT"]), at)))
+            out.append((at, _outcome(scenario, device, rng.choice(["FAILED", "TIMED_OUT"]), at, rng)))
     else:
-        out.append((device.outcome_ms, job_execution(JOB, device.name, "SUCCEEDED", device.outcome_ms)))
+        out.append((device.outcome_ms, _outcome(scenario, device, "SUCCEEDED", device.outcome_ms, rng)))
+        if device.fate == "broken":  # the new component errors (a casualty already), and is BROKEN after retries
+            out += [(device.broke_ms, component_status(device.name, "ERRORED", device.broke_ms)),
+                    (device.broke_ms + 5_000, component_status(device.name, "BROKEN", device.broke_ms + 5_000))]
         gone = device.outcome_ms + DISCONNECT_AFTER_S * 1000
         if device.fate == "bricked":
             device.dark_ms = gone
@@ -245,6 +290,34 @@ class SimIot:
     def peak_per_second(self) -> int:
         """The most calls of one operation in one second."""
         return max(Counter((int(at), name) for at, name in self.calls).values(), default=0)
+
+
+class SimGreengrass:
+    """Greengrass v2 as a Greengrass scenario's truth says it stands: one deployment, ACTIVE until cancelled, which
+    runs on the simulated job (`SimIot`, whose executed counts it shares)."""
+
+    def __init__(self, iot: SimIot):
+        self.iot = iot
+
+    def _view(self) -> DeploymentView:
+        status = "CANCELED" if self.iot.cancelled_at is not None else "ACTIVE"
+        return DeploymentView(DEPLOYMENT, DEPLOYMENT_NAME, "arn:aws:iot:eu-west-1:123456789012:thinggroup/sim",
+                              status, True, JOB)
+
+    def active(self) -> list[DeploymentView]:
+        self.iot._call("ListDeployments")
+        return [view for view in [self._view()] if view.active]
+
+    def describe(self, deployment_id: str) -> DeploymentView:
+        self.iot._call("GetDeployment")
+        if deployment_id != DEPLOYMENT:
+            raise DeploymentsError("GetDeployment", "ResourceNotFoundException", f"{deployment_id} not found")
+        return self._view()
+
+    def cancel(self, deployment_id: str) -> str:
+        self.iot._call("CancelDeployment")
+        self.iot.cancelled_at = self.iot.clock()
+        return f"Deployment {deployment_id} is CANCELED"
 
 
 @dataclass
@@ -426,7 +499,8 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     policy.write_text(scenario.policy())
     iot, timers, logged = SimIot(truth, clock), SimTimers(clock, queue), LoggedClient(dynamodb, clock)
     runtime = build_runtime(Settings(policy_file=str(policy), state_table="sim-state"), Overrides(
-        jobs=iot, fleet_jobs=iot, timers=timers, clock=clock, fleet_state=DynamoFleetState("sim-state", lambda: logged)))
+        jobs=iot, fleet_jobs=iot, timers=timers, clock=clock, fleet_state=DynamoFleetState("sim-state", lambda: logged),
+        deployments=SimGreengrass(iot) if scenario.greengrass else None))
     deliveries = Deliveries(truth, scenario, rng)
     end = (truth.events[-1][0] / 1000 if truth.events else clock.now) + 40 * scenario.dark_after_s
     reports: list[dict[str, Any]] = []
@@ -440,8 +514,8 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
             handled = invoke_fleet(batch, LocalContext(), runtime=runtime)
             reports += handled.reports
             queue.settle(batch, {item["itemIdentifier"] for item in handled.answer["batchItemFailures"]})
-    counted = max((r["casualties"] for r in reports if r["jobId"] == JOB), default=0)
-    crossed = [r for r in reports if r["jobId"] == JOB and r["crossed"]]
+    counted = max((r["casualties"] for r in reports if r["jobId"] == scenario.subject), default=0)
+    crossed = [r for r in reports if r["jobId"] == scenario.subject and r["crossed"]]
     return verdict_of(
         scenario, truth, iot.cancelled_at, counted, peak_iot_calls_a_second=iot.peak_per_second(),
         peak_item_writes_a_second=max(Counter((int(at), key) for at, key in logged.log).values(), default=0),

@@ -281,6 +281,40 @@ def presence(client_id: str = "dev-eu-1", connected: bool = False, at_ms: int = 
     return event
 
 
+def _iso(at_ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _greengrass(detail_type: str, thing_name: str, detail: dict[str, Any], at_ms: int) -> dict[str, Any]:
+    event = _eventbridge("aws.greengrass", detail_type, detail,
+                         [f"arn:aws:greengrass:{REGION}:{ACCOUNT}:coreDevices:{thing_name}"])
+    event.update(id=_id("greengrass", detail_type, thing_name, detail, at_ms), time=_iso(at_ms))
+    return event
+
+
+def deployment_status(deployment_id: str = "4f38f1a7-3dd0-42a1-af48-0d6f4e009681", thing_name: str = "gg-core-eu-1",
+                      status: str = "FAILED", at_ms: int = EPOCH_MS, spelling: str = "deploymentId") -> dict[str, Any]:
+    """Greengrass v2's "Effective Deployment Status Change" for one core device (developer guide, "Get deployment
+    and component health status notifications"); `spelling="deployment-id"` as older documentation shows it."""
+    detail: dict[str, Any] = {spelling: deployment_id, "coreDeviceExecutionStatus": status}
+    if status == "FAILED":
+        detail.update(statusDetails={"errorStack": ["DEPLOYMENT_FAILURE", "COMPONENT_BROKEN"],
+                                     "errorTypes": ["COMPONENT_ERROR"]},
+                      reason="COMPONENT_BROKEN: com.acme.fw broke during its startup")
+    return _greengrass("Greengrass V2 Effective Deployment Status Change", thing_name, detail, at_ms)
+
+
+def component_status(thing_name: str = "gg-core-eu-1", state: str = "BROKEN", at_ms: int = EPOCH_MS,
+                     component: str = "com.acme.fw") -> dict[str, Any]:
+    """Greengrass v2's "Installed Component Status Change": one component of a core device in `state`."""
+    detail = {"components": [{"componentName": component, "componentVersion": "2.4.0", "root": True,
+                              "lifecycleState": state, "lifecycleStatusCodes": ["STARTUP_ERROR"],
+                              "lifecycleStateDetails": "The startup script exited with code 1."}]}
+    return _greengrass("Greengrass V2 Installed Component Status Change", thing_name, detail, at_ms)
+
+
 def sqs_batch(*bodies: dict[str, Any]) -> dict[str, Any]:
     """Messages as the SQS event source mapping hands a batch to the function."""
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollout-guard-fleet"

@@ -274,6 +274,10 @@ class GuardConfig:
         """ListJobs serves rules that choose among active jobs by their globs."""
         return any(rule.jobs is not None for rule in self.policy.rules)
 
+    def stops_deployments(self) -> bool:
+        """Some rule names Greengrass v2 deployments: the function lists, reads and cancels them."""
+        return any(rule.deployments is not None for rule in self.policy.rules)
+
     def counts_dark_things(self) -> bool:
         """The fleet signal looks for dark things: its checks list the fleet jobs' IN_PROGRESS executions."""
         return self.fleet_signal and bool(self.policy.dark_checks())

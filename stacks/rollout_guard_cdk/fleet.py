@@ -1,6 +1,7 @@
-"""The fleet signal: IoT topic rules on the Jobs execution and lifecycle events, the fleet queue they fill (which
-the function reads in batches, and where it schedules its own dark checks), and, when asked, the custom resource
-that turns IoT's Jobs events on.
+"""The fleet signal: IoT topic rules on the Jobs execution and lifecycle events (and, when a fleet rule names
+Greengrass deployments, an EventBridge rule on their status changes), the fleet queue they fill (which the function
+reads in batches, and where it schedules its own dark checks), and, when asked, the custom resource that turns IoT's
+Jobs events on.
 
 Topic rules reach SQS through a role that IoT assumes (scoped to this account's rules); a message the rule cannot
 deliver goes to the fleet's error queue by the rule's error action; a message the function fails three times goes
@@ -12,6 +13,8 @@ from __future__ import annotations
 import typing
 
 from aws_cdk import Aws, CfnElement, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -25,10 +28,11 @@ from constructs import Construct
 
 from rollout_guard import settings
 from rollout_guard.fleet.casualties import FAILURES
+from rollout_guard.fleet.events import COMPONENT_STATUS, DEPLOYMENT_STATUS, GREENGRASS
 from rollout_guard.halts.jobs import JobStatus
 
 from .config import GuardConfig
-from .delivery import own_name
+from .delivery import MAX_EVENT_AGE, RETRY_ATTEMPTS, own_name
 from .findings import acknowledge, skip_checkov
 
 BATCH_SIZE = 10  # SQS's largest batch without a batching window, which would delay every halt
@@ -102,6 +106,7 @@ class FleetSignal:
         if config.policy.dark_checks():  # lifecycle events only when some rule counts dark things
             self.rules.append(self._rule("PresenceRule", "Connects and disconnects of every device", PRESENCE_SQL,
                                          self.errors))
+        self.event_rules = self._greengrass_rules(config)
         function.add_event_source(sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE,
                                                          report_batch_item_failures=True,
                                                          max_concurrency=config.fleet_consumers))
@@ -127,6 +132,29 @@ class FleetSignal:
         # the events of the first seconds after a deploy.
         rule.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         return rule
+
+    def _greengrass_rules(self, config: GuardConfig) -> list[events.Rule]:
+        """Greengrass v2's deployment and component status changes on the fleet queue, when a fleet rule names
+        deployments: with the alerts' delivery guarantees (their retry policy, then the fleet's error queue) and,
+        in `monitoring`, the same alarms as every other EventBridge rule of the guard."""
+        if not any(rule.deployments is not None for rule in config.policy.fleet_rules()):
+            return []
+        # The queue as the target knows it, without its key: CDK would otherwise grant EventBridge the key with no
+        # condition. The stack's key policy already lets EventBridge use it for this stack's queues only (by the
+        # encryption context), and the queue policy below admits this rule alone.
+        queue = sqs.Queue.from_queue_attributes(self.scope, "FleetQueueAsTarget", queue_arn=self.queue.queue_arn,
+                                                queue_url=self.queue.queue_url)
+        target = targets.SqsQueue(queue, dead_letter_queue=self.errors, retry_attempts=RETRY_ATTEMPTS,
+                                  max_event_age=MAX_EVENT_AGE)
+        rule = events.Rule(self.scope, "GreengrassStatusRule", targets=[target],
+                           description="rollout-guard fleet signal: Greengrass v2 deployment and component status",
+                           event_pattern=events.EventPattern(source=[GREENGRASS],
+                                                             detail_type=[DEPLOYMENT_STATUS, COMPONENT_STATUS]))
+        self.queue.add_to_resource_policy(iam.PolicyStatement(
+            sid="GreengrassStatusEvents", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"], resources=[self.queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}}))
+        return [rule]
 
     def _archive(self, config: GuardConfig, key: kms.IKey) -> firehose.CfnDeliveryStream:
         """The fleet's events kept as gzip JSON lines in an encrypted bucket, expiring after the configured days."""

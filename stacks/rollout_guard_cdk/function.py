@@ -29,6 +29,21 @@ from .state import StateTable
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the asset is built for PYTHON_VERSION: keep the two in step
 TIMEOUT = Duration.seconds(60)
+# The IoT job a Greengrass v2 deployment runs on has an id Greengrass makes, a UUID: the dependent IoT actions of
+# CancelDeployment are held to job ids of that shape (IAM's `?` is one character), never to the project's own jobs.
+DEPLOYMENT_JOB_ID = "????????-????-????-????-????????????"
+_IOT = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+DEPLOYMENT_FINDINGS = {
+    "IAM5[Resource::arn:<AWS::Partition>:greengrass:<AWS::Region>:<AWS::AccountId>:deployments:*]": (
+        "A deployment's ARN carries its id, not its name: the rules name deployments by name globs, which the "
+        "function checks on GetDeployment before any CancelDeployment"),
+    f"IAM5[Resource::{_IOT}:thing/*]": (
+        "CancelDeployment's dependent actions (service authorization reference) on the target's devices and their "
+        "reserved AWSManagedGreengrassV2Deployment shadow; a deployment may target any device"),
+    f"IAM5[Resource::{_IOT}:thinggroup/*]": (
+        "CancelDeployment's dependent DescribeThingGroup on the deployment's target group, any group a deployment "
+        "may target"),
+}
 
 
 class GuardFunction:
@@ -159,8 +174,26 @@ class GuardFunction:
             self._allow("ReadKillSwitch", ["ssm:GetParameter"],
                         [f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter"
                          f"{config.kill_switch_parameter}"])
+        if config.stops_deployments():
+            self._grant_deployments()
         self._allow("AnnounceHalts", ["events:PutEvents"],
                     [f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"])
+
+    def _grant_deployments(self) -> None:
+        """Greengrass v2 as the service authorization reference asks: ListDeployments on no resource; GetDeployment
+        and CancelDeployment on deployment ARNs, which carry the deployment's id, not its name (the rules' globs
+        are over names, so the function checks them); and CancelDeployment's dependent IoT actions on what it
+        touches: the deployment's job (ids Greengrass makes: UUIDs, matched by shape), its target group and its
+        devices' things and shadows (the reserved `AWSManagedGreengrassV2Deployment` shadow of a device)."""
+        iot = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self._allow("ListDeployments", ["greengrass:ListDeployments"], ["*"])
+        self._allow("StopDeployments", ["greengrass:GetDeployment", "greengrass:CancelDeployment"],
+                    [f"arn:{Aws.PARTITION}:greengrass:{Aws.REGION}:{Aws.ACCOUNT_ID}:deployments:*"])
+        self._allow("DeploymentJobs", ["iot:DescribeJob", "iot:CancelJob", "iot:UpdateJob"],
+                    [f"{iot}:job/{DEPLOYMENT_JOB_ID}"])
+        self._allow("DeploymentTargets", ["iot:DescribeThing", "iot:DescribeThingGroup", "iot:GetThingShadow",
+                                          "iot:UpdateThingShadow", "iot:DeleteThingShadow"],
+                    [f"{iot}:thing/*", f"{iot}:thinggroup/*"])
 
     def _acknowledge_findings(self) -> None:
         """Each cdk-nag finding on the role that is right here, with why."""
@@ -191,6 +224,9 @@ class GuardFunction:
             findings[f"IAM5[Resource::{arn}:thing/*]"] = (
                 "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
                 "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")
+        if self.config.stops_deployments():
+            for finding, reason in DEPLOYMENT_FINDINGS.items():
+                findings[finding] = f"{findings[finding]}; {reason}" if finding in findings else reason
         for finding, reason in findings.items():
             acknowledge(self.role, finding, reason)
 

@@ -149,7 +149,7 @@ class Monitoring:
                           "a failed alert could not be sent to the dead-letter queue",
                           _aws_metric("AWS/Lambda", "DestinationDeliveryFailures", function_name)),
         ]
-        for rule in [*delivery.rules, self.halt_rule]:
+        for rule in [*delivery.rules, self.halt_rule, *(self.fleet.event_rules if self.fleet is not None else [])]:
             name = {"RuleName": rule.rule_name}
             alarms.append(_at_least_one(scope, f"{rule.node.id}FailedInvocationsAlarm",
                                         f"EventBridge rule {rule.node.id} failed to deliver to its target",

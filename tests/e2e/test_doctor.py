@@ -23,16 +23,21 @@ pytestmark = [IN_THE_CDK_WORKER, pytest.mark.slow]
 REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",
           "metrics insights alarms", "device defender", "kill switch", "dead letters", "fleet errors",
-          "timer dead letters", "function health", "fleet queue", "iot rate", "throttled jobs", "timer role"}
+          "timer dead letters", "function health", "fleet queue", "iot rate", "throttled jobs", "timer role",
+          "deployments of rule fleet-casualties", "deployments of rule operator-halt"}
 
 
 @pytest.fixture(scope="module")
 def account(guard_account):
     """The emulated account with the guard deployed (the session's deployment, which the rehearsal shares) and
-    every prerequisite in place, and one alarm of the crash-rate rule (reached through the stack's EventBridge rule
-    by its name's prefix)."""
+    every prerequisite in place, one alarm of the crash-rate rule (reached through the stack's EventBridge rule
+    by its name's prefix), and a Greengrass deployment the rules that name deployments reach."""
     drill.prepare_account(guard_account)
     alarm(guard_account, "fw-crash-rate-eu")
+    iot = client("iot", guard_account)
+    iot.create_thing_group(thingGroupName="gg-doctor")
+    group = iot.describe_thing_group(thingGroupName="gg-doctor")["thingGroupArn"]
+    client("greengrassv2", guard_account).create_deployment(targetArn=group, deploymentName="gg-fw-doctor")
     return guard_account
 
 

@@ -26,9 +26,12 @@ def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
                  "fw-3-3-eu      group:fleet-eu      CANCELED  FIRMWARE_WARNING"):
         assert line in done.stdout
     graduated = [line.split("  ")[0:1] + [w for w in line.split() if w in ("throttled", "restored", "canceled")]
-                 for line in done.stdout.split("Graduated response")[1].split("Jobs at the end")[0].splitlines()
+                 for line in done.stdout.split("Graduated response")[1].split("Greengrass v2:")[0].splitlines()
                  if line[:1].isdigit()]
     assert [row[1:] for row in graduated] == [["throttled"], ["restored"], ["throttled"], ["canceled"]]
+    greengrass = [line.split()[-2:] for line in done.stdout.split("Greengrass v2:")[1].split("Jobs at the end")[0]
+                  .splitlines() if line[:1].isdigit()]  # the bad deployment halts at its third casualty only
+    assert greengrass == [["ACTIVE", "ACTIVE"], ["ACTIVE", "ACTIVE"], ["ACTIVE", "ACTIVE"], ["CANCELED", "ACTIVE"]]
     assert "0 problem(s), 0 warning(s)" in done.stdout  # doctor on the emulated account
     url = done.stdout.split("moto server at ")[1].split(",")[0]
     with pytest.raises(OSError):

@@ -57,7 +57,14 @@ def test_eventbridge_rule_to_dead_letters_is_allowed_per_rule_and_by_encryption_
     senders = {s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in queue_statements(template)
                if s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sqs:SendMessage"}
 
-    assert senders == {"${" + rule_id + ".Arn}" for rule_id in rule_ids(template)}
+    alert_rules = [rule_id for rule_id in rule_ids(template) if "GreengrassStatus" not in rule_id]
+    assert senders == {"${" + rule_id + ".Arn}" for rule_id in alert_rules}
+    # the fleet's own events (Greengrass's) reach the fleet queue, and dead-letter to the fleet's errors, by rule
+    (greengrass,) = set(rule_ids(template)) - set(alert_rules)
+    for queue in ("FleetQueue", "FleetErrorQueue"):
+        statements = one(template, "AWS::SQS::QueuePolicy", queue)[1]["PolicyDocument"]["Statement"]
+        assert {str(s["Condition"]["ArnEquals"]["aws:SourceArn"]) for s in statements
+                if s.get("Principal") == {"Service": "events.amazonaws.com"}} == {"${" + greengrass + ".Arn}"}
     key = key_statement_for(template, "events.amazonaws.com", "aws:sqs:arn")
     assert key["Condition"] == {"StringLike": {"kms:EncryptionContext:aws:sqs:arn":
                                                "arn:${AWS::Partition}:sqs:${AWS::Region}:" + ACCOUNT

@@ -47,9 +47,13 @@ def test_topic_rules_select_the_execution_outcomes_and_the_lifecycle_events(temp
 
 def test_fleet_messages_go_to_a_queue_of_their_own_never_the_alerts_dead_letters(template):
     errors = "${" + one(template, "AWS::SQS::Queue", "FleetErrorQueue")[0] + "}"
+    rules = resources(template, "AWS::Events::Rule")
     rule_dead_letters = {str(target.get("DeadLetterConfig", {}).get("Arn"))
-                         for rule in resources(template, "AWS::Events::Rule").values()
+                         for rule_id, rule in rules.items() if "GreengrassStatus" not in rule_id
                          for target in rule.get("Targets", [])}
+    greengrass = {str(target["DeadLetterConfig"]["Arn"]) for rule_id, rule in rules.items()
+                  if "GreengrassStatus" in rule_id for target in rule["Targets"]}
+    assert greengrass == {errors.removesuffix("}") + ".Arn}"}  # the fleet's events (Greengrass's) go with them
     subscription_dead_letters = {str(s.get("RedrivePolicy")) for s in resources(template, "AWS::SNS::Subscription")
                                  .values()}
     error_queues = {rule["TopicRulePayload"]["ErrorAction"]["Sqs"]["QueueUrl"]

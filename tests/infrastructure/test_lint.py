@@ -22,6 +22,10 @@ EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/"
     "rollout-guard-escalate-*]",
     "AwsSolutions-SQS3",
+    # Greengrass v2 (a rule names deployments): deployment ARNs carry ids, not names; CancelDeployment's dependent
+    # DescribeThingGroup on any group a deployment may target
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:greengrass:<AWS::Region>:<AWS::AccountId>:deployments:*]",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thinggroup/*]",
 }
 
 

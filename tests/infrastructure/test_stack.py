@@ -73,6 +73,10 @@ def test_cancel_and_describe_only_on_the_policy_job_globs(template):
         assert statement["Action"] == [action]
         assert resources_of(statement) == [JOB_ARN + "fw-*"]
     assert "Condition" not in statement_for(template, "iot:CancelJob")
+    # beside them, CancelDeployment's dependent actions reach only the jobs Greengrass makes (UUID-shaped ids)
+    others = [s for s in statements(template) if "iot:CancelJob" in s["Action"] and s.get("Sid") != "CancelPolicyJobs"]
+    assert [(s["Sid"], resources_of(s)) for s in others] == [
+        ("DeploymentJobs", [JOB_ARN + "????????-????-????-????-????????????"])]
 
 
 def test_the_role_allows_nothing_else(template):
@@ -96,6 +100,11 @@ def test_the_role_allows_nothing_else(template):
         # an operator's throttle and resume (`rollout-guard throttle`), under the operator rule's globs, and the
         # throttle's timer (an EventBridge Scheduler schedule, through its role)
         "iot:UpdateJob", "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "iam:PassRole",
+        # Greengrass v2 deployments (the operator's and the fleet rule's `deployments`), and what CancelDeployment
+        # needs on their jobs, targets and devices (test_greengrass_stack holds their resources)
+        "greengrass:ListDeployments", "greengrass:GetDeployment", "greengrass:CancelDeployment",
+        "iot:DescribeThing", "iot:DescribeThingGroup", "iot:GetThingShadow", "iot:UpdateThingShadow",
+        "iot:DeleteThingShadow",
     }
     assert resources_of(statement_for(template, "iot:UpdateJob")) == [JOB_ARN + "fw-*"]
     assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
@@ -217,9 +226,11 @@ def test_custom_rule_and_every_target_dead_letters(template):
     rules = resources(template, "AWS::Events::Rule")
 
     assert {"source": ["com.acme.monitoring"]} in [rule["EventPattern"] for rule in rules.values()]
-    for rule in rules.values():
+    fleet_errors = "${" + logical_id(template, "AWS::SQS::Queue", "FleetErrorQueue") + ".Arn}"
+    for rule_id, rule in rules.items():
         (target,) = rule["Targets"]
-        assert target["DeadLetterConfig"] == {"Arn": dlq}
+        # the fleet's own events (Greengrass's) dead-letter with the fleet's messages, alerts with alerts
+        assert target["DeadLetterConfig"] == {"Arn": fleet_errors if "GreengrassStatus" in rule_id else dlq}
         assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
 
 

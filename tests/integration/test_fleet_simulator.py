@@ -1,5 +1,6 @@
 """The fleet signal against a simulator that knows the truth: small rollouts (clean, bricking, failing with retries
-and duplicates, an outage with and without bricking, a backlog drained by four consumers, malformed messages)
+and duplicates, an outage with and without bricking, a backlog drained by four consumers, malformed messages; and a
+Greengrass v2 deployment's: clean, a component that breaks, failing with duplicates, bricking, an outage)
 through a moto SQS queue and the function's own handler. Every scenario: no false halt, no missed halt, a halt
 never before the true crossing, nothing valid dead-lettered. The large runs are in `make bench`."""
 
@@ -11,11 +12,12 @@ import io
 import pytest
 from moto import mock_aws
 
-from rollout_guard_local.fleet_sim import Scenario, run, scenarios
+from rollout_guard_local.fleet_sim import Scenario, greengrass_scenarios, run, scenarios
 
 pytestmark = [pytest.mark.xdist_group("simulator"), pytest.mark.slow]
 
-SCENARIOS = scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15, malformed=3)
+SCENARIOS = [*scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15, malformed=3),
+             *greengrass_scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15)]
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +91,15 @@ def test_the_replay_of_a_stream_decides_as_the_function_did_on_it(reports, name)
 
     from rollout_guard.policy import load
     from rollout_guard_cli.replay import replay
-    from rollout_guard_local.fleet_sim import JOB, generate
+    from rollout_guard_local.fleet_sim import DEPLOYMENT, DEPLOYMENT_NAME, generate
 
     scenario, report = reports[name]
     truth = generate(scenario)
 
     with contextlib.redirect_stdout(io.StringIO()):
-        verdicts = replay(truth.events, load(yaml.safe_load(scenario.policy())), None)
+        verdicts = replay(truth.events, load(yaml.safe_load(scenario.policy())), None, {DEPLOYMENT: DEPLOYMENT_NAME})
 
-    verdict = verdicts.get(JOB)
+    verdict = verdicts.get(scenario.subject)
     assert (verdict is not None and verdict.halted) == report.halted
     if report.halted:  # the replay reads the stream in event-time order: the Nth casualty of the truth
         assert verdict.casualty == truth.casualties[scenario.threshold - 1][1]

@@ -1,4 +1,4 @@
-"""An in-memory IoT Jobs for the guard's unit tests: the port without AWS."""
+"""An in-memory IoT Jobs and Greengrass v2 for the guard's unit tests: the ports without AWS."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 
 from rollout_guard.halts.claims import ClaimOutcome
+from rollout_guard.halts.deployments import DeploymentsError, DeploymentsPort, DeploymentView
 from rollout_guard.halts.jobs import JobsError, JobsPort, JobView
 
 
@@ -118,3 +119,43 @@ class HeldClaims:
         act()
         self.held[(job_id, level)] = DONE_ELSEWHERE
         return Claimed(ACTED)
+
+
+class FakeDeployments:
+    """Greengrass v2 deployments in memory: the deployments port without AWS."""
+
+    def __init__(self, *views: DeploymentView):
+        self.views = {view.deployment_id: view for view in views}
+        self.calls: list[tuple] = []
+        self.conflict: set[str] = set()  # finished between GetDeployment and the cancel (the API's 409)
+
+    def active(self) -> list[DeploymentView]:
+        self.calls.append(("list",))
+        return [view for view in self.views.values() if view.active]
+
+    def describe(self, deployment_id: str) -> DeploymentView:
+        self.calls.append(("describe", deployment_id))
+        if deployment_id not in self.views:
+            raise DeploymentsError("GetDeployment", "ResourceNotFoundException", f"{deployment_id} not found")
+        return self.views[deployment_id]
+
+    def cancel(self, deployment_id: str) -> str:
+        self.calls.append(("cancel", deployment_id))
+        if deployment_id in self.conflict:
+            raise DeploymentsError("CancelDeployment", "ConflictException", "The deployment is already COMPLETED")
+        self.views[deployment_id] = replace(self.views[deployment_id], status="CANCELED")
+        return ""
+
+    def cancels(self) -> list[str]:
+        return [call[1] for call in self.calls if call[0] == "cancel"]
+
+
+def deployment(deployment_id: str, name: str, group: str = "fleet-eu", status: str = "ACTIVE",
+               job_id: str | None = None, latest: bool = True) -> DeploymentView:
+    return DeploymentView(deployment_id, name, f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{group}", status,
+                          latest, job_id or f"job-{deployment_id}")
+
+
+def _deployments_keep_to_the_port(fake: FakeDeployments) -> DeploymentsPort:
+    """Never called: mypy fails here when the fake drifts from the port."""
+    return fake

@@ -1,6 +1,6 @@
-"""The guard's announcements: one EventBridge event per job it cancelled ("Rollout Halted"), throttled ("Rollout
-Throttled") or restored ("Rollout Restored"), and per notice of a job it did not act on ("Rollout Restore Skipped",
-"Rollout Throttle Stale"), for chat or e-mail rules to follow."""
+"""The guard's announcements: one EventBridge event per job or Greengrass deployment it cancelled ("Rollout
+Halted"), throttled ("Rollout Throttled") or restored ("Rollout Restored"), and per notice of a job it did not act on
+("Rollout Restore Skipped", "Rollout Throttle Stale"), for chat or e-mail rules to follow."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from rollout_guard.halts.decisions import ANNOUNCED, CANCELED, RESTORED, THROTTLED
+from rollout_guard.halts.deployments import NOT_UNDONE
 from rollout_guard.observability import (
     HALTED_DETAIL_TYPE,
     HALTED_SOURCE,
@@ -54,10 +55,19 @@ def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
                 "force": decision.force,
                 "alert": alert,
                 **({"detail": decision.detail} if detail_type != HALTED_DETAIL_TYPE else {}),
+                **_deployment(decision),
             }),
         }
         for detail_type, word, decision in announced(outcome)
     ]
+
+
+def _deployment(decision: Decision) -> dict[str, Any]:
+    """A Greengrass deployment's halt names the deployment, its IoT job (`jobId`) and what the cancel did not undo."""
+    if decision.deployment is None:
+        return {}
+    return {"deploymentId": decision.deployment.deployment_id, "deploymentName": decision.deployment.name,
+            "targetArn": decision.deployment.target_arn, "notUndone": NOT_UNDONE}
 
 
 class HaltAnnouncer:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rollout_guard.adapters.calls import Calls
 from rollout_guard.halts.jobs import (
     ACTIVE_EXECUTION_STATUSES,
     ACTIVE_LISTING_STATUSES,
@@ -30,27 +31,10 @@ class IotJobs:
     FINISHED_TTL = 30.0
 
     def __init__(self, client: Any, clock: Callable[[], float] = time.monotonic):
-        self._client = client
+        self._call = Calls(client)
+        self._pages = self._call.pages
         self._clock = clock
         self._finished: dict[str, tuple[float, JobView]] = {}
-
-    def _api_name(self, method: str) -> str:
-        """`list_jobs` -> `ListJobs`, as the API and its errors name it."""
-        name: str = self._client.meta.method_to_api_mapping.get(method, method)
-        return name
-
-    def _call(self, method: str, **params: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer: dict[str, Any] = getattr(self._client, method)(**params)
-            return answer
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            code, message = details.get("Code", "Unknown"), details.get("Message", str(error))
-            raise JobsError(self._api_name(method), code, message) from error
-        except BotoCoreError as error:
-            raise JobsError(self._api_name(method), type(error).__name__, str(error), answered=False) from error
 
     def describe(self, job_id: str) -> JobView:
         remembered = self._finished.get(job_id)
@@ -61,25 +45,11 @@ class IotJobs:
         view = JobView(job_id=job["jobId"], status=job["status"], targets=tuple(job.get("targets", ())),
                        force_canceled=bool(job.get("forceCanceled", False)),
                        executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS),
+                       succeeded=int(details.get("numberOfSucceededThings") or 0),
                        rollout=job.get("jobExecutionsRolloutConfig") or None, abort=job.get("abortConfig") or None)
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view
-
-    def _pages(self, method: str, items: str, **params: Any) -> Any:
-        """Every item of a paginated listing. A token seen twice means the listing would never end (moto's ListJobs
-        does this): that is an error, since a listing cut short could hide a job that must be halted."""
-        seen: set[str] = set()
-        token = None
-        while True:
-            page = self._call(method, **params, **({"nextToken": token} if token else {}))
-            yield from page.get(items, [])
-            token = page.get("nextToken")
-            if not token:
-                return
-            if token in seen:
-                raise JobsError(self._api_name(method), "PaginationLoop", "the same nextToken came back twice")
-            seen.add(token)
 
     def active_job_ids(self) -> list[str]:
         """Ids of jobs listed as active. A listing is a hint only: callers confirm each job with `describe`."""

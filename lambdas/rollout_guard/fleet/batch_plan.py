@@ -18,7 +18,15 @@ from functools import partial
 from typing import Any
 
 from rollout_guard.fleet.casualties import FAILURES, Casualty, minute_of
-from rollout_guard.fleet.events import DarkCheck, Execution, FleetEvent, NotAFleetEvent, Presence, parse_body
+from rollout_guard.fleet.events import (
+    ComponentsBroke,
+    DarkCheck,
+    Execution,
+    FleetEvent,
+    NotAFleetEvent,
+    Presence,
+    parse_body,
+)
 from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key
 from rollout_guard.halts.jobs import JobStatus
 from rollout_guard.observability import Metric
@@ -35,6 +43,7 @@ class Needs(StrEnum):
     MINUTE = "minute"  # the fleet's connects and disconnects of a minute
     TIMERS = "timers"  # the batch's dark checks scheduled
     CHECK = "check"  # the batch's dark checks judged
+    BROKEN = "broken"  # Greengrass components that broke, counted against their devices' latest deployments
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Work:
     advance: Callable[[int, list[Once]], Any]  # the low-water mark, once the batch's writes are done
     schedule: Callable[[list[DarkCheck]], Any]
     judge: Callable[[list[DarkCheck], int], Any]  # the checks, and the messages in flight
+    attribute: Callable[[list[ComponentsBroke]], Any] = lambda broke: None  # broken components, once noted
 
 
 class Once:
@@ -105,6 +115,7 @@ class Batch:
     disconnects: dict[tuple[str, int], None] = field(default_factory=dict)  # in order, each once
     connects: Counter[int] = field(default_factory=Counter)  # per minute
     checks: list[DarkCheck] = field(default_factory=list)
+    broke: list[ComponentsBroke] = field(default_factory=list)
     needs: dict[str, list[Need]] = field(default_factory=lambda: defaultdict(list))
     sent: list[int] = field(default_factory=list)
 
@@ -155,6 +166,9 @@ def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool) 
     elif isinstance(event, DarkCheck):
         batch.checks.append(event)
         needs.append(Need(Needs.CHECK))
+    elif isinstance(event, ComponentsBroke) and event.components:
+        batch.broke.append(event)
+        needs.append(Need(Needs.BROKEN))
     if needs:
         batch.needs[message_id] += needs
 
@@ -182,10 +196,12 @@ def _steps(planned: Plan, batch: Batch, writes: dict[Need, Once], dark_afters: t
     pairs = tuple(batch.disconnects)
     timers = Once(partial(work.schedule, [DarkCheck(s, pairs) for s in dark_afters]))
     judge = Once(partial(work.judge, batch.checks, len(batch.needs) + len(planned.problems)))
+    broke = Once(partial(work.attribute, batch.broke))
     for message_id, wanted in batch.needs.items():
         own: list[Callable[[], Any]] = [writes[need] for need in wanted if need in writes]
         extra: list[Callable[[], Any]] = [timers] if Need(Needs.TIMERS) in wanted else []
         extra += [judge] if Need(Needs.CHECK) in wanted else []
+        extra += [broke] if Need(Needs.BROKEN) in wanted else []
         planned.steps[message_id] = own + after + extra
     return planned
 

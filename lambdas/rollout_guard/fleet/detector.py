@@ -19,26 +19,30 @@ from typing import Any
 
 from rollout_guard.fleet import batch_plan
 from rollout_guard.fleet.batch_plan import Message, Once, Plan, Work
-from rollout_guard.fleet.casualties import DARK, Casualty, Verdict
+from rollout_guard.fleet.casualties import DARK, FAILURES, Casualty, Verdict
 from rollout_guard.fleet.dark_checks import DarkChecks, InProgressListing, Timers
 from rollout_guard.fleet.dark_things import recheck_step_s
 from rollout_guard.fleet.evaluation import evaluate, fleet_rule
-from rollout_guard.fleet.events import DarkCheck
-from rollout_guard.fleet.state import FleetState
+from rollout_guard.fleet.events import ComponentsBroke, DarkCheck, deployment_of
+from rollout_guard.fleet.state import FleetState, ThingDays, thing_key
+from rollout_guard.fleet.subjects import Subjects
 from rollout_guard.halts.alert_kinds import FleetAlert
+from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy, Rule
 from rollout_guard.telemetry import count, log
 
+DAY_MS = 86_400_000
 Respond = Callable[[FleetAlert, Policy], Any]  # the runtime's halt: the guard with one rule, reported and announced
 
 
 class Detector:
     def __init__(self, policy: Policy, state: FleetState, jobs: JobsPort, respond: Respond,
                  timers: Timers | None = None, clock: Callable[[], float] = time.time,
-                 listing: InProgressListing | None = None):
+                 listing: InProgressListing | None = None, deployments: DeploymentsPort | None = None):
         self.policy, self.state, self.jobs, self.respond, self.clock = policy, state, jobs, respond, clock
+        self.subjects = Subjects(jobs, deployments)
         self.dark_checks = DarkChecks(policy, state, jobs, self.count, timers, clock, listing or InProgressListing())
         self.reports: list[dict[str, Any]] = []  # what each evaluation found, for the CLI
 
@@ -46,7 +50,8 @@ class Detector:
         """`messages` are (message id, body[, SentTimestamp]) in the batch's order."""
         work = Work(note_thing=self.state.note_thing, count_casualties=self.count,
                     count_minute=self.state.count_minute, advance=self._advance,
-                    schedule=self.dark_checks.schedule_all, judge=self.dark_checks.judge)
+                    schedule=self.dark_checks.schedule_all, judge=self.dark_checks.judge,
+                    attribute=self._attribute)
         return batch_plan.plan(messages, self.policy.dark_checks(), work)
 
     def _advance(self, sent_ms: int, writes: list[Once]) -> None:
@@ -62,13 +67,13 @@ class Detector:
     def count(self, job_id: str, found: list[Casualty], dark_after_s: int | None = None, early: bool = False) -> None:
         """A job's new casualties counted under its rule, evaluated, reported; a halt when they cross it. Dark
         things discounted as an outage are looked at again (`dark_checks`)."""
-        rule = fleet_rule(self.policy, job_id)
+        rule = fleet_rule(self.policy, job_id, self._deployment_name)
         if rule is None or rule.casualties is None:
             return
         if dark_after_s is not None and rule.casualties.dark_after_s != dark_after_s:
             return  # dark by another rule's dark_after
         self.state.add_casualties(job_id, found)
-        judged = evaluate(job_id, rule.casualties, found, self.state, self.jobs)
+        judged = evaluate(job_id, rule.casualties, found, self.state, self.subjects)
         if judged is None:
             return
         report = self._report(job_id, rule, judged, early)
@@ -80,6 +85,28 @@ class Detector:
             if dark and dark_after_s:
                 step_ms = recheck_step_s(dark_after_s) * 1000
                 self.dark_checks.schedule(DarkCheck(dark_after_s, dark, 1, job_id, int(self.clock() * 1000) + step_ms))
+
+    def _deployment_name(self, deployment_id: str) -> str | None:
+        view = self.subjects.deployment(deployment_id)
+        return view.name if view is not None else None
+
+    def _attribute(self, broke: list[ComponentsBroke]) -> None:
+        """Broken components count against their device's latest deployment: the last one it reported succeeded
+        before they broke (this day or the day before); a device with none seen is logged, not counted."""
+        days = self.state.things({thing_key(event.thing, event.at_ms - offset) for event in broke
+                                  for offset in (0, DAY_MS)})
+        found: dict[str, list[Casualty]] = {}
+        for event in broke:
+            seen = [(when, subject) for offset in (0, DAY_MS)
+                    for when, subject in days.get(thing_key(event.thing, event.at_ms - offset), ThingDays()).succeeded
+                    if deployment_of(subject) is not None and when <= event.at_ms]
+            if not seen:
+                log("warning", "Components broke on a device with no deployment seen: not counted",
+                    thing=event.thing, components=list(event.components))
+                continue
+            found.setdefault(max(seen)[1], []).append(Casualty(event.at_ms, event.thing, FAILURES["FAILED"]))
+        for subject, casualties in found.items():
+            self.count(subject, casualties)
 
     def _report(self, job_id: str, rule: Rule, judged: Verdict, early: bool) -> dict[str, Any]:
         count(Metric.CASUALTIES_COUNTED, judged.total)
@@ -103,6 +130,9 @@ class Detector:
         when = datetime.fromtimestamp(crossing.at_ms / 1000, tz=timezone.utc).isoformat() if crossing else None
         if crossing:
             report["crossingAt"], report["crossingThing"] = when, crossing.thing
-        alert = FleetAlert(job_ids=(job_id,), reason=judged.detail, timestamp=when, correlation_id=f"fleet:{job_id}")
+        deployment_id = deployment_of(job_id)
+        alert = FleetAlert(job_ids=(job_id,) if deployment_id is None else (), reason=judged.detail, timestamp=when,
+                           correlation_id=f"fleet:{job_id}",
+                           deployment_ids=(deployment_id,) if deployment_id is not None else ())
         outcome = self.respond(alert, Policy((rule,)))
         report["outcome"] = outcome.to_dict() if hasattr(outcome, "to_dict") else outcome

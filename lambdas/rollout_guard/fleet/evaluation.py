@@ -3,25 +3,40 @@ fleet state say (`casualties.verdict`), and the casualties a halt's comment name
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from rollout_guard.fleet.casualties import DARK, SHOWN, Casualty, Verdict, minute_of, outage, verdict
+from rollout_guard.fleet.events import deployment_of
 from rollout_guard.fleet.state import FleetState
-from rollout_guard.halts.jobs import JobsError, JobsPort
+from rollout_guard.halts.decisions import allowed_by_rule
+from rollout_guard.halts.jobs import JobsError, JobView
 from rollout_guard.policy import Casualties, Policy, Rule
 from rollout_guard.telemetry import log
 
 
-def fleet_rule(policy: Policy, job_id: str) -> Rule | None:
-    """The first fleet-signal rule whose jobs globs allow the job (no globs: any job)."""
+class Describing(Protocol):
+    def describe(self, job_id: str) -> JobView: ...
+
+
+def fleet_rule(policy: Policy, job_id: str, deployment_name: Callable[[str], str | None] = lambda _: None
+               ) -> Rule | None:
+    """The first fleet-signal rule whose jobs globs allow the job (no globs, and no deployments named: any job); for
+    a deployment's subject, the first whose deployments globs match the deployment's name."""
+    deployment_id = deployment_of(job_id)
+    if deployment_id is not None:
+        name = deployment_name(deployment_id)
+        return next((rule for rule in policy.fleet_rules() if name is not None and rule.deployments is not None
+                     and any(fnmatchcase(name, glob) for glob in rule.deployments)), None)
     for rule in policy.fleet_rules():
-        if rule.jobs is None or any(fnmatchcase(job_id, glob) for glob in rule.jobs):
+        if allowed_by_rule(rule, job_id):
             return rule
     return None
 
 
 def evaluate(job_id: str, threshold: Casualties, new: list[Casualty], state: FleetState,
-             jobs: JobsPort) -> Verdict | None:
+             jobs: Describing) -> Verdict | None:
     """The job's verdict once `new` is counted (None: the job no longer exists, nothing to halt). Reads the job's
     tally, the casualties in reach of a window, and, when the threshold needs them, the job's executed things and
     the fleet's minutes; when it crossed, also the casualties its comment names."""

@@ -9,6 +9,12 @@
   `"round": N` (1 and up), `"jobId"`, `"dueAt"` (epoch ms) and `"fleetBackAt"` (epoch ms, once the rest of the
   fleet was seen back) when it judges again a job's dark things discounted as a network outage.
 
+- a Greengrass v2 event as EventBridge delivers it (`source: aws.greengrass`): "Greengrass V2 Effective Deployment
+  Status Change" (the core device in `resources[0]`, `detail.deploymentId` or, in older documentation,
+  `detail.deployment-id`, `detail.coreDeviceExecutionStatus`, the event's `time`), read as an execution of the
+  deployment (`deployment_subject`); "Greengrass V2 Installed Component Status Change", whose ERRORED or BROKEN
+  components count against the device's latest deployment (`ComponentsBroke`).
+
 Parsing is strict about types, as for alerts: anything else raises `NotAFleetEvent` with a one-line reason.
 """
 
@@ -20,6 +26,7 @@ import re
 from typing import Any, NamedTuple
 
 from rollout_guard.documents import show
+from rollout_guard.iot_limits import DEPLOYMENT_ID
 
 JOB_EXECUTION = "JOB_EXECUTION"
 PRESENCE = ("connected", "disconnected")
@@ -71,7 +78,36 @@ class DarkCheck(NamedTuple):
         return message
 
 
-FleetEvent = Execution | Presence | DarkCheck
+class ComponentsBroke(NamedTuple):
+    """Components of a Greengrass core device ERRORED or BROKEN (none: a healthy report, which counts nothing)."""
+
+    thing: str
+    at_ms: int
+    components: tuple[str, ...]
+
+
+FleetEvent = Execution | Presence | DarkCheck | ComponentsBroke
+
+# Greengrass v2's events, and the words the detector reads them in.
+GREENGRASS = "aws.greengrass"
+DEPLOYMENT_STATUS = "Greengrass V2 Effective Deployment Status Change"
+COMPONENT_STATUS = "Greengrass V2 Installed Component Status Change"
+# A core device's execution status -> the job execution status it means to the detector; CANCELED counts nothing.
+DEVICE_STATUSES = {"FAILED": "FAILED", "REJECTED": "REJECTED", "SUCCEEDED": "SUCCEEDED", "COMPLETED": "SUCCEEDED",
+                   "CANCELED": "CANCELED"}
+BROKEN_STATES = ("ERRORED", "BROKEN")
+# The detector keys a deployment's casualties as it keys a job's, by a subject no job id can be (':' is not in IoT's
+# job id pattern).
+DEPLOYMENT_PREFIX = "deployment:"
+
+
+def deployment_subject(deployment_id: str) -> str:
+    return DEPLOYMENT_PREFIX + deployment_id
+
+
+def deployment_of(subject: str) -> str | None:
+    """The deployment id a subject names, or None for a job id."""
+    return subject[len(DEPLOYMENT_PREFIX):] if subject.startswith(DEPLOYMENT_PREFIX) else None
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -82,7 +118,8 @@ def is_sqs_batch(event: Any) -> bool:
 
 def is_fleet_event(event: Any) -> bool:
     """A bare fleet event (as a topic rule selects it), which the CLI accepts as the detector would."""
-    return isinstance(event, dict) and (event.get("eventType") in (JOB_EXECUTION, *PRESENCE) or MARKER in event)
+    return isinstance(event, dict) and (event.get("eventType") in (JOB_EXECUTION, *PRESENCE) or MARKER in event
+                                        or event.get("source") == GREENGRASS)
 
 
 def parse_body(body: Any) -> FleetEvent:
@@ -105,6 +142,8 @@ def parse(message: Any) -> FleetEvent:
         raise NotAFleetEvent(f"the message is nested deeper than {MAX_DEPTH}")
     if message.get(MARKER) == DARK_CHECK:
         return _dark_check(message)
+    if message.get("source") == GREENGRASS:
+        return _greengrass(message)
     kind = message.get("eventType")
     if kind == JOB_EXECUTION:
         thing_arn = _text(message.get("thingArn"), "thingArn")
@@ -136,6 +175,50 @@ def _dark_check(message: dict[str, Any]) -> DarkCheck:
         return DarkCheck(dark_after, tuple(pairs), round_, _text(message.get("jobId"), "jobId"),
                          _time(message.get("dueAt")), 0 if back == 0 else _time(back))
     return DarkCheck(dark_after, tuple(pairs))
+
+
+def _greengrass(message: dict[str, Any]) -> Execution | ComponentsBroke:
+    kind = message.get("detail-type")
+    if kind not in (DEPLOYMENT_STATUS, COMPONENT_STATUS):
+        raise NotAFleetEvent(f"Greengrass detail-type {show(kind)} is not a deployment or component status change")
+    resources, detail = message.get("resources"), message.get("detail")
+    if not isinstance(resources, list) or not resources or not isinstance(detail, dict):
+        raise NotAFleetEvent("a Greengrass event needs resources (the core device) and a detail object")
+    device = _text(resources[0], "resources[0]")
+    if ":coreDevices:" not in device:
+        raise NotAFleetEvent(f"resources[0] {show(device)} is not a core device ARN")
+    thing, at_ms = _thing(device.rsplit(":coreDevices:", 1)[1]), _iso_time(message.get("time"))
+    if kind == COMPONENT_STATUS:
+        components = detail.get("components")
+        if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+            raise NotAFleetEvent("detail.components must be a list of objects")
+        broken = tuple(_text(c.get("componentName"), "componentName") for c in components
+                       if c.get("lifecycleState") in BROKEN_STATES)
+        return ComponentsBroke(thing, at_ms, broken)
+    deployment_id = detail.get("deploymentId", detail.get("deployment-id"))
+    status = detail.get("coreDeviceExecutionStatus")
+    if status not in DEVICE_STATUSES:
+        raise NotAFleetEvent(f"detail.coreDeviceExecutionStatus {show(status)} must be one of: "
+                             + ", ".join(DEVICE_STATUSES))
+    deployment_id = _text(deployment_id, "detail.deploymentId")
+    if not DEPLOYMENT_ID.fullmatch(deployment_id):
+        raise NotAFleetEvent(f"detail.deploymentId {show(deployment_id)} is not a deployment id")
+    return Execution(deployment_subject(deployment_id), thing, DEVICE_STATUSES[status], at_ms)
+
+
+def _iso_time(value: Any) -> int:
+    """EventBridge's `time` (ISO 8601, UTC) in epoch milliseconds, bounded as every fleet time is."""
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str):
+        raise NotAFleetEvent("time must be an ISO 8601 string")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise NotAFleetEvent(f"time {show(value)} is not ISO 8601") from error
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return _time(int(when.timestamp() * 1000))
 
 
 def _text(value: Any, what: str) -> str:

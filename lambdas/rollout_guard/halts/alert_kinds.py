@@ -76,9 +76,10 @@ class UnrecognisedAlert(ValueError):
 
 @dataclass(frozen=True)
 class HaltRequest:
-    """What an operator asked for: the jobs (a glob), and optionally the reason code, comment, force and dry run."""
+    """What an operator asked for: the jobs (a glob) or Greengrass deployments (a glob over their names, or both),
+    and optionally the reason code, comment, force and dry run."""
 
-    jobs: str
+    jobs: str | None
     reason_code: str | None = None
     comment: str | None = None
     force: bool | None = None
@@ -86,6 +87,7 @@ class HaltRequest:
     requested_by: str | None = None
     action: Requested = Requested.HALT
     throttle: Throttle | None = None  # a throttle's settings
+    deployments: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,26 +161,31 @@ class CustomAlert:
 
     def summary(self) -> dict[str, Any]:
         return _summary(self, source=self.source, severity=self.severity,
-                        jobsGlob=self.request.jobs if self.request else None)
+                        jobsGlob=self.request.jobs if self.request else None,
+                        deploymentsGlob=self.request.deployments if self.request else None)
 
 
 @dataclass(frozen=True)
 class FleetAlert:
-    """The fleet signal: a job's casualties crossed its rule's threshold (made by the detector)."""
+    """The fleet signal: a job's (or a Greengrass deployment's) casualties crossed its rule's threshold (made by the
+    detector)."""
 
     job_ids: tuple[Any, ...]
     reason: str = ""
     timestamp: str | None = None  # when the threshold was crossed
     correlation_id: str | None = None
+    deployment_ids: tuple[str, ...] = ()
     kind: ClassVar[Kind] = Kind.FLEET
     via: ClassVar[Via] = Via.DETECTOR
 
     @property
     def subject(self) -> str:
+        if self.deployment_ids:
+            return f"the fleet signal of deployment {self.deployment_ids[0]}"
         return f"the fleet signal of job {_named(self.job_ids)}"
 
     def summary(self) -> dict[str, Any]:
-        return _summary(self)
+        return _summary(self, deploymentIds=list(self.deployment_ids))
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,8 @@ Alert = AlarmAlert | DefenderAlert | CustomAlert | FleetAlert | JobCreated | Esc
 # The keys of an alert's summary, in the order a result has always shown them.
 SUMMARY_KEYS = ("kind", "via", "correlationId", "alarmName", "state", "previousState", "actionsSuppressedBy",
                 "previousActionsSuppressedBy", "source", "severity", "securityProfile", "thingName",
-                "violationEventType", "jobIds", "reason", "timestamp", "jobsGlob")
+                "violationEventType", "jobIds", "reason", "timestamp", "jobsGlob", "deploymentIds",
+                "deploymentsGlob")
 
 
 def _summary(alert: Alert, **own: Any) -> dict[str, Any]:

@@ -19,15 +19,18 @@ from rollout_guard.halts.alert_kinds import (
     Via,
 )
 from rollout_guard.halts.json_fields import obj_or_empty, required, text
-from rollout_guard.iot_limits import REASON_CODE
+from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, REASON_CODE
 from rollout_guard.policy import Throttle, throttle_settings
 
 
 def operator_request(detail: dict[str, Any], event_id: str | None, time: str | None,
                      action: Requested = Requested.HALT) -> CustomAlert:
-    """An operator's request: a glob over job ids, within the matching rule's guardrails."""
-    glob = required(detail.get("jobs"), "detail.jobs")
-    if not REQUEST_GLOB.fullmatch(glob):
+    """An operator's request: a glob over job ids (and, for a halt, or instead, one over Greengrass deployment
+    names), within the matching rule's guardrails."""
+    deployments = _deployments_glob(detail, action)
+    glob = required(detail.get("jobs"), "detail.jobs") if deployments is None else text(detail.get("jobs"),
+                                                                                         "detail.jobs")
+    if glob is not None and not REQUEST_GLOB.fullmatch(glob):
         raise UnrecognisedAlert(f"detail.jobs {show(glob)} must be a glob of letters, digits, _ - * ? (64 at most)")
     flags = {}
     for key in ("force", "dryRun"):
@@ -41,11 +44,25 @@ def operator_request(detail: dict[str, Any], event_id: str | None, time: str | N
     request = HaltRequest(jobs=glob, reason_code=reason_code,
                           comment=text(detail.get("comment"), "detail.comment"), force=flags["force"],
                           dry_run=bool(flags["dryRun"]), requested_by=text(detail.get("requestedBy"), "requestedBy"),
-                          action=action, throttle=_requested_throttle(detail, action))
+                          action=action, throttle=_requested_throttle(detail, action), deployments=deployments)
     what = "halt" if action is Requested.HALT else action
-    reason = f"operator {what} of {glob}" + (f" by {request.requested_by}" if request.requested_by else "")
+    named = " and ".join(([glob] if glob else []) + ([f"deployments {deployments}"] if deployments else []))
+    reason = f"operator {what} of {named}" + (f" by {request.requested_by}" if request.requested_by else "")
     return CustomAlert(via=Via.EVENTBRIDGE, correlation_id=event_id, source=OPERATOR_SOURCE, reason=reason,
                        timestamp=time, request=request)
+
+
+def _deployments_glob(detail: dict[str, Any], action: Requested) -> str | None:
+    """A halt's glob over deployment names (`detail.deployments`), checked as a policy's are."""
+    glob = text(detail.get("deployments"), "detail.deployments")
+    if glob is None:
+        return None
+    if action is not Requested.HALT:
+        raise UnrecognisedAlert(f"detail.deployments: a {action} names jobs only (deployments are halted)")
+    if len(glob) > DEPLOYMENT_NAME_MAX or not glob.isprintable():
+        raise UnrecognisedAlert(f"detail.deployments {show(glob)} must be 1 to {DEPLOYMENT_NAME_MAX} printable "
+                                "characters")
+    return glob
 
 
 def _requested_throttle(detail: dict[str, Any], action: Requested) -> Throttle | None:

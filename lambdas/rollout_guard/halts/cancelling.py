@@ -73,14 +73,15 @@ class Cancelling:
     starts and nothing is carried out."""
 
     def __init__(self, jobs: JobsPort, claims: Claims, rule: Rule, comment: str, dry_run: bool,
-                 out_of_time: Callable[[], bool]):
+                 out_of_time: Callable[[], bool], already: int = 0):
         self.jobs, self.claims, self.rule, self.comment = jobs, claims, rule, comment
-        self.dry_run, self.out_of_time = dry_run, out_of_time
+        self.dry_run, self.out_of_time, self.already = dry_run, out_of_time, already
 
     def run(self, candidates: list[str]) -> list[Decision]:
+        """`already`: what the same alert acts on besides these jobs (deployments), counted against the cap."""
         if not candidates:
             return []
-        cap = BlastRadius(self.rule, len(candidates))
+        cap = BlastRadius(self.rule, len(candidates), self.already)
         if cap.safe and not self.dry_run and not isinstance(self.claims, NoClaims):
             return self._run_claiming_early(candidates)
         decided: dict[str, Decision] = {}

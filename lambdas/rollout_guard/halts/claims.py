@@ -33,6 +33,7 @@ class ClaimLevel(StrEnum):
     ESCALATE = "escalate"  # a forced cancel after a soft one: a later forcing rule still acts
     THROTTLE = "throttle"  # a throttle and its restore are claimed per job like a cancel
     RESTORE = "restore"
+    CANCEL_DEPLOYMENT = "cancel-deployment"  # a Greengrass v2 deployment, claimed by its id
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def claim_of(job_id: str, level: str) -> dict[str, str]:
 # How a skip names what the other invocation is doing and has done, per claim level.
 WORDS = {ClaimLevel.CANCEL: ("cancelling", "cancelled"), ClaimLevel.CANCEL_WITH_FORCE: ("cancelling", "cancelled"),
          ClaimLevel.ESCALATE: ("escalating", "cancelled"), ClaimLevel.THROTTLE: ("throttling", "throttled"),
-         ClaimLevel.RESTORE: ("restoring", "restored")}
+         ClaimLevel.RESTORE: ("restoring", "restored"), ClaimLevel.CANCEL_DEPLOYMENT: ("cancelling", "cancelled")}
 
 
 def episode_level(level: ClaimLevel, episode: str) -> str:
@@ -68,9 +69,10 @@ def episode_level(level: ClaimLevel, episode: str) -> str:
 
 def skipped_detail(claimed: Claimed, level: str = ClaimLevel.CANCEL) -> str:
     doing, done = WORDS[ClaimLevel(level.partition("@")[0])]  # the level, whatever its episode holds
+    what = "deployment" if level == ClaimLevel.CANCEL_DEPLOYMENT else "job"
     if claimed.outcome == HELD_ELSEWHERE:
-        return f"another invocation is {doing} the job (it holds the claim)"
-    return f"another invocation already {done} the job{': ' + claimed.detail if claimed.detail else ''}"
+        return f"another invocation is {doing} the {what} (it holds the claim)"
+    return f"another invocation already {done} the {what}{': ' + claimed.detail if claimed.detail else ''}"
 
 
 class Claims(Protocol):

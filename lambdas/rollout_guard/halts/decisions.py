@@ -62,6 +62,15 @@ ALERT_KINDS = frozenset(MATCH_KINDS.values()) - {Kind.FLEET}
 
 
 @dataclass(frozen=True)
+class DeploymentRef:
+    """The Greengrass v2 deployment a decision is about (its IoT job, when known, is the decision's `job_id`)."""
+
+    deployment_id: str
+    name: str | None = None
+    target_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class Decision:
     job_id: Any
     action: Act
@@ -71,20 +80,30 @@ class Decision:
     # An event to announce though the job was not acted on (`observability.NOTICES`): a restore skipped because
     # someone changed the job, a throttle held too long. Not part of the JSON result.
     notice: str | None = None
+    deployment: DeploymentRef | None = None  # a Greengrass deployment's decision, keyed by its id
 
     @property
     def announced(self) -> bool:
         """Announced on the bus: carried out (`ANNOUNCED`), or a notice of a job not acted on."""
         return self.action in ANNOUNCED or self.notice is not None
 
+    @property
+    def key(self) -> str:
+        """What the decision is about: the job's id, or the deployment's."""
+        return self.deployment.deployment_id if self.deployment else str(self.job_id)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        shown: dict[str, Any] = {
             "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id),  # an id as given, kept short
             "action": self.action,
             "reasonCode": self.reason_code,
             "force": self.force,
             "detail": self.detail,
         }
+        if self.deployment is not None:  # the deployment's IoT job, when known, stays its `jobId`
+            shown.update(jobId=self.job_id, deploymentId=self.deployment.deployment_id,
+                         deploymentName=self.deployment.name, targetArn=self.deployment.target_arn)
+        return shown
 
 
 def inaction_reason(alert: Alert) -> str | None:
@@ -142,7 +161,10 @@ def select_rule(policy: Policy, alert: Alert) -> Rule | None:
 
 
 def allowed_by_rule(rule: Rule, job_id: str) -> bool:
-    return rule.jobs is None or any(fnmatchcase(job_id, glob) for glob in rule.jobs)
+    """The rule's jobs globs allow the job; a rule without them allows any job, unless it names deployments only."""
+    if rule.jobs is None:
+        return rule.deployments is None
+    return any(fnmatchcase(job_id, glob) for glob in rule.jobs)
 
 
 def screen_named(rule: Rule, job_ids: tuple[Any, ...]) -> tuple[list[str], list[Decision]]:
@@ -201,10 +223,11 @@ class BlastRadius:
     still unconfirmed turned out active, the cap would hold) and when the cap is exceeded (more jobs to act on than
     the cap: nothing may be acted on, and nothing more needs confirming)."""
 
-    def __init__(self, rule: Rule, candidates: int):
+    def __init__(self, rule: Rule, candidates: int, already: int = 0):
         self.rule = rule
         self.unconfirmed = candidates
-        self.acting = 0
+        self.acting = already  # acted on by the same alert before these (its rule's Greengrass deployments)
+        self.counted = "active jobs and deployments" if already else "active jobs"
 
     def confirmed(self, decision: Decision) -> None:
         self.unconfirmed -= 1
@@ -224,7 +247,7 @@ class BlastRadius:
         if decision is not None and decision.action not in ACTING:
             return decision
         rule = self.rule
-        detail = f"{self.acting} active jobs exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
+        detail = f"{self.acting} {self.counted} exceed max_jobs {rule.max_jobs} of rule {rule.name}; nothing cancelled"
         if decision is None:
             detail += "; not confirmed: describing stopped at the cap"
         return _decision(rule, job_id, BLOCKED, detail)

@@ -7,20 +7,22 @@ imports an adapter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from rollout_guard.halts import decisions
-from rollout_guard.halts.alert_kinds import AlarmAlert, Alert, DefenderAlert, Requested, request_of
+from rollout_guard.halts import decisions, deployment_halts
+from rollout_guard.halts.alert_kinds import AlarmAlert, Alert, DefenderAlert, FleetAlert, Requested, request_of
 from rollout_guard.halts.cancelling import Cancelling
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
+    ACTING,
     BLOCKED,
     FAILED,
     BlastRadius,
     Decision,
 )
+from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
@@ -68,23 +70,17 @@ class Outcome:
         }
 
 
-def respond(
-    alert: Alert,
-    policy: Policy,
-    jobs: JobsPort,
-    dry_run: bool = False,
-    out_of_time: Callable[[], bool] = lambda: False,
-    kill_switch: Callable[[], bool] = lambda: False,
-    claims: Claims | None = None,
-    throttles: ThrottleRecords | None = None,
-    escalations: EscalationTimers | None = None,
-) -> Outcome:
+def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
+            out_of_time: Callable[[], bool] = lambda: False, kill_switch: Callable[[], bool] = lambda: False,
+            claims: Claims | None = None, throttles: ThrottleRecords | None = None,
+            escalations: EscalationTimers | None = None, deployments: DeploymentsPort | None = None) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
     jobs left are reported `failed`, for a retry of the alert to finish. `kill_switch()` is asked only when some job
     could be cancelled; when it says so, every action is a dry run. Each cancel and escalation first takes its claim
     (`claims`), so concurrent invocations act on a job once. A `throttle` rule slows its jobs instead; the alarm's
-    return to OK restores them (`throttles` keeps what they were)."""
+    return to OK restores them (`throttles` keeps what they were). A rule's Greengrass deployments are stopped
+    beside its jobs (`deployments`, `_with_deployments`)."""
     why_not = decisions.inaction_reason(alert)
     rule = decisions.select_rule(policy, alert)
     if why_not and not _recovered(alert, rule):
@@ -96,18 +92,61 @@ def respond(
     if request is not None:  # an operator's halt: the request within the rule's guardrails
         rule = decisions.as_requested(rule, request)
         dry_run = dry_run or request.dry_run
-    chosen = _candidates(alert, rule, jobs)
+    chosen = _chosen(alert, rule, jobs, deployments)
     if isinstance(chosen, Outcome):
         return chosen
-    candidates, skipped = chosen
-    dry_run = dry_run or rule.dry_run or (bool(candidates) and kill_switch())
+    candidates, skipped, stopping = chosen
+    dry_run = dry_run or rule.dry_run or (bool(candidates or stopping) and kill_switch())
     claims = claims or NoClaims()
-    acted = (_throttling(alert, rule, candidates, Throttling(rule, alert, jobs, claims, throttles or InMemoryThrottles(),
-                                                             dry_run, out_of_time, escalations))
-             if rule.action == THROTTLE else
-             Cancelling(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time).run(candidates))
+    if rule.action == THROTTLE:
+        acted = _throttling(alert, rule, candidates, Throttling(rule, alert, jobs, claims,
+                                                                throttles or InMemoryThrottles(), dry_run, out_of_time,
+                                                                escalations))
+    else:
+        work = Cancelling(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
+        acted = (_with_deployments(rule, candidates, stopping, work, deployments)
+                 if stopping and deployments is not None else work.run(candidates))
     detail = f"rule {rule.name} matched {alert.subject}" + ("" if skipped or acted else "; no job selected")
     return Outcome(alert, HANDLED, detail, rule, skipped + acted)
+
+
+def _chosen(alert: Alert, rule: Rule, jobs: JobsPort, deployments: DeploymentsPort | None
+            ) -> tuple[list[str], list[Decision], list[str]] | Outcome:
+    """The jobs to confirm, those screened out, and the deployments to confirm; or the outcome that nothing can be
+    chosen (no job, and no deployment)."""
+    chosen = _candidates(alert, rule, jobs)
+    stopping = (deployment_halts.selected(rule, alert, deployments)
+                if deployments is not None and rule.action != THROTTLE else [])
+    if isinstance(chosen, Outcome):
+        return chosen if not stopping else ([], [], stopping)
+    return chosen[0], chosen[1], stopping
+
+
+def _with_deployments(rule: Rule, candidates: list[str], stopping: list[str], work: Cancelling,
+                      deployments: DeploymentsPort) -> list[Decision]:
+    """The rule's deployments confirmed first: a job that is one of them is cancelled through its deployment, and
+    the cap counts jobs and deployments together. The jobs go first; the deployments are cancelled only when the
+    jobs' cap held (nothing is cancelled past it)."""
+    confirmed = [deployment_halts.confirm(rule, deployment_id, deployments, work.dry_run) for deployment_id in stopping]
+    acting = [decision for decision in confirmed if decision.action in ACTING]
+    through = {decision.job_id for decision in acting}
+    if len(acting) > rule.max_jobs:
+        cap = BlastRadius(rule, 0, len(acting))
+        return ([cap.block(job_id, None) for job_id in candidates if job_id not in through]
+                + [_blocked(cap, decision) for decision in confirmed])
+    work.already = len(acting)
+    done = work.run([job_id for job_id in candidates if job_id not in through])
+    if any(decision.action == BLOCKED for decision in done):
+        cap = BlastRadius(rule, 0, len(acting) + sum(decision.action == BLOCKED for decision in done))
+        return done + [_blocked(cap, decision) for decision in confirmed]
+    return done + [deployment_halts.carry_out(decision, deployments, work.jobs, work.claims, work.out_of_time)
+                   for decision in confirmed]
+
+
+def _blocked(cap: BlastRadius, decision: Decision) -> Decision:
+    if decision.action not in ACTING:
+        return decision
+    return replace(cap.block(decision.job_id, decision), deployment=decision.deployment)
 
 
 def _recovered(alert: Alert, rule: Rule | None) -> bool:
@@ -129,6 +168,8 @@ def _throttling(alert: Alert, rule: Rule, candidates: list[str], work: Throttlin
 def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], list[Decision]] | Outcome:
     """The jobs the rule may act on for this alert, and those it named but screened out; or the outcome that
     nothing can be chosen."""
+    if isinstance(alert, FleetAlert) and alert.deployment_ids:
+        return [], []  # the fleet signal of a deployment: that deployment alone
     if isinstance(alert, DefenderAlert):
         named = tuple(jobs.job_ids_on_thing(alert.thing_name))
         if not named:
@@ -142,5 +183,6 @@ def _candidates(alert: Alert, rule: Rule, jobs: JobsPort) -> tuple[list[str], li
     candidates = decisions.select_from_active(rule, jobs.active_job_ids())
     request = request_of(alert)
     if request is not None:
-        candidates = [job_id for job_id in candidates if fnmatchcase(job_id, request.jobs)]
+        glob = request.jobs
+        candidates = [job_id for job_id in candidates if glob is not None and fnmatchcase(job_id, glob)]
     return candidates, []

@@ -73,6 +73,7 @@ class JobView:
     targets: tuple[str, ...] = ()
     force_canceled: bool = False
     executed: int = 0  # things that started the job (in progress, succeeded, failed, rejected, timed out)
+    succeeded: int = 0
     rollout: dict[str, Any] | None = None  # jobExecutionsRolloutConfig, as DescribeJob gives it
     abort: dict[str, Any] | None = None  # abortConfig, as DescribeJob gives it
 

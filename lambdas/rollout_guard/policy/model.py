@@ -94,6 +94,9 @@ class Rule:
     casualties: Casualties | None = None
     action: Action = CANCEL
     throttle: Throttle | None = None
+    # Globs over Greengrass v2 deployment names (`thing_group` then names the deployment's target group): the rule
+    # also stops the ACTIVE deployments they match, through CancelDeployment.
+    deployments: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
-from rollout_guard.iot_limits import JOB_GLOB, REASON_CODE
+from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, JOB_GLOB, REASON_CODE
 from rollout_guard.policy.model import CANCEL, THROTTLE, Action, Match, Policy, PolicyError, Rule, Throttle
 from rollout_guard.policy.thresholds import fleet_threshold, read_throttle
 
@@ -18,8 +18,8 @@ from rollout_guard.policy.thresholds import fleet_threshold, read_throttle
 THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name", "job_id"})
 DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
-RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "thing_group", "comment", "casualties", "dark_after", "action",
-                           "throttle"}
+RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "deployments", "thing_group", "comment", "casualties", "dark_after",
+                           "action", "throttle"}
 MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
 SIGNALS = ("casualties",)  # the fleet's own signal: devices that fail or go dark after the update
 BUILTIN_DEFAULTS = {"reason_code": "ROLLOUT_HALTED", "force": False, "max_jobs": 10, "dry_run": False}
@@ -165,6 +165,22 @@ def _jobs(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
     return tuple(raw)
 
 
+def _deployments(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
+    """Globs over deployment names, which the API takes as 1 to 256 characters of any kind; no control character,
+    so that a glob prints on one line wherever it is named."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        problems.append("deployments must be a non-empty list of globs")
+        return None
+    for glob in raw:
+        if not isinstance(glob, str) or not glob.strip():
+            problems.append("deployments: empty glob")
+        elif len(glob) > DEPLOYMENT_NAME_MAX or not glob.isprintable():
+            problems.append(f"deployments: glob {show(glob)} must be 1 to {DEPLOYMENT_NAME_MAX} printable characters")
+    return tuple(raw)
+
+
 def _comment(raw: Any, problems: list[str]) -> str | None:
     if raw is None:
         return None
@@ -213,6 +229,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     problems += _check_settings(settings)
     match = _match(raw.get("match"), problems)
     jobs = _jobs(raw.get("jobs"), problems)
+    deployments = _deployments(raw.get("deployments"), problems)
     thing_group = raw.get("thing_group")
     if thing_group is not None and (not isinstance(thing_group, str) or not THING_GROUP.fullmatch(thing_group)):
         problems.append(f"thing_group {show(thing_group)} is not a thing group name")
@@ -236,6 +253,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
             casualties=casualties,
             action=action,
             throttle=throttle,
+            deployments=deployments,
         ),
         [],
     )
