@@ -192,6 +192,7 @@ HOSTILE_OPERATOR_INPUT = [
     ("throttle", "--max-per-minute", " 5"), ("throttle", "--max-per-minute", "+5"),
     ("throttle", "--max-per-minute", "\u0665"), ("throttle", "--abort", ""), ("throttle", "--abort", "FAILED:\u0661:2"),
     ("halt", "--region", "xx-nowhere-1"), ("throttle", "--region", ""), ("doctor", "--region", "xx-nowhere-1"),
+    ("halt", "--deployments", ""), ("halt", "--deployments", "gg\n*"), ("halt", "--deployments", "g" * 257),
 ]
 
 
@@ -214,3 +215,40 @@ def test_hostile_operator_input_is_one_line_exit_2_and_nothing_is_sent(project, 
                 wrong.append((command, option, value, done.returncode, done.stderr[-200:], len(proxy.received)))
 
     assert wrong == []
+
+
+def test_a_halt_of_deployments_stops_the_matching_ones_in_each_region_and_status_lists_them(project,
+                                                                                           moto_server_url):
+    made = {}
+    for region in REGIONS.values():
+        iot, gg = regional("iot", moto_server_url, region), regional("greengrassv2", moto_server_url, region)
+        for name in ("gg-fw-9-eu", "cam-9"):
+            group = f"{name}-group"
+            iot.create_thing_group(thingGroupName=group)
+            target = iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]
+            made[region, name] = gg.create_deployment(targetArn=target, deploymentName=name)["deploymentId"]
+
+    done = run(project, moto_server_url, "halt", "--deployments", "gg-fw-9-*", "--everywhere", "--local",
+               "--output", "json")
+    text = run(project, moto_server_url, "status", "--region", "eu-west-1")
+    shown = run(project, moto_server_url, "status", "--region", "us-east-1", "--output", "json")
+    neither = run(project, moto_server_url, "halt", "--everywhere", "--local")
+
+    assert done.returncode == 0, done.stderr
+    for answer in json.loads(done.stdout)["regions"]:
+        (decision,) = answer["decisions"]
+        assert (decision["deploymentId"], decision["action"]) == (made[answer["region"], "gg-fw-9-eu"], "canceled")
+        assert "devices that already received it keep it" in decision["detail"]
+    for region in REGIONS.values():
+        states = {d["deploymentName"]: d["deploymentStatus"]
+                  for d in regional("greengrassv2", moto_server_url, region).list_deployments()["deployments"]}
+        assert states == {"gg-fw-9-eu": "CANCELED", "cam-9": "ACTIVE"}
+    assert text.returncode == 0 and "Greengrass deployments" in text.stdout
+    assert any(line.split()[1:4] == ["gg-fw-9-eu", made["eu-west-1", "gg-fw-9-eu"], "CANCELED"]
+               for line in text.stdout.splitlines())
+    (region,) = json.loads(shown.stdout)["regions"]
+    listed = {d["deploymentName"]: (d["status"], d["rules"]) for d in region["deployments"]}
+    assert listed == {"gg-fw-9-eu": ("CANCELED", ["fleet-casualties", "operator-halt"]),
+                      "cam-9": ("ACTIVE", [])}
+    assert neither.returncode == 2
+    assert neither.stderr.strip() == "rollout-guard: say what to halt: --jobs GLOB, --deployments GLOB, or both"

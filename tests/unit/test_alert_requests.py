@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from rollout_guard.documents import show
 from rollout_guard.halts import alerts
 from rollout_guard.halts.alert_kinds import (
     ESCALATION_DUE_TYPE,
@@ -212,3 +213,42 @@ def test_a_source_or_a_detail_type_alone_does_not_make_one_of_the_guards_events(
                                    "the guard handles")
     assert isinstance(alerts.parse(timer_typed), CustomAlert)  # another source: a monitoring tool's alert
     assert alerts.parse(request_typed).request is None
+
+
+# --- an operator's halt of Greengrass deployments -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("jobs", "reason"), [
+    ("fw-*", "operator halt of fw-* and deployments gg-fw-* by ops@example.com"),
+    (None, "operator halt of deployments gg-fw-* by ops@example.com"),
+])
+def test_a_halt_may_name_deployments_beside_or_instead_of_jobs(jobs, reason):
+    event = operator_requests.halt_request(jobs=jobs, deployments="gg-fw-*", time=WHEN)
+
+    alert = alerts.parse(event)
+
+    assert alert.reason == reason
+    assert (alert.request.jobs, alert.request.deployments) == (jobs, "gg-fw-*")
+    assert alert.summary()["deploymentsGlob"] == "gg-fw-*"
+    assert ("jobsGlob" in alert.summary()) == (jobs is not None)
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"deployments": "g" * 257}, f"detail.deployments {show('g' * 257)} must be 1 to 256 printable characters"),
+    ({"deployments": "gg\t*"}, "detail.deployments 'gg\\t*' must be 1 to 256 printable characters"),
+    ({"deployments": 7}, "detail.deployments must be a non-empty string"),
+    ({"jobs": "fw 2", "deployments": "gg-*"},
+     "detail.jobs 'fw 2' must be a glob of letters, digits, _ - * ? (64 at most)"),
+])
+def test_each_deployments_field_of_a_halt_is_checked_with_its_own_message(changes, problem):
+    assert refused(with_detail(operator_requests.halt_request(), **changes)) == problem
+
+
+def test_a_glob_of_256_characters_is_a_deployment_name_and_only_a_halt_names_deployments():
+    longest = "g" * 256
+    assert alerts.parse(with_detail(operator_requests.halt_request(), deployments=longest)).request.deployments == \
+        longest
+    for request in (operator_requests.throttle_request(), operator_requests.resume_request()):
+        action = request["detail-type"].split()[1].lower()
+        assert refused(with_detail(request, deployments="gg-*")) == (
+            f"detail.deployments: a {action} names jobs only (deployments are halted)")

@@ -183,3 +183,13 @@ def test_a_skip_names_its_level_whatever_its_episode_holds():
 
     assert skipped_detail(Claimed(HELD_ELSEWHERE), level) == ("another invocation is throttling the job (it holds "
                                                               "the claim)")
+
+
+def test_a_deployments_claim_is_its_own_level_and_a_skip_names_the_deployment():
+    level = claims.ClaimLevel.CANCEL_DEPLOYMENT
+
+    assert claims.claim_of("4f38f1a7", level) == {"job": "4f38f1a7", "level": "cancel-deployment"}
+    assert claims.skipped_detail(Claimed(HELD_ELSEWHERE), level) == (
+        "another invocation is cancelling the deployment (it holds the claim)")
+    assert claims.skipped_detail(Claimed(DONE_ELSEWHERE, "at 10:00"), level) == (
+        "another invocation already cancelled the deployment: at 10:00")

@@ -298,3 +298,62 @@ def test_an_operators_request_acts_under_its_rule_with_its_own_words():
                                                                                       3, ("fw-*",))
     assert (slowed.action, slowed.throttle) == ("throttle", Throttle(4))
     assert (resumed.action, resumed.throttle) == ("throttle", None)
+
+
+# --- Greengrass deployments in a decision -----------------------------------------------------------------------
+
+
+def test_a_deployments_decision_shows_the_deployment_beside_its_job():
+    ref = decisions.DeploymentRef("4f38f1a7", "gg-fw-2-4", "arn:aws:iot:eu-west-1:1:thinggroup/fleet-eu")
+    decision = decisions.Decision("job-uuid", CANCELED, "GG_CRASH", False, "cancelled", deployment=ref)
+    without_job = decisions.Decision(None, SKIPPED, "GG_CRASH", False, "no such deployment",
+                                     deployment=decisions.DeploymentRef("0000"))
+
+    assert decision.to_dict() == {"jobId": "job-uuid", "action": "canceled", "reasonCode": "GG_CRASH",
+                                  "force": False, "detail": "cancelled", "deploymentId": "4f38f1a7",
+                                  "deploymentName": "gg-fw-2-4",
+                                  "targetArn": "arn:aws:iot:eu-west-1:1:thinggroup/fleet-eu"}
+    assert without_job.to_dict() == {"jobId": None, "action": "skipped", "reasonCode": "GG_CRASH", "force": False,
+                                     "detail": "no such deployment", "deploymentId": "0000", "deploymentName": None,
+                                     "targetArn": None}
+    assert "deploymentId" not in decisions.Decision("fw-1", CANCELED, "X", False, "d").to_dict()
+
+
+def test_a_rule_that_names_deployments_only_allows_no_job_and_one_with_neither_any():
+    only_deployments = make_policy("rules: [{name: gg, deployments: ['gg-*']}]").rules[0]
+    neither = make_policy("rules: [{name: any}]").rules[0]
+    both = make_policy("rules: [{name: both, jobs: ['fw-*'], deployments: ['gg-*']}]").rules[0]
+
+    assert not decisions.allowed_by_rule(only_deployments, "fw-1")
+    assert decisions.allowed_by_rule(neither, "fw-1")
+    assert decisions.allowed_by_rule(both, "fw-1") and not decisions.allowed_by_rule(both, "ops-1")
+
+
+def test_the_cap_counts_deployments_acted_on_before_the_jobs():
+    rule = make_policy("rules: [{name: r, jobs: ['fw-*'], max_jobs: 3}]").rules[0]
+    cap = decisions.BlastRadius(rule, 2, already=2)
+
+    assert not cap.safe and not cap.exceeded
+    cap.confirmed(decisions.Decision("fw-1", decisions.TO_CANCEL, "X", False, ""))
+    assert cap.safe is False and cap.exceeded is False  # 3 acting, 1 unconfirmed: the cap may still be passed
+    cap.confirmed(decisions.Decision("fw-2", decisions.TO_CANCEL, "X", False, ""))
+    assert cap.exceeded
+    assert cap.block("fw-2", None).detail == ("4 active jobs and deployments exceed max_jobs 3 of rule r; nothing "
+                                              "cancelled; not confirmed: describing stopped at the cap")
+    assert decisions.BlastRadius(rule, 5).block("fw-9", None).detail.startswith("0 active jobs exceed max_jobs 3")
+
+
+def test_the_fleet_signal_of_a_deployment_is_named_by_it():
+    signal = FleetAlert(job_ids=(), deployment_ids=("4f38f1a7",), reason="3 casualties", correlation_id="fleet:x")
+
+    assert signal.subject == "the fleet signal of deployment 4f38f1a7"
+    assert signal.summary() == {"kind": "fleet_signal", "via": "detector", "correlationId": "fleet:x",
+                                "reason": "3 casualties", "deploymentIds": ["4f38f1a7"]}
+    assert FleetAlert(job_ids=("fw-1",)).subject == "the fleet signal of job fw-1"
+    assert "deploymentIds" not in FleetAlert(job_ids=("fw-1",)).summary()
+
+
+def test_a_job_id_that_is_no_string_is_named_shortly():
+    long_id = list(range(200))
+    assert FleetAlert(job_ids=(long_id,)).subject == f"the fleet signal of job {alert_kinds.show(long_id)}"
+    assert len(FleetAlert(job_ids=(long_id,)).subject) < len(str(long_id))

@@ -4,6 +4,7 @@ cancelled through CancelDeployment, once each, within the rule's guardrails."""
 
 import pytest
 
+from rollout_guard.documents import show
 from rollout_guard.halts import guard
 from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, FleetAlert, HaltRequest, Via
 from rollout_guard.halts.claims import DONE_ELSEWHERE, ClaimLevel
@@ -179,9 +180,9 @@ def test_an_operators_halt_names_jobs_deployments_or_both(jobs_glob, deployments
     assert sorted(deployments.cancels()) == cancelled_deployments
 
 
-def test_a_policy_names_deployments_by_globs():
-    policy = load({"rules": [{"name": "gg", "match": {"alarm_name": "a"}, "deployments": ["gg-fw-*"]}]})
-    assert policy.rules[0].deployments == ("gg-fw-*",)
+def test_a_policy_names_deployments_by_globs_up_to_a_names_length():
+    policy = load({"rules": [{"name": "gg", "match": {"alarm_name": "a"}, "deployments": ["gg-fw-*", "g" * 256]}]})
+    assert policy.rules[0].deployments == ("gg-fw-*", "g" * 256)
 
 
 @pytest.mark.parametrize(("given", "problem"), [
@@ -189,6 +190,8 @@ def test_a_policy_names_deployments_by_globs():
     ([], "rule 'gg': deployments must be a non-empty list of globs"),
     ("gg-*", "rule 'gg': deployments must be a non-empty list of globs"),
     (["gg\n*"], "rule 'gg': deployments: glob 'gg\\n*' must be 1 to 256 printable characters"),
+    (["g" * 257], f"rule 'gg': deployments: glob {show('g' * 257)} must be 1 to 256 printable characters"),
+    (["gg-*", 7], "rule 'gg': deployments: empty glob"),
 ])
 def test_a_bad_deployments_glob_is_named_by_its_rule(given, problem):
     with pytest.raises(PolicyError) as caught:

@@ -108,11 +108,99 @@ rules:
 def test_a_window_reads_the_minutes_it_can_reach_from_each_new_casualty_edges_included():
     from rollout_guard.fleet.evaluation import _window
 
-    known = {minute: {"failed": 1} for minute in (FIRST_MINUTE + 6, FIRST_MINUTE + 7, FIRST_MINUTE + 13,
-                                                   FIRST_MINUTE + 14)}
+    known = {FIRST_MINUTE + minute: {"failed": 1} for minute in (7, 8, 12, 13)}
+    half_past = Casualty((FIRST_MINUTE + 10) * MINUTE_MS + 30_000, "n", "failed")  # 10:30
+    later = Casualty((FIRST_MINUTE + 11) * MINUTE_MS + 30_000, "m", "failed")  # 11:30
 
-    assert _window([hurt(10, "n")], 120, known) == [FIRST_MINUTE + 7, FIRST_MINUTE + 13]  # 2 minutes and the next
-    assert _window([hurt(10, "n")], 119, known) == []
-    assert _window([hurt(10, "n"), hurt(11, "m")], 120, known) == [FIRST_MINUTE + 7, FIRST_MINUTE + 13,
-                                                                    FIRST_MINUTE + 14]
-    assert _window([], 120, known) == [] and _window([hurt(10, "n")], None, known) == []
+    assert _window([half_past], 120, known) == [FIRST_MINUTE + 8, FIRST_MINUTE + 12]  # 8:30 to 12:30
+    assert _window([half_past], 90, known) == [FIRST_MINUTE + 12]  # 9:00 to 12:00: the minute it ends in
+    assert _window([half_past], 89, known) == []  # 9:01 to 11:59
+    assert _window([half_past, later], 120, known) == [FIRST_MINUTE + 8, FIRST_MINUTE + 12, FIRST_MINUTE + 13]
+    assert _window([], 120, known) == [] and _window([half_past], None, known) == []
+
+
+class ReadsRecorded(InMemoryFleetState):
+    """The fleet state in memory, recording which minutes of casualties and of the fleet each evaluation reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads: list[tuple[str, list[int]]] = []
+
+    def casualties(self, job_id, minutes):
+        minutes = list(minutes)
+        self.reads.append(("casualties", minutes))
+        return super().casualties(job_id, minutes)
+
+    def minutes(self, minutes):
+        minutes = sorted(minutes)
+        self.reads.append(("minutes", minutes))
+        return super().minutes(minutes)
+
+
+def recorded(*found: Casualty, executed: int = 40) -> tuple[ReadsRecorded, FakeJobs]:
+    state = ReadsRecorded()
+    state.add_casualties("fw-1", found)
+    return state, FakeJobs({"fw-1": JobView("fw-1", "IN_PROGRESS", executed=executed)})
+
+
+def test_failures_alone_ask_iot_nothing_and_read_no_fleet_minute_whatever_the_fleet_size():
+    state, jobs = recorded(*EARLY)
+
+    judged = evaluate("fw-unknown-to-iot", Casualties(things=9, fleet_things=100), [], state, jobs)
+
+    assert judged is not None and jobs.calls == []
+    assert [kind for kind, _ in state.reads] == ["casualties"]  # the window's minutes (none), nothing else
+
+
+def test_a_window_counts_the_casualties_already_counted_within_it():
+    state, jobs = recorded(hurt(20, "e"))
+    new = [hurt(21, "f")]
+    state.add_casualties("fw-1", new)
+
+    judged = evaluate("fw-1", Casualties(things=2, within_s=600), new, state, jobs)
+
+    assert judged.crossed and judged.counted == (hurt(20, "e"), hurt(21, "f")) and judged.crossed_by == new[0]
+
+
+def test_a_verdict_not_crossed_reads_its_casualties_once():
+    dark = [hurt(0, f"d{n}", "dark") for n in range(3)]
+    state, jobs = recorded(*dark, executed=10)
+    state.count_minute(FIRST_MINUTE, 0, MinuteCounts(60, 0, 0))
+
+    judged = evaluate("fw-1", Casualties(things=3, dark_after_s=60, fleet_things=100), dark, state, jobs)
+
+    assert not judged.crossed and judged.discounted == 3
+    assert state.reads == [("minutes", [FIRST_MINUTE]), ("casualties", [])]
+
+
+def test_an_outage_is_judged_against_no_executed_thing_when_iot_counts_none():
+    dark = [hurt(0, "d0", "dark")]
+    state, jobs = recorded(*dark, executed=0)
+    state.count_minute(FIRST_MINUTE, 0, MinuteCounts(99, 0, 0))
+
+    judged = evaluate("fw-1", Casualties(things=3, dark_after_s=60, fleet_things=100), dark, state, jobs)
+
+    assert judged.detail.endswith("1 dark thing(s) not counted: 99 of the fleet's other 100 things disconnected in "
+                                  "the same minutes (99.0%), against 100.0% of the job's 0 executed things gone "
+                                  "dark: a network outage, not the firmware")
+
+
+def test_the_crossing_is_read_where_it_is_with_dark_things_discounted_by_an_outage():
+    """Eight to cross, more than a comment names: the crossing lies in a minute neither first nor last nor new,
+    and counting the discounted dark thing would put it a minute earlier."""
+    earlier = [hurt(minute, f"f{minute}") for minute in (0, 1, 2, 3, 4, 6, 7, 8, 9)]
+    dark = hurt(5, "d5", "dark")
+    new = [hurt(12, "f12")]
+    state, jobs = recorded(*earlier, dark, *new, executed=20)
+    state.count_minute(FIRST_MINUTE + 5, 0, MinuteCounts(90, 0, 0))
+
+    judged = evaluate("fw-1", Casualties(things=8, dark_after_s=60, fleet_things=100), new, state, jobs)
+
+    counted = (*earlier[:5], *(c for c in earlier if c.thing in ("f6", "f7", "f8", "f9")), *new)
+    assert judged.crossed and judged.crossed_by == hurt(8, "f8")  # the eighth, the dark one not counted
+    assert judged.total == 10 and judged.discounted == 1
+    assert judged.counted == tuple(sorted({*counted} - {hurt(6, "f6"), hurt(7, "f7"), hurt(9, "f9")}))
+    assert judged.detail.startswith("10 casualties, threshold 8 (10 failed): f0 failed, f1 failed, f2 failed, f3 "
+                                    "failed, f4 failed, ...; 1 dark thing(s) not counted")
+    reads = [minutes for kind, minutes in state.reads if kind == "casualties"]
+    assert reads == [[], sorted(FIRST_MINUTE + m for m in (0, 1, 2, 3, 4, 8, 12))]

@@ -124,3 +124,88 @@ def test_each_field_of_a_dark_check_is_checked_with_its_own_message(changes, pro
     with pytest.raises(NotAFleetEvent) as caught:
         parse_body(json.dumps({**DUE_CHECK, **changes}))
     assert str(caught.value) == problem
+
+
+# --- bounds: each at its edge -------------------------------------------------------------------------------
+
+
+def test_a_body_of_sqs_largest_size_is_read_and_one_character_more_is_refused():
+    from rollout_guard.fleet.events import MAX_BODY
+
+    event = samples.presence("dev-1", True, samples.EPOCH_MS)
+    padded = json.dumps({**event, "pad": ""})
+    exact = json.dumps({**event, "pad": "x" * (MAX_BODY - len(padded))})
+
+    assert len(exact) == MAX_BODY and parse_body(exact) == Presence("dev-1", True, samples.EPOCH_MS)
+    with pytest.raises(NotAFleetEvent) as refused:
+        parse_body(exact[:-2] + 'x"}')
+    assert str(refused.value) == f"the message body is over {MAX_BODY} characters"
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    """A value `depth` containers deep, alternating objects and lists."""
+    for level in range(depth):
+        leaf = {"k": leaf} if level % 2 == 0 else [leaf]
+    return leaf
+
+
+@pytest.mark.parametrize("depth", [31, 32])
+def test_a_message_nested_as_deep_as_allowed_is_read(depth):
+    # the message itself is the first level: `depth - 1` containers inside it
+    message = {**samples.presence("dev-1", True, samples.EPOCH_MS), "extra": nested(depth - 1)}
+    assert parse(message) == Presence("dev-1", True, samples.EPOCH_MS)
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_message_nested_one_level_deeper_is_refused_wherever_the_deep_branch_is(where):
+    from rollout_guard.fleet.events import MAX_DEPTH
+
+    deep, shallow = nested(MAX_DEPTH), {"flat": [1, 2]}
+    branches = [deep, shallow] if where == "first" else [shallow, deep]
+    message = {**samples.presence(), "a": branches[0], "b": branches[1]}
+
+    with pytest.raises(NotAFleetEvent) as refused:
+        parse(message)
+    assert str(refused.value) == f"the message is nested deeper than {MAX_DEPTH}"
+
+
+def test_objects_nested_in_objects_count_as_deep_as_lists():
+    from rollout_guard.fleet.events import MAX_DEPTH
+
+    deep: object = 1
+    for _ in range(MAX_DEPTH):
+        deep = {"k": deep}
+    with pytest.raises(NotAFleetEvent, match="nested deeper"):
+        parse({**samples.presence(), "deep": deep})
+
+
+@pytest.mark.parametrize(("timestamp", "at_ms"), [
+    (1_420_070_400_000, 1_420_070_400_000),  # 2015's first millisecond: milliseconds
+    (1_420_070_400, 1_420_070_400_000),  # the same moment in seconds
+    (4_102_444_800, 4_102_444_800_000),  # 2100, in seconds
+    (4_102_444_800_000, 4_102_444_800_000),  # 2100, in milliseconds
+    (1_795_946_400.5, 1_795_946_400_500),  # a finite float of seconds
+])
+def test_a_timestamp_is_read_up_to_its_bounds(timestamp, at_ms):
+    assert parse({**samples.presence(), "timestamp": timestamp}).at_ms == at_ms
+
+
+@pytest.mark.parametrize("timestamp", [1_420_070_399_999, 1_420_070_399, 4_102_444_800_001, 4_102_444_801,
+                                       float("inf"), float("-inf"), float("nan"), -1e308, 10**400, -(10**400), True])
+def test_a_timestamp_past_its_bounds_is_refused(timestamp):
+    with pytest.raises(NotAFleetEvent) as refused:
+        parse({**samples.presence(), "timestamp": timestamp})
+    assert str(refused.value) == "timestamp must be an epoch time from 2015 to 2100 (seconds or milliseconds)"
+
+
+def test_a_thing_is_the_last_part_of_its_arn():
+    event = {**samples.job_execution("fw-1", "dev-1"), "thingArn": "arn:aws:iot:eu-west-1:1:thing/extra/dev-1"}
+    assert parse(event).thing == "dev-1"
+
+
+@pytest.mark.parametrize("event", [[{"eventSource": "aws:sqs"}], "Records", None, {"Records": []},
+                                   {"Records": [{"eventSource": "aws:sns"}]}])
+def test_what_is_not_an_sqs_batch(event):
+    from rollout_guard.fleet.events import is_sqs_batch
+
+    assert is_sqs_batch(event) is False

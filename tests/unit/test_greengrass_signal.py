@@ -122,3 +122,45 @@ def test_a_malformed_greengrass_event_is_refused_in_one_line(change, problem):
 def test_completed_means_succeeded_and_the_time_is_the_events_own():
     parsed = events.parse(samples.deployment_status(BAD, "core-1", "COMPLETED", NOW_MS))
     assert parsed == events.Execution(f"deployment:{BAD}", "core-1", "SUCCEEDED", NOW_MS)
+
+
+def with_(event: dict, **changes) -> dict:
+    return {**event, **changes}
+
+
+@pytest.mark.parametrize(("event", "problem"), [
+    (with_(samples.deployment_status(), resources=[]),
+     "a Greengrass event needs resources (the core device) and a detail object"),
+    (with_(samples.deployment_status(), resources="arn:aws:greengrass:eu-west-1:1:coreDevices:core-1"),
+     "a Greengrass event needs resources (the core device) and a detail object"),
+    (with_(samples.deployment_status(), detail=[]),
+     "a Greengrass event needs resources (the core device) and a detail object"),
+    (with_(samples.deployment_status(), resources=[7]), "resources[0] must be a non-empty string"),
+    (with_(samples.component_status(), detail={"components": {"componentName": "x"}}),
+     "detail.components must be a list of objects"),
+    (with_(samples.component_status(), detail={"components": [{"componentName": "x"}, "y"]}),
+     "detail.components must be a list of objects"),
+    (with_(samples.component_status(), detail={"components": [{"lifecycleState": "BROKEN"}]}),
+     "componentName must be a non-empty string"),
+    (with_(samples.deployment_status(), time=1795946400), "time must be an ISO 8601 string"),
+    (with_(samples.deployment_status(), time="2026-12-05T10:00:00"), "time '2026-12-05T10:00:00' has no time zone"),
+])
+def test_each_part_of_a_greengrass_event_is_checked_with_its_own_message(event, problem):
+    with pytest.raises(events.NotAFleetEvent) as refused:
+        events.parse(event)
+    assert str(refused.value) == problem
+
+
+def test_the_device_is_what_follows_the_last_core_devices_part_and_a_zone_is_honoured():
+    device = "arn:aws:greengrass:eu-west-1:1:coreDevices:odd:coreDevices:core-1"
+    parsed = events.parse(with_(samples.deployment_status(BAD), resources=[device], time="2026-12-05T12:00:00+02:00"))
+    assert (parsed.thing, parsed.at_ms) == ("core-1", 1_796_464_800_000)  # 10:00 UTC
+
+
+def test_a_healthy_components_report_names_no_component_and_greengrass_events_are_fleet_input():
+    assert events.parse(samples.component_status("core-1", "RUNNING", NOW_MS)) == events.ComponentsBroke(
+        "core-1", NOW_MS, ())
+    assert events.parse(samples.component_status("core-1", "BROKEN", NOW_MS, "com.acme.fw")).components == (
+        "com.acme.fw",)
+    assert events.is_fleet_event(samples.deployment_status()) and events.is_fleet_event(samples.component_status())
+    assert not events.is_fleet_event({"detail-type": events.DEPLOYMENT_STATUS, "source": "aws.other"})

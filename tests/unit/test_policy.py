@@ -276,7 +276,7 @@ def test_the_signal_and_its_threshold_go_together_and_alone():
     assert rule_problems({"name": "a", "casualties": {"things": 3}}) == [
         "rule 'a': casualties needs match.signal: casualties"]
     assert rule_problems({"name": "a", "match": {"signal": "crashes"}}) == [
-        "rule 'a': match.signal 'crashes' must be one of: casualties"]
+        "rule 'a': match.signal 'crashes' must be casualties"]
     assert rule_problems({"name": "a", "match": {"alarm_name": "x"}, "dark_after": 60}) == [
         "rule 'a': dark_after applies only to a rule with match.signal: casualties"]
     mixed = {**fleet_rule(things=3), "match": {"signal": "casualties", "alarm_name": "fw-*"}}
@@ -398,3 +398,43 @@ def test_every_casualties_threshold_problem_reads_exactly(casualties, problems):
 ])
 def test_a_threshold_reads_each_setting_at_its_bounds(casualties, read):
     assert fleet_casualties(casualties).rules[0].casualties == read
+
+
+@pytest.mark.parametrize(("rule", "problem"), [
+    ({"action": "pause"}, "action 'pause' must be cancel or throttle"),
+    ({"throttle": {"max_per_minute": 5}}, "throttle needs action: throttle"),
+    ({"action": "cancel", "throttle": {"max_per_minute": 5}}, "throttle needs action: throttle"),
+    ({"action": "throttle"}, "action: throttle needs a throttle mapping with max_per_minute"),
+    ({"action": "throttle", "throttle": "slow"}, "action: throttle needs a throttle mapping with max_per_minute"),
+])
+def test_an_action_and_its_throttle_go_together(rule, problem):
+    assert rule_problems({"name": "a", "match": {"alarm_name": "x"}, **rule}) == [f"rule 'a': {problem}"]
+
+
+def test_the_fleet_signal_cannot_throttle():
+    throttling = {**fleet_rule(things=3), "action": "throttle", "throttle": {"max_per_minute": 5}}
+    assert rule_problems(throttling) == [
+        "rule 'fleet': action: throttle needs an alert to restore on; the fleet signal cancels"]
+
+
+@pytest.mark.parametrize("severity", [[1], ["  "], ["critical", ""], [None]])
+def test_each_severity_must_be_a_word(severity):
+    assert rule_problems({"name": "a", "match": {"severity": severity}}) == [
+        "rule 'a': match.severity must be a non-empty list of severities"]
+
+
+def test_a_policy_file_is_read_as_utf_8(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes("rules:\n  - name: crash\n    match: {alarm_name: x}\n    comment: 'Absturzrate \u00fcber {reason}'\n"
+                     .encode())
+
+    assert policy.load_file(path).rules[0].comment == "Absturzrate \u00fcber {reason}"
+
+
+def test_a_duplicate_key_in_a_rule_named_by_no_string_is_named_by_its_number(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - name: a\n  - name: 7\n    force: true\n    force: false\n")
+
+    with pytest.raises(PolicyError) as caught:
+        policy.load_file(path)
+    assert caught.value.problems[0] == "rule #2: duplicate key 'force'"

@@ -71,24 +71,22 @@ class Once:
 
     def __init__(self, work: Callable[[], Any]):
         self._work = work
-        self._done = False
-        self._answer: Any = None
-        self._error: BaseException | None = None
+        self._outcome: tuple[bool, Any] | None = None  # (failed, the answer or the error), once done
 
     def __call__(self) -> Any:
-        if not self._done:
-            self._done = True
+        if self._outcome is None:
             try:
-                self._answer = self._work()
+                self._outcome = (False, self._work())
             except Exception as error:  # handed to every message that shares the write
-                self._error = error
-        if self._error is not None:
-            raise self._error
-        return self._answer
+                self._outcome = (True, error)
+        failed, found = self._outcome
+        if failed:
+            raise found
+        return found
 
     @property
     def failed(self) -> bool:
-        return self._error is not None
+        return self._outcome is not None and self._outcome[0]
 
 
 @dataclass
@@ -116,7 +114,7 @@ class Batch:
     connects: Counter[int] = field(default_factory=Counter)  # per minute
     checks: list[DarkCheck] = field(default_factory=list)
     broke: list[ComponentsBroke] = field(default_factory=list)
-    needs: dict[str, list[Need]] = field(default_factory=lambda: defaultdict(list))
+    needs: dict[str, list[Need]] = field(default_factory=dict)
     sent: list[int] = field(default_factory=list)
 
 
@@ -138,7 +136,7 @@ def plan(messages: Iterable[Message], dark_afters: tuple[int, ...], work: Work) 
     count(Metric.FLEET_EVENTS_RECEIVED, len(parsed))
     for message_id, event in parsed:
         gather(batch, message_id, event, counts_dark=bool(dark_afters))
-    writes = _writes(batch, work, shard=zlib.crc32(str(parsed[0][0] if parsed else "").encode()) % MINUTE_SHARDS)
+    writes = _writes(batch, work, parsed)
     return _steps(planned, batch, writes, dark_afters, work)
 
 
@@ -170,17 +168,20 @@ def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool) 
         batch.broke.append(event)
         needs.append(Need(Needs.BROKEN))
     if needs:
-        batch.needs[message_id] += needs
+        batch.needs[message_id] = needs  # a message's id is its own in a batch
 
 
-def _writes(batch: Batch, work: Work, shard: int) -> dict[Need, Once]:
+def _writes(batch: Batch, work: Work, parsed: list[tuple[str, FleetEvent]]) -> dict[Need, Once]:
+    """The batch's writes, each once; a minute's counts go to the shard of the batch's first message (a minute
+    written by many consumers at once is spread over `MINUTE_SHARDS` items)."""
     writes: dict[Need, Once] = {}
     for key, (connected, succeeded) in batch.things.items():
         writes[Need(Needs.THING, key)] = Once(partial(work.note_thing, key, connected, succeeded))
     for job_id, casualties in batch.failures.items():
         writes[Need(Needs.JOB, job_id)] = Once(partial(work.count_casualties, job_id, casualties))
     disconnects = Counter(minute_of(at) for _, at in batch.disconnects)  # one delivered twice counts once
-    for minute in set(disconnects) | set(batch.connects):
+    for minute in set(disconnects) | set(batch.connects):  # only a parsed event adds a minute
+        shard = zlib.crc32(str(parsed[0][0]).encode()) % MINUTE_SHARDS
         counts = MinuteCounts(disconnects[minute], 0, batch.connects[minute])
         writes[Need(Needs.MINUTE, str(minute))] = Once(partial(work.count_minute, minute, shard, counts))
     return writes

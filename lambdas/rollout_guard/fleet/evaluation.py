@@ -42,19 +42,13 @@ def evaluate(job_id: str, threshold: Casualties, new: list[Casualty], state: Fle
     the fleet's minutes; when it crossed, also the casualties its comment names."""
     tally = state.tally(job_id)
     dark_minutes = tally.dark_minutes()
-    executed = None
-    if threshold.percent is not None or (dark_minutes and threshold.fleet_things):
-        try:
-            executed = jobs.describe(job_id).executed
-        except JobsError as error:
-            if not error.not_found:
-                raise  # the message fails and comes back: the casualties stay counted
-            log("info", "Casualties of a job that no longer exists: nothing to halt", job_id=job_id)
-            return None
-    why_not_dark = None
-    if dark_minutes and threshold.fleet_things:
-        others = sum(minute.others for minute in state.minutes(dark_minutes).values())
-        why_not_dark = outage(tally.total(DARK), executed or 0, others, threshold.fleet_things)
+    compared = threshold.fleet_things if dark_minutes else None  # dark things, set against the rest of the fleet
+    try:
+        executed = _executed(job_id, jobs) if threshold.percent is not None or compared else None
+    except _Gone:
+        return None
+    why_not_dark = (outage(tally.total(DARK), executed or 0, _others(state, dark_minutes), compared)
+                    if compared else None)
     reach = _window(new, threshold.within_s, tally.minutes)
     read = [*new, *state.casualties(job_id, reach)]
     judged = verdict(threshold, read, executed, why_not_dark, tally)
@@ -66,13 +60,32 @@ def evaluate(job_id: str, threshold: Casualties, new: list[Casualty], state: Fle
     return judged
 
 
+class _Gone(Exception):
+    """The job no longer exists."""
+
+
+def _executed(job_id: str, jobs: Describing) -> int:
+    try:
+        return jobs.describe(job_id).executed
+    except JobsError as error:
+        if not error.not_found:
+            raise  # the message fails and comes back: the casualties stay counted
+        log("info", "Casualties of a job that no longer exists: nothing to halt", job_id=job_id)
+        raise _Gone(job_id) from error
+
+
+def _others(state: FleetState, dark_minutes: set[int]) -> int:
+    """The rest of the fleet's disconnects in the minutes the job's things went dark."""
+    return sum(minute.others for minute in state.minutes(dark_minutes).values())
+
+
 def _window(new: list[Casualty], within_s: int | None, known: dict[int, dict[str, int]]) -> list[int]:
     """The minutes with casualties (`known`, the tally's) that a window holding a new casualty can reach (none
     without a window)."""
     if not new or within_s is None:
         return []
-    reach = within_s // 60 + 1
-    low, high = min(minute_of(c.at_ms) for c in new) - reach, max(minute_of(c.at_ms) for c in new) + reach
+    window_ms = within_s * 1000
+    low, high = minute_of(min(c.at_ms for c in new) - window_ms), minute_of(max(c.at_ms for c in new) + window_ms)
     return sorted(minute for minute in known if low <= minute <= high)
 
 

@@ -33,7 +33,6 @@ PRESENCE = ("connected", "disconnected")
 DARK_CHECK = "dark-check"
 MARKER = "rolloutGuard"
 THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
-_SECONDS_BEFORE = 10**11  # a timestamp below this is in seconds (Jobs events), above it in milliseconds
 # The moments a fleet event may carry: from 2015 (before IoT Jobs existed) to 2100. Fixed, not "now": parsing stays
 # a pure function, and replays of recorded or simulated streams keep their own clock. Bounded here, before anything
 # is written, so that no later step (a thing-day key, a minute) meets a time it cannot show.
@@ -147,7 +146,7 @@ def parse(message: Any) -> FleetEvent:
     kind = message.get("eventType")
     if kind == JOB_EXECUTION:
         thing_arn = _text(message.get("thingArn"), "thingArn")
-        return Execution(_text(message.get("jobId"), "jobId"), _thing(thing_arn.rsplit("/", 1)[-1]),
+        return Execution(_text(message.get("jobId"), "jobId"), _thing(thing_arn.rpartition("/")[2]),
                          _text(message.get("status"), "status"), _time(message.get("timestamp")))
     if kind in PRESENCE:
         return Presence(_text(message.get("clientId"), "clientId"), kind == "connected",
@@ -187,7 +186,7 @@ def _greengrass(message: dict[str, Any]) -> Execution | ComponentsBroke:
     device = _text(resources[0], "resources[0]")
     if ":coreDevices:" not in device:
         raise NotAFleetEvent(f"resources[0] {show(device)} is not a core device ARN")
-    thing, at_ms = _thing(device.rsplit(":coreDevices:", 1)[1]), _iso_time(message.get("time"))
+    thing, at_ms = _thing(device.rpartition(":coreDevices:")[2]), _iso_time(message.get("time"))
     if kind == COMPONENT_STATUS:
         components = detail.get("components")
         if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
@@ -207,8 +206,9 @@ def _greengrass(message: dict[str, Any]) -> Execution | ComponentsBroke:
 
 
 def _iso_time(value: Any) -> int:
-    """EventBridge's `time` (ISO 8601, UTC) in epoch milliseconds, bounded as every fleet time is."""
-    from datetime import datetime, timezone
+    """EventBridge's `time` (ISO 8601 with its zone, "Z" as EventBridge writes it) in epoch milliseconds, bounded as
+    every fleet time is. A time without a zone is refused: read in the machine's zone it could be hours off."""
+    from datetime import datetime
 
     if not isinstance(value, str):
         raise NotAFleetEvent("time must be an ISO 8601 string")
@@ -217,7 +217,7 @@ def _iso_time(value: Any) -> int:
     except ValueError as error:
         raise NotAFleetEvent(f"time {show(value)} is not ISO 8601") from error
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        raise NotAFleetEvent(f"time {show(value)} has no time zone")
     return _time(int(when.timestamp() * 1000))
 
 
@@ -235,17 +235,15 @@ def _thing(name: str) -> str:
 
 def _time(value: Any) -> int:
     """Epoch milliseconds from seconds or milliseconds, between 2015 and 2100; anything else (a number of 400
-    digits, infinity, NaN, the year 9999) is refused. Integers are compared as integers: no float conversion that
-    could overflow."""
+    digits, infinity, NaN, the year 9999) is refused. A number from 2015's first millisecond on is milliseconds,
+    below it seconds; the bounds are compared before any conversion, so no number can overflow one."""
     if isinstance(value, bool) or not isinstance(value, int | float) or (
             isinstance(value, float) and not math.isfinite(value)):
         raise NotAFleetEvent(BAD_TIME)
-    if not -_SECONDS_BEFORE * 1000 < value < _SECONDS_BEFORE * 1000:  # beyond any epoch time in milliseconds
-        raise NotAFleetEvent(BAD_TIME)
-    at = int(value * 1000 if value < _SECONDS_BEFORE else value)
+    at = value if value >= EARLIEST_MS else value * 1000
     if not EARLIEST_MS <= at <= LATEST_MS:
         raise NotAFleetEvent(BAD_TIME)
-    return at
+    return int(at)
 
 
 def _deeper_than(message: dict[str, Any], limit: int) -> bool:

@@ -76,8 +76,8 @@ def _requested_throttle(detail: dict[str, Any], action: Requested) -> Throttle |
         raw["abort"] = {"failure_type": abort.get("failureType"), "percent": abort.get("percent"),
                         "min_executed": abort.get("minExecuted")}
     throttle, problems = throttle_settings(raw)
-    if problems or throttle is None:
-        raise UnrecognisedAlert(f"throttle request: {problems[0] if problems else 'no settings'}")
+    if problems:  # a setting left out (None) is always named among them
+        raise UnrecognisedAlert(f"throttle request: {problems[0]}")
     return throttle
 
 

@@ -87,11 +87,6 @@ class Decision:
         """Announced on the bus: carried out (`ANNOUNCED`), or a notice of a job not acted on."""
         return self.action in ANNOUNCED or self.notice is not None
 
-    @property
-    def key(self) -> str:
-        """What the decision is about: the job's id, or the deployment's."""
-        return self.deployment.deployment_id if self.deployment else str(self.job_id)
-
     def to_dict(self) -> dict[str, Any]:
         shown: dict[str, Any] = {
             "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id),  # an id as given, kept short

@@ -21,7 +21,7 @@ DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
 RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "deployments", "thing_group", "comment", "casualties", "dark_after",
                            "action", "throttle"}
 MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
-SIGNALS = ("casualties",)  # the fleet's own signal: devices that fail or go dark after the update
+SIGNAL = "casualties"  # the fleet's own signal: devices that fail or go dark after the update
 BUILTIN_DEFAULTS = {"reason_code": "ROLLOUT_HALTED", "force": False, "max_jobs": 10, "dry_run": False}
 
 
@@ -34,7 +34,7 @@ def read_document(path: str | Path) -> Any:
     """The parsed policy file, not yet validated. JSON files need no YAML parser, which keeps the Lambda small."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode()  # UTF-8, whatever the machine's locale
     except (OSError, UnicodeDecodeError) as error:
         raise PolicyError([f"cannot read policy file {path}: {error}"]) from error
     try:
@@ -49,9 +49,8 @@ def _duplicate(document: Any, path: tuple[str | int, ...], key: str) -> str:
     """A duplicated key, named by its rule where it is in one ("rule 'crash-rate': match: duplicate key ...")."""
     label, inner = where(path), path
     if path[:1] == ("rules",) and len(path) > 1 and isinstance(path[1], int):
-        rules = document.get("rules") if isinstance(document, dict) else None
-        raw = rules[path[1]] if isinstance(rules, list) and path[1] < len(rules) else None
-        name = raw.get("name") if isinstance(raw, dict) else None
+        # a key duplicated in or under rule N: the document is a mapping whose rules are a list, rule N a mapping
+        name = document["rules"][path[1]].get("name")
         label = f"rule {show(name)}" if isinstance(name, str) and name.strip() else f"rule #{path[1] + 1}"
         inner = path[2:]
         if inner:
@@ -136,8 +135,8 @@ def _match(raw: Any, problems: list[str]) -> Match:
         for key in ("alarm_name", "source", "security_profile")
         if key in raw
     }
-    if "signal" in raw and raw["signal"] not in SIGNALS:
-        problems.append(f"match.signal {show(raw['signal'])} must be one of: {', '.join(SIGNALS)}")
+    if "signal" in raw and raw["signal"] != SIGNAL:
+        problems.append(f"match.signal {show(raw['signal'])} must be {SIGNAL}")
     elif "signal" in raw:
         globs["signal"] = raw["signal"]
     severity = None
@@ -224,7 +223,6 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("name must be a non-empty string")
-        name = ""
     settings = {key: raw[key] for key in DEFAULT_KEYS if key in raw}
     problems += _check_settings(settings)
     match = _match(raw.get("match"), problems)
@@ -241,7 +239,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     merged = {**defaults, **settings}
     return (
         Rule(
-            name=name,
+            name=raw["name"],  # checked above: a non-empty string
             match=match,
             jobs=jobs,
             thing_group=thing_group,
