@@ -28,7 +28,7 @@ EVERY_FIXTURE = {path.stem: json.loads(path.read_text()) for path in sorted(EVEN
 FLEET_FIXTURES = {name: event for name, event in EVERY_FIXTURE.items() if name.startswith("iot_")}
 FIXTURES = {name: event for name, event in EVERY_FIXTURE.items()
             if name not in FLEET_FIXTURES and not name.startswith("sqs_")}
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "600"))  # make mutation runs them with fewer
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "400"))  # make mutation runs them with fewer
 POLICY = make_policy(
     """
     rules:
