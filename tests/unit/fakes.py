@@ -128,9 +128,12 @@ class FakeDeployments:
         self.views = {view.deployment_id: view for view in views}
         self.calls: list[tuple] = []
         self.conflict: set[str] = set()  # finished between GetDeployment and the cancel (the API's 409)
+        self.unlistable = False  # ListDeployments fails
 
     def active(self) -> list[DeploymentView]:
         self.calls.append(("list",))
+        if self.unlistable:
+            raise DeploymentsError("ListDeployments", "InternalServerException", "try later")
         return [view for view in self.views.values() if view.active]
 
     def describe(self, deployment_id: str) -> DeploymentView:

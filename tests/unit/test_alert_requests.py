@@ -239,6 +239,7 @@ def test_a_halt_may_name_deployments_beside_or_instead_of_jobs(jobs, reason):
     ({"deployments": 7}, "detail.deployments must be a non-empty string"),
     ({"jobs": "fw 2", "deployments": "gg-*"},
      "detail.jobs 'fw 2' must be a glob of letters, digits, _ - * ? (64 at most)"),
+    ({"jobs": 7, "deployments": "gg-*"}, "detail.jobs must be a non-empty string"),
 ])
 def test_each_deployments_field_of_a_halt_is_checked_with_its_own_message(changes, problem):
     assert refused(with_detail(operator_requests.halt_request(), **changes)) == problem

@@ -8,7 +8,7 @@ from rollout_guard.documents import show
 from rollout_guard.halts import guard
 from rollout_guard.halts.alert_kinds import AlarmAlert, CustomAlert, FleetAlert, HaltRequest, Via
 from rollout_guard.halts.claims import DONE_ELSEWHERE, ClaimLevel
-from rollout_guard.halts.decisions import BLOCKED, CANCELED, SKIPPED, WOULD_CANCEL
+from rollout_guard.halts.decisions import BLOCKED, CANCELED, FAILED, SKIPPED, WOULD_CANCEL
 from rollout_guard.halts.deployments import NOT_UNDONE
 from rollout_guard.halts.jobs import JobView
 from rollout_guard.policy import PolicyError, load
@@ -197,3 +197,19 @@ def test_a_bad_deployments_glob_is_named_by_its_rule(given, problem):
     with pytest.raises(PolicyError) as caught:
         load({"rules": [{"name": "gg", "match": {"alarm_name": "a"}, "deployments": given}]})
     assert caught.value.problems == [problem]
+
+
+def test_deployments_that_cannot_be_listed_fail_the_alert_but_not_its_jobs():
+    deployments = fleet()
+    deployments.unlistable = True
+    jobs = FakeJobs({"fw-2-4": active("fw-2-4")})
+
+    outcome = guard.respond(alarm("both-crash"), POLICY, jobs, deployments=deployments)
+
+    assert [call[1] for call in jobs.cancels()] == ["fw-2-4"]
+    assert outcome.failed  # the alert is retried: the job's claim makes its second cancel a skip
+    (failed,) = [d for d in outcome.decisions if d.deployment is not None]
+    assert failed.detail == ("could not list the deployments (gg-fw-*): ListDeployments failed: "
+                             "InternalServerException: try later; a retry of the alert tries again")
+    alone = guard.respond(alarm("gg-crash-rate"), POLICY, FakeJobs(), deployments=deployments)
+    assert [d.action for d in alone.decisions] == [FAILED]

@@ -44,6 +44,14 @@ def selected(rule: Rule, alert: Alert, deployments: DeploymentsPort) -> list[str
             if allowed(rule, view.name) and (wanted is None or fnmatchcase(view.name, wanted))]
 
 
+def unlisted(rule: Rule, error: JobsError) -> Decision:
+    """The rule's deployments could not be listed: a failed decision (the alert is retried), the jobs halted
+    without waiting on Greengrass."""
+    globs = ", ".join(rule.deployments or ())
+    return _decision(rule, DeploymentRef("", globs), None, FAILED,
+                     f"could not list the deployments ({globs}): {error}; a retry of the alert tries again")
+
+
 def confirm(rule: Rule, deployment_id: str, deployments: DeploymentsPort, dry_run: bool) -> Decision:
     """One candidate from GetDeployment: to cancel, would cancel, or skipped with why."""
     try:

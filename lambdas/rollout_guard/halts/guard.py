@@ -23,7 +23,7 @@ from rollout_guard.halts.decisions import (
     Decision,
 )
 from rollout_guard.halts.deployments import DeploymentsPort
-from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.jobs import JobsError, JobsPort
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.halts.throttle.use_case import Throttling
@@ -115,11 +115,16 @@ def _chosen(alert: Alert, rule: Rule, jobs: JobsPort, deployments: DeploymentsPo
     """The jobs to confirm, those screened out, and the deployments to confirm; or the outcome that nothing can be
     chosen (no job, and no deployment)."""
     chosen = _candidates(alert, rule, jobs)
-    stopping = (deployment_halts.selected(rule, alert, deployments)
-                if deployments is not None and rule.action != THROTTLE else [])
+    stopping: list[str] = []
+    unlisted: list[Decision] = []  # the deployments could not be listed: reported, the jobs halted all the same
+    if deployments is not None and rule.action != THROTTLE:
+        try:
+            stopping = deployment_halts.selected(rule, alert, deployments)
+        except JobsError as error:
+            unlisted = [deployment_halts.unlisted(rule, error)]
     if isinstance(chosen, Outcome):
-        return chosen if not stopping else ([], [], stopping)
-    return chosen[0], chosen[1], stopping
+        return chosen if not stopping and not unlisted else ([], unlisted, stopping)
+    return chosen[0], chosen[1] + unlisted, stopping
 
 
 def _with_deployments(rule: Rule, candidates: list[str], stopping: list[str], work: Cancelling,
