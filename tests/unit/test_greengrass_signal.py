@@ -65,7 +65,8 @@ def test_each_failed_core_device_counts_once_whatever_the_spelling_duplicates_or
     assert halt.reason == ("3 casualties within 600 s, threshold 3 (2 failed, 1 rejected): core-1 failed, "
                            "core-2 rejected, core-3 failed")
     crossed = next(report for report in found.reports if report["crossed"])
-    assert crossed["jobId"] == f"deployment:{BAD}" and crossed["crossingThing"] == "core-3"
+    assert crossed["jobId"] == f"deployment:{BAD}" and crossed["deploymentId"] == BAD
+    assert crossed["crossingThing"] == "core-3"
     assert max(report["casualties"] for report in found.reports) == 3
 
 
@@ -73,6 +74,9 @@ def test_a_deployment_no_rule_names_is_not_counted():
     found, halts = detector()
     settle(found, *(samples.deployment_status(OTHER, f"core-{n}", "FAILED", NOW_MS - n) for n in range(5)))
     assert halts == [] and found.reports == []
+    jobs_found, _ = detector()
+    settle(jobs_found, samples.job_execution("fw-1", "dev-1", "FAILED", NOW_MS))
+    assert "deploymentId" not in jobs_found.reports[0]  # a job's report names no deployment
 
 
 def test_broken_components_count_against_the_devices_latest_deployment_once_per_device():

@@ -117,6 +117,8 @@ class Detector:
         report: dict[str, Any] = {"jobId": job_id, "rule": rule.name, "crossed": judged.crossed,
                                   "casualties": judged.total, "discounted": judged.discounted,
                                   "detail": judged.detail}
+        if (deployment_id := deployment_of(job_id)) is not None:
+            report["deploymentId"] = deployment_id  # its subject stays the report's `jobId`, as the state keys it
         if early:
             report["judgedWithoutWatermark"] = True
         self.reports.append(report)
