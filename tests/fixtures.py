@@ -80,6 +80,11 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "sqs_fleet_batch": samples.KINDS["fleet-batch"],
     "cloudtrail_create_job": samples.job_created,
     "cloudtrail_create_job_failed": lambda: samples.job_created(error_code="LimitExceededException"),
+    # Greengrass v2's status events, as EventBridge puts them on the fleet queue (both spellings of the id)
+    "eventbridge_greengrass_deployment_failed": samples.deployment_status,
+    "eventbridge_greengrass_deployment_failed_older_spelling": lambda: samples.deployment_status(
+        spelling="deployment-id"),
+    "eventbridge_greengrass_component_broken": samples.component_status,
     # an operator's halt, as `rollout-guard halt` sends it and the control bus forwards it
     "eventbridge_halt_request": operator_requests.halt_request,
 }

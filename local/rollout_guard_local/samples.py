@@ -371,6 +371,9 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "presence": presence,
     "fleet-batch": lambda: sqs_batch(job_execution(), presence()),
     "job-created": job_created,
+    "greengrass-deployment": deployment_status,
+    "greengrass-component": component_status,
 }
 # The kinds that are not alerts: the detector's input, and the pre-start gate's.
-FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created"})
+FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created", "greengrass-deployment",
+                         "greengrass-component"})
