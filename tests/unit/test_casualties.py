@@ -214,3 +214,34 @@ def test_under_an_outage_only_confirmed_dark_things_count_and_the_reason_is_said
                                     "the fleet went dark too")
     assert (plain.total, plain.discounted, plain.crossed_by) == (3, 0, hurt(0, "y", "dark"))
     assert plain.detail == "3 casualties, threshold 2 (2 dark, 1 failed): x dark, y dark, z failed"
+
+
+def test_a_tally_counts_dark_things_unless_an_outage_discounts_them_and_still_dark_ones_whatever():
+    tally = Tally({5: {"failed": 2, "rejected": 1, "dark": 3, "still_dark": 1}})
+
+    assert tally.counted(None) == (6, 0)  # the still-dark thing is one of the dark ones
+    assert tally.counted("an outage") == (4, 2)
+    assert Tally({5: {"dark": 1, "still_dark": 1}}).counted("an outage") == (1, 0)
+
+
+def test_each_thing_confirmed_still_dark_counts_once_of_its_own():
+    tally = Tally.of([hurt(1, "a", "dark"), hurt(2, "a", "timed_out"), hurt(1, "b", "dark"), hurt(3, "b", "failed")])
+
+    assert tally.total("still_dark") == 2 and tally.total("dark") == 2
+    assert tally.counted("an outage") == (2, 0)
+
+
+def test_the_crossing_within_its_minute_leaves_out_a_dark_thing_an_outage_discounts():
+    found = [hurt(0, "a"), hurt(1, "b"), hurt(2, "c", "dark"), Casualty(hurt(2, "d").at_ms + 30_000, "d", "failed")]
+    judged = verdict(Casualties(things=3), found, None, "an outage")
+
+    assert judged.crossed and judged.crossed_by == found[3]  # not the dark thing earlier in the same minute
+    assert judged.discounted == 1
+
+
+def test_a_count_and_a_percentage_are_both_said():
+    judged = verdict(Casualties(things=3, percent=10, min_things=5), [hurt(0, "a"), hurt(1, "b")], 40, None)
+
+    assert judged.detail == ("2 casualties, threshold 3; 2 of 40 executed things (5.0%), threshold 10% once 5 have "
+                             "executed (2 failed): a failed, b failed")
+    assert not judged.crossed and judged.crossed_by is None

@@ -138,7 +138,7 @@ def first_within(times: list[int], window_ms: int, n: int) -> int | None:
 
 def nth_counted(found: list[Casualty], n: int, outage_reason: str | None) -> Casualty | None:
     """The Nth counted casualty by event time of `found` (1-based)."""
-    counted, _ = _counted(found, outage_reason)
+    counted = _counted(found, outage_reason)
     return counted[n - 1] if 0 < n <= len(counted) else None
 
 
@@ -152,20 +152,18 @@ def most_within(times: list[int], window_ms: int) -> int:
     return best
 
 
-def _counted(found: list[Casualty], outage_reason: str | None) -> tuple[list[Casualty], int]:
+def _counted(found: list[Casualty], outage_reason: str | None) -> list[Casualty]:
     """Each thing once, at its first casualty that counts: dark records count unless the dark things look like an
-    outage; a `still_dark` record always counts."""
+    outage; a `still_dark` record always counts. (How many were discounted is the tally's to say.)"""
     by_thing: dict[str, list[Casualty]] = {}
     for casualty in sorted(found):
         by_thing.setdefault(casualty.thing, []).append(casualty)
-    counted, discounted = [], 0
+    counted = []
     for records in by_thing.values():
         counts = [c for c in records if c.kind != DARK or outage_reason is None]
         if counts:
             counted.append(counts[0])
-        else:
-            discounted += 1
-    return sorted(counted), discounted
+    return sorted(counted)
 
 
 def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outage_reason: str | None,
@@ -177,7 +175,7 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
     which the window, the casualty that crossed and the things named are judged (the detector reads the minutes of
     each)."""
     tally = tally if tally is not None else Tally.of(found)
-    counted = tuple(_counted(found, outage_reason)[0])
+    counted = tuple(_counted(found, outage_reason))
     total, discounted = tally.counted(outage_reason)
     total = max(total, len(counted))
     parts = []
@@ -202,7 +200,8 @@ def verdict(rule: Casualties, found: list[Casualty], executed: int | None, outag
         crossed = crossed or (base >= rule.min_things and share >= rule.percent)
     tallies = {kind: n for kind in KINDS if (n := _kind_total(tally, kind, outage_reason))}
     detail = _detail(parts, counted, total, tallies, outage_reason)
-    return Verdict(crossed, counted, discounted, detail, total, crossed_by if crossed else None)
+    # a casualty crosses only what was reached: `crossed_by` is None whenever `crossed` is False
+    return Verdict(crossed, counted, discounted, detail, total, crossed_by)
 
 
 def _nth(tally: Tally, found: list[Casualty], n: int, outage_reason: str | None) -> Casualty | None:
