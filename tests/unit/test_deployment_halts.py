@@ -85,7 +85,7 @@ def test_thing_group_names_the_deployments_target():
 
     assert deployments.cancels() == ["d-1"]
     assert by_deployment(outcome) == {"d-1": CANCELED, "d-2": SKIPPED}
-    assert outcome.decisions[1].detail == "deployment does not target thing group fleet-eu"
+    assert outcome.decisions[1].detail == f"deployment does not target thing group fleet-eu; {NOT_UNDONE}"
 
 
 def test_a_deployments_job_that_the_jobs_globs_also_match_is_cancelled_once_through_the_deployment():
@@ -109,6 +109,18 @@ def test_max_jobs_counts_jobs_and_deployments_together_and_nothing_is_cancelled_
     assert {d.action for d in outcome.decisions} == {BLOCKED}
     assert "3 active jobs and deployments exceed max_jobs 2" in outcome.decisions[0].detail
     assert deployments.cancels() == [] and jobs.cancels() == []
+
+
+def test_every_deployment_decision_says_what_a_cancel_does_not_undo_once_and_last():
+    deployments = fleet()
+    deployments.conflict.add("d-2")
+    outcome = guard.respond(alarm("eu-crash-rate"), POLICY, FakeJobs(), deployments=deployments)
+
+    shown = [d.detail for d in outcome.decisions if d.deployment is not None]
+    assert len(shown) == 2 and all(detail.endswith(f"; {NOT_UNDONE}") and detail.count(NOT_UNDONE) == 1
+                                   for detail in shown)
+    assert all(NOT_UNDONE not in d.detail for d in guard.respond(
+        alarm("both-crash"), POLICY, FakeJobs({"fw-1": active("fw-1")}), deployments=FakeDeployments()).decisions)
 
 
 def test_too_many_deployments_alone_block_everything():
@@ -138,7 +150,7 @@ def test_a_deployment_another_invocation_cancelled_is_skipped_under_its_claim():
     outcome = guard.respond(alarm("gg-crash-rate"), POLICY, FakeJobs(), claims=claims, deployments=deployments)
 
     assert deployments.cancels() == []
-    assert outcome.decisions[0].detail == "another invocation already cancelled the deployment"
+    assert outcome.decisions[0].detail == f"another invocation already cancelled the deployment; {NOT_UNDONE}"
 
 
 def test_the_fleet_signal_of_a_deployment_stops_that_deployment_alone_if_its_name_is_allowed():
@@ -160,7 +172,7 @@ def test_the_fleet_signal_of_a_deployment_stops_that_deployment_alone_if_its_nam
     assert outcome.alert.summary()["deploymentIds"] == ["d-1"]
     other = guard.respond(FleetAlert(job_ids=(), deployment_ids=("d-3",)), rule, jobs, deployments=deployments)
     assert by_deployment(other) == {"d-3": SKIPPED}
-    assert other.decisions[0].detail == "not allowed by the deployments of rule gg-fleet"
+    assert other.decisions[0].detail == f"not allowed by the deployments of rule gg-fleet; {NOT_UNDONE}"
 
 
 @pytest.mark.parametrize(("jobs_glob", "deployments_glob", "cancelled_jobs", "cancelled_deployments"), [
@@ -210,6 +222,6 @@ def test_deployments_that_cannot_be_listed_fail_the_alert_but_not_its_jobs():
     assert outcome.failed  # the alert is retried: the job's claim makes its second cancel a skip
     (failed,) = [d for d in outcome.decisions if d.deployment is not None]
     assert failed.detail == ("could not list the deployments (gg-fw-*): ListDeployments failed: "
-                             "InternalServerException: try later; a retry of the alert tries again")
+                             f"InternalServerException: try later; a retry of the alert tries again; {NOT_UNDONE}")
     alone = guard.respond(alarm("gg-crash-rate"), POLICY, FakeJobs(), deployments=deployments)
     assert [d.action for d in alone.decisions] == [FAILED]

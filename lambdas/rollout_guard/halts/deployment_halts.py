@@ -44,6 +44,12 @@ def selected(rule: Rule, alert: Alert, deployments: DeploymentsPort) -> list[str
             if allowed(rule, view.name) and (wanted is None or fnmatchcase(view.name, wanted))]
 
 
+def said(found: list[Decision]) -> list[Decision]:
+    """Every deployment's decision ends saying what a cancel does not undo (`NOT_UNDONE`), whatever was decided."""
+    return [decision if decision.deployment is None else replace(decision, detail=f"{decision.detail}; {NOT_UNDONE}")
+            for decision in found]
+
+
 def unlisted(rule: Rule, error: JobsError) -> Decision:
     """The rule's deployments could not be listed: a failed decision (the alert is retried), the jobs halted
     without waiting on Greengrass."""
@@ -66,7 +72,7 @@ def confirm(rule: Rule, deployment_id: str, deployments: DeploymentsPort, dry_ru
         return _decision(rule, ref, view.iot_job_id, SKIPPED, why_not)
     if dry_run:
         return _decision(rule, ref, view.iot_job_id, WOULD_CANCEL, f"dry run: rule {rule.name} would cancel the "
-                                                                   f"deployment; {NOT_UNDONE}")
+                                                                   "deployment")
     return _decision(rule, ref, view.iot_job_id, TO_CANCEL, f"rule {rule.name} cancels the deployment")
 
 
@@ -99,7 +105,7 @@ def carry_out(decision: Decision, deployments: DeploymentsPort, jobs: JobsPort, 
         return replace(decision, action=FAILED, detail=f"cancel failed: {error}")
     if not claimed.acted:
         return replace(decision, action=SKIPPED, detail=skipped_detail(claimed, ClaimLevel.CANCEL_DEPLOYMENT))
-    detail = f"{decision.detail}; CancelDeployment accepted{_succeeded(decision.job_id, jobs)}; {NOT_UNDONE}"
+    detail = f"{decision.detail}; CancelDeployment accepted{_succeeded(decision.job_id, jobs)}"
     return replace(decision, action=CANCELED, detail=detail)
 
 

@@ -107,7 +107,7 @@ def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
         acted = (_with_deployments(rule, candidates, stopping, work, deployments)
                  if stopping and deployments is not None else work.run(candidates))
     detail = f"rule {rule.name} matched {alert.subject}" + ("" if skipped or acted else "; no job selected")
-    return Outcome(alert, HANDLED, detail, rule, skipped + acted)
+    return Outcome(alert, HANDLED, detail, rule, deployment_halts.said(skipped + acted))
 
 
 def _chosen(alert: Alert, rule: Rule, jobs: JobsPort, deployments: DeploymentsPort | None
