@@ -37,9 +37,11 @@ from . import operator_requests
 from .tables import text_table
 
 ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
-PROGRESS = (("queued", "numberOfQueuedThings"), ("in progress", "numberOfInProgressThings"),
+# A job's progress as `status` shows it: DescribeJob's counts, under camelCase keys as the AWS APIs spell theirs
+# (`status --output json` has no key with a space).
+PROGRESS = (("queued", "numberOfQueuedThings"), ("inProgress", "numberOfInProgressThings"),
             ("succeeded", "numberOfSucceededThings"), ("failed", "numberOfFailedThings"),
-            ("rejected", "numberOfRejectedThings"), ("timed out", "numberOfTimedOutThings"),
+            ("rejected", "numberOfRejectedThings"), ("timedOut", "numberOfTimedOutThings"),
             ("canceled", "numberOfCanceledThings"), ("removed", "numberOfRemovedThings"))
 RECENT_HALTS = 5
 
@@ -303,9 +305,9 @@ def status_text(answers: list[dict[str, Any]]) -> str:
             continue
         for job in answer["active"] or [{"jobId": "-", "status": "no active job", "progress": {}, "rules": []}]:
             progress = job["progress"]
-            done_badly = sum(progress.get(k, 0) for k in ("failed", "rejected", "timed out")) if progress else "-"
+            done_badly = sum(progress.get(k, 0) for k in ("failed", "rejected", "timedOut")) if progress else "-"
             rows.append([answer["region"], answer["environment"], job["jobId"], job["status"],
-                         str(progress.get("queued", "-")), str(progress.get("in progress", "-")),
+                         str(progress.get("queued", "-")), str(progress.get("inProgress", "-")),
                          str(progress.get("succeeded", "-")), str(done_badly), ", ".join(job["rules"]) or "-"])
         for job in answer["active"]:
             if "throttled" in job:

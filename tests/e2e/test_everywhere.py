@@ -122,7 +122,19 @@ def test_status_lists_every_regions_active_jobs_rules_and_recent_halts(project, 
     assert job["rules"] == ["crash-rate", "defender-firmware", "monitoring-critical", "fleet-casualties",
                             "operator-halt"]
     assert job["progress"]["queued"] == 1
+    assert set(job["progress"]) == {"queued", "inProgress", "succeeded", "failed", "rejected", "timedOut",
+                                    "canceled", "removed"}
     assert [halt["jobId"] for halt in region["recentHalts"]] == ["fw-2-4-us"]
+    assert [key for key in keys_of(json.loads(as_json.stdout)) if " " in key] == []  # camelCase, as AWS's
+
+
+def keys_of(value) -> list[str]:
+    """Every key of a JSON document, at any depth."""
+    if isinstance(value, dict):
+        return [*value, *(key for inner in value.values() for key in keys_of(inner))]
+    if isinstance(value, list):
+        return [key for inner in value for key in keys_of(inner)]
+    return []
 
 
 def test_halt_refuses_bad_input_in_one_line_and_asks_no_one(project, moto_server_url):
