@@ -337,8 +337,15 @@ def _note(verdict: JobVerdict, report: dict[str, Any]) -> None:
 
 
 def as_json(verdicts: dict[str, JobVerdict], basis: str) -> dict[str, Any]:
-    return {"jobs": [verdict.__dict__ for verdict in sorted(verdicts.values(), key=lambda v: v.job_id)],
+    """The verdicts under camelCase keys, as the AWS APIs spell theirs (`jobId`, `whyDiscounted`)."""
+    return {"jobs": [{_camel(key): value for key, value in verdict.__dict__.items()}
+                     for verdict in sorted(verdicts.values(), key=lambda v: v.job_id)],
             "jobsFrom": basis}
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def as_text(verdicts: dict[str, JobVerdict], basis: str) -> str:

@@ -178,6 +178,6 @@ def test_replay_reads_greengrass_events_and_names_deployments_from_a_file(tmp_pa
 
     assert named.returncode == 0, named.stderr
     (verdict,) = json.loads(named.stdout)["jobs"]
-    assert verdict["job_id"] == f"deployment:{bad}" and verdict["halted"] and verdict["casualty"] == "core-3"
+    assert verdict["jobId"] == f"deployment:{bad}" and verdict["halted"] and verdict["casualty"] == "core-3"
     assert json.loads(unnamed.stdout)["jobs"] == []  # named by their ids, no rule's globs match them
     assert refused.returncode == 2 and refused.stderr.strip().endswith("must map each deployment id to its name")

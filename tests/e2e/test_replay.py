@@ -64,8 +64,10 @@ def test_replay_with_the_jobs_targets_in_json(tmp_path):
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     (job,) = answer["jobs"]
-    assert job["job_id"] == JOB and job["halted"] and job["casualty"] == truth.casualties[BRICKING.threshold - 1][1]
+    assert job["jobId"] == JOB and job["halted"] and job["casualty"] == truth.casualties[BRICKING.threshold - 1][1]
     assert job["casualties"] >= BRICKING.threshold and job["rule"] == "fleet"
+    assert set(job) == {"jobId", "halted", "at", "casualty", "casualties", "discounted", "whyDiscounted", "rule",
+                        "detail"}  # camelCase, as the AWS APIs spell theirs
     assert answer["jobsFrom"] == f"each job's targets from {jobs}; a target executes its job from the job's first " \
                                  "event until it reports"
 
