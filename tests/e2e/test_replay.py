@@ -161,3 +161,15 @@ def test_a_discount_note_is_the_latest_evaluations_never_an_earlier_ones():
 
     assert (verdict.discounted, verdict.why_discounted) == (0, None)
     assert "not counted" not in as_text({"fw-1": verdict}, "basis")
+
+
+def test_a_replay_that_ran_writes_nothing_to_stderr_when_it_is_no_terminal(tmp_path):
+    """As its own process, stderr a pipe: the detector's logs and metrics stay out of it and of stdout's JSON."""
+    from tests.cli import run_process
+
+    events, policy = archive(tmp_path, BRICKING)
+
+    done = run_process("replay", str(events), "--policy", str(policy), "--output", "json")
+
+    assert done.returncode == 0 and done.stderr == ""
+    assert json.loads(done.stdout)["jobs"][0]["halted"]
