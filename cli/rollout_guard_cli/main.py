@@ -138,6 +138,7 @@ def parser() -> argparse.ArgumentParser:
     replaying.add_argument("--policy", required=True, help="the policy whose fleet-signal rules to try")
     replaying.add_argument("--jobs", help="JSON or YAML mapping each job id to its target things (else: from the "
                                           "events, an approximation)")
+    replaying.add_argument("--compare", help="a second policy: both policies' verdicts, side by side")
     replaying.add_argument("--deployments", help="JSON or YAML mapping each Greengrass deployment id to its name "
                                                  "(else a deployment is named by its id)")
     replaying.add_argument("--output", choices=["text", "json"], default="text")

@@ -360,29 +360,57 @@ def as_text(verdicts: dict[str, JobVerdict], basis: str) -> str:
     return "\n".join(lines)
 
 
-def command(args: argparse.Namespace) -> int:
-    """The fleet signal offline on a stream of the fleet's events: would each job have halted, when, on what."""
+def _policy(path: str) -> Any:
+    """A policy to replay, or ReplayError with the one line that names it."""
     from rollout_guard.policy import PolicyError, load_file
+
+    try:
+        policy = load_file(path)
+    except PolicyError as error:
+        raise ReplayError(f"invalid policy {path}: {error.problems[0]}") from error
+    if not policy.fleet_rules():
+        raise ReplayError(f"policy {path} has no fleet-signal rule (match.signal: casualties) to replay")
+    return policy
+
+
+def compared(first: dict[str, JobVerdict], second: dict[str, JobVerdict], paths: tuple[str, str]) -> list[str]:
+    """One line per job: when each policy would have halted it, or that it would not."""
+    def said(verdict: JobVerdict | None) -> str:
+        if verdict is None or not verdict.halted:
+            return "would not halt"
+        return f"halts at {verdict.at} on {verdict.casualty}"
+
+    return [f"{job}: {paths[0]} {said(first.get(job))}; {paths[1]} {said(second.get(job))}"
+            for job in sorted(set(first) | set(second))]
+
+
+def command(args: argparse.Namespace) -> int:
+    """The fleet signal offline on a stream of the fleet's events: would each job have halted, when, on what; with
+    `--compare`, the same under a second policy beside it."""
     from rollout_guard.telemetry import logger
 
     try:
-        policy = load_file(args.policy)
-        if not policy.fleet_rules():
-            return fail(f"policy {args.policy} has no fleet-signal rule (match.signal: casualties) to replay")
+        policy = _policy(args.policy)
+        other = _policy(args.compare) if args.compare else None
         events = read_events(Path(args.events))
         targets = read_jobs(Path(args.jobs)) if args.jobs else None
         names = read_deployments(Path(args.deployments)) if args.deployments else None
-    except PolicyError as error:
-        return fail(f"invalid policy {args.policy}: {error.problems[0]}")
     except ReplayError as error:
         return fail(str(error))
     logger.setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with contextlib.redirect_stdout(io.StringIO()):  # the detector's metrics: not the replay's output
         verdicts = replay(events, policy, targets, names)
+        others = replay(events, other, targets, names) if other is not None else None
     basis = FROM_FILE.format(path=args.jobs) if args.jobs else FROM_EVENTS
     if args.output == "json":
-        print(json.dumps(as_json(verdicts, basis), indent=2))
-    else:
-        print(as_text(verdicts, basis))
+        answer = as_json(verdicts, basis)
+        if others is not None:
+            answer["compare"] = {"policy": args.compare, "jobs": as_json(others, basis)["jobs"]}
+        print(json.dumps(answer, indent=2))
+        return 0
+    print(as_text(verdicts, basis))
+    if others is not None:
+        print(f"\nUnder {args.compare}:\n\n{as_text(others, basis)}\n")
+        print("\n".join(compared(verdicts, others, (args.policy, args.compare))))
     return 0

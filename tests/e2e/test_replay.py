@@ -173,3 +173,38 @@ def test_a_replay_that_ran_writes_nothing_to_stderr_when_it_is_no_terminal(tmp_p
 
     assert done.returncode == 0 and done.stderr == ""
     assert json.loads(done.stdout)["jobs"][0]["halted"]
+
+
+def test_compare_puts_a_second_policys_verdict_beside_the_first(tmp_path):
+    from dataclasses import replace
+
+    events, policy = archive(tmp_path, BRICKING)
+    truth = generate(BRICKING)
+    looser = tmp_path / "looser.yaml"
+    looser.write_text(replace(BRICKING, threshold=BRICKING.threshold + 2).policy())
+    never = tmp_path / "never.yaml"
+    never.write_text(replace(BRICKING, threshold=len(truth.casualties) + 1).policy())
+
+    text = run(str(events), "--policy", str(policy), "--compare", str(looser))
+    as_json = run(str(events), "--policy", str(policy), "--compare", str(never), "--output", "json")
+
+    assert text.returncode == 0 and text.stderr == ""
+    fourth, sixth = truth.casualties[BRICKING.threshold - 1][1], truth.casualties[BRICKING.threshold + 1][1]
+    (line,) = [line for line in text.stdout.splitlines() if line.startswith(f"{JOB}: {policy}")]
+    assert f"{policy} halts at " in line and f" on {fourth}; {looser} halts at " in line and line.endswith(sixth)
+    assert f"Under {looser}:" in text.stdout
+    answer = json.loads(as_json.stdout)
+    assert answer["jobs"][0]["halted"] and answer["compare"]["policy"] == str(never)
+    assert [verdict["halted"] for verdict in answer["compare"]["jobs"]] == [False]
+
+
+def test_compare_with_a_bad_second_policy_says_so_in_one_line_and_replays_nothing(tmp_path):
+    events, policy = archive(tmp_path, BRICKING)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: f\n    match: {signal: casualties}\n    casualties: {things: 0}\n")
+
+    done = run(str(events), "--policy", str(policy), "--compare", str(bad))
+
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"rollout-guard: invalid policy {bad}: rule 'f': ")
