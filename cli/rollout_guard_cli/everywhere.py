@@ -34,6 +34,7 @@ from rollout_guard_cdk.environments import GUARD_STACK, Deployment, Environment
 from rollout_guard_cdk.project import DEFAULT_POLICY_FILE, project_context
 
 from . import operator_requests
+from .progress import shown
 from .tables import text_table
 
 ANSWERED, FAILED, NO_ANSWER = "answered", "failed", "no answer"
@@ -173,7 +174,10 @@ def ask_everyone(found: list[Target], ask: Callable[[Target], dict[str, Any]],
         return ask(target)
 
     futures = {pool.submit(asked, target): target for target in found}
-    wait(futures, timeout=deadline_s)
+    with shown(f"asking {len(found)} region(s)", len(found)) as advance:
+        for future in futures:
+            future.add_done_callback(lambda _: advance(1))
+        wait(futures, timeout=deadline_s)
     pool.shutdown(wait=False, cancel_futures=True)
     answers = []
     for future, target in futures.items():

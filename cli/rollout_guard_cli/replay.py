@@ -23,6 +23,7 @@ import json
 import logging
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from rollout_guard.halts.deployments import DeploymentView
 from rollout_guard.halts.jobs import JobsError, JobView
 
 from .exits import fail
+from .progress import shown
 
 BATCH = 10
 MAX_LINE = 256 * 1024  # characters: SQS's largest message, far above any fleet event
@@ -276,7 +278,8 @@ class JobVerdict:
 
 
 def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None,
-           deployment_names: dict[str, str] | None = None) -> dict[str, JobVerdict]:
+           deployment_names: dict[str, str] | None = None,
+           advance: Callable[[int], None] = lambda n: None) -> dict[str, JobVerdict]:
     """The detector on the events in event-time order; each job's (and deployment's) verdict."""
     from rollout_guard.adapters.memory_fleet import InMemoryFleetState
     from rollout_guard.fleet.casualties import FAILURES
@@ -305,6 +308,7 @@ def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[
                 if not (body.get("jobId") in jobs.halted and body.get("status") in FAILURES)]
         if kept:
             _settle(detector, [(f"e{start + n}", json.dumps(body)) for n, body in kept])
+        advance(len(batch))
     _checks_until(detector, timers, clock, float("inf"))
     for report in detector.reports:
         _note(verdicts.setdefault(report["jobId"], JobVerdict(report["jobId"])), report)
@@ -399,9 +403,11 @@ def command(args: argparse.Namespace) -> int:
         return fail(str(error))
     logger.setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with contextlib.redirect_stdout(io.StringIO()):  # the detector's metrics: not the replay's output
-        verdicts = replay(events, policy, targets, names)
-        others = replay(events, other, targets, names) if other is not None else None
+    runs = 2 if other is not None else 1
+    with contextlib.redirect_stdout(io.StringIO()), shown(f"replaying {len(events)} events", runs * len(events)) \
+            as advance:  # the detector's metrics: not the replay's output
+        verdicts = replay(events, policy, targets, names, advance)
+        others = replay(events, other, targets, names, advance) if other is not None else None
     basis = FROM_FILE.format(path=args.jobs) if args.jobs else FROM_EVENTS
     if args.output == "json":
         answer = as_json(verdicts, basis)
