@@ -11,6 +11,8 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show
@@ -142,43 +144,81 @@ def yaml_input_skeleton(service: str = "iot", operation: str = "CancelJob") -> s
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class DropIn:
+    """One AWS CLI command the CLI stands in for: its skeletons, how its request is read and checked, and the call.
+    `send` returns the answer to print (None: the AWS CLI prints nothing); `note` goes to stderr after a dry run or
+    a call, so stdout stays the AWS CLI's."""
+
+    prog: str
+    service: str
+    operation: str
+    input_skeleton: dict[str, Any]
+    output_skeleton: dict[str, Any]
+    build_request: Callable[[argparse.Namespace], dict[str, Any]]
+    send: Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any] | None]
+    note: str | None = None
+
+
+def run_drop_in(command: DropIn, args: argparse.Namespace) -> int:
+    """The AWS CLI's behaviour around the call: skeletons, checked input (252), dry run, and the exits of a call
+    the service refused (254) or that never got an answer (255), each one line on stderr."""
     if args.generate_cli_skeleton == "yaml-input":
-        print(yaml_input_skeleton())
+        print(yaml_input_skeleton(command.service, command.operation))
         return 0
     if args.generate_cli_skeleton == "input":
-        emit(INPUT_SKELETON, "json")
+        emit(command.input_skeleton, "json")
         return 0
     try:
-        request = build_request(args)
+        request = command.build_request(args)
     except CancelInputError as error:
-        print(f"rollout-guard cancel: error: {error}", file=sys.stderr)
+        print(f"{command.prog}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.generate_cli_skeleton == "output":
-        emit(OUTPUT_SKELETON, args.output)
+        emit(command.output_skeleton, args.output)
         return 0
     if args.dry_run:
         emit({"dryRun": True, "request": request}, args.output)
-        return 0
+    else:
+        code = _sent(command, args, request)
+        if code:
+            return code
+    if command.note:
+        print(f"{command.prog}: note: {command.note}", file=sys.stderr)
+    return 0
 
-    from rollout_guard.adapters.clients import make_client
-    from rollout_guard.adapters.iot import IotJobs
+
+def _sent(command: DropIn, args: argparse.Namespace, request: dict[str, Any]) -> int:
     from rollout_guard.halts.jobs import JobsError
 
     try:
-        client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
-        answer = IotJobs(client).cancel(
-            request["jobId"], request.get("reasonCode"), request.get("comment"), request.get("force", False)
-        )
+        answer = command.send(args, request)
     except JobsError as error:
         if not error.answered:  # no connection, a timeout: the AWS CLI's 255 and its one line
             print(error.message.splitlines()[0], file=sys.stderr)
             return OTHER_ERROR
-        print(f"An error occurred ({error.code}) when calling the CancelJob operation: {error.message}",
+        print(f"An error occurred ({error.code}) when calling the {command.operation} operation: {error.message}",
               file=sys.stderr)
         return SERVICE_ERROR
     except Exception as error:  # no credentials, no region, bad profile: one line, like the AWS CLI
-        print(f"rollout-guard cancel: {error}".splitlines()[0], file=sys.stderr)
+        print(f"{command.prog}: {error}".splitlines()[0], file=sys.stderr)
         return OTHER_ERROR
-    emit(answer, args.output)
+    if answer is not None:
+        emit(answer, args.output)
     return 0
+
+
+def _send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any]:
+    from rollout_guard.adapters.clients import make_client
+    from rollout_guard.adapters.iot import IotJobs
+
+    client = make_client(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+    return IotJobs(client).cancel(request["jobId"], request.get("reasonCode"), request.get("comment"),
+                                  request.get("force", False))
+
+
+CANCEL = DropIn("rollout-guard cancel", "iot", "CancelJob", INPUT_SKELETON, OUTPUT_SKELETON, build_request, _send)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_drop_in(CANCEL, args)

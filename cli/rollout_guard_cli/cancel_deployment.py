@@ -9,23 +9,13 @@ it (devices that already received the deployment keep it), so the JSON on stdout
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from rollout_guard.documents import show
 from rollout_guard.halts.deployments import NOT_UNDONE
 from rollout_guard.iot_limits import DEPLOYMENT_ID
 
-from .cancel import (
-    OTHER_ERROR,
-    SERVICE_ERROR,
-    USAGE_ERROR,
-    CancelInputError,
-    add_common_arguments,
-    emit,
-    read_input,
-    yaml_input_skeleton,
-)
+from .cancel import CancelInputError, DropIn, add_common_arguments, read_input, run_drop_in
 
 INPUT_KEYS = ("deploymentId",)
 INPUT_SKELETON = {"deploymentId": ""}
@@ -55,47 +45,18 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.generate_cli_skeleton == "yaml-input":
-        print(yaml_input_skeleton("greengrassv2", "CancelDeployment"))
-        return 0
-    if args.generate_cli_skeleton == "input":
-        emit(INPUT_SKELETON, "json")
-        return 0
-    try:
-        request = build_request(args)
-    except CancelInputError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-    if args.generate_cli_skeleton == "output":
-        emit(OUTPUT_SKELETON, args.output)
-        return 0
-    if args.dry_run:
-        emit({"dryRun": True, "request": request}, args.output)
-        print(f"{PROG}: note: {NOT_UNDONE}", file=sys.stderr)
-        return 0
-    return _send(args, request["deploymentId"])
-
-
-def _send(args: argparse.Namespace, deployment_id: str) -> int:
+def _send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
     from rollout_guard.adapters.clients import make_client
     from rollout_guard.adapters.greengrass import GreengrassDeployments
-    from rollout_guard.halts.deployments import DeploymentsError
 
-    try:
-        client = make_client("greengrassv2", region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
-        message = GreengrassDeployments(client).cancel(deployment_id)
-    except DeploymentsError as error:
-        if not error.answered:  # no connection, a timeout: the AWS CLI's 255 and its one line
-            print(error.message.splitlines()[0], file=sys.stderr)
-            return OTHER_ERROR
-        print(f"An error occurred ({error.code}) when calling the CancelDeployment operation: {error.message}",
-              file=sys.stderr)
-        return SERVICE_ERROR
-    except Exception as error:  # no credentials, no region, bad profile: one line, like the AWS CLI
-        print(f"{PROG}: {error}".splitlines()[0], file=sys.stderr)
-        return OTHER_ERROR
-    if message:  # the AWS CLI prints nothing for an empty answer
-        emit({"message": message}, args.output)
-    print(f"{PROG}: note: {NOT_UNDONE}", file=sys.stderr)
-    return 0
+    client = make_client("greengrassv2", region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+    message = GreengrassDeployments(client).cancel(request["deploymentId"])
+    return {"message": message} if message else None  # the AWS CLI prints nothing for an empty answer
+
+
+CANCEL_DEPLOYMENT = DropIn(PROG, "greengrassv2", "CancelDeployment", INPUT_SKELETON, OUTPUT_SKELETON, build_request,
+                           _send, note=NOT_UNDONE)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_drop_in(CANCEL_DEPLOYMENT, args)

@@ -104,16 +104,21 @@ def _event(line: str, file: Path, number: int) -> tuple[int, dict[str, Any]]:
     return event.at_ms, body
 
 
-def read_jobs(path: Path) -> dict[str, set[str]]:
+def _mapping(path: Path, what: str) -> Any:
+    """A JSON or YAML file the replay reads beside the events, or ReplayError with the one line naming it."""
     from rollout_guard.documents import DocumentError, load_json, load_yaml
 
     try:
         text = path.read_text(encoding="utf-8")
-        document = load_json(text) if path.suffix == ".json" else load_yaml(text)
+        return load_json(text) if path.suffix == ".json" else load_yaml(text)
     except (OSError, UnicodeDecodeError) as error:
-        raise ReplayError(f"cannot read jobs file {path}: {error}") from error
+        raise ReplayError(f"cannot read {what} file {path}: {error}") from error
     except DocumentError as error:
-        raise ReplayError(f"jobs file {path}: {error.problems[0]}") from error
+        raise ReplayError(f"{what} file {path}: {error.problems[0]}") from error
+
+
+def read_jobs(path: Path) -> dict[str, set[str]]:
+    document = _mapping(path, "jobs")
     if not isinstance(document, dict) or not all(
             isinstance(job, str) and isinstance(things, list) and all(isinstance(t, str) for t in things)
             for job, things in document.items()):
@@ -124,15 +129,7 @@ def read_jobs(path: Path) -> dict[str, set[str]]:
 def read_deployments(path: Path) -> dict[str, str]:
     """`--deployments`: each Greengrass deployment id's name, as `aws greengrassv2 list-deployments` shows them (a
     JSON or YAML mapping of id to name)."""
-    from rollout_guard.documents import DocumentError, load_json, load_yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-        document = load_json(text) if path.suffix == ".json" else load_yaml(text)
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReplayError(f"cannot read deployments file {path}: {error}") from error
-    except DocumentError as error:
-        raise ReplayError(f"deployments file {path}: {error.problems[0]}") from error
+    document = _mapping(path, "deployments")
     if not isinstance(document, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in document.items()):
         raise ReplayError(f"deployments file {path} must map each deployment id to its name")

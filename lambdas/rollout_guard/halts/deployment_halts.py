@@ -17,9 +17,16 @@ from typing import Any
 from rollout_guard.halts.alert_kinds import Alert, FleetAlert, request_of
 from rollout_guard.halts.claims import ClaimLevel, Claims, skipped_detail
 from rollout_guard.halts.decisions import CANCELED, FAILED, SKIPPED, TO_CANCEL, WOULD_CANCEL, Decision, DeploymentRef
-from rollout_guard.halts.deployments import NOT_UNDONE, DeploymentsError, DeploymentsPort, DeploymentView
+from rollout_guard.halts.deployments import (
+    NOT_UNDONE,
+    DeploymentsError,
+    DeploymentsPort,
+    DeploymentStatus,
+    DeploymentView,
+)
 from rollout_guard.halts.jobs import JobsError, JobsPort
 from rollout_guard.policy import Rule
+from rollout_guard.telemetry import log
 
 NO_SUCH_DEPLOYMENT = "no such deployment"
 CONFLICT = "ConflictException"
@@ -81,7 +88,7 @@ def _why_not(rule: Rule, view: DeploymentView) -> str | None:
         return f"not allowed by the deployments of rule {rule.name}"
     if not view.latest:
         return "a newer revision replaced this deployment on its target; nothing to cancel"
-    if view.status != "ACTIVE":
+    if view.status != DeploymentStatus.ACTIVE:
         return f"deployment is {view.status}; nothing to cancel"
     if rule.thing_group and not view.targets_group(rule.thing_group):
         return f"deployment does not target thing group {rule.thing_group}"
@@ -115,8 +122,9 @@ def _succeeded(job_id: Any, jobs: JobsPort) -> str:
         return ""
     try:
         return f"; {jobs.describe(job_id).succeeded} device(s) had already succeeded"
-    except JobsError:
-        return ""  # the count is a courtesy: the cancel stands
+    except JobsError as error:  # the count is a courtesy: the cancel stands, and the missing count is logged
+        log("warning", "Devices succeeded not read after a deployment's cancel", job_id=job_id, error=str(error))
+        return ""
 
 
 def _decision(rule: Rule, ref: DeploymentRef, job_id: str | None, action: Any, detail: str) -> Decision:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,34 +151,32 @@ def _match(raw: Any, problems: list[str]) -> Match:
     return Match(severity=severity, **globs)
 
 
-def _jobs(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
+def _globs(raw: Any, key: str, problems: list[str], refused: Callable[[str], str | None]) -> tuple[str, ...] | None:
+    """A rule's list of globs under `key` (`jobs`, `deployments`): each non-empty, and each past `refused`, which
+    names what is wrong with a glob or returns None."""
     if raw is None:
         return None
     if not isinstance(raw, list) or not raw:
-        problems.append("jobs must be a non-empty list of globs")
+        problems.append(f"{key} must be a non-empty list of globs")
         return None
     for glob in raw:
         if not isinstance(glob, str) or not glob.strip():
-            problems.append("jobs: empty glob")
-        elif not JOB_GLOB.fullmatch(glob):
-            problems.append(f"jobs: glob {show(glob)} may hold only letters, digits, '_', '-', '*' and '?' (64 at most)")
+            problems.append(f"{key}: empty glob")
+        elif (problem := refused(glob)) is not None:
+            problems.append(f"{key}: glob {show(glob)} {problem}")
     return tuple(raw)
 
 
-def _deployments(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
-    """Globs over deployment names, which the API takes as 1 to 256 characters of any kind; no control character,
-    so that a glob prints on one line wherever it is named."""
-    if raw is None:
-        return None
-    if not isinstance(raw, list) or not raw:
-        problems.append("deployments must be a non-empty list of globs")
-        return None
-    for glob in raw:
-        if not isinstance(glob, str) or not glob.strip():
-            problems.append("deployments: empty glob")
-        elif len(glob) > DEPLOYMENT_NAME_MAX or not glob.isprintable():
-            problems.append(f"deployments: glob {show(glob)} must be 1 to {DEPLOYMENT_NAME_MAX} printable characters")
-    return tuple(raw)
+def _job_glob(glob: str) -> str | None:
+    """Globs over job ids use only characters that job ids and IAM resource patterns share."""
+    return None if JOB_GLOB.fullmatch(glob) else "may hold only letters, digits, '_', '-', '*' and '?' (64 at most)"
+
+
+def _deployment_glob(glob: str) -> str | None:
+    """Deployment names are 1 to 256 characters of any kind (the API); no control character, so that a glob prints
+    on one line wherever it is named."""
+    fits = len(glob) <= DEPLOYMENT_NAME_MAX and glob.isprintable()
+    return None if fits else f"must be 1 to {DEPLOYMENT_NAME_MAX} printable characters"
 
 
 def _comment(raw: Any, problems: list[str]) -> str | None:
@@ -226,8 +225,8 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     settings = {key: raw[key] for key in DEFAULT_KEYS if key in raw}
     problems += _check_settings(settings)
     match = _match(raw.get("match"), problems)
-    jobs = _jobs(raw.get("jobs"), problems)
-    deployments = _deployments(raw.get("deployments"), problems)
+    jobs = _globs(raw.get("jobs"), "jobs", problems, _job_glob)
+    deployments = _globs(raw.get("deployments"), "deployments", problems, _deployment_glob)
     thing_group = raw.get("thing_group")
     if thing_group is not None and (not isinstance(thing_group, str) or not THING_GROUP.fullmatch(thing_group)):
         problems.append(f"thing_group {show(thing_group)} is not a thing group name")
