@@ -19,8 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rollout_guard.halts import alerts, guard
-from rollout_guard.halts.alert_kinds import Alert, EscalationDue, JobCreated, UnrecognisedAlert
+from rollout_guard.halts import alerts, decisions, guard
+from rollout_guard.halts.alert_kinds import (
+    OPERATOR_SOURCE,
+    Alert,
+    CustomAlert,
+    EscalationDue,
+    JobCreated,
+    RevertRequested,
+    UnrecognisedAlert,
+    Via,
+)
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.decisions import (
     BLOCKED,
@@ -28,13 +37,20 @@ from rollout_guard.halts.decisions import (
     ESCALATED,
     FAILED,
     NO_SUCH_JOB,
+    REGRESSED,
     RESTORED,
+    REVERT_FAILED,
+    REVERT_READY,
+    REVERTED,
     SKIPPED,
     THROTTLED,
     WOULD_CANCEL,
+    WOULD_REVERT,
+    Decision,
 )
 from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.reverts import APPROVED, AfterRollouts
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.observability import RESTORE_SKIPPED_DETAIL_TYPE, Metric
 from rollout_guard.policy import Policy, Rule
@@ -59,6 +75,10 @@ ACTION_METRICS = {
     ESCALATED: Metric.JOBS_ESCALATED,
     THROTTLED: Metric.JOBS_THROTTLED,
     RESTORED: Metric.JOBS_RESTORED,
+    REGRESSED: Metric.JOBS_REGRESSED,
+    REVERT_READY: Metric.REVERTS_READY,
+    REVERTED: Metric.REVERTS_CREATED,
+    REVERT_FAILED: Metric.REVERTS_FAILED,
 }
 
 
@@ -85,6 +105,7 @@ class AlertPath:
     alarms: AlarmsPort | None = None  # the pre-start gate's and the watchdog's look at the alarms
     throttles: ThrottleRecords = field(default_factory=InMemoryThrottles)  # what throttled jobs were (state table)
     escalations: EscalationTimers | None = None  # a throttle's timers (EventBridge Scheduler)
+    after: AfterRollouts | None = None  # regressions announced once, reverts prepared and kept (state table)
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         """One alert's result; raises as the module docstring says."""
@@ -101,6 +122,8 @@ class AlertPath:
                 return self._gate(alert, context)
             if isinstance(alert, EscalationDue):
                 return self._watch(alert, context)
+            if isinstance(alert, RevertRequested):
+                return self._revert(alert)
             return self.act(alert, self.policy, context).to_dict()
 
     def act(self, alert: Alert, policy: Policy, context: Any) -> guard.Outcome:
@@ -108,7 +131,7 @@ class AlertPath:
         outcome = guard.respond(alert, policy, self.jobs, dry_run=self.dry_run,
                                 out_of_time=deadline(context), kill_switch=self._kill_switch_engaged,
                                 claims=self.claims, throttles=self.throttles, escalations=self.escalations,
-                                deployments=self.deployments)
+                                deployments=self.deployments, after=self.after)
         self._report(outcome)
         if outcome.announcing:
             self._after_halt(outcome)
@@ -154,6 +177,31 @@ class AlertPath:
         if checked.unset is not None:
             raise checked.unset
         return result
+
+    def _revert(self, request: RevertRequested) -> dict[str, Any]:
+        """An operator's look at a job's prepared revert (its plan), or its approval (the revert job created, once),
+        under the operator rule's guardrails: its jobs globs, its dry run and the kill switch."""
+        job_id = request.job_ids[0]
+        rule = decisions.select_rule(self.policy, CustomAlert(via=Via.EVENTBRIDGE, source=OPERATOR_SOURCE))
+        if rule is None or not decisions.allowed_by_rule(rule, job_id):
+            return _ignored(request, f"no operator rule allows job {job_id}")
+        plan = self.after.kept.plan(job_id) if self.after is not None else None
+        if self.after is None or plan is None:
+            return {**_ignored(request, f"no revert prepared for job {job_id}", rule.name), "revert": None}
+        if not request.approve:
+            return {**_ignored(request, f"revert {plan.revert_job_id} of job {job_id}: {plan.things} thing(s) with "
+                                        f"{plan.what}", rule.name), "revert": plan.to_dict()}
+        if self.dry_run or rule.dry_run or self._kill_switch_engaged():
+            decision = Decision(job_id, WOULD_REVERT, APPROVED, False, f"dry run: would create {plan.revert_job_id}",
+                                revert_job_id=plan.revert_job_id)
+        else:
+            decision = self.after.create(plan)
+        outcome = guard.Outcome(request, guard.HANDLED, f"rule {rule.name} matched {request.subject}", rule,
+                                [decision])
+        self._report(outcome)
+        if outcome.announcing:
+            self._after_halt(outcome)
+        return {**outcome.to_dict(), "revert": (self.after.kept.plan(job_id) or plan).to_dict()}
 
     def _still_throttled(self, due: EscalationDue, verdict: Recheck, rule: Rule | None) -> dict[str, Any]:
         """Looked at again later; a throttle past `max_throttled` is announced once ("Rollout Throttle Stale")."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rollout_guard.adapters.clients import make_client, pace
 from rollout_guard.adapters.cloudwatch_alarms import CloudWatchAlarms  # small; its client comes at the first job
@@ -22,6 +22,7 @@ from rollout_guard.fleet_path import FleetNeedsState, FleetPath
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.reverts import AfterRollout, AfterRollouts, InMemoryAfterRollout, RevertJobs
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.policy import Policy, load_file
@@ -57,9 +58,10 @@ def build_alert_path(settings: Settings, overrides: Overrides = Overrides()) -> 
     attempts = settings.max_attempts
     queue, bus = settings.dead_letter_queue_url, settings.event_bus
     policy = load_file(settings.policy_file)
+    jobs = overrides.jobs if overrides.jobs is not None else iot_jobs(settings)
     return AlertPath(
         policy=policy,
-        jobs=overrides.jobs if overrides.jobs is not None else iot_jobs(settings),
+        jobs=jobs,
         deployments=overrides.deployments if overrides.deployments is not None else _deployments(settings, policy),
         dry_run=settings.dry_run,
         kill_switch=_kill_switch(settings),
@@ -70,6 +72,8 @@ def build_alert_path(settings: Settings, overrides: Overrides = Overrides()) -> 
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
         throttles=_throttles(settings),
         escalations=_escalations(settings),
+        after=AfterRollouts(cast(RevertJobs, jobs) if hasattr(jobs, "create_job") else None,
+                            _after_rollout(settings)),
     )
 
 
@@ -136,6 +140,15 @@ def _throttles(settings: Settings) -> ThrottleRecords:
 
     attempts = settings.max_attempts
     return DynamoThrottles(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
+
+
+def _after_rollout(settings: Settings) -> AfterRollout:
+    if not settings.state_table:
+        return InMemoryAfterRollout()  # one invocation's memory: a regression is announced again by the next
+    from rollout_guard.adapters.dynamo_after import DynamoAfterRollout
+
+    attempts = settings.max_attempts
+    return DynamoAfterRollout(settings.state_table, lambda: make_client("dynamodb", max_attempts=attempts))
 
 
 def _escalations(settings: Settings) -> EscalationTimers | None:

@@ -16,3 +16,9 @@ FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")  # abortConfig.criter
 # the EventBridge events and the API's paths, is a UUID.
 DEPLOYMENT_NAME_MAX = 256
 DEPLOYMENT_ID = re.compile(r"[a-zA-Z0-9-]{1,64}")
+# CreateJob (botocore's model): a job document is at most 32,768 characters; a job template's ARN. A job targets
+# at most 100 things and groups (the AssociateTargetsWithJob reference: "the total number of targets associated
+# with a job must not exceed 100"); a revert of more things targets a static thing group of them.
+DOCUMENT_MAX = 32768
+TEMPLATE_ARN = re.compile(r"arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:jobtemplate/[a-zA-Z0-9_-]{1,64}")
+TARGETS_MAX = 100

@@ -45,6 +45,10 @@ class Metric(StrEnum):
     RESTORES_SKIPPED = "RestoresSkipped"  # a throttled job changed by someone else: left as it is
     THROTTLES_STALE = "ThrottlesStale"  # a throttle held past its rule's max_throttled: left for an operator
     THROTTLE_TIMERS_FAILED = "ThrottleTimersFailed"  # a throttle's next timer could not be set
+    JOBS_REGRESSED = "JobsRegressed"  # a completed job whose things fell within its rule's watch_after
+    REVERTS_READY = "RevertsReady"  # a revert prepared, waiting for an operator's approval
+    REVERTS_CREATED = "RevertsCreated"
+    REVERTS_FAILED = "RevertsFailed"  # a revert that could not be prepared or created
 
 
 # The "Rollout Halted" event the guard puts on its bus for every cancelled job (rules follow it to chat, e-mail and
@@ -52,6 +56,9 @@ class Metric(StrEnum):
 HALTED_SOURCE, HALTED_DETAIL_TYPE = "rollout-guard", "Rollout Halted"
 # And for a throttle rule's jobs (same source; these stay in the account: the control plane follows halts only).
 THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE = "Rollout Throttled", "Rollout Restored"
+# After a rollout: a completed job found regressed, a revert ready for approval, a revert job created.
+REGRESSED_DETAIL_TYPE, REVERT_READY_DETAIL_TYPE, REVERTED_DETAIL_TYPE = (
+    "Rollout Regressed", "Revert Ready", "Revert Created")
 # What the guard announces though it did not act: a restore it skipped (the job changed since the throttle), and a
 # throttle held past its rule's `max_throttled` (once). Each with the word of its operations line.
 RESTORE_SKIPPED_DETAIL_TYPE, THROTTLE_STALE_DETAIL_TYPE = "Rollout Restore Skipped", "Rollout Throttle Stale"

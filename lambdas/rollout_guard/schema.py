@@ -28,7 +28,11 @@ CASUALTIES = ItemKind("casualties#", 30 * 86400)  # a job's casualties: buckets,
 STREAM = ItemKind("stream", 2 * 86400)  # the fleet queue's low-water mark
 # A job the guard throttled: its configuration before, and what the guard set (`halts.throttle.records`).
 THROTTLE = ItemKind("throttle#", 30 * 86400)
-KINDS = (CLAIM, THING, MINUTE, CASUALTY, CASUALTIES, STREAM, THROTTLE)
+# A thing's SUCCEEDED reports on jobs, kept past its days for a rule's `watch_after` (a week at most, and a day more).
+WATCH = ItemKind("watch#", 8 * 86400)
+# After a rollout (`halts.reverts`): a job found regressed (announced once), and the revert prepared for it.
+AFTER = ItemKind("after#", 30 * 86400)
+KINDS = (CLAIM, THING, MINUTE, CASUALTY, CASUALTIES, STREAM, THROTTLE, WATCH, AFTER)
 
 
 def kind_of(key: str) -> ItemKind:

@@ -274,6 +274,19 @@ class GuardConfig:
         """ListJobs serves rules that choose among active jobs by their globs."""
         return any(rule.jobs is not None for rule in self.policy.rules)
 
+    def revert_rules(self) -> tuple[Any, ...]:
+        """The rules with a `revert`: the function lists their jobs' SUCCEEDED things and creates revert jobs."""
+        return tuple(rule for rule in self.policy.rules if rule.revert is not None)
+
+    def revert_job_globs(self) -> tuple[str, ...]:
+        """The job globs of the revert rules (the jobs a revert follows); ("*",) when one of them leaves jobs open."""
+        return _globs_of(self.revert_rules()) or ("*",)
+
+    def revert_ids(self) -> tuple[str, ...]:
+        """Globs over the ids of the revert jobs the function may create (`<job>-revert`, `<job>-revert-N`): the
+        revert rules' job globs with the suffix."""
+        return tuple(f"{glob}-revert*" for glob in self.revert_job_globs())
+
     def stops_deployments(self) -> bool:
         """Some rule names Greengrass v2 deployments: the function lists, reads and cancels them."""
         return any(rule.deployments is not None for rule in self.policy.rules)

@@ -176,6 +176,8 @@ class GuardFunction:
                          f"{config.kill_switch_parameter}"])
         if config.stops_deployments():
             self._grant_deployments()
+        if config.revert_rules():
+            self._grant_reverts()
         self._allow("AnnounceHalts", ["events:PutEvents"],
                     [f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/default"])
 
@@ -194,6 +196,22 @@ class GuardFunction:
         self._allow("DeploymentTargets", ["iot:DescribeThing", "iot:DescribeThingGroup", "iot:GetThingShadow",
                                           "iot:UpdateThingShadow", "iot:DeleteThingShadow"],
                     [f"{iot}:thing/*", f"{iot}:thinggroup/*"])
+
+    def _grant_reverts(self) -> None:
+        """A revert as the service authorization reference asks: ListJobExecutionsForJob on the bad job (the
+        revert rules' jobs); DescribeJob (is the id free?) and CreateJob on the revert ids only; CreateJob also on
+        its targets (any thing that took the bad job, and the revert's own group) and the rules' job templates;
+        the revert's own static group (a revert of over 100 things) made and filled."""
+        iot = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        ids = self.config.revert_ids()
+        jobs, groups = [f"{iot}:job/{glob}" for glob in ids], [f"{iot}:thinggroup/{glob}" for glob in ids]
+        templates = sorted({rule.revert.template_arn for rule in self.config.revert_rules() if rule.revert.template_arn})
+        self._allow("ThingsThatSucceeded", ["iot:ListJobExecutionsForJob"],
+                    [f"{iot}:job/{glob}" for glob in self.config.revert_job_globs()])
+        self._allow("RevertIdsFree", ["iot:DescribeJob"], jobs)
+        self._allow("CreateReverts", ["iot:CreateJob"], [*jobs, f"{iot}:thing/*", *groups, *templates])
+        self._allow("RevertGroups", ["iot:CreateThingGroup", "iot:DescribeThingGroup"], groups)
+        self._allow("RevertGroupMembers", ["iot:AddThingToThingGroup"], [*groups, f"{iot}:thing/*"])
 
     def _acknowledge_findings(self) -> None:
         """Each cdk-nag finding on the role that is right here, with why."""
@@ -224,6 +242,16 @@ class GuardFunction:
             findings[f"IAM5[Resource::{arn}:thing/*]"] = (
                 "A Device Defender violation, or a job being escalated, can involve any thing of the account; on "
                 "things only ListJobExecutionsForThing and CancelJobExecution (on the policy's jobs) are allowed")
+        for glob in self.config.revert_ids():
+            for kind in ("job", "thinggroup"):
+                findings[f"IAM5[Resource::{arn}:{kind}/{glob}]"] = (
+                    "A revert job (and, past 100 things, its static group) takes the id <job>-revert[-N] of the bad "
+                    "job it reverts: only the revert rules' jobs globs with that suffix")
+        if self.config.revert_rules():
+            reason = ("A revert targets the things that SUCCEEDED on the bad job (CreateJob and AddThingToThingGroup "
+                      "need each target thing): any thing may have taken it")
+            found = f"IAM5[Resource::{arn}:thing/*]"
+            findings[found] = f"{findings[found]}; {reason}" if found in findings else reason
         if self.config.stops_deployments():
             for finding, reason in DEPLOYMENT_FINDINGS.items():
                 findings[finding] = f"{findings[finding]}; {reason}" if finding in findings else reason

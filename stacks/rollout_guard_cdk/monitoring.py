@@ -27,7 +27,10 @@ from rollout_guard.observability import (
     HALTED_SOURCE,
     NAMESPACE,
     NOTICES,
+    REGRESSED_DETAIL_TYPE,
     RESTORED_DETAIL_TYPE,
+    REVERT_READY_DETAIL_TYPE,
+    REVERTED_DETAIL_TYPE,
     THROTTLED_DETAIL_TYPE,
     Metric,
 )
@@ -56,6 +59,9 @@ GRAPHS: dict[str, list[tuple[Metric, str]]] = {
         (Metric.CASUALTIES_COUNTED, "Maximum"), (Metric.DARK_DISCOUNTED, "Sum"), (Metric.UNMAPPED_CLIENTS, "Sum"),
         (Metric.STILL_DARK_COUNTED, "Sum"), (Metric.CHECKS_WITHOUT_WATERMARK, "Sum"),
         (Metric.JOBS_GATED, "Sum")],
+    "After the rollout: jobs regressed, reverts ready, created, failed": [
+        (Metric.JOBS_REGRESSED, "Sum"), (Metric.REVERTS_READY, "Sum"), (Metric.REVERTS_CREATED, "Sum"),
+        (Metric.REVERTS_FAILED, "Sum")],
 }
 # The fleet's events wait in the queue at most this long before an alarm says the fleet signal is late.
 FLEET_QUEUE_AGE_S = 120
@@ -111,7 +117,8 @@ class Monitoring:
             description="One readable line on the operations topic per job the guard halted, throttled or restored, "
                         "or left throttled",
             event_pattern=events.EventPattern(source=[HALTED_SOURCE], detail_type=[
-                HALTED_DETAIL_TYPE, THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE, *NOTICES]),
+                HALTED_DETAIL_TYPE, THROTTLED_DETAIL_TYPE, RESTORED_DETAIL_TYPE, *NOTICES, REGRESSED_DETAIL_TYPE,
+                REVERT_READY_DETAIL_TYPE, REVERTED_DETAIL_TYPE]),
             targets=[_TopicTarget(self.operations_topic, events.RuleTargetInput.from_text(line),
                                   self.dead_letter_queue)],
         )
@@ -157,6 +164,11 @@ class Monitoring:
             alarms.append(_at_least_one(scope, f"{rule.node.id}DeadLetterFailuresAlarm",
                                         f"EventBridge rule {rule.node.id} lost an event: its dead-letter send failed",
                                         _aws_metric("AWS/Events", "InvocationsFailedToBeSentToDLQ", name)))
+        alarms += [_at_least_one(scope, "RolloutRegressedAlarm", "a completed rollout regressed: its things failed "
+                                 "within watch_after of their success; see the Rollout Regressed line, and approve "
+                                 "or refuse its revert", metric(Metric.JOBS_REGRESSED)),
+                   _at_least_one(scope, "RevertsFailedAlarm", "a revert could not be prepared or created",
+                                 metric(Metric.REVERTS_FAILED))]
         if self.fleet is not None:
             alarms.append(cloudwatch.Alarm(
                 scope, "FleetQueueAgeAlarm",

@@ -153,7 +153,8 @@ def test_halt_events_reach_the_operations_topic_as_one_line(template):
 
     assert rule["EventPattern"] == {"source": ["rollout-guard"],
                                     "detail-type": ["Rollout Halted", "Rollout Throttled", "Rollout Restored",
-                                                    "Rollout Restore Skipped", "Rollout Throttle Stale"]}
+                                                    "Rollout Restore Skipped", "Rollout Throttle Stale",
+                                                    "Rollout Regressed", "Revert Ready", "Revert Created"]}
     assert target["Arn"] == "${" + topic_id + "}"
     assert target["InputTransformer"]["InputTemplate"] == (
         '"rollout-guard <detail-action> job <detail-jobId>: rule <detail-rule>, reason <detail-reasonCode>, '

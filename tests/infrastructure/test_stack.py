@@ -68,8 +68,8 @@ def test_function_environment(template):
 
 
 def test_cancel_and_describe_only_on_the_policy_job_globs(template):
-    for action in ("iot:CancelJob", "iot:DescribeJob"):
-        statement = statement_for(template, action)
+    for action, sid in (("iot:CancelJob", "CancelPolicyJobs"), ("iot:DescribeJob", "ConfirmJobs")):
+        (statement,) = [s for s in statements(template) if s.get("Sid") == sid]
         assert statement["Action"] == [action]
         assert resources_of(statement) == [JOB_ARN + "fw-*"]
     assert "Condition" not in statement_for(template, "iot:CancelJob")
@@ -105,9 +105,12 @@ def test_the_role_allows_nothing_else(template):
         "greengrass:ListDeployments", "greengrass:GetDeployment", "greengrass:CancelDeployment",
         "iot:DescribeThing", "iot:DescribeThingGroup", "iot:GetThingShadow", "iot:UpdateThingShadow",
         "iot:DeleteThingShadow",
+        # the fleet rule's revert (test_reverts_create_jobs_only_under_revert_ids holds their resources)
+        "iot:CreateJob", "iot:CreateThingGroup", "iot:AddThingToThingGroup",
     }
     assert resources_of(statement_for(template, "iot:UpdateJob")) == [JOB_ARN + "fw-*"]
-    assert resources_of(statement_for(template, "iot:ListJobExecutionsForJob")) == [JOB_ARN + "fw-*"]
+    assert {resource for s in statements(template) if "iot:ListJobExecutionsForJob" in s["Action"]
+            for resource in resources_of(s)} == {JOB_ARN + "fw-*"}
     assert resources_of(statement_for(template, "cloudwatch:DescribeAlarms")) == [
         "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"]
     assert resources_of(statement_for(template, "iot:ListJobs")) == ["*"]
@@ -517,3 +520,21 @@ def test_without_a_throttle_or_operator_rule_nothing_may_update_a_job(template, 
 
     assert not [s for s in statements(cancels_only) if "iot:UpdateJob" in s["Action"]]
     assert not [k for k in resources(template, "AWS::Events::Rule") if "AlarmRecovered" in k]
+
+
+def test_reverts_create_jobs_only_under_revert_ids(template):
+    """The example policy's fleet rule has a revert: CreateJob and DescribeJob only on `<its jobs glob>-revert*`,
+    its targets (things, the revert's own group), and the revert's own static group made and filled."""
+    by_sid = {s["Sid"]: s for s in statements(template) if s.get("Sid")}
+    group = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thinggroup/fw-*-revert*"
+    thing = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:thing/*"
+
+    assert by_sid["CreateReverts"]["Action"] == ["iot:CreateJob"]
+    assert sorted(resources_of(by_sid["CreateReverts"])) == sorted([JOB_ARN + "fw-*-revert*", thing, group])
+    assert (by_sid["RevertIdsFree"]["Action"], resources_of(by_sid["RevertIdsFree"])) == (
+        ["iot:DescribeJob"], [JOB_ARN + "fw-*-revert*"])
+    assert resources_of(by_sid["ThingsThatSucceeded"]) == [JOB_ARN + "fw-*"]
+    assert resources_of(by_sid["RevertGroups"]) == [group]
+    assert sorted(resources_of(by_sid["RevertGroupMembers"])) == sorted([group, thing])
+    creators = [s["Sid"] for s in statements(template) if any(a in s["Action"] for a in ("iot:CreateJob", "iot:*"))]
+    assert creators == ["CreateReverts"]

@@ -75,6 +75,29 @@ class FakeJobs:
     def cancels(self) -> list[tuple]:
         return [call for call in self.calls if call[0] == "cancel"]
 
+    # --- reverts (`halts.reverts.RevertJobs`) ---
+
+    def succeeded_things(self, job_id: str) -> list[str]:
+        self.calls.append(("succeeded", job_id))
+        return [f"arn:aws:iot:eu-west-1:123456789012:thing/{thing}"
+                for (job, thing), status in self.executions_of.items() if job == job_id and status == "SUCCEEDED"]
+
+    def job_exists(self, job_id: str) -> bool:
+        return job_id in self.jobs
+
+    def thing_group(self, name: str, thing_arns: list[str]) -> str:
+        self.calls.append(("thing_group", name, len(thing_arns)))
+        self.groups = {**getattr(self, "groups", {}), name: list(thing_arns)}
+        return f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{name}"
+
+    def create_job(self, job) -> str:
+        self.calls.append(("create_job", job.job_id))
+        if job.job_id in self.jobs:
+            raise JobsError("CreateJob", "ResourceAlreadyExistsException", f"Job {job.job_id} already exists")
+        self.jobs[job.job_id] = JobView(job.job_id, "IN_PROGRESS", job.targets)
+        self.created = [*getattr(self, "created", []), job]
+        return f"arn:aws:iot:eu-west-1:123456789012:job/{job.job_id}"
+
 
 def active(job_id: str, *groups: str) -> JobView:
     return JobView(job_id, "IN_PROGRESS", tuple(f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{g}" for g in groups))

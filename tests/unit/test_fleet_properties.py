@@ -47,7 +47,7 @@ def test_came_back_is_exactly_a_connect_in_the_half_open_window(disconnect, conn
 def test_a_dark_thing_is_on_its_in_progress_jobs_else_at_most_one_reported_job(disconnect, reports, in_progress):
     seen = ThingDays(set(), {(AT + at, job) for at, job in reports})
 
-    jobs = dark_things.executing(AT + disconnect, seen, 30_000, 60_000, in_progress)
+    jobs = dark_things.executing(AT + disconnect, seen, 30_000, lambda _: 60_000, in_progress)
 
     within = sorted((at, job) for at, job in seen.succeeded if AT + disconnect - 60_000 <= at <= AT + disconnect)
     if in_progress:

@@ -292,11 +292,11 @@ def test_a_recheck_waits_while_the_fleet_is_still_out():
 
 def test_which_job_a_disconnected_thing_was_executing():
     seen = ThingDays({HOUR_AGO_MS + 30_000}, {(HOUR_AGO_MS - 5_000, "fw-1"), (HOUR_AGO_MS - 500_000, "fw-0")})
-    assert dark_things.executing(HOUR_AGO_MS, seen, 60_000, 60_000, None) == ["fw-1"]  # back: the reboot's job
+    assert dark_things.executing(HOUR_AGO_MS, seen, 60_000, lambda _: 60_000, None) == ["fw-1"]  # back: the reboot's job
     dark = ThingDays(set(), seen.succeeded)
-    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, 60_000, ["fw-9"]) == ["fw-9"]  # IN_PROGRESS first
-    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, 60_000, []) == ["fw-1"]
-    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, 1_000, []) == []  # SUCCEEDED outside the grace
+    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, lambda _: 60_000, ["fw-9"]) == ["fw-9"]  # IN_PROGRESS first
+    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, lambda _: 60_000, []) == ["fw-1"]
+    assert dark_things.executing(HOUR_AGO_MS, dark, 60_000, lambda _: 1_000, []) == []  # SUCCEEDED outside the grace
 
 
 @pytest.mark.parametrize(("connected", "back"), [(40_000, True), (60_000, True), (60_001, False), (0, False),

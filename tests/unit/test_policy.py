@@ -7,7 +7,7 @@ import pytest
 from rollout_guard import policy
 from rollout_guard.halts import decisions
 from rollout_guard.halts.alert_kinds import FLEET, FleetAlert
-from rollout_guard.policy import Abort, Casualties, PolicyError, Throttle
+from rollout_guard.policy import Abort, Casualties, PolicyError, Throttle, load_file
 from tests.conftest import ROOT, make_policy
 
 
@@ -252,16 +252,16 @@ def test_dark_after_may_sit_inside_casualties_but_not_in_both_places():
     ({"things": 0}, "casualties.things 0 must be a whole number from 1 to 2147483647"),
     ({"things": True}, "casualties.things True must be a whole number from 1 to 2147483647"),
     ({"things": 3, "within": "5 minutes"}, "casualties.within '5 minutes' must be a duration from 1 to 604800 "
-                                           "seconds (a number of seconds, or like 90s, 5m, 1h)"),
+                                           "seconds (a number of seconds, or like 90s, 5m, 1h, 2d)"),
     ({"within": 60, "percent": 5, "min_things": 10}, "casualties.within needs casualties.things"),
     ({"percent": 5}, "casualties.percent needs casualties.min_things, the executed things it waits for"),
     ({"percent": 0, "min_things": 5}, "casualties.percent 0 must be a number above 0 and at most 100"),
     ({"percent": 101, "min_things": 5}, "casualties.percent 101 must be a number above 0 and at most 100"),
     ({"things": 3, "min_things": 5}, "casualties.min_things needs casualties.percent"),
     ({"things": 3, "dark_after": 5, "fleet_things": 9}, "dark_after 5 must be a duration from 10 to 900 seconds (a number of seconds, "
-                                     "or like 90s, 5m, 1h)"),
+                                     "or like 90s, 5m, 1h, 2d)"),
     ({"things": 3, "dark_after": "16m", "fleet_things": 9}, "dark_after '16m' must be a duration from 10 to 900 "
-                                                             "seconds (a number of seconds, or like 90s, 5m, 1h)"),
+                                                             "seconds (a number of seconds, or like 90s, 5m, 1h, 2d)"),
     ({"things": 3, "dark_after": 60}, "dark_after needs casualties.fleet_things (the fleet's size) to tell a "
                                       "network outage from a firmware casualty"),
     ({"things": 3, "limit": 1}, "casualties: unknown key 'limit'"),
@@ -292,7 +292,7 @@ def test_a_rule_without_match_keys_never_matches_the_fleet_signal():
 # --- a throttle's settings (a policy's and an operator's alike) ---------------------------------------------------
 
 ARMED = {"failure_type": "FAILED", "percent": 10, "min_executed": 20}
-DURATION_HINT = "(a number of seconds, or like 90s, 5m, 1h)"
+DURATION_HINT = "(a number of seconds, or like 90s, 5m, 1h, 2d)"
 
 
 @pytest.mark.parametrize(("raw", "problems"), [
@@ -438,3 +438,69 @@ def test_a_duplicate_key_in_a_rule_named_by_no_string_is_named_by_its_number(tmp
     with pytest.raises(PolicyError) as caught:
         policy.load_file(path)
     assert caught.value.problems[0] == "rule #2: duplicate key 'force'"
+
+
+# --- after the rollout: watch_after and revert ---------------------------------------------------------------
+
+FLEET_RULE = {"name": "fleet", "match": {"signal": "casualties"}, "jobs": ["fw-*"], "casualties": {"things": 3}}
+
+
+def test_watch_after_and_a_revert_document_file_are_read_with_the_policy(tmp_path):
+    (tmp_path / "revert.json").write_text('{"operation": "revert"}')
+    (tmp_path / "policy.yaml").write_text(
+        "rules:\n  - name: fleet\n    match: {signal: casualties}\n    jobs: ['fw-*']\n    watch_after: 24h\n"
+        "    casualties: {things: 3}\n    revert: {document: revert.json}\n")
+
+    (rule,) = load_file(tmp_path / "policy.yaml").rules
+
+    assert rule.casualties.watch_after_s == 86400 and rule.casualties.after_success_s == 86400
+    assert (rule.revert.document, rule.revert.document_file, rule.revert.approval) == (
+        {"operation": "revert"}, "revert.json", "required")
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ({"watch_after": "8d"}, "rule 'fleet': watch_after '8d' must be a duration from 0 to 604800 seconds "
+                            "(a number of seconds, or like 90s, 5m, 1h, 2d)"),
+    ({"watch_after": -1}, "rule 'fleet': watch_after -1 must be a duration from 0 to 604800 seconds "
+                          "(a number of seconds, or like 90s, 5m, 1h, 2d)"),
+    ({"revert": {}}, "rule 'fleet': revert needs exactly one of document (a job document file) or template "
+                     "(a job template ARN)"),
+    ({"revert": {"template": "arn:aws:iot:eu-west-1:1:job/x"}},
+     "rule 'fleet': revert.template 'arn:aws:iot:eu-west-1:1:job/x' must be a job template ARN "
+     "(arn:aws:iot:REGION:ACCOUNT:jobtemplate/NAME)"),
+    ({"revert": {"document": {}, "approval": "later"}}, "rule 'fleet': revert.approval 'later' must be required or auto"),
+    ({"revert": {"document": {}, "rollout": {"max_per_minute": 0}}},
+     "rule 'fleet': revert.rollout.max_per_minute 0 must be a whole number from 1 to 1000"),
+    ({"revert": {"document": {}, "abort": {"failure_type": "ALL", "percent": 200, "min_executed": 1}}},
+     "rule 'fleet': revert.abort.percent 200 must be above 0 and at most 100, with at most two decimals"),
+    ({"revert": {"document": {}, "when": "now"}}, "rule 'fleet': revert: unknown key 'when'"),
+])
+def test_every_after_rollout_problem_reads_exactly(extra, problem):
+    assert problems_of({"rules": [{**FLEET_RULE, **extra}]}) == [problem]
+
+
+def test_watch_after_needs_a_fleet_rule_and_revert_a_cancel_rule():
+    assert problems_of({"rules": [{"name": "a", "match": {"alarm_name": "x"}, "watch_after": "1h"}]}) == [
+        "rule 'a': watch_after applies only to a rule with match.signal: casualties"]
+    throttle = {"name": "t", "match": {"alarm_name": "x"}, "action": "throttle", "throttle": {"max_per_minute": 5},
+                "revert": {"document": {}}}
+    assert problems_of({"rules": [throttle]}) == ["rule 't': revert needs action: cancel (a throttled job is not halted)"]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "cannot be read: No such file or directory"),
+    ("not json", "is not JSON"),
+    ("[1]", "must hold a JSON object (a job document)"),
+    ('{"a": "' + "x" * 32768 + '"}', "a job document holds at most 32768"),
+])
+def test_a_revert_document_that_cannot_serve_is_refused_naming_the_rule(tmp_path, content, problem):
+    if content is not None:
+        (tmp_path / "revert.json").write_text(content)
+    (tmp_path / "policy.yaml").write_text("rules:\n  - name: fleet\n    casualties: {things: 3}\n"
+                                          "    match: {signal: casualties}\n    revert: {document: revert.json}\n")
+
+    with pytest.raises(PolicyError) as caught:
+        load_file(tmp_path / "policy.yaml")
+
+    (line,) = caught.value.problems
+    assert line.startswith("rule 'fleet': revert.document 'revert.json' ") and problem in line

@@ -1,5 +1,6 @@
 """The guard's announcements: one EventBridge event per job or Greengrass deployment it cancelled ("Rollout
-Halted"), throttled ("Rollout Throttled") or restored ("Rollout Restored"), and per notice of a job it did not act on
+Halted"), throttled ("Rollout Throttled") or restored ("Rollout Restored"), per completed job found regressed ("Rollout
+Regressed") and revert prepared or created ("Revert Ready", "Revert Created"), and per notice of a job it did not act on
 ("Rollout Restore Skipped", "Rollout Throttle Stale"), for chat or e-mail rules to follow."""
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rollout_guard.halts.decisions import ANNOUNCED, CANCELED, RESTORED, THROTTLED
+from rollout_guard.halts.decisions import ANNOUNCED, CANCELED, REGRESSED, RESTORED, REVERT_READY, REVERTED, THROTTLED
 from rollout_guard.halts.deployments import NOT_UNDONE
 from rollout_guard.observability import (
     HALTED_DETAIL_TYPE,
     HALTED_SOURCE,
     NOTICES,
+    REGRESSED_DETAIL_TYPE,
     RESTORED_DETAIL_TYPE,
+    REVERT_READY_DETAIL_TYPE,
+    REVERTED_DETAIL_TYPE,
     THROTTLED_DETAIL_TYPE,
 )
 
@@ -26,7 +30,9 @@ if TYPE_CHECKING:
 SOURCE, DETAIL_TYPE = HALTED_SOURCE, HALTED_DETAIL_TYPE
 # Each announced decision (`decisions.ANNOUNCED`) -> its event's detail type, and the word of the operations line
 TYPES = {CANCELED: (HALTED_DETAIL_TYPE, "halted"), THROTTLED: (THROTTLED_DETAIL_TYPE, "throttled"),
-         RESTORED: (RESTORED_DETAIL_TYPE, "restored")}
+         RESTORED: (RESTORED_DETAIL_TYPE, "restored"), REGRESSED: (REGRESSED_DETAIL_TYPE, "found regressed"),
+         REVERT_READY: (REVERT_READY_DETAIL_TYPE, "prepared a revert of"),
+         REVERTED: (REVERTED_DETAIL_TYPE, "created the revert of")}
 BATCH = 10  # PutEvents takes at most 10 entries
 
 
@@ -56,6 +62,7 @@ def entries(outcome: Outcome, bus: str) -> list[dict[str, Any]]:
                 "alert": alert,
                 **({"detail": decision.detail} if detail_type != HALTED_DETAIL_TYPE else {}),
                 **_deployment(decision),
+                **({"revertJobId": decision.revert_job_id} if decision.revert_job_id else {}),
             }),
         }
         for detail_type, word, decision in announced(outcome)

@@ -1,9 +1,11 @@
-"""The IoT adapter: the jobs port (`jobs.JobsPort`) over AWS IoT Jobs, the only module that talks to it.
+"""The IoT adapter: the jobs port (`jobs.JobsPort`) and the reverts' (`reverts.RevertJobs`) over AWS IoT Jobs, the only
+module that talks to it.
 
 Retries are the client's (see `clients`)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,7 @@ from rollout_guard.halts.jobs import (
     JobsError,
     JobView,
 )
+from rollout_guard.halts.reverts import NewJob
 
 PAGE_SIZE = 250
 
@@ -107,3 +110,48 @@ class IotJobs:
         self._finished.pop(job_id, None)
         self._call("update_job", jobId=job_id, jobExecutionsRolloutConfig=rollout,
                    **({"abortConfig": abort} if abort else {}))
+
+    # --- reverts (`halts.reverts.RevertJobs`) -------------------------------------------------------------------
+
+    def succeeded_things(self, job_id: str) -> list[str]:
+        """ARNs of the things whose execution of the job SUCCEEDED, every page."""
+        summaries = self._pages("list_job_executions_for_job", "executionSummaries", jobId=job_id,
+                                status="SUCCEEDED", maxResults=PAGE_SIZE)
+        return list(dict.fromkeys(summary["thingArn"] for summary in summaries
+                                  if summary.get("jobExecutionSummary", {}).get("status", "SUCCEEDED") == "SUCCEEDED"))
+
+    def job_exists(self, job_id: str) -> bool:
+        try:
+            self._call("describe_job", jobId=job_id)
+        except JobsError as error:
+            if error.not_found:
+                return False
+            raise
+        return True
+
+    def thing_group(self, name: str, thing_arns: list[str]) -> str:
+        """A static thing group of these things: made (or found), each thing added (adding a member again is no
+        error, so a retry finishes the group)."""
+        try:
+            arn: str = self._call("create_thing_group", thingGroupName=name)["thingGroupArn"]
+        except JobsError as error:
+            if error.code != "ResourceAlreadyExistsException":
+                raise
+            arn = self._call("describe_thing_group", thingGroupName=name)["thingGroupArn"]
+        for thing_arn in thing_arns:
+            self._call("add_thing_to_thing_group", thingGroupName=name, thingArn=thing_arn)
+        return arn
+
+    def create_job(self, job: NewJob) -> str:
+        params: dict[str, Any] = {"jobId": job.job_id, "targets": list(job.targets), "targetSelection": "SNAPSHOT",
+                                  "description": job.description}
+        if job.document is not None:
+            params["document"] = json.dumps(job.document)
+        if job.template_arn is not None:
+            params["jobTemplateArn"] = job.template_arn
+        if job.max_per_minute is not None:
+            params["jobExecutionsRolloutConfig"] = {"maximumPerMinute": job.max_per_minute}
+        if job.abort is not None:
+            params["abortConfig"] = job.abort
+        arn: str = self._call("create_job", **params)["jobArn"]
+        return arn

@@ -27,7 +27,7 @@ from rollout_guard.fleet.events import (
     Presence,
     parse_body,
 )
-from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key
+from rollout_guard.fleet.state import MINUTE_SHARDS, MinuteCounts, thing_key, watch_key
 from rollout_guard.halts.jobs import JobStatus
 from rollout_guard.observability import Metric
 from rollout_guard.telemetry import count, log
@@ -118,9 +118,10 @@ class Batch:
     sent: list[int] = field(default_factory=list)
 
 
-def plan(messages: Iterable[Message], dark_afters: tuple[int, ...], work: Work) -> Plan:
+def plan(messages: Iterable[Message], dark_afters: tuple[int, ...], work: Work, watching: bool = False) -> Plan:
     """`messages` are (message id, body[, SentTimestamp]) in the batch's order; `dark_afters` the dark checks the
-    policy asks for (none: disconnects are not counted)."""
+    policy asks for (none: disconnects are not counted); `watching`: a rule watches things after they SUCCEEDED
+    (their successes are kept past their days)."""
     planned, batch = Plan(), Batch()
     parsed: list[tuple[str, FleetEvent]] = []
     for message_id, body, *sent in messages:
@@ -135,19 +136,19 @@ def plan(messages: Iterable[Message], dark_afters: tuple[int, ...], work: Work) 
             batch.sent.append(sent[0])
     count(Metric.FLEET_EVENTS_RECEIVED, len(parsed))
     for message_id, event in parsed:
-        gather(batch, message_id, event, counts_dark=bool(dark_afters))
+        gather(batch, message_id, event, counts_dark=bool(dark_afters), watching=watching)
     writes = _writes(batch, work, parsed)
     return _steps(planned, batch, writes, dark_afters, work)
 
 
-def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool) -> None:
+def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool, watching: bool = False) -> None:
     """One event's part of the batch's writes, and what its message waits on (an event that adds nothing, such as a
     disconnect no rule counts, leaves its message waiting on nothing)."""
     needs: list[Need] = []
     if isinstance(event, Execution) and event.status == JobStatus.SUCCEEDED:
-        key = thing_key(event.thing, event.at_ms)
-        batch.things[key][1].add((event.at_ms, event.job_id))
-        needs.append(Need(Needs.THING, key))
+        for key in (thing_key(event.thing, event.at_ms), *([watch_key(event.thing)] if watching else [])):
+            batch.things[key][1].add((event.at_ms, event.job_id))
+            needs.append(Need(Needs.THING, key))
     elif isinstance(event, Execution) and event.status in FAILURES:
         batch.failures[event.job_id].append(Casualty(event.at_ms, event.thing, FAILURES[event.status]))
         needs.append(Need(Needs.JOB, event.job_id))

@@ -15,14 +15,15 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from functools import cached_property
 from typing import Protocol
 
 from rollout_guard.fleet import dark_things
 from rollout_guard.fleet.casualties import DARK, STILL_DARK, Casualty, minute_of
 from rollout_guard.fleet.dark_things import DARK_CHECK_SLACK_S, RECHECK_ROUNDS, WATERMARK_WAIT_S, recheck_step_s
 from rollout_guard.fleet.evaluation import fleet_rule
-from rollout_guard.fleet.events import THING_NAME, DarkCheck
-from rollout_guard.fleet.state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, thing_key
+from rollout_guard.fleet.events import THING_NAME, DarkCheck, deployment_of
+from rollout_guard.fleet.state import MINUTE_SHARDS, FleetState, MinuteCounts, ThingDays, thing_key, watch_key
 from rollout_guard.halts.jobs import JobsError, JobsPort
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy
@@ -132,10 +133,8 @@ class DarkChecks:
 
     def _first_look(self, checks: list[tuple[DarkCheck, bool]]) -> None:
         """Which of the disconnected things stayed dark, and on which job."""
-        grace_ms = max((rule.casualties.success_grace_s for rule in self.policy.fleet_rules() if rule.casualties),
-                       default=0) * 1000
         disconnects = [(check, client, at) for check, _ in checks for client, at in check.disconnects]
-        seen = self._seen(disconnects, grace_ms)
+        seen = self._seen(disconnects)
         gone = [(client, at) for check, client, at in disconnects if (client, at) in seen
                 and not dark_things.came_back(at, seen[client, at].connected, check.dark_after_s * 1000)]
         in_progress = self._in_progress({client for client, _ in gone})
@@ -144,7 +143,7 @@ class DarkChecks:
         for check, client, at in disconnects:
             if (client, at) not in seen or client not in in_progress and (client, at) in gone:
                 continue
-            jobs = dark_things.executing(at, seen[client, at], check.dark_after_s * 1000, grace_ms,
+            jobs = dark_things.executing(at, seen[client, at], check.dark_after_s * 1000, self._grace_ms,
                                          in_progress.get(client))
             on_jobs[minute_of(at)] += 1 if jobs else 0
             if (client, at) in gone:
@@ -161,9 +160,25 @@ class DarkChecks:
         for (job_id, dark_after_s), casualties in dark.items():
             self.counted(job_id, casualties, dark_after_s, bool(early))
 
-    def _seen(self, disconnects: list[tuple[DarkCheck, str, int]], grace_ms: int) -> dict[tuple[str, int], ThingDays]:
-        """Each mapped disconnect's connects and SUCCEEDED reports around it (one read of every day involved)."""
+    def _grace_ms(self, job_id: str) -> int:
+        """How long after its SUCCEEDED a thing that goes dark counts for the job: its rule's success grace or
+        `watch_after`, whichever is longer (a deployment's subject: the longest success grace of the rules)."""
+        rule = fleet_rule(self.policy, job_id) if deployment_of(job_id) is None else None
+        if rule is not None and rule.casualties is not None:
+            return rule.casualties.after_success_s * 1000
+        return self._longest_grace_ms
+
+    @cached_property
+    def _longest_grace_ms(self) -> int:
+        return max((rule.casualties.success_grace_s for rule in self.policy.fleet_rules() if rule.casualties),
+                   default=0) * 1000
+
+    def _seen(self, disconnects: list[tuple[DarkCheck, str, int]]) -> dict[tuple[str, int], ThingDays]:
+        """Each mapped disconnect's connects and SUCCEEDED reports around it (one read of every day involved, and
+        of the thing's watched successes when a rule watches)."""
+        grace_ms, watched = self._longest_grace_ms, self.policy.watches()
         keys = {(client, at): {thing_key(client, at + offset) for offset in (-grace_ms, 0, check.dark_after_s * 1000)}
+                | ({watch_key(client)} if watched else set())
                 for check, client, at in disconnects if THING_NAME.fullmatch(client)}
         for _, client, at in disconnects:
             if (client, at) not in keys:

@@ -10,7 +10,7 @@ and the whole of each minute whose disconnects the outage comparison adds up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rollout_guard.fleet.casualties import minute_of
 from rollout_guard.fleet.state import ThingDays
@@ -36,13 +36,17 @@ def came_back_since(at_ms: int, connected: Iterable[int]) -> bool:
     return any(when > at_ms for when in connected)
 
 
-def job_by_success(at_ms: int, seen: ThingDays, grace_ms: int, until_ms: int) -> list[str]:
-    """The job the thing reported SUCCEEDED for last, from `grace_ms` before the disconnect until `until_ms`."""
-    near = [job for when, job in sorted(seen.succeeded) if at_ms - grace_ms <= when <= until_ms]
+Grace = Callable[[str], int]  # how long after a job's SUCCEEDED its thing still counts for it (ms; its rule's)
+
+
+def job_by_success(at_ms: int, seen: ThingDays, grace_ms: Grace, until_ms: int) -> list[str]:
+    """The job the thing reported SUCCEEDED for last, from its grace (`grace_ms` of the job) before the disconnect
+    until `until_ms`."""
+    near = [job for when, job in sorted(seen.succeeded) if at_ms - grace_ms(job) <= when <= until_ms]
     return near[-1:]
 
 
-def executing(at_ms: int, seen: ThingDays, dark_after_ms: int, grace_ms: int,
+def executing(at_ms: int, seen: ThingDays, dark_after_ms: int, grace_ms: Grace,
               in_progress: list[str] | None) -> list[str]:
     """The jobs the thing was executing when it disconnected: its IN_PROGRESS jobs when IoT was asked (a dark
     thing), else the job it reported SUCCEEDED for around the disconnect."""

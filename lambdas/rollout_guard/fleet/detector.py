@@ -52,7 +52,7 @@ class Detector:
                     count_minute=self.state.count_minute, advance=self._advance,
                     schedule=self.dark_checks.schedule_all, judge=self.dark_checks.judge,
                     attribute=self._attribute)
-        return batch_plan.plan(messages, self.policy.dark_checks(), work)
+        return batch_plan.plan(messages, self.policy.dark_checks(), work, watching=self.policy.watches())
 
     def _advance(self, sent_ms: int, writes: list[Once]) -> None:
         """Move the low-water mark: only when every write of the batch was done, and never failing a message (a

@@ -7,6 +7,8 @@ matter; and no item grows with the fleet:
 
 - `thing#<thing>#<YYYY-MM-DD>`: `connected`, the set of its connect times (epoch ms); `succeeded`, the set of
   "<epoch ms>|<job>" of its SUCCEEDED reports; kept 3 days. (One thing's day.)
+- `watch#<thing>`: `succeeded`, as a thing's day holds it, for a policy with a rule that watches after success
+  (`watch_after`); kept 8 days, so a thing is watched a week after it SUCCEEDED whatever day it goes dark.
 - `minute#<epoch minute>#<shard>`: `disconnects`, the fleet's disconnects that minute; `job_disconnects`, how many of
   those the dark checks found on a job (so the rest of the fleet's share is the difference); `connects`, the
   fleet's connects that minute (a recheck's "the fleet is back"); kept 2 days. `MINUTE_SHARDS` items a minute, a
@@ -48,6 +50,10 @@ CASUALTY_PREFIX, CASUALTIES_PREFIX = schema.CASUALTY.prefix, schema.CASUALTIES.p
 
 def thing_key(thing: str, at_ms: int) -> str:
     return f"{THING_PREFIX}{thing}#{datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).date().isoformat()}"
+
+
+def watch_key(thing: str) -> str:
+    return f"{schema.WATCH.prefix}{thing}"
 
 
 def minute_key(minute: int, shard: int) -> str:

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     FLEET = "fleet_signal"  # made by the detector when a job's casualties cross a rule's threshold
     JOB_CREATED = "job_created"  # IoT CreateJob through CloudTrail: the pre-start gate looks at it
     ESCALATION_DUE = "escalation_due"  # a throttle's timer: restore, cancel, forget or look again
+    REVERT_REQUESTED = "revert_requested"  # an operator looks at a prepared revert, or approves it
 
 
 class Via(StrEnum):
@@ -61,6 +62,8 @@ HALT_REQUESTED = "Rollout Halt Requested"
 THROTTLE_REQUESTED, RESUME_REQUESTED = "Rollout Throttle Requested", "Rollout Resume Requested"
 REQUESTS = {HALT_REQUESTED: Requested.HALT, THROTTLE_REQUESTED: Requested.THROTTLE,
             RESUME_REQUESTED: Requested.RESUME}
+# An operator's look at a prepared revert, or approval of it (`rollout-guard revert`): the same source, one job.
+REVERT_REQUESTED = "Rollout Revert Requested"
 REQUEST_GLOB = JOB_GLOB  # an operator names jobs as a policy does
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 CLOUDTRAIL_CALL = "AWS API Call via CloudTrail"
@@ -208,6 +211,27 @@ class JobCreated:
 
 
 @dataclass(frozen=True)
+class RevertRequested:
+    """An operator's look at the revert prepared for a job (`approve`: create it), under the operator rule."""
+
+    job_ids: tuple[str]
+    approve: bool = False
+    requested_by: str | None = None
+    correlation_id: str | None = None
+    timestamp: str | None = None
+    kind: ClassVar[Kind] = Kind.REVERT_REQUESTED
+    via: ClassVar[Via] = Via.EVENTBRIDGE
+    reason: ClassVar[str] = ""
+
+    @property
+    def subject(self) -> str:
+        return f"{'the approval' if self.approve else 'a look'} of the revert of job {self.job_ids[0]}"
+
+    def summary(self) -> dict[str, Any]:
+        return _summary(self, source=OPERATOR_SOURCE)
+
+
+@dataclass(frozen=True)
 class EscalationDue:
     """A throttle's timer fell due: the job, the alarm that throttled it, the rule that did, since when
     (`timestamp`) and when the check fell due (`due_at`; timers set before it was carried carry none)."""
@@ -230,7 +254,7 @@ class EscalationDue:
         return _summary(self, alarmName=self.alarm_name, source=self.rule)
 
 
-Alert = AlarmAlert | DefenderAlert | CustomAlert | FleetAlert | JobCreated | EscalationDue
+Alert = AlarmAlert | DefenderAlert | CustomAlert | FleetAlert | JobCreated | EscalationDue | RevertRequested
 
 # The keys of an alert's summary, in the order a result has always shown them.
 SUMMARY_KEYS = ("kind", "via", "correlationId", "alarmName", "state", "previousState", "actionsSuppressedBy",

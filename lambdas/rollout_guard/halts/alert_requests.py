@@ -15,11 +15,12 @@ from rollout_guard.halts.alert_kinds import (
     HaltRequest,
     JobCreated,
     Requested,
+    RevertRequested,
     UnrecognisedAlert,
     Via,
 )
 from rollout_guard.halts.json_fields import obj_or_empty, required, text
-from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, REASON_CODE
+from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, JOB_ID, REASON_CODE
 from rollout_guard.policy import Throttle, throttle_settings
 
 
@@ -79,6 +80,19 @@ def _requested_throttle(detail: dict[str, Any], action: Requested) -> Throttle |
     if problems:  # a setting left out (None) is always named among them
         raise UnrecognisedAlert(f"throttle request: {problems[0]}")
     return throttle
+
+
+def revert_requested(detail: dict[str, Any], event_id: str | None, time: str | None) -> RevertRequested:
+    """An operator's look at a job's prepared revert (`approve`: create it): one job id, exactly."""
+    job_id = required(detail.get("jobId"), "detail.jobId")
+    if not JOB_ID.fullmatch(job_id):
+        raise UnrecognisedAlert(f"detail.jobId {show(job_id)} must be 1 to 64 of letters, digits, _ and -")
+    approve = detail.get("approve", False)
+    if not isinstance(approve, bool):
+        raise UnrecognisedAlert("detail.approve must be true or false")
+    return RevertRequested(job_ids=(job_id,), approve=approve, requested_by=text(detail.get("requestedBy"),
+                                                                                 "requestedBy"),
+                           correlation_id=event_id, timestamp=time)
 
 
 def job_created(detail: dict[str, Any], event_id: str | None) -> JobCreated:

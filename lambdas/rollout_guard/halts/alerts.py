@@ -23,6 +23,7 @@ from rollout_guard.halts.alert_kinds import (
     JOB_ID_DIMENSION,
     OPERATOR_SOURCE,
     REQUESTS,
+    REVERT_REQUESTED,
     TIMER_SOURCE,
     AlarmAlert,
     Alert,
@@ -31,7 +32,7 @@ from rollout_guard.halts.alert_kinds import (
     UnrecognisedAlert,
     Via,
 )
-from rollout_guard.halts.alert_requests import escalation_due, job_created, operator_request
+from rollout_guard.halts.alert_requests import escalation_due, job_created, operator_request, revert_requested
 from rollout_guard.halts.json_fields import items, obj, obj_or_empty, required, text, unique
 
 __all__ = ["UnrecognisedAlert", "parse"]
@@ -127,6 +128,9 @@ def _parse_eventbridge(event: dict[str, Any]) -> Alert:
     if source == OPERATOR_SOURCE and isinstance(detail_type, str) and detail_type in REQUESTS:
         return operator_request(obj(event.get("detail"), "detail"), text(event.get("id"), "id"),
                                 text(event.get("time"), "time"), REQUESTS[detail_type])
+    if source == OPERATOR_SOURCE and detail_type == REVERT_REQUESTED:
+        return revert_requested(obj(event.get("detail"), "detail"), text(event.get("id"), "id"),
+                                text(event.get("time"), "time"))
     if source == "aws.iot" and detail_type == CLOUDTRAIL_CALL:
         return job_created(obj(event.get("detail"), "detail"), text(event.get("id"), "id"))
     if source == TIMER_SOURCE and detail_type == ESCALATION_DUE_TYPE:

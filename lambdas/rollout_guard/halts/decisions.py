@@ -21,7 +21,7 @@ from rollout_guard.halts.alert_kinds import (
     Requested,
     Via,
 )
-from rollout_guard.halts.jobs import JobsError, JobView, safe_comment
+from rollout_guard.halts.jobs import JobsError, JobStatus, JobView, safe_comment
 from rollout_guard.iot_limits import JOB_ID
 from rollout_guard.policy import THROTTLE, Policy, Rule
 
@@ -39,8 +39,13 @@ class Act(StrEnum):
     WOULD_THROTTLE = "would_throttle"
     RESTORED = "restored"
     WOULD_RESTORE = "would_restore"
-    # Chosen, not yet sent: carrying out turns TO_CANCEL into CANCELED or FAILED, TO_ESCALATE into ESCALATED, SKIPPED
-    # (nothing was left in progress) or FAILED. A result never shows them.
+    # After a rollout (`halts.reverts`): a COMPLETED job whose things fell within watch_after, and its revert.
+    REGRESSED = "regressed"
+    REVERT_READY = "revert_ready"
+    REVERTED = "reverted"
+    WOULD_REVERT = "would_revert"
+    REVERT_FAILED = "revert_failed"  # reported (metric, alarm), not retried: the halt it follows is done
+    # Chosen, not yet carried out (`cancelling` turns them into what was done); a result never shows them.
     TO_CANCEL = "cancel"
     TO_ESCALATE = "escalate"
 
@@ -48,9 +53,11 @@ class Act(StrEnum):
 CANCELED, WOULD_CANCEL, SKIPPED, BLOCKED, FAILED = Act.CANCELED, Act.WOULD_CANCEL, Act.SKIPPED, Act.BLOCKED, Act.FAILED
 ESCALATED, THROTTLED, WOULD_THROTTLE = Act.ESCALATED, Act.THROTTLED, Act.WOULD_THROTTLE
 RESTORED, WOULD_RESTORE, TO_CANCEL, TO_ESCALATE = Act.RESTORED, Act.WOULD_RESTORE, Act.TO_CANCEL, Act.TO_ESCALATE
+REGRESSED, REVERT_READY, REVERTED, WOULD_REVERT, REVERT_FAILED = (Act.REGRESSED, Act.REVERT_READY, Act.REVERTED,
+                                                                  Act.WOULD_REVERT, Act.REVERT_FAILED)
 NO_SUCH_JOB = "no such job"
-# The actions announced on the bus ("Rollout Halted", "Throttled", "Restored") once carried out.
-ANNOUNCED = (CANCELED, THROTTLED, RESTORED)
+# The actions announced on the bus once carried out (`adapters.halt_events` names their detail types).
+ANNOUNCED = (CANCELED, THROTTLED, RESTORED, REGRESSED, REVERT_READY, REVERTED)
 # What counts against a rule's max_jobs: every job the rule would act on, dry run or not.
 ACTING = frozenset({TO_CANCEL, TO_ESCALATE, WOULD_CANCEL})
 
@@ -81,6 +88,7 @@ class Decision:
     # someone changed the job, a throttle held too long. Not part of the JSON result.
     notice: str | None = None
     deployment: DeploymentRef | None = None  # a Greengrass deployment's decision, keyed by its id
+    revert_job_id: str | None = None  # a revert's decision: the revert job (the decision's job is the bad one)
 
     @property
     def announced(self) -> bool:
@@ -95,6 +103,8 @@ class Decision:
             "force": self.force,
             "detail": self.detail,
         }
+        if self.revert_job_id is not None:
+            shown["revertJobId"] = self.revert_job_id
         if self.deployment is not None:  # the deployment's IoT job, when known, stays its `jobId`
             shown.update(jobId=self.job_id, deploymentId=self.deployment.deployment_id,
                          deploymentName=self.deployment.name, targetArn=self.deployment.target_arn)
@@ -202,6 +212,10 @@ def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
             return _decision(rule, job_id, WOULD_CANCEL, detail)
         detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
         return _decision(rule, job_id, TO_ESCALATE, detail)
+    if job.status == JobStatus.COMPLETED and rule.casualties is not None and rule.casualties.watch_after_s:
+        detail = (f"job is COMPLETED: its things fell within watch_after of their success under rule {rule.name}; "
+                  "nothing to cancel")
+        return _decision(rule, job_id, REGRESSED, detail)
     if not job.active:
         return _decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel")
     if not in_scope:

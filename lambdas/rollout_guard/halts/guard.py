@@ -24,6 +24,7 @@ from rollout_guard.halts.decisions import (
 )
 from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsError, JobsPort
+from rollout_guard.halts.reverts import AfterRollouts
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.halts.throttle.use_case import Throttling
@@ -73,14 +74,15 @@ class Outcome:
 def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
             out_of_time: Callable[[], bool] = lambda: False, kill_switch: Callable[[], bool] = lambda: False,
             claims: Claims | None = None, throttles: ThrottleRecords | None = None,
-            escalations: EscalationTimers | None = None, deployments: DeploymentsPort | None = None) -> Outcome:
+            escalations: EscalationTimers | None = None, deployments: DeploymentsPort | None = None,
+            after: AfterRollouts | None = None) -> Outcome:
     """Decide and act on one alert. Errors listing jobs propagate (nothing can be decided); errors about one job
     become that job's `failed` decision so the others go on. Once `out_of_time()` says so, no new call starts: the
     jobs left are reported `failed`, for a retry of the alert to finish. `kill_switch()` is asked only when some job
     could be cancelled; when it says so, every action is a dry run. Each cancel and escalation first takes its claim
     (`claims`), so concurrent invocations act on a job once. A `throttle` rule slows its jobs instead; the alarm's
     return to OK restores them (`throttles` keeps what they were). A rule's Greengrass deployments are stopped
-    beside its jobs (`deployments`, `_with_deployments`)."""
+    beside its jobs (`deployments`, `_with_deployments`); its revert follows a halt or a regression (`after`)."""
     why_not = decisions.inaction_reason(alert)
     rule = decisions.select_rule(policy, alert)
     if why_not and not _recovered(alert, rule):
@@ -106,6 +108,7 @@ def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
         work = Cancelling(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
         acted = (_with_deployments(rule, candidates, stopping, work, deployments)
                  if stopping and deployments is not None else work.run(candidates))
+    acted = after.follow(rule, acted, dry_run) if after is not None else acted
     detail = f"rule {rule.name} matched {alert.subject}" + ("" if skipped or acted else "; no job selected")
     return Outcome(alert, HANDLED, detail, rule, deployment_halts.said(skipped + acted))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 
 class Action(StrEnum):
@@ -22,6 +23,9 @@ CANCEL, THROTTLE = Action.CANCEL, Action.THROTTLE
 RECHECK_DEFAULT_S, RECHECK_BOUNDS = 15 * 60, (60, 86400)
 MAX_THROTTLED_DEFAULT_S, MAX_THROTTLED_BOUNDS = 86400, (3600, 14 * 86400)
 SUCCESS_GRACE_DEFAULT_S = 600
+# A fleet rule keeps watching the things that SUCCEEDED for up to a week (`watch_after`), also after the job
+# completed: the state keeps a thing's successes that long (`schema.WATCH`).
+WATCH_AFTER_BOUNDS = (0, 7 * 86400)
 
 
 class PolicyError(ValueError):
@@ -58,6 +62,14 @@ class Casualties:
     dark_after_s: int | None = None
     fleet_things: int | None = None
     success_grace_s: int = SUCCESS_GRACE_DEFAULT_S
+    # How long after a thing SUCCEEDED it still counts when it goes dark (or reports another package version), also
+    # after the job COMPLETED: a crossing then is a regression (nothing to cancel).
+    watch_after_s: int = 0
+
+    @property
+    def after_success_s(self) -> int:
+        """How long after SUCCEEDED a thing that goes dark still counts for the job."""
+        return max(self.success_grace_s, self.watch_after_s)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,26 @@ class Throttle:
     max_throttled_s: int = MAX_THROTTLED_DEFAULT_S
 
 
+class Approval(StrEnum):
+    """Whether a prepared revert waits for an operator (`rollout-guard revert --approve`) or is created at once."""
+
+    REQUIRED = "required"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Revert:
+    """The way back a rule prepares when it halts a job or finds it regressed: a job of its own (the revert job
+    document, or a job template), sent to the things that SUCCEEDED on the bad job, at its own rate and abort."""
+
+    document: dict[str, Any] | None = None  # the job document, read from the file the policy names
+    document_file: str | None = None  # that file's name, as the policy gives it
+    template_arn: str | None = None
+    approval: Approval = Approval.REQUIRED
+    max_per_minute: int | None = None
+    abort: Abort | None = None
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -97,6 +129,7 @@ class Rule:
     # Globs over Greengrass v2 deployment names (`thing_group` then names the deployment's target group): the rule
     # also stops the ACTIVE deployments they match, through CancelDeployment.
     deployments: tuple[str, ...] | None = None
+    revert: Revert | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +138,10 @@ class Policy:
 
     def fleet_rules(self) -> tuple[Rule, ...]:
         return self._fleet_rules
+
+    def watches(self) -> bool:
+        """Whether a fleet rule watches things after they SUCCEEDED (`watch_after`): their successes are kept."""
+        return any(rule.casualties is not None and rule.casualties.watch_after_s for rule in self.rules)
 
     def dark_checks(self) -> tuple[int, ...]:
         """Every `dark_after` of the fleet rules, in seconds: a disconnect is checked after each."""

@@ -12,6 +12,7 @@ from typing import Any
 from rollout_guard.documents import DocumentError, DuplicateKeys, load_json, load_yaml, show, where
 from rollout_guard.iot_limits import DEPLOYMENT_NAME_MAX, JOB_GLOB, REASON_CODE
 from rollout_guard.policy.model import CANCEL, THROTTLE, Action, Match, Policy, PolicyError, Rule, Throttle
+from rollout_guard.policy.revert_settings import inline_documents, read_revert
 from rollout_guard.policy.thresholds import fleet_threshold, read_throttle
 
 # Globs over job ids use only characters that job ids and IAM resource patterns share, so the stacks can turn
@@ -20,7 +21,7 @@ THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 COMMENT_FIELDS = frozenset({"rule", "alarm_name", "state", "reason", "source", "thing_name", "job_id"})
 DEFAULT_KEYS = {"reason_code", "force", "max_jobs", "dry_run"}
 RULE_KEYS = DEFAULT_KEYS | {"name", "match", "jobs", "deployments", "thing_group", "comment", "casualties", "dark_after",
-                           "action", "throttle"}
+                           "action", "throttle", "watch_after", "revert"}
 MATCH_KEYS = {"alarm_name", "source", "severity", "security_profile", "signal"}
 SIGNAL = "casualties"  # the fleet's own signal: devices that fail or go dark after the update
 BUILTIN_DEFAULTS = {"reason_code": "ROLLOUT_HALTED", "force": False, "max_jobs": 10, "dry_run": False}
@@ -32,18 +33,20 @@ def load_file(path: str | Path) -> Policy:
 
 
 def read_document(path: str | Path) -> Any:
-    """The parsed policy file, not yet validated. JSON files need no YAML parser, which keeps the Lambda small."""
+    """The parsed policy file, not yet validated, with its rules' revert documents read in. JSON files need no YAML
+    parser, which keeps the Lambda small."""
     path = Path(path)
     try:
         text = path.read_bytes().decode()  # UTF-8, whatever the machine's locale
     except (OSError, UnicodeDecodeError) as error:
         raise PolicyError([f"cannot read policy file {path}: {error}"]) from error
     try:
-        return load_json(text) if path.suffix == ".json" else load_yaml(text)
+        document = load_json(text) if path.suffix == ".json" else load_yaml(text)
     except DuplicateKeys as error:
         raise PolicyError([_duplicate(error.document, where_, key) for where_, key in error.found]) from error
     except DocumentError as error:
         raise PolicyError([f"policy file {path}: {problem}" for problem in error.problems]) from error
+    return inline_documents(document, path.parent)
 
 
 def _duplicate(document: Any, path: tuple[str | int, ...], key: str) -> str:
@@ -233,6 +236,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
     comment = _comment(raw.get("comment"), problems)
     casualties = fleet_threshold(raw, match, problems)
     action, throttle = _action(raw, match, problems)
+    revert = read_revert(raw["revert"], action, problems) if "revert" in raw else None
     if problems:
         return None, problems
     merged = {**defaults, **settings}
@@ -250,7 +254,7 @@ def _rule(raw: Any, defaults: dict[str, Any]) -> tuple[Rule | None, list[str]]:
             casualties=casualties,
             action=action,
             throttle=throttle,
-            deployments=deployments,
+            deployments=deployments, revert=revert,
         ),
         [],
     )

@@ -5,6 +5,7 @@ list it is given and returns None for a value it refused."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, cast
 
 from rollout_guard.documents import show
@@ -15,6 +16,7 @@ from rollout_guard.policy.model import (
     RECHECK_BOUNDS,
     RECHECK_DEFAULT_S,
     SUCCESS_GRACE_DEFAULT_S,
+    WATCH_AFTER_BOUNDS,
     Abort,
     Casualties,
     Match,
@@ -30,8 +32,8 @@ INTEGER_MAX = 2**31 - 1
 CASUALTY_KEYS = {"things", "within", "percent", "min_things", "dark_after", "fleet_things", "success_grace"}
 # An SQS delay times each dark check, and SQS delays a message by 15 minutes at most.
 DARK_AFTER_RANGE_S = (10, 900)
-DURATION = re.compile(r"(\d{1,6})\s*([smh]?)")
-DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+DURATION = re.compile(r"(\d{1,6})\s*([smhd]?)")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _duration(value: Any, what: str, problems: list[str], bounds: tuple[int, int] = (1, 7 * 86400)) -> int | None:
@@ -43,7 +45,7 @@ def _duration(value: Any, what: str, problems: list[str], bounds: tuple[int, int
         seconds = int(found.group(1)) * DURATION_UNITS[found.group(2)]
     if seconds is None or not bounds[0] <= seconds <= bounds[1]:
         problems.append(f"{what} {show(value)} must be a duration from {bounds[0]} to {bounds[1]} seconds "
-                        "(a number of seconds, or like 90s, 5m, 1h)")
+                        "(a number of seconds, or like 90s, 5m, 1h, 2d)")
         return None
     return seconds
 
@@ -100,8 +102,12 @@ def fleet_threshold(raw: dict[str, Any], match: Match, problems: list[str]) -> C
         problems.append("match.signal: casualties needs a casualties threshold")
     elif is_fleet:
         casualties = _casualties(raw["casualties"], raw.get("dark_after"), problems)
-    if "dark_after" in raw and not is_fleet:
-        problems.append("dark_after applies only to a rule with match.signal: casualties")
+    for key in ("dark_after", "watch_after"):
+        if key in raw and not is_fleet:
+            problems.append(f"{key} applies only to a rule with match.signal: casualties")
+    if casualties is not None and "watch_after" in raw:
+        watch = _duration(raw["watch_after"], "watch_after", problems, WATCH_AFTER_BOUNDS)
+        casualties = replace(casualties, watch_after_s=watch or 0)
     if is_fleet and any(value is not None for key, value in vars(match).items() if key != "signal"):
         problems.append("match.signal cannot be combined with other match keys")
     return casualties
@@ -121,7 +127,7 @@ def read_throttle(raw: dict[str, Any], problems: list[str]) -> Throttle | None:
     if isinstance(rate, bool) or not isinstance(rate, int) or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
         problems.append(f"throttle.max_per_minute {show(rate)} must be a whole number from 1 to 1000")
         rate = None
-    abort = _abort(raw["abort"], problems) if "abort" in raw else None
+    abort = read_abort(raw["abort"], "throttle.abort", problems) if "abort" in raw else None
     escalate = (_duration(raw["escalate_after"], "throttle.escalate_after", problems)
                 if "escalate_after" in raw else None)
     recheck = (_duration(raw["recheck"], "throttle.recheck", problems, RECHECK_BOUNDS)
@@ -134,21 +140,22 @@ def read_throttle(raw: dict[str, Any], problems: list[str]) -> Throttle | None:
     return Throttle(rate, abort, escalate, recheck, stale)
 
 
-def _abort(raw: Any, problems: list[str]) -> Abort | None:
+def read_abort(raw: Any, what: str, problems: list[str]) -> Abort | None:
+    """An abort criterion (`what` names it: a throttle's or a revert's)."""
     if not isinstance(raw, dict):
-        problems.append("throttle.abort must be a mapping of failure_type, percent and min_executed")
+        problems.append(f"{what} must be a mapping of failure_type, percent and min_executed")
         return None
     before = len(problems)
-    problems += [f"throttle.abort: unknown key {show(key)}" for key in sorted(set(raw) - ABORT_KEYS, key=str)]
+    problems += [f"{what}: unknown key {show(key)}" for key in sorted(set(raw) - ABORT_KEYS, key=str)]
     kind = raw.get("failure_type")
     if kind not in FAILURE_TYPES:
-        problems.append(f"throttle.abort.failure_type {show(kind)} must be one of {', '.join(FAILURE_TYPES)}")
+        problems.append(f"{what}.failure_type {show(kind)} must be one of {', '.join(FAILURE_TYPES)}")
     percent = raw.get("percent")
     if (isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent <= 100
             or round(percent, 2) != percent):
-        problems.append(f"throttle.abort.percent {show(percent)} must be above 0 and at most 100, with at most "
+        problems.append(f"{what}.percent {show(percent)} must be above 0 and at most 100, with at most "
                         "two decimals")
-    executed = _count(raw.get("min_executed"), "throttle.abort.min_executed", problems)
+    executed = _count(raw.get("min_executed"), f"{what}.min_executed", problems)
     if len(problems) > before or executed is None:
         return None
     return Abort(str(kind), float(cast(float, percent)), executed)

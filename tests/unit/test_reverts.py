@@ -1,0 +1,203 @@
+"""After the rollout, in memory: given a fleet rule that watches after success and has a revert, when its threshold
+is crossed on a COMPLETED job, then the job is `regressed` (never cancelled, announced once), and a revert is
+prepared for exactly the things that SUCCEEDED on it; created only on approval (or at once with `auto`), once."""
+
+import json
+
+import pytest
+
+from rollout_guard.adapters import halt_events
+from rollout_guard.halts import guard
+from rollout_guard.halts.alert_kinds import FleetAlert
+from rollout_guard.halts.decisions import (
+    CANCELED,
+    REGRESSED,
+    REVERT_FAILED,
+    REVERT_READY,
+    REVERTED,
+    SKIPPED,
+    WOULD_CANCEL,
+    WOULD_REVERT,
+)
+from rollout_guard.halts.jobs import JobsError, JobView
+from rollout_guard.halts.reverts import AfterRollouts, InMemoryAfterRollout, revert_ids
+from rollout_guard.iot_limits import TARGETS_MAX
+from tests.conftest import make_policy
+from tests.unit.fakes import FakeJobs, active
+
+RULE = """
+    rules:
+      - name: fleet
+        match: {signal: casualties}
+        jobs: ["fw-*"]
+        reason_code: FLEET_CASUALTIES
+        watch_after: 24h
+        casualties: {things: 2}
+        revert:
+          document: {operation: revert}
+          approval: %s
+          rollout: {max_per_minute: 50}
+          abort: {failure_type: FAILED, percent: 10, min_executed: 20}
+"""
+
+
+def policy(approval: str = "required", extra: str = ""):
+    return make_policy(RULE % approval + extra)
+
+
+def fleet(job_id: str = "fw-1", status: str = "COMPLETED", succeeded: int = 3, failed: int = 1) -> FakeJobs:
+    jobs = FakeJobs({job_id: JobView(job_id, status)})
+    for n in range(succeeded):
+        jobs.executions_of[job_id, f"dev-{n}"] = "SUCCEEDED"
+    for n in range(failed):
+        jobs.executions_of[job_id, f"bad-{n}"] = "FAILED"
+    return jobs
+
+
+def alert(job_id: str = "fw-1") -> FleetAlert:
+    return FleetAlert(job_ids=(job_id,), reason="2 casualties, threshold 2", correlation_id=f"fleet:{job_id}")
+
+
+def respond(jobs: FakeJobs, kept: InMemoryAfterRollout, approval: str = "required", dry_run: bool = False):
+    return guard.respond(alert(), policy(approval), jobs, dry_run=dry_run, after=AfterRollouts(jobs, kept))
+
+
+def test_a_crossing_on_a_completed_job_is_a_regression_with_a_revert_ready_and_nothing_created():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+
+    outcome = respond(jobs, kept)
+
+    assert [(d.job_id, d.action) for d in outcome.decisions] == [("fw-1", REGRESSED), ("fw-1", REVERT_READY)]
+    assert jobs.cancels() == [] and not getattr(jobs, "created", [])
+    plan = kept.plan("fw-1")
+    assert (plan.revert_job_id, plan.things, plan.document, plan.max_per_minute) == ("fw-1-revert", 3,
+                                                                                      {"operation": "revert"}, 50)
+    assert plan.abort == {"criteriaList": [{"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 10.0,
+                                            "minNumberOfExecutedThings": 20}]}
+    ready = outcome.decisions[1].to_dict()
+    assert ready["revertJobId"] == "fw-1-revert" and "rollout-guard revert --job fw-1 --approve" in ready["detail"]
+
+
+def test_the_regression_and_the_ready_revert_are_announced_each_once():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+    first = halt_events.entries(respond(jobs, kept), "default")
+    again = respond(jobs, kept)
+
+    assert [entry["DetailType"] for entry in first] == ["Rollout Regressed", "Revert Ready"]
+    assert json.loads(first[1]["Detail"])["revertJobId"] == "fw-1-revert"
+    assert [(d.action, d.detail) for d in again.decisions] == [(SKIPPED, "regression already announced")]
+    assert halt_events.entries(again, "default") == []
+
+
+def test_approval_creates_exactly_one_revert_for_exactly_the_things_that_succeeded():
+    jobs, kept = fleet(succeeded=3, failed=2), InMemoryAfterRollout()
+    respond(jobs, kept)
+    after = AfterRollouts(jobs, kept)
+
+    created = after.create(kept.plan("fw-1"))
+    second = after.create(kept.plan("fw-1"))
+
+    assert created.action == REVERTED and created.revert_job_id == "fw-1-revert"
+    (job,) = jobs.created
+    assert sorted(job.targets) == [f"arn:aws:iot:eu-west-1:123456789012:thing/dev-{n}" for n in range(3)]
+    assert (job.document, job.max_per_minute) == ({"operation": "revert"}, 50)
+    assert second.action == SKIPPED and "created already" in second.detail and "nothing created" in second.detail
+    assert [call for call in jobs.calls if call[0] == "create_job"] == [("create_job", "fw-1-revert")]
+
+
+def test_auto_approval_creates_the_revert_at_once():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+
+    outcome = respond(jobs, kept, approval="auto")
+
+    assert [d.action for d in outcome.decisions] == [REGRESSED, REVERTED]
+    assert [job.job_id for job in jobs.created] == ["fw-1-revert"]
+
+
+def test_a_dry_run_only_says_would_revert():
+    jobs, kept = fleet("fw-2", status="IN_PROGRESS"), InMemoryAfterRollout()
+    jobs.jobs["fw-2"] = active("fw-2")
+
+    outcome = guard.respond(alert("fw-2"), policy(), jobs, dry_run=True, after=AfterRollouts(jobs, kept))
+
+    assert [d.action for d in outcome.decisions] == [WOULD_CANCEL, WOULD_REVERT]
+    assert kept.plan("fw-2") is None and jobs.cancels() == []
+
+
+def test_a_running_job_is_cancelled_as_today_and_its_revert_follows():
+    jobs, kept = fleet("fw-3", status="IN_PROGRESS"), InMemoryAfterRollout()
+    jobs.jobs["fw-3"] = active("fw-3")
+
+    outcome = guard.respond(alert("fw-3"), policy(), jobs, after=AfterRollouts(jobs, kept))
+
+    assert [d.action for d in outcome.decisions] == [CANCELED, REVERT_READY]
+
+
+def test_without_watch_after_a_completed_job_is_skipped_as_before():
+    jobs = fleet()
+    plain = make_policy((RULE % "required").replace("        watch_after: 24h\n", ""))
+
+    outcome = guard.respond(alert(), plain, jobs, after=AfterRollouts(jobs, InMemoryAfterRollout()))
+
+    assert [(d.action, d.detail) for d in outcome.decisions] == [(SKIPPED, "job is COMPLETED; nothing to cancel")]
+
+
+def test_a_revert_job_is_never_reverted():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+    respond(jobs, kept)
+    AfterRollouts(jobs, kept).create(kept.plan("fw-1"))
+    jobs.jobs["fw-1-revert"] = JobView("fw-1-revert", "COMPLETED")
+    jobs.executions_of["fw-1-revert", "dev-0"] = "SUCCEEDED"
+
+    outcome = guard.respond(alert("fw-1-revert"), policy(), jobs, after=AfterRollouts(jobs, kept))
+
+    assert [(d.action, d.detail) for d in outcome.decisions][1] == (
+        SKIPPED, "this job is a revert: never reverted automatically")
+    assert [job.job_id for job in jobs.created] == ["fw-1-revert"]
+
+
+def test_a_taken_revert_id_takes_the_next_suffix():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+    jobs.jobs["fw-1-revert"] = JobView("fw-1-revert", "COMPLETED")
+
+    respond(jobs, kept)
+
+    assert kept.plan("fw-1").revert_job_id == "fw-1-revert-2"
+
+
+def test_revert_ids_fit_the_api():
+    long = "f" * 64
+    assert all(len(i) <= 64 for i in revert_ids(long)) and revert_ids("fw-1")[:2] == ["fw-1-revert", "fw-1-revert-2"]
+
+
+def test_over_a_hundred_things_go_to_a_static_group_of_the_revert():
+    jobs, kept = fleet(succeeded=TARGETS_MAX + 1), InMemoryAfterRollout()
+
+    respond(jobs, kept, approval="auto")
+
+    (job,) = jobs.created
+    assert job.targets == ("arn:aws:iot:eu-west-1:123456789012:thinggroup/fw-1-revert",)
+    assert len(jobs.groups["fw-1-revert"]) == TARGETS_MAX + 1
+
+
+def test_no_thing_succeeded_nothing_to_revert():
+    jobs, kept = fleet(succeeded=0, failed=3), InMemoryAfterRollout()
+
+    outcome = respond(jobs, kept)
+
+    assert [(d.action, d.detail) for d in outcome.decisions][1] == (
+        SKIPPED, "no thing SUCCEEDED on this job: nothing to revert")
+
+
+@pytest.mark.parametrize("failing", ["succeeded_things", "create_job"])
+def test_an_iot_failure_is_a_failed_revert_reported_not_a_failed_halt(failing, monkeypatch):
+    jobs, kept = fleet(), InMemoryAfterRollout()
+
+    def refuse(*_):
+        raise JobsError(failing, "ThrottlingException", "Rate exceeded")
+
+    monkeypatch.setattr(jobs, failing, refuse)
+    outcome = respond(jobs, kept, approval="auto")
+
+    assert outcome.decisions[1].action == REVERT_FAILED and "Rate exceeded" in outcome.decisions[1].detail
+    assert not outcome.failed  # the halt it follows is done: no retry of the alert
