@@ -261,7 +261,9 @@ def region_status(target: Target) -> dict[str, Any]:
                          at=str(job.get("completedAt") or job.get("lastUpdatedAt") or ""))
             halted.append(entry)
     halted.sort(key=lambda entry: entry["at"], reverse=True)
-    found = {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS]}
+    found = {"detail": "", "active": active, "recentHalts": halted[:RECENT_HALTS],
+             "watched": _watched(policy, iot, [s for s in listed if s.get("status") == "COMPLETED"]),
+             "afterRollout": _after_rollout(target)}
     if any(rule.deployments is not None for rule in policy.rules):  # Greengrass is asked only where a rule names it
         found["deployments"] = _deployments(policy, target.region, iot)
     return found
@@ -285,6 +287,42 @@ def _deployments(policy: Any, region: str, iot: Any) -> list[dict[str, Any]]:
                       "iotJobId": job_id, "succeeded": int(details.get("numberOfSucceededThings") or 0),
                       "rules": [rule.name for rule in policy.rules if allowed(rule, deployment.get("deploymentName") or "")]})
     return shown
+
+
+def _watched(policy: Any, iot: Any, completed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """COMPLETED jobs a fleet rule still watches (`watch_after` since the job completed has not run out): their
+    things that go dark still count, as a regression."""
+    from datetime import datetime, timedelta, timezone
+
+    from rollout_guard.fleet.evaluation import fleet_rule
+
+    now, shown = datetime.now(timezone.utc), []
+    for summary in completed:
+        rule = fleet_rule(policy, summary["jobId"])
+        watch = rule.casualties.watch_after_s if rule is not None and rule.casualties is not None else 0
+        done = summary.get("completedAt")
+        if rule is None or not watch or not isinstance(done, datetime):
+            continue
+        until = done.astimezone(timezone.utc) + timedelta(seconds=watch)
+        if until > now:
+            shown.append({"jobId": summary["jobId"], "rule": rule.name, "completedAt": done.isoformat(),
+                          "watchedUntil": until.isoformat()})
+    return shown
+
+
+def _after_rollout(target: Target) -> list[dict[str, Any]]:
+    """What the deployed guard keeps after rollouts (its state table): jobs found regressed, reverts prepared."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rollout_guard.adapters.dynamo_after import DynamoAfterRollout
+
+    try:
+        table = deployed(target, outputs.STATE_TABLE)
+    except (RuntimeError, ClientError, BotoCoreError):
+        return []
+    kept = DynamoAfterRollout(table, lambda: client("dynamodb", target.region)).kept()
+    return [{"jobId": job_id, "regressed": regressed, "revert": plan.to_dict() if plan else None}
+            for job_id, regressed, plan in kept]
 
 
 def _throttle_records(target: Target) -> Any:
@@ -329,6 +367,18 @@ def status_text(answers: list[dict[str, Any]]) -> str:
     if deployments:
         text += "\n\nGreengrass deployments (latest per target; a cancel does not undo what succeeded):\n\n" + text_table(
             deployments, ["region", "deployment", "id", "status", "succeeded", "rules"])
+    watched = [[answer["region"], job["jobId"], job["rule"], job["completedAt"], job["watchedUntil"]]
+               for answer in answers for job in answer.get("watched", [])]
+    if watched:
+        text += "\n\nWatched after success (completed; devices that fall count as a regression):\n\n" + text_table(
+            watched, ["region", "job", "rule", "completed", "watched until"])
+    after = [[answer["region"], item["jobId"], "regressed" if item["regressed"] else "-",
+              item["revert"]["revertJobId"] if item["revert"] else "-",
+              item["revert"]["state"] if item["revert"] else "-", str(item["revert"]["things"]) if item["revert"] else "-"]
+             for answer in answers for item in answer.get("afterRollout", [])]
+    if after:
+        text += "\n\nAfter the rollout (approve a ready revert: rollout-guard revert --job J --approve):\n\n" + text_table(
+            after, ["region", "job", "regression", "revert", "revert state", "things"])
     if throttled:
         text += "\n\nThrottled by the guard:\n\n" + text_table(
             throttled, ["region", "job", "rollout now", "saved (restored on OK or resume)", "rule", "by", "since"])

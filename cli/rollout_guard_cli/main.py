@@ -9,6 +9,7 @@
   throttle --jobs G   ask every regional guard to slow the matching jobs (--max-per-minute N [--abort T:P:M])
   resume --jobs G     ask every regional guard to put back the matching jobs it throttled
   status              the active jobs of every regional guard, their progress, rules and recent halts
+  revert --job ID     the revert a rule prepared for a job after a halt or a regression; --approve creates it once
   doctor              what the live account still lacks for the guard as configured, per region (reads only; exit
                       0 fine, 1 a problem, 2 bad input)
   events [KIND]       print sample alerts
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from rollout_guard_cdk.project import project_policy_file
 
-from . import cancel, cancel_deployment, events, invoke, regional, replay
+from . import cancel, cancel_deployment, events, invoke, regional, replay, revert
 from .exits import BAD_INPUT, HALT_FAILED, fail
 
 
@@ -144,6 +145,9 @@ def parser() -> argparse.ArgumentParser:
     replaying.add_argument("--output", choices=["text", "json"], default="text")
     replaying.set_defaults(run=replay.command)
 
+    reverting = commands.add_parser("revert", help="show the revert a rule prepared for a job, or create it with "
+                                                   "--approve (once)")
+    revert.add_arguments(reverting)
     drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
     drill.add_argument("--policy", help="policy file (default: the project's)")
     drill.set_defaults(run=cmd_drill)

@@ -109,10 +109,12 @@ def serve(argv: list[str]) -> None:
         emulator_events,
         emulator_greengrass,
         emulator_iot,
+        emulator_jobs_data,
         emulator_speed,
     )
 
     emulator_iot.install()
+    emulator_jobs_data.install()
     emulator_greengrass.install()
     emulator_cloudformation.install()
     emulator_events.install()

@@ -9,6 +9,8 @@
   bound them (botocore checks types and minimums client-side; the maximums are checked here). A finished job is
   refused with InvalidRequestException: AWS does not document UpdateJob's answer there (Stubber tests pin the
   guard's handling of whatever error comes back).
+- CreateJob of a job id that is taken: ResourceAlreadyExistsException (HTTP 409), as IoT answers, where moto
+  silently replaces the job.
 - CancelJob of an unknown job id: ResourceNotFoundException (HTTP 404), as IoT answers, where moto fails with an
   internal error (HTTP 500) that a client would retry.
 
@@ -32,6 +34,7 @@ def install() -> None:
     from moto.iot.responses import IoTResponse
 
     _MOTO.setdefault("cancel_job", IoTResponse.cancel_job)  # kept once: install() stays idempotent
+    _MOTO.setdefault("create_job", IoTResponse.create_job)
     for name, handler in _HANDLERS.items():
         setattr(IoTResponse, name, handler)
 
@@ -130,6 +133,17 @@ def cancel_job(self: Any) -> Any:
     return _MOTO["cancel_job"](self)
 
 
+def create_job(self: Any) -> Any:
+    """CreateJob of an id that is taken: ResourceAlreadyExistsException (409), where moto replaces the job."""
+    from moto.iot.exceptions import ResourceAlreadyExistsException
+
+    job_id = self._get_param("jobId")
+    taken = self.iot_backend.jobs.get(job_id)
+    if taken is not None:
+        raise ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, taken.job_arn)
+    return _MOTO["create_job"](self)
+
+
 def update_job(self: Any) -> Any:
     from moto.core.responses import EmptyResult
 
@@ -182,6 +196,7 @@ def _abort_problem(abort: Any) -> str | None:
 
 
 _HANDLERS = {
+    "create_job": create_job,
     "describe_event_configurations": describe_event_configurations,
     "update_event_configurations": update_event_configurations,
     "create_security_profile": create_security_profile,

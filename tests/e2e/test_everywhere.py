@@ -264,3 +264,46 @@ def test_a_halt_of_deployments_stops_the_matching_ones_in_each_region_and_status
                       "cam-9": ("ACTIVE", [])}
     assert neither.returncode == 2
     assert neither.stderr.strip() == "rollout-guard: say what to halt: --jobs GLOB, --deployments GLOB, or both"
+
+
+def test_status_lists_watched_jobs_regressions_and_ready_reverts_and_revert_approves_through_the_region(
+        project, moto_server_url):
+    """The project policy's fleet rule watches a day after success and prepares a revert: a completed rollout whose
+    devices go dark two hours later is a regression; `status` shows it, `revert --local` shows and approves it."""
+    import time
+
+    from rollout_guard_cdk import outputs
+    from rollout_guard_cli import everywhere
+    from rollout_guard_local import samples
+
+    iot, data = regional("iot", moto_server_url, "eu-west-1"), regional("iot-jobs-data", moto_server_url, "eu-west-1")
+    things = [f"dev-w{n}" for n in range(4)]
+    arns = [iot.create_thing(thingName=thing)["thingArn"] for thing in things]
+    iot.create_job(jobId="fw-2-7-eu", targets=arns, document="{}", targetSelection="SNAPSHOT")
+    for thing in things:
+        data.update_job_execution(thingName=thing, jobId="fw-2-7-eu", status="SUCCEEDED")
+    at = int(time.time() * 1000) - 3 * 3_600_000
+    events = [samples.job_execution("fw-2-7-eu", thing, "SUCCEEDED", at + n) for n, thing in enumerate(things)]
+    events += [samples.presence(thing, False, at + 2 * 3_600_000 + n * 1000) for n, thing in enumerate(things[:3])]
+    (project / "batch.json").write_text(json.dumps(samples.sqs_batch(*events)))
+    (stack,) = regional("cloudformation", moto_server_url, "eu-west-1").describe_stacks(
+        StackName="RolloutGuard-eu")["Stacks"]
+    table = everywhere.outputs_of(stack)[outputs.STATE_TABLE]
+    invoked = cli.run("invoke", "batch.json", "--policy", "policy.yaml", "--state-table", table,
+                      env={**client_env(moto_server_url), "AWS_REGION": "eu-west-1"}, cwd=project)
+    assert invoked.returncode == 0, invoked.stderr + invoked.stdout
+
+    shown = run(project, moto_server_url, "status", "--region", "eu-west-1", "--output", "json")
+    before = run(project, moto_server_url, "revert", "--job", "fw-2-7-eu", "--region", "eu-west-1", "--local")
+    approved = run(project, moto_server_url, "revert", "--job", "fw-2-7-eu", "--region", "eu-west-1", "--local",
+                   "--approve")
+    text = run(project, moto_server_url, "status", "--region", "eu-west-1")
+
+    (region,) = json.loads(shown.stdout)["regions"]
+    assert [job["jobId"] for job in region["watched"]] == ["fw-2-7-eu"]
+    (kept,) = region["afterRollout"]
+    assert kept["jobId"] == "fw-2-7-eu" and kept["regressed"] and kept["revert"]["state"] == "ready"
+    assert before.returncode == 0 and "things:   4" in before.stdout and "inline document" in before.stdout
+    assert approved.returncode == 0, approved.stderr
+    assert sorted(iot.describe_job(jobId="fw-2-7-eu-revert")["job"]["targets"]) == sorted(arns)
+    assert "After the rollout" in text.stdout and "fw-2-7-eu-revert" in text.stdout and "created" in text.stdout

@@ -17,6 +17,7 @@ from rollout_guard.halts.reverts import KeptError, RevertPlan
 from rollout_guard.schema import AFTER, TABLE_KEY, TABLE_TTL
 
 INDEX = f"{AFTER.prefix}*"  # no job id holds '*'
+ATTRIBUTES = ("regressed", "plan", "created", "revert_of")
 
 
 @contextmanager
@@ -48,14 +49,16 @@ class DynamoAfterRollout:
 
     def _set(self, key: str, values: dict[str, str], condition: str | None, what: str) -> bool:
         """SET each attribute of `values` (strings) and the TTL; False when `condition` found it done."""
-        sets = ", ".join(f"{name} = :{name}" for name in values)
+        sets = ", ".join(f"#{name} = :{name}" for name in values)  # names as #name: `plan` is a reserved word
+        names = {"#ttl": TABLE_TTL, **{f"#{name}": name for name in values}}
         params: dict[str, Any] = {
             "TableName": self.table, "Key": {TABLE_KEY: {"S": key}},
-            "UpdateExpression": f"SET {sets}, #ttl = :ttl", "ExpressionAttributeNames": {"#ttl": TABLE_TTL},
+            "UpdateExpression": f"SET {sets}, #ttl = :ttl", "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {**{f":{name}": {"S": value} for name, value in values.items()},
                                           ":ttl": {"N": str(int(time.time()) + AFTER.ttl_s)}}}
         if condition:
             params["ConditionExpression"] = condition
+            names.update({f"#{name}": name for name in ATTRIBUTES if f"#{name}" in condition})
         try:
             with _reported(what):
                 self._client.update_item(**params)
@@ -79,12 +82,12 @@ class DynamoAfterRollout:
 
     def regressed(self, job_id: str, detail: str) -> bool:
         self._index(job_id)
-        return self._set(AFTER.prefix + job_id, {"regressed": detail}, "attribute_not_exists(regressed)",
+        return self._set(AFTER.prefix + job_id, {"regressed": detail}, "attribute_not_exists(#regressed)",
                          f"record job {job_id} regressed")
 
     def prepare(self, plan: RevertPlan) -> bool:
         self._index(plan.job_id)
-        return self._set(AFTER.prefix + plan.job_id, {"plan": plan.to_json()}, "attribute_not_exists(plan)",
+        return self._set(AFTER.prefix + plan.job_id, {"plan": plan.to_json()}, "attribute_not_exists(#plan)",
                          f"keep the revert plan of job {plan.job_id}")
 
     def plan(self, job_id: str) -> RevertPlan | None:
@@ -97,7 +100,7 @@ class DynamoAfterRollout:
 
     def created(self, plan: RevertPlan) -> bool:
         done = self._set(AFTER.prefix + plan.job_id, {"created": plan.created_at or ""},
-                         "attribute_exists(plan) AND attribute_not_exists(created)",
+                         "attribute_exists(#plan) AND attribute_not_exists(#created)",
                          f"record the revert of job {plan.job_id} created")
         if done:
             self._set(AFTER.prefix + plan.revert_job_id, {"revert_of": plan.job_id}, None,
