@@ -3,11 +3,13 @@
 1. Scenarios at a larger size than `make test`'s, through a moto SQS queue and the function's own handler: per
    scenario halted or not, false or missed halt, delay from the true crossing to CancelJob accepted, peak IoT
    calls a second, peak state-table writes per item a second, largest item, dead-lettered messages; the same for a
-   Greengrass v2 deployment (a bad component version breaking 5% of the core devices among them).
+   Greengrass v2 deployment (a bad component version breaking 5% of the core devices among them), and after a
+   completed rollout watched for a day (3% of the devices bricking two hours after SUCCEEDED: a regression, and
+   the revert created only on approval, for exactly the things that SUCCEEDED).
 2. The detector's own throughput on the in-memory state (the same items as the table's), beside moto's figure from
    bench/fleet.py.
-3. A 1,000,000-device rollout with 10% failing under a dry-run percentage rule and an outage of 10% of the fleet at
-   its middle: the real detector on the in-memory state, batches handed to 5 consumers by a modelled processing
+3. A 1,000,000-device rollout with 10% failing under a dry-run percentage rule that watches a day after success
+   (a watch# item per device that SUCCEEDED) and an outage of 10% of the fleet at its middle: the real detector on the in-memory state, batches handed to 5 consumers by a modelled processing
    time; writes per item a second and item sizes from the write log.
 """
 
@@ -32,12 +34,12 @@ ITEM_LIMIT = 1_000  # writes a second one DynamoDB partition takes
 def run_scenarios() -> list:
     from moto import mock_aws
 
-    from rollout_guard_local.fleet_sim import greengrass_scenarios, run, scenarios
+    from rollout_guard_local.fleet_sim import greengrass_scenarios, regression_scenarios, run, scenarios
 
     reports = []
     sized = {"devices": DEVICES, "fleet": DEVICES * 8, "threshold": max(5, DEVICES // 40), "dark_after_s": 60,
              "share": 0.05}
-    for scenario in [*scenarios(**sized), *greengrass_scenarios(**sized)]:
+    for scenario in [*scenarios(**sized), *greengrass_scenarios(**sized), *regression_scenarios(**{**sized, "share": 0.03, "threshold": 5})]:
         with mock_aws(), tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
             began = time.perf_counter()
             report = run(scenario, Path(folder))
@@ -45,6 +47,15 @@ def run_scenarios() -> list:
         reports.append(report)
         print(f"  {scenario.name}: {report.detail['seconds']} s", file=sys.stderr)
     return reports
+
+
+def _revert(revert: dict | None) -> str:
+    """A watch scenario's revert: things it was prepared for, jobs before approval, and whether the one created on
+    approval targets exactly the things that SUCCEEDED."""
+    if not revert or not revert["prepared"]:
+        return "-"
+    exact = "exact" if revert["exact"] else "NOT EXACT"
+    return f"{revert['things']} things, {revert['created_before_approval']} before approval, {exact}"
 
 
 def throughput() -> dict:
@@ -84,10 +95,11 @@ def main() -> int:
     overall = summary(reports)
 
     columns = ["scenario", "halted", "false", "missed", "delay s", "IoT/s", "writes/item/s", "largest B", "DLQ",
-               "events", "run s"]
-    rows = [[r.scenario, r.halted, r.false_halt, r.missed_halt, r.delay_s if r.delay_s is not None else "-",
+               "events", "run s", "revert"]
+    rows = [[r.scenario, "regressed" if r.regressed else r.halted, r.false_halt, r.missed_halt,
+             r.delay_s if r.delay_s is not None else "-",
              r.peak_iot_calls_a_second, r.peak_item_writes_a_second, r.largest_item_bytes, r.dead_lettered, r.events,
-             r.detail["seconds"]] for r in reports]
+             r.detail["seconds"], _revert(r.revert)] for r in reports]
     from rollout_guard_cli.tables import text_table
 
     print(text_table(rows, columns))
@@ -108,6 +120,8 @@ def main() -> int:
         (f"{SCALE:,} devices: peak IoT calls of one operation in a second ({consumers} consumers)",
          str(scale["peak_iot_calls_a_second"]), f"<= {iot_budget:g} (fleetIotRate)",
          scale["peak_iot_calls_a_second"] <= iot_budget),
+        (f"{SCALE:,} devices watched a day after success: watch# items (one per device that SUCCEEDED)",
+         f"{scale['watched']}", f"{SCALE - scale['failing']}", scale["watched"] == SCALE - scale["failing"]),
         (f"{SCALE:,} devices: events, state writes, run time",
          f"{scale['events']}, {scale['state_writes']}, {scale['seconds']} s", "-", None),
     ]

@@ -85,6 +85,7 @@ FIXTURES: dict[str, Callable[[], dict[str, Any]]] = {
     "eventbridge_greengrass_deployment_failed_older_spelling": lambda: samples.deployment_status(
         spelling="deployment-id"),
     "eventbridge_greengrass_component_broken": samples.component_status,
+    "iot_package_shadow_accepted": samples.package_report,
     # an operator's halt, as `rollout-guard halt` sends it and the control bus forwards it
     "eventbridge_halt_request": operator_requests.halt_request,
 }

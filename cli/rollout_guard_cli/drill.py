@@ -24,7 +24,7 @@ from rollout_guard_local.emulator import EMULATOR_ENV, client, client_env, moto_
 from rollout_guard_local.fault_proxy import FaultProxy
 from rollout_guard_local.rehearsal import STACK
 
-from . import invoke
+from . import invoke, revert
 from .everywhere import outputs_of
 from .in_process import run_captured
 from .tables import text_table
@@ -68,6 +68,9 @@ ESCALATION = {"ROLLOUT_GUARD_ESCALATION_BUS_ARN": f"arn:aws:events:{REGION}:1234
 # Greengrass v2: a bad deployment to GG_GROUP whose core devices fail, beside one the policy does not name.
 GG_GROUP, GG_BAD, GG_OTHER = "gg-fleet-eu", "gg-fw-3-0", "gg-camera-2"
 GG_CORES = [f"gg-core-{n}" for n in range(1, 5)]
+# After the rollout: AFTER_JOB completes on AFTER_THINGS; two hours later three of them go dark for good.
+AFTER_JOB = "fw-2-9-eu"
+AFTER_THINGS = [f"dev-a-{n}" for n in range(1, 6)]
 LATE_JOBS = {FLEET_JOB: (f"things:dev-r-1..{len(ROLLOUT)}", "CANCELED"), GATED_JOB: ("group:fleet-eu", "CANCELED"),
              THROTTLED_JOB: ("group:fleet-eu", "CANCELED")}
 
@@ -245,6 +248,53 @@ def _greengrass(policy_file: Path, url: str, folder: Path, env: dict[str, str]) 
     return wrong
 
 
+def _after_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
+    """A rollout that COMPLETED (its devices report through the emulator's Jobs data plane), watched a day after
+    success by the fleet rule: devices that go dark two hours later make it `regressed` (nothing to cancel) and
+    its revert ready; the operator looks at it, approves it, and the revert job goes to exactly the devices that
+    SUCCEEDED, once."""
+    iot, data, sqs = client("iot", url), client("iot-jobs-data", url), client("sqs", url)
+    arns = [iot.create_thing(thingName=thing)["thingArn"] for thing in AFTER_THINGS]
+    iot.create_job(jobId=AFTER_JOB, targets=arns, document=json.dumps({"version": AFTER_JOB}),
+                   targetSelection="SNAPSHOT")
+    for thing in AFTER_THINGS:
+        data.update_job_execution(thingName=thing, jobId=AFTER_JOB, status="SUCCEEDED")
+    queue = sqs.get_queue_url(QueueName=FLEET_QUEUE)["QueueUrl"]
+    at = int(time.time() * 1000) - 3 * 3_600_000
+    steps = [("five devices take it; the job COMPLETES",
+              [samples.job_execution(AFTER_JOB, thing, "SUCCEEDED", at + n) for n, thing in enumerate(AFTER_THINGS)]),
+             ("2 h later dev-a-1 and dev-a-2 go dark for good",
+              [samples.presence(thing, False, at + 7_200_000 + n * 1000) for n, thing in enumerate(AFTER_THINGS[:2])]),
+             ("dev-a-3 goes dark too", [samples.presence(AFTER_THINGS[2], False, at + 7_230_000)])]
+    print(f"\nAfter the rollout: {AFTER_JOB} COMPLETED on {len(AFTER_THINGS)} devices, watched a day after "
+          "success; a revert waits for approval\n")
+    rows: list[list[str]] = []
+    for index, (title, events) in enumerate(steps, start=1):
+        invoked = [_invoke(samples.sqs_batch(*events), policy_file, folder, f"after-{index}", env, "--fleet-queue",
+                           queue)]
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            invoked.append(_invoke(json.loads(message["Body"]), policy_file, folder, f"after-check-{index}", env))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        decided = [d["action"] for result in invoked for e in result.get("evaluations", [])
+                   for d in (e.get("outcome") or {}).get("decisions", [])]
+        rows.append([str(index), title, ", ".join(decided) or "-", iot.describe_job(jobId=AFTER_JOB)["job"]["status"]])
+    asked = ["--job", AFTER_JOB, "--state-table", STATE_TABLE, "--policy", str(policy_file)]
+    shown = run_captured(revert.main, asked, env)
+    approved = run_captured(revert.main, [*asked, "--approve"], env)
+    again = run_captured(revert.main, [*asked, "--approve"], env)
+    for title, (code, out, err) in (("rollout-guard revert (the plan)", shown),
+                                    ("rollout-guard revert --approve", approved), ("and once more", again)):
+        rows.append([str(len(rows) + 1), title, f"exit {code}", (out or err).strip().splitlines()[0][:90]])
+    print(text_table(rows, ["#", "what happens", "decisions", "job"]))
+    created = sorted(j["jobId"] for j in iot.list_jobs()["jobs"] if j["jobId"].startswith(f"{AFTER_JOB}-revert"))
+    targets = sorted(iot.describe_job(jobId=created[0])["job"]["targets"]) if created else []
+    print(f"Revert jobs: {', '.join(created) or 'none'}; targets: {len(targets)} of the {len(arns)} devices that "
+          "SUCCEEDED")
+    if rows[2][2] != "regressed, revert_ready" or created != [f"{AFTER_JOB}-revert"] or targets != sorted(arns):
+        return [f"{AFTER_JOB} (regression and revert: {rows[2][2]}; revert jobs {created})"]
+    return []
+
+
 def _graduated(policy_file: Path, url: str, folder: Path, env: dict[str, str]) -> list[str]:
     """A warning throttles a job, its return to OK restores it; a second warning holds and the job is cancelled
     when its escalation timer (an EventBridge Scheduler schedule, read back from the emulator) fires."""
@@ -382,6 +432,7 @@ def run(policy_file: Path | None) -> int:
         late_wrong += _gate(policy_file, url, Path(folder), env)
         late_wrong += _graduated(policy_file, url, Path(folder), env)
         late_wrong += _greengrass(policy_file, url, Path(folder), env)
+        late_wrong += _after_rollout(policy_file, url, Path(folder), env)
 
         print("\nJobs at the end:\n")
         rows, wrong = [], list(late_wrong)
@@ -405,6 +456,7 @@ def run(policy_file: Path | None) -> int:
     print("Drill passed: only the jobs the policy names were cancelled, once each; the rollout was halted by the "
           "casualty that crossed the threshold, not one earlier; the job created under a firing alarm at once; "
           "the warned job throttled, restored, and cancelled when a warning held; the Greengrass deployment "
-          "cancelled at its third failed core device, the other left alone; doctor found nothing missing in the "
-          "emulated account.")
+          "cancelled at its third failed core device, the other left alone; the completed rollout found regressed "
+          "and its revert created on approval, once, for exactly the devices that took it; doctor found nothing "
+          "missing in the emulated account.")
     return 0

@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     replaying.set_defaults(run=replay.command)
 
     reverting = commands.add_parser("revert", help="show the revert a rule prepared for a job, or create it with "
-                                                   "--approve (once)")
+                                                   "--approve (once)", description=revert.DESCRIPTION)
     revert.add_arguments(reverting)
     drill = commands.add_parser("drill", help="run the whole flow on a local moto server")
     drill.add_argument("--policy", help="policy file (default: the project's)")

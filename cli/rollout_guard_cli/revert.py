@@ -35,6 +35,18 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
     command.set_defaults(run=run)
 
 
+def main(argv: list[str]) -> int:
+    """`revert` alone (its arguments after the word `revert`), as the drill runs it."""
+    command = argparse.ArgumentParser(prog="rollout-guard revert", description=DESCRIPTION)
+    add_arguments(command)
+    args = command.parse_args(argv)
+    return int(args.run(args))
+
+
+DESCRIPTION = ("Show the revert a rule prepared for a job it halted or found regressed (things, document, rollout), "
+               "or create it with --approve (once).")
+
+
 def request(job_id: str, approve: bool) -> dict[str, Any]:
     from rollout_guard.halts.alert_kinds import REVERT_REQUESTED
 

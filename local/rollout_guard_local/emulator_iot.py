@@ -10,7 +10,7 @@
   refused with InvalidRequestException: AWS does not document UpdateJob's answer there (Stubber tests pin the
   guard's handling of whatever error comes back).
 - CreateJob of a job id that is taken: ResourceAlreadyExistsException (HTTP 409), as IoT answers, where moto
-  silently replaces the job.
+  silently replaces the job; a job's destinationPackageVersions kept and shown by DescribeJob (moto drops them).
 - CancelJob of an unknown job id: ResourceNotFoundException (HTTP 404), as IoT answers, where moto fails with an
   internal error (HTTP 500) that a client would retry.
 
@@ -35,6 +35,7 @@ def install() -> None:
 
     _MOTO.setdefault("cancel_job", IoTResponse.cancel_job)  # kept once: install() stays idempotent
     _MOTO.setdefault("create_job", IoTResponse.create_job)
+    _MOTO.setdefault("describe_job", IoTResponse.describe_job)
     for name, handler in _HANDLERS.items():
         setattr(IoTResponse, name, handler)
 
@@ -141,7 +142,19 @@ def create_job(self: Any) -> Any:
     taken = self.iot_backend.jobs.get(job_id)
     if taken is not None:
         raise ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, taken.job_arn)
-    return _MOTO["create_job"](self)
+    answer = _MOTO["create_job"](self)
+    self.iot_backend.jobs[job_id].destination_package_versions = self._get_param("destinationPackageVersions") or []
+    return answer
+
+
+def describe_job(self: Any) -> Any:
+    """moto's answer with the job's destinationPackageVersions, which moto does not keep."""
+    answer = _MOTO["describe_job"](self)
+    job = self.iot_backend.jobs.get(self._get_param("jobId"))
+    packages = getattr(job, "destination_package_versions", None)
+    if packages:
+        answer.result["job"]["destinationPackageVersions"] = packages
+    return answer
 
 
 def update_job(self: Any) -> Any:
@@ -197,6 +210,7 @@ def _abort_problem(abort: Any) -> str | None:
 
 _HANDLERS = {
     "create_job": create_job,
+    "describe_job": describe_job,
     "describe_event_configurations": describe_event_configurations,
     "update_event_configurations": update_event_configurations,
     "create_security_profile": create_security_profile,

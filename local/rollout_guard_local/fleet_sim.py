@@ -76,12 +76,22 @@ class Scenario:
     # events (both spellings of the deployment id); `broken` devices report SUCCEEDED, then a component BROKEN.
     greengrass: bool = False
     broken: float = 0.0
+    # After the rollout: the rule watches `watch_after_s` after each success (and the job COMPLETES once its last
+    # outcome is in; the other scenarios keep it running, a rollout wider than the simulated devices), with a revert
+    # that waits for approval; `late` devices report SUCCEEDED, reboot fine, and go dark for good `late_after_s` later.
+    watch_after_s: int = 0
+    late: float = 0.0
+    late_after_s: float = 7200.0
 
     def policy(self) -> str:
         chosen = 'deployments: ["gg-fw-*"]' if self.greengrass else 'jobs: ["fw-*"]'
-        return (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    {chosen}\n"
+        text = (f"rules:\n  - name: fleet\n    match: {{signal: casualties}}\n    {chosen}\n"
                 f"    reason_code: FLEET_CASUALTIES\n    dark_after: {self.dark_after_s}\n"
                 f"    casualties: {{things: {self.threshold}, fleet_things: {self.fleet}}}\n")
+        if self.watch_after_s:
+            text += (f"    watch_after: {self.watch_after_s}\n    revert: {{document: {{operation: revert}}}}\n"
+                     "  - name: operator\n    match: {source: rollout-guard.operator}\n    jobs: [\"fw-*\"]\n")
+        return text
 
     @property
     def subject(self) -> str:
@@ -109,6 +119,19 @@ def scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share
     return found
 
 
+def regression_scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share: float = 0.03,
+                         watch_after_s: int = 86400) -> list[Scenario]:
+    """After the rollout, the job COMPLETED and watched for a day: `share` of the devices brick two hours after they
+    SUCCEEDED; a clean one; an outage two hours after, with nothing wrong."""
+    sized = partial(Scenario, devices=devices, fleet=fleet, threshold=threshold, dark_after_s=dark_after_s,
+                    watch_after_s=watch_after_s)
+    return [
+        sized("after the rollout: clean, watched for a day"),
+        sized(f"after the rollout: {share:.0%} brick 2 h after SUCCEEDED", late=share),
+        sized("after the rollout: an outage 2 h after, nothing wrong", outage=Outage(7200 + 45, 120, 0.3)),
+    ]
+
+
 def greengrass_scenarios(devices: int, fleet: int, threshold: int, dark_after_s: int, share: float) -> list[Scenario]:
     """A Greengrass v2 deployment's rows: a clean one, a bad component version that breaks `share` of the core
     devices after they took it, a failing deployment with duplicates, bricking, and an outage with nothing wrong."""
@@ -128,7 +151,7 @@ class Device:
     name: str
     starts_ms: int
     outcome_ms: int
-    fate: str  # good, failed, bricked, broken (a Greengrass component that breaks after the deployment)
+    fate: str  # good, failed, bricked, broken (a Greengrass component that breaks after the deployment), late
     dark_ms: int | None = None  # a bricked device's last disconnect
 
     @property
@@ -156,9 +179,13 @@ def generate(scenario: Scenario) -> Truth:
     devices = []
     for n in range(scenario.devices):
         starts = START_MS + int(n * 60_000 / scenario.per_minute)
-        roll = rng.random()
-        fate = "failed" if roll < scenario.failing else "bricked" if roll < scenario.failing + scenario.bricked \
-            else "broken" if roll < scenario.failing + scenario.bricked + scenario.broken else "good"
+        fate, roll = "good", rng.random()
+        for share, name in ((scenario.failing, "failed"), (scenario.bricked, "bricked"), (scenario.broken, "broken"),
+                            (scenario.late, "late")):
+            if roll < share:
+                fate = name
+                break
+            roll -= share
         devices.append(Device(f"dev-{n:06d}", starts, starts + int((EXECUTION_S + rng.uniform(-10, 10)) * 1000),
                               fate))
     outage = scenario.outage
@@ -210,6 +237,9 @@ def _device_events(device: Device, scenario: Scenario, rng: random.Random, dropp
         elif scenario.reboots:
             back = gone + int(scenario.reboot_s * 1000)
             out += [(gone, presence(device.name, False, gone)), (back, presence(device.name, True, back))]
+        if device.fate == "late":
+            device.dark_ms = device.outcome_ms + int(scenario.late_after_s * 1000)
+            out.append((device.dark_ms, presence(device.name, False, device.dark_ms)))
     if dropped and scenario.outage and device.fate != "bricked":
         out += _outage_events(device.name, scenario.outage, rng)
     return out
@@ -226,8 +256,12 @@ def _outage_events(name: str, outage: Outage, rng: random.Random) -> list[tuple[
 class SimIot:
     """IoT Jobs as the scenario's truth says it stands at the simulation's time; every call logged by that time."""
 
-    def __init__(self, truth: Truth, clock: Callable[[], float], pace: float = 0.0):
+    def __init__(self, truth: Truth, clock: Callable[[], float], pace: float = 0.0, completes: bool = False):
         self.devices = {device.name: device for device in truth.devices}
+        # the job COMPLETES once every outcome is in (the watch scenarios); otherwise it runs on
+        self.completes_ms = max((d.outcome_ms for d in truth.devices), default=0) if completes else None
+        self.created: list[Any] = []  # revert jobs (`NewJob`) created, by the guard's approval
+        self.groups: dict[str, set[str]] = {}  # a revert's static thing group (over 100 things) -> its members
         self.pace = pace  # each consumer's requests a second of each operation (its pacer); 0: unpaced
         self.consumer = 0  # who calls now
         self.next_free: dict[tuple[int, str], float] = {}  # (consumer, operation) -> when its pacer lets it call
@@ -253,6 +287,8 @@ class SimIot:
         if job_id != JOB:
             raise JobsError("DescribeJob", "ResourceNotFoundException", f"Job {job_id} not found")
         status = "CANCELED" if self.cancelled_at is not None else "IN_PROGRESS"
+        if self.cancelled_at is None and self.completes_ms is not None and now >= self.completes_ms:
+            status = "COMPLETED"
         return JobView(JOB, status, executed=bisect.bisect_right(self.starts, now))
 
     def active_job_ids(self) -> list[str]:
@@ -286,6 +322,30 @@ class SimIot:
 
     def update(self, job_id: str, rollout: dict[str, Any], abort: dict[str, Any] | None) -> None:
         self._call("UpdateJob")  # the fleet signal cancels; nothing here throttles
+
+    # --- reverts (`halts.reverts.RevertJobs`) ---
+
+    def succeeded_things(self, job_id: str) -> list[str]:
+        now = self._call("ListJobExecutionsForJob")
+        return [f"arn:aws:iot:eu-west-1:123456789012:thing/{d.name}" for d in self.by_start
+                if d.fate != "failed" and d.outcome_ms <= now]
+
+    def job_exists(self, job_id: str) -> bool:
+        self._call("DescribeJob")
+        return job_id == JOB or any(job.job_id == job_id for job in self.created)
+
+    def thing_group(self, name: str, thing_arns: list[str]) -> str:
+        self._call("CreateThingGroup")
+        arn = f"arn:aws:iot:eu-west-1:123456789012:thinggroup/{name}"
+        self.groups[arn] = self.groups.get(arn, set()) | set(thing_arns)
+        return arn
+
+    def create_job(self, job: Any) -> str:
+        self._call("CreateJob")
+        if self.job_exists(job.job_id):
+            raise JobsError("CreateJob", "ResourceAlreadyExistsException", f"Job {job.job_id} already exists")
+        self.created.append(job)
+        return f"arn:aws:iot:eu-west-1:123456789012:job/{job.job_id}"
 
     def peak_per_second(self) -> int:
         """The most calls of one operation in one second."""
@@ -462,6 +522,8 @@ class Report:
     checks_without_watermark: int = 0
     halted_with: int | None = None  # casualties counted by the evaluation that crossed the threshold
     crossing_thing: str | None = None  # the casualty the detector said crossed it
+    regressed: bool = False  # the halt was a regression (the job had COMPLETED): nothing to cancel
+    revert: dict[str, Any] | None = None  # a watch scenario's revert: prepared for, created before / on approval
     detail: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -469,6 +531,7 @@ class Report:
 
 
 def verdict_of(scenario: Scenario, truth: Truth, cancelled_at: float | None, counted: int, **figures: Any) -> Report:
+    """`cancelled_at`: when the job was halted (CancelJob accepted, or found regressed), by the simulation's clock."""
     crossing = truth.crossing_ms
     halted = cancelled_at is not None
     return Report(
@@ -497,15 +560,17 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
     queue = SimQueue(boto3.client("sqs", region_name=region), clock)
     policy = workdir / "policy.yaml"
     policy.write_text(scenario.policy())
-    iot, timers, logged = SimIot(truth, clock), SimTimers(clock, queue), LoggedClient(dynamodb, clock)
+    iot, timers = SimIot(truth, clock, completes=bool(scenario.watch_after_s)), SimTimers(clock, queue)
+    logged = LoggedClient(dynamodb, clock)
     runtime = build_runtime(Settings(policy_file=str(policy), state_table="sim-state"), Overrides(
         jobs=iot, fleet_jobs=iot, timers=timers, clock=clock, fleet_state=DynamoFleetState("sim-state", lambda: logged),
         deployments=SimGreengrass(iot) if scenario.greengrass else None))
     deliveries = Deliveries(truth, scenario, rng)
     end = (truth.events[-1][0] / 1000 if truth.events else clock.now) + 40 * scenario.dark_after_s
     reports: list[dict[str, Any]] = []
+    regressed_at: float | None = None
     while clock.now < end and not (deliveries.done and not timers.held and queue.idle):
-        clock.now += TICK_S
+        clock.now += TICK_S + _quiet_s(clock, deliveries, timers, queue)
         queue.send(deliveries.until(clock.now * 1000) + timers.due())
         queue.release()
         if scenario.backlog and scenario.backlog[0] <= clock.now - START_MS / 1000 < sum(scenario.backlog):
@@ -513,16 +578,66 @@ def run(scenario: Scenario, workdir: Path, region: str = "eu-west-1") -> Report:
         for batch in queue.receive(scenario.consumers * BATCHES_A_TICK, rng):
             handled = invoke_fleet(batch, LocalContext(), runtime=runtime)
             reports += handled.reports
+            if regressed_at is None and _regressed(handled.reports):
+                regressed_at = clock.now
             queue.settle(batch, {item["itemIdentifier"] for item in handled.answer["batchItemFailures"]})
     counted = max((r["casualties"] for r in reports if r["jobId"] == scenario.subject), default=0)
     crossed = [r for r in reports if r["jobId"] == scenario.subject and r["crossed"]]
+    revert = _approved(runtime, iot, truth, clock) if scenario.watch_after_s else None
     return verdict_of(
-        scenario, truth, iot.cancelled_at, counted, peak_iot_calls_a_second=iot.peak_per_second(),
+        scenario, truth, iot.cancelled_at if iot.cancelled_at is not None else regressed_at, counted,
+        regressed=regressed_at is not None, revert=revert, peak_iot_calls_a_second=iot.peak_per_second(),
         peak_item_writes_a_second=max(Counter((int(at), key) for at, key in logged.log).values(), default=0),
         largest_item_bytes=_largest(dynamodb), dead_lettered=queue.dead_lettered(),
         checks_without_watermark=sum(1 for r in reports if r.get("judgedWithoutWatermark")),
         halted_with=crossed[0]["casualties"] if crossed else None,
         crossing_thing=crossed[0].get("crossingThing") if crossed else None)
+
+
+QUIET_S = 600  # a stretch with nothing to deliver, judge or read for this long is skipped, whole ticks at a time
+
+
+def _quiet_s(clock: Clock, deliveries: Deliveries, timers: SimTimers, queue: SimQueue) -> float:
+    """The whole ticks until the next delivery or dark check when nothing moves for over `QUIET_S` (the hours after
+    a completed rollout that a watch scenario waits through); 0 otherwise, so that a busy rollout ticks as always."""
+    if not queue.idle or queue.waiting:
+        return 0.0
+    upcoming = [at for at, _ in timers.held]
+    if not deliveries.done:
+        upcoming.append(deliveries.pending[deliveries.next][0] / 1000)
+    gap = min(upcoming, default=clock.now) - clock.now
+    return (gap // TICK_S - 1) * TICK_S if gap > QUIET_S else 0.0
+
+
+def _regressed(reports: list[dict[str, Any]]) -> bool:
+    return any(decision.get("action") == "regressed" for report in reports
+               for decision in (report.get("outcome") or {}).get("decisions", []))
+
+
+def _approved(runtime: Any, iot: SimIot, truth: Truth, clock: Clock) -> dict[str, Any]:
+    """The revert a watch scenario's rule prepared: jobs created before approval, then an operator's approval (the
+    guard's own request event) and a second one; the job created, and whether it targets exactly the things that
+    SUCCEEDED on the bad job."""
+    from rollout_guard.halts.alert_kinds import OPERATOR_SOURCE, REVERT_REQUESTED
+    from rollout_guard.handler import invoke
+    from rollout_guard_local.context import LocalContext
+
+    before = len(iot.created)
+    answers = []
+    for n in range(2):
+        request = {"version": "0", "id": f"sim-approval-{n}", "detail-type": REVERT_REQUESTED,
+                   "source": OPERATOR_SOURCE, "account": "123456789012", "region": "eu-west-1",
+                   "time": "2027-01-15T08:00:00Z", "resources": [], "detail": {"jobId": JOB, "approve": True}}
+        answers.append(invoke(request, LocalContext(), runtime=runtime))
+    succeeded = sorted(f"arn:aws:iot:eu-west-1:123456789012:thing/{d.name}" for d in truth.devices
+                       if d.fate != "failed" and d.outcome_ms <= clock() * 1000)
+    created = [(job.job_id, sorted(member for target in job.targets for member in iot.groups.get(target, {target})))
+               for job in iot.created]  # a target group stands for its members
+    plan = answers[0].get("revert")
+    return {"prepared": plan is not None, "things": plan["things"] if plan else 0, "created_before_approval": before,
+            "created": [job_id for job_id, _ in created],
+            "exact": len(created) == 1 and created[0][1] == succeeded,
+            "second_approval": [d["action"] for d in answers[1].get("decisions", [])]}
 
 
 class Deliveries:
@@ -570,11 +685,13 @@ IOT_CALL_MS = 30
 
 
 def at_scale(devices: int = 1_000_000, failing: float = 0.1, per_minute: int = 1_000, consumers: int = 5,
-             outage_share: float = 0.1, iot_budget: float = 5.0, seed: int = 1) -> dict[str, Any]:
+             outage_share: float = 0.1, iot_budget: float = 5.0, seed: int = 1, watch_after: str = "24h"
+             ) -> dict[str, Any]:
     """A rollout to `devices` with `failing` failing under a dry-run percentage rule, and an outage of
     `outage_share` of the fleet at its middle. The detector is the real one; the state is the in-memory one (the
     same items as the table's); batches go to `consumers` by a modelled processing time (an invocation, each
-    DynamoDB write and each IoT call cost fixed milliseconds), which is the clock of the write log."""
+    DynamoDB write and each IoT call cost fixed milliseconds), which is the clock of the write log. The rule watches
+    each device `watch_after` after its success (a `watch#` item per device that SUCCEEDED)."""
     import yaml
 
     from rollout_guard.adapters.memory_fleet import InMemoryFleetState
@@ -596,6 +713,7 @@ rules:
     jobs: ["fw-*"]
     dry_run: true
     dark_after: 2m
+    watch_after: {watch_after}
     casualties: {{percent: 5, min_things: 1000, fleet_things: {devices}}}
 """))
     halts: list[Any] = []
@@ -625,6 +743,7 @@ rules:
             "largest_item_bytes": max(state.item_size(key) for key in state.items),
             "largest_item": max(state.items, key=state.item_size),
             "items": len(state.items), "peak_iot_calls_a_second": iot.peak_per_second(),
+            "watched": sum(1 for key in state.items if key.startswith("watch#")),
             "state_writes": state.writes, "halts": len(halts)}
 
 

@@ -315,6 +315,16 @@ def component_status(thing_name: str = "gg-core-eu-1", state: str = "BROKEN", at
     return _greengrass("Greengrass V2 Installed Component Status Change", thing_name, detail, at_ms)
 
 
+def package_report(thing_name: str = "dev-eu-1", versions: dict[str, str] | None = None,
+                   at_ms: int = EPOCH_MS) -> dict[str, Any]:
+    """A `$package` reserved shadow's accepted update, as the topic rule selects it (`SELECT *, topic() AS
+    topic`): the versions of the packages the device reports installed."""
+    versions = versions if versions is not None else {"fw": "2.4.0"}
+    return {"state": {"reported": {name: {"version": version, "attributes": {}} for name, version in versions.items()}},
+            "metadata": {}, "version": 3, "timestamp": at_ms // 1000,
+            "topic": f"$aws/things/{thing_name}/shadow/name/$package/update/accepted"}
+
+
 def sqs_batch(*bodies: dict[str, Any]) -> dict[str, Any]:
     """Messages as the SQS event source mapping hands a batch to the function."""
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rollout-guard-fleet"
@@ -373,7 +383,8 @@ KINDS: dict[str, Callable[[], dict[str, Any]]] = {
     "job-created": job_created,
     "greengrass-deployment": deployment_status,
     "greengrass-component": component_status,
+    "package-shadow": package_report,
 }
 # The kinds that are not alerts: the detector's input, and the pre-start gate's.
 FLEET_KINDS = frozenset({"job-execution", "presence", "fleet-batch", "job-created", "greengrass-deployment",
-                         "greengrass-component"})
+                         "greengrass-component", "package-shadow"})

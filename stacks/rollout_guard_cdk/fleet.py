@@ -55,6 +55,8 @@ def execution_sql() -> str:
 
 
 PRESENCE_SQL = "SELECT *, topic() AS topic FROM '$aws/events/presence/+/+'"
+# The `$package` reserved shadow's accepted updates: a watched device reporting another version than its job's.
+PACKAGE_SQL = "SELECT *, topic() AS topic FROM '$aws/things/+/shadow/name/$package/update/accepted'"
 
 
 class FleetSignal:
@@ -106,6 +108,9 @@ class FleetSignal:
         if config.policy.dark_checks():  # lifecycle events only when some rule counts dark things
             self.rules.append(self._rule("PresenceRule", "Connects and disconnects of every device", PRESENCE_SQL,
                                          self.errors))
+        if config.policy.watches():  # a rule that watches after success compares the devices' package versions
+            self.rules.append(self._rule("PackageShadowRule", "the $package shadow's accepted updates of every "
+                                         "device", PACKAGE_SQL, self.errors))
         self.event_rules = self._greengrass_rules(config)
         function.add_event_source(sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE,
                                                          report_batch_item_failures=True,

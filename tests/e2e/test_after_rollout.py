@@ -118,3 +118,27 @@ def test_revert_refuses_bad_input_in_one_line_and_does_nothing(emulator, project
 
     assert (bad.returncode, bad.stdout) == (2, "")
     assert bad.stderr.strip() == "rollout-guard: --job 'fw 9' must be a job id: 1 to 64 of letters, digits, _ and -"
+
+
+def test_devices_reporting_another_package_version_than_their_job_installed_make_it_regressed(emulator, project):
+    """The job installs fw 2.4.0 (its destinationPackageVersions); two of its devices' `$package` shadows report
+    2.3.0 an hour after they SUCCEEDED: rolled back, within watch_after."""
+    iot, data = client("iot", emulator), client("iot-jobs-data", emulator)
+    version = "arn:aws:iot:eu-west-1:123456789012:package/fw/version/2.4.0"
+    arns = [iot.create_thing(thingName=thing)["thingArn"] for thing in ("dev-p-0", "dev-p-1", "dev-p-2")]
+    iot.create_job(jobId="fw-7", targets=arns, document="{}", targetSelection="SNAPSHOT",
+                   destinationPackageVersions=[version])
+    for n in range(3):
+        data.update_job_execution(thingName=f"dev-p-{n}", jobId="fw-7", status="SUCCEEDED")
+    at = int(time.time() * 1000) - HOUR_MS
+    events = [samples.job_execution("fw-7", f"dev-p-{n}", "SUCCEEDED", at + n) for n in range(3)]
+    events += [samples.package_report(f"dev-p-{n}", {"fw": "2.3.0"}, at + HOUR_MS // 2 + n) for n in range(2)]
+    (project / "batch.json").write_text(json.dumps(samples.sqs_batch(*events)))
+
+    done = run(emulator, project, "invoke", "batch.json", "--policy", "policy.yaml", "--state-table", TABLE)
+
+    assert done.returncode == 0, done.stderr + done.stdout
+    (evaluation,) = json.loads(done.stdout)["evaluations"]
+    assert evaluation["crossed"] and "2 other_version" in evaluation["detail"]
+    assert [d["action"] for d in evaluation["outcome"]["decisions"]] == ["regressed", "revert_ready"]
+    assert iot.describe_job(jobId="fw-7")["job"]["destinationPackageVersions"] == [version]

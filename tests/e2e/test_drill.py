@@ -29,9 +29,12 @@ def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
                  for line in done.stdout.split("Graduated response")[1].split("Greengrass v2:")[0].splitlines()
                  if line[:1].isdigit()]
     assert [row[1:] for row in graduated] == [["throttled"], ["restored"], ["throttled"], ["canceled"]]
-    greengrass = [line.split()[-2:] for line in done.stdout.split("Greengrass v2:")[1].split("Jobs at the end")[0]
+    greengrass = [line.split()[-2:] for line in done.stdout.split("Greengrass v2:")[1].split("After the rollout:")[0]
                   .splitlines() if line[:1].isdigit()]  # the bad deployment halts at its third casualty only
     assert greengrass == [["ACTIVE", "ACTIVE"], ["ACTIVE", "ACTIVE"], ["ACTIVE", "ACTIVE"], ["CANCELED", "ACTIVE"]]
+    after = done.stdout.split("After the rollout:")[1].split("Jobs at the end")[0]
+    assert "3  dev-a-3 goes dark too" in after and "regressed, revert_ready  COMPLETED" in after
+    assert "Revert jobs: fw-2-9-eu-revert; targets: 5 of the 5 devices that SUCCEEDED" in after
     assert "0 problem(s), 0 warning(s)" in done.stdout  # doctor on the emulated account
     url = done.stdout.split("moto server at ")[1].split(",")[0]
     with pytest.raises(OSError):

@@ -218,7 +218,7 @@ def test_the_topic_rules_are_created_after_their_roles_grants(template):
     policy_id, _ = one(template, "AWS::IAM::Policy", "FleetRuleRoleDefaultPolicy")
     rules = [logical_id for logical_id, r in template["Resources"].items() if r["Type"] == "AWS::IoT::TopicRule"]
 
-    assert len(rules) == 2
+    assert len(rules) == 3  # executions, presence, and the $package shadow (the policy watches after success)
     assert all(policy_id in template["Resources"][rule].get("DependsOn", []) for rule in rules)
 
 
@@ -238,3 +238,13 @@ def test_each_topic_rule_has_alarms_on_its_action_and_error_action_failures(temp
             assert query["Expression"] == expected == rule_metric_query(metric, "${" + rule + "}")
             assert query["Period"] == 60 and query["ReturnData"] is True
             assert alarm["Threshold"] == 1 and alarm["AlarmActions"] == ["${" + topic + "}"]
+
+
+def test_a_policy_that_watches_after_success_reads_the_package_shadow(template):
+    """The project policy's fleet rule watches a day after success: the `$package` reserved shadow's accepted
+    updates reach the fleet queue (a device reporting another version than its job's is a casualty)."""
+    sqls = {logical_id: r["Properties"]["TopicRulePayload"]["Sql"] for logical_id, r in template["Resources"].items()
+            if r["Type"] == "AWS::IoT::TopicRule"}
+
+    (package,) = [sql for logical_id, sql in sqls.items() if "PackageShadowRule" in logical_id]
+    assert package == "SELECT *, topic() AS topic FROM '$aws/things/+/shadow/name/$package/update/accepted'"

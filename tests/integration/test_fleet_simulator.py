@@ -1,6 +1,7 @@
 """The fleet signal against a simulator that knows the truth: small rollouts (clean, bricking, failing with retries
 and duplicates, an outage with and without bricking, a backlog drained by four consumers, malformed messages; and a
-Greengrass v2 deployment's: clean, a component that breaks, failing with duplicates, bricking, an outage)
+Greengrass v2 deployment's: clean, a component that breaks, failing with duplicates, bricking, an outage; and after
+a completed rollout watched for a day: clean, devices bricking two hours after SUCCEEDED, an outage two hours after)
 through a moto SQS queue and the function's own handler. Every scenario: no false halt, no missed halt, a halt
 never before the true crossing, nothing valid dead-lettered. The large runs are in `make bench`."""
 
@@ -12,12 +13,14 @@ import io
 import pytest
 from moto import mock_aws
 
-from rollout_guard_local.fleet_sim import Scenario, greengrass_scenarios, run, scenarios
+from rollout_guard_local.fleet_sim import Scenario, greengrass_scenarios, regression_scenarios, run, scenarios
 
 pytestmark = [pytest.mark.xdist_group("simulator"), pytest.mark.slow]
 
 SCENARIOS = [*scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15, malformed=3),
-             *greengrass_scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15)]
+             *greengrass_scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.15),
+             # the clean watched row is make bench's: a clean rollout is above, the watch adds nothing to it
+             *regression_scenarios(devices=40, fleet=300, threshold=3, dark_after_s=30, share=0.1)[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +108,21 @@ def test_the_replay_of_a_stream_decides_as_the_function_did_on_it(reports, name)
         assert verdict.casualty == truth.casualties[scenario.threshold - 1][1]
     if report.halted and scenario.consumers == 1 and not scenario.backlog:
         assert report.crossing_thing == verdict.casualty  # read as it came, the function said the same
+
+
+def test_devices_bricking_hours_after_success_are_a_regression_at_the_true_crossing_and_the_revert_waits(reports):
+    scenario, report = reports["after the rollout: 10% brick 2 h after SUCCEEDED"]
+
+    assert report.regressed and report.truly_crossed_at_s > scenario.late_after_s
+    assert 0 <= report.delay_s <= scenario.dark_after_s + 30
+    revert = report.revert
+    assert revert["prepared"] and revert["created_before_approval"] == 0  # nothing before the operator approves
+    assert revert["created"] == ["fw-sim-revert"] and revert["exact"]  # exactly the things that SUCCEEDED
+    assert revert["things"] == scenario.devices  # none failed: every device SUCCEEDED, then some bricked
+    assert revert["second_approval"] == ["skipped"]
+
+
+def test_an_outage_hours_after_a_completed_rollout_is_no_regression_and_prepares_no_revert(reports):
+    _, report = reports["after the rollout: an outage 2 h after, nothing wrong"]
+
+    assert not report.regressed and report.revert["prepared"] is False and report.revert["created"] == []

@@ -28,7 +28,7 @@ EVERY_FIXTURE = {path.stem: json.loads(path.read_text()) for path in sorted(EVEN
 FLEET_FIXTURES = {name: event for name, event in EVERY_FIXTURE.items() if name.startswith("iot_")}
 FIXTURES = {name: event for name, event in EVERY_FIXTURE.items()
             if name not in FLEET_FIXTURES and not name.startswith("sqs_")}
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "400"))  # make mutation runs them with fewer
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "300"))  # make mutation runs them with fewer
 POLICY = make_policy(
     """
     rules:
@@ -131,14 +131,14 @@ def test_mutated_alerts_are_decided_or_rejected(event):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(FLEET_FIXTURES)).flatmap(lambda name: mutate(copy.deepcopy(FLEET_FIXTURES[name]))))
 def test_mutated_fleet_events_are_read_or_refused_in_one_line(message):
-    from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, Presence, parse_body
+    from rollout_guard.fleet.events import DarkCheck, Execution, NotAFleetEvent, PackagesReported, Presence, parse_body
 
     try:
         event = parse_body(json.dumps(message))
     except NotAFleetEvent as error:
         assert str(error) and "\n" not in str(error)
         return
-    assert isinstance(event, Execution | Presence | DarkCheck) and event.at_ms > 0 if not isinstance(
+    assert isinstance(event, Execution | Presence | DarkCheck | PackagesReported) and event.at_ms > 0 if not isinstance(
         event, DarkCheck) else event.disconnects
 
 

@@ -201,3 +201,14 @@ def test_an_iot_failure_is_a_failed_revert_reported_not_a_failed_halt(failing, m
 
     assert outcome.decisions[1].action == REVERT_FAILED and "Rate exceeded" in outcome.decisions[1].detail
     assert not outcome.failed  # the halt it follows is done: no retry of the alert
+
+
+def test_a_completed_job_outside_the_rules_thing_group_is_not_its_regression():
+    jobs = fleet()
+    jobs.jobs["fw-1"] = JobView("fw-1", "COMPLETED", ("arn:aws:iot:eu-west-1:123456789012:thinggroup/fleet-us",))
+    scoped = make_policy((RULE % "required").replace("        watch_after: 24h\n",
+                                                      "        watch_after: 24h\n        thing_group: fleet-eu\n"))
+
+    outcome = guard.respond(alert(), scoped, jobs, after=AfterRollouts(jobs, InMemoryAfterRollout()))
+
+    assert [(d.action, d.detail) for d in outcome.decisions] == [(SKIPPED, "job is COMPLETED; nothing to cancel")]

@@ -49,7 +49,8 @@ class IotJobs:
                        force_canceled=bool(job.get("forceCanceled", False)),
                        executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS),
                        succeeded=int(details.get("numberOfSucceededThings") or 0),
-                       rollout=job.get("jobExecutionsRolloutConfig") or None, abort=job.get("abortConfig") or None)
+                       rollout=job.get("jobExecutionsRolloutConfig") or None, abort=job.get("abortConfig") or None,
+                       packages=tuple(job.get("destinationPackageVersions") or ()))
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view

@@ -24,6 +24,7 @@ from rollout_guard.fleet.events import (
     Execution,
     FleetEvent,
     NotAFleetEvent,
+    PackagesReported,
     Presence,
     parse_body,
 )
@@ -44,6 +45,7 @@ class Needs(StrEnum):
     TIMERS = "timers"  # the batch's dark checks scheduled
     CHECK = "check"  # the batch's dark checks judged
     BROKEN = "broken"  # Greengrass components that broke, counted against their devices' latest deployments
+    PACKAGES = "packages"  # `$package` shadow reports, compared with the watched jobs' package versions
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Work:
     schedule: Callable[[list[DarkCheck]], Any]
     judge: Callable[[list[DarkCheck], int], Any]  # the checks, and the messages in flight
     attribute: Callable[[list[ComponentsBroke]], Any] = lambda broke: None  # broken components, once noted
+    compare: Callable[[list[PackagesReported]], Any] = lambda reports: None  # package versions, once noted
 
 
 class Once:
@@ -114,6 +117,7 @@ class Batch:
     connects: Counter[int] = field(default_factory=Counter)  # per minute
     checks: list[DarkCheck] = field(default_factory=list)
     broke: list[ComponentsBroke] = field(default_factory=list)
+    packages: list[PackagesReported] = field(default_factory=list)
     needs: dict[str, list[Need]] = field(default_factory=dict)
     sent: list[int] = field(default_factory=list)
 
@@ -168,6 +172,9 @@ def gather(batch: Batch, message_id: str, event: FleetEvent, counts_dark: bool, 
     elif isinstance(event, ComponentsBroke) and event.components:
         batch.broke.append(event)
         needs.append(Need(Needs.BROKEN))
+    elif isinstance(event, PackagesReported) and watching:  # only a rule that watches after success compares them
+        batch.packages.append(event)
+        needs.append(Need(Needs.PACKAGES))
     if needs:
         batch.needs[message_id] = needs  # a message's id is its own in a batch
 
@@ -199,11 +206,13 @@ def _steps(planned: Plan, batch: Batch, writes: dict[Need, Once], dark_afters: t
     timers = Once(partial(work.schedule, [DarkCheck(s, pairs) for s in dark_afters]))
     judge = Once(partial(work.judge, batch.checks, len(batch.needs) + len(planned.problems)))
     broke = Once(partial(work.attribute, batch.broke))
+    compared = Once(partial(work.compare, batch.packages))
     for message_id, wanted in batch.needs.items():
         own: list[Callable[[], Any]] = [writes[need] for need in wanted if need in writes]
         extra: list[Callable[[], Any]] = [timers] if Need(Needs.TIMERS) in wanted else []
         extra += [judge] if Need(Needs.CHECK) in wanted else []
         extra += [broke] if Need(Needs.BROKEN) in wanted else []
+        extra += [compared] if Need(Needs.PACKAGES) in wanted else []
         planned.steps[message_id] = own + after + extra
     return planned
 

@@ -15,11 +15,15 @@ from rollout_guard.policy import Casualties
 
 # What an execution event's status makes of its thing; SUCCEEDED makes none (but opens the success grace).
 FAILURES = {"FAILED": "failed", "REJECTED": "rejected", "TIMED_OUT": "timed_out"}
+# A watched thing whose `$package` shadow reports another version than the job's (rolled back or reflashed).
+OTHER_VERSION = "other_version"
+# The kinds that count whatever an outage says (a dark thing counts unless the rest of the fleet went dark too).
+ALWAYS = (*FAILURES.values(), OTHER_VERSION)
 DARK = "dark"
 # A dark thing discounted as a network outage, found still dark when the rest of the fleet had come back: it counts
 # whatever the outage comparison says.
 STILL_DARK = "still_dark"
-KINDS = (*FAILURES.values(), DARK, STILL_DARK)
+KINDS = (*ALWAYS, DARK, STILL_DARK)
 # The rest of the fleet went dark "at a comparable rate" when its share of disconnects in the same minutes is at
 # least half the job's share of dark things: then the dark things are taken for a network outage.
 OUTAGE_FACTOR = 0.5
@@ -30,7 +34,7 @@ SHOWN = 5  # things named in a comment
 class Casualty:
     at_ms: int  # when it failed or disconnected, by the event's own clock
     thing: str
-    kind: str  # failed, rejected, timed_out or dark
+    kind: str  # failed, rejected, timed_out, other_version, dark or still_dark
 
 
 def minute_of(at_ms: int) -> int:
@@ -40,7 +44,7 @@ def minute_of(at_ms: int) -> int:
 def confirmation(kept: Casualty, new: Casualty) -> Casualty | None:
     """A thing first recorded dark that reports a failure since (IoT times out a bricked device's execution) is a
     casualty whatever an outage says: a `still_dark` record at its dark time, counted once with it."""
-    if kept.kind == DARK and new.kind in FAILURES.values():
+    if kept.kind == DARK and new.kind in ALWAYS:
         return Casualty(kept.at_ms, kept.thing, STILL_DARK)
     return None
 
@@ -72,7 +76,7 @@ class Tally:
 
     def counted_in(self, minute: int, outage_reason: str | None) -> int:
         counts = self.minutes.get(minute, {})
-        failures = sum(counts.get(kind, 0) for kind in FAILURES.values())
+        failures = sum(counts.get(kind, 0) for kind in ALWAYS)
         return failures + counts.get(DARK if outage_reason is None else STILL_DARK, 0)
 
     def nth_minute(self, n: int, outage_reason: str | None) -> tuple[int, int] | None:
@@ -90,7 +94,7 @@ class Tally:
 
     def counted(self, outage_reason: str | None) -> tuple[int, int]:
         """(things counted, dark things discounted) under the outage comparison's answer."""
-        failures = sum(self.total(kind) for kind in FAILURES.values())
+        failures = sum(self.total(kind) for kind in ALWAYS)
         dark, still = self.total(DARK), self.total(STILL_DARK)
         if outage_reason is None:
             return failures + dark, 0

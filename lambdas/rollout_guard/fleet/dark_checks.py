@@ -143,7 +143,7 @@ class DarkChecks:
         for check, client, at in disconnects:
             if (client, at) not in seen or client not in in_progress and (client, at) in gone:
                 continue
-            jobs = dark_things.executing(at, seen[client, at], check.dark_after_s * 1000, self._grace_ms,
+            jobs = dark_things.executing(at, seen[client, at], check.dark_after_s * 1000, self.grace_ms,
                                          in_progress.get(client))
             on_jobs[minute_of(at)] += 1 if jobs else 0
             if (client, at) in gone:
@@ -160,7 +160,7 @@ class DarkChecks:
         for (job_id, dark_after_s), casualties in dark.items():
             self.counted(job_id, casualties, dark_after_s, bool(early))
 
-    def _grace_ms(self, job_id: str) -> int:
+    def grace_ms(self, job_id: str) -> int:
         """How long after its SUCCEEDED a thing that goes dark counts for the job: its rule's success grace or
         `watch_after`, whichever is longer (a deployment's subject: the longest success grace of the rules)."""
         rule = fleet_rule(self.policy, job_id) if deployment_of(job_id) is None else None

@@ -17,18 +17,18 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from rollout_guard.fleet import batch_plan
+from rollout_guard.fleet import batch_plan, packages
 from rollout_guard.fleet.batch_plan import Message, Once, Plan, Work
-from rollout_guard.fleet.casualties import DARK, FAILURES, Casualty, Verdict
+from rollout_guard.fleet.casualties import DARK, FAILURES, OTHER_VERSION, Casualty, Verdict
 from rollout_guard.fleet.dark_checks import DarkChecks, InProgressListing, Timers
-from rollout_guard.fleet.dark_things import recheck_step_s
+from rollout_guard.fleet.dark_things import job_by_success, recheck_step_s
 from rollout_guard.fleet.evaluation import evaluate, fleet_rule
-from rollout_guard.fleet.events import ComponentsBroke, DarkCheck, deployment_of
-from rollout_guard.fleet.state import FleetState, ThingDays, thing_key
+from rollout_guard.fleet.events import ComponentsBroke, DarkCheck, PackagesReported, deployment_of
+from rollout_guard.fleet.state import FleetState, ThingDays, thing_key, watch_key
 from rollout_guard.fleet.subjects import Subjects
 from rollout_guard.halts.alert_kinds import FleetAlert
 from rollout_guard.halts.deployments import DeploymentsPort
-from rollout_guard.halts.jobs import JobsPort
+from rollout_guard.halts.jobs import JobsError, JobsPort
 from rollout_guard.observability import Metric
 from rollout_guard.policy import Policy, Rule
 from rollout_guard.telemetry import count, log
@@ -51,7 +51,7 @@ class Detector:
         work = Work(note_thing=self.state.note_thing, count_casualties=self.count,
                     count_minute=self.state.count_minute, advance=self._advance,
                     schedule=self.dark_checks.schedule_all, judge=self.dark_checks.judge,
-                    attribute=self._attribute)
+                    attribute=self._attribute, compare=self._compare)
         return batch_plan.plan(messages, self.policy.dark_checks(), work, watching=self.policy.watches())
 
     def _advance(self, sent_ms: int, writes: list[Once]) -> None:
@@ -107,6 +107,30 @@ class Detector:
             found.setdefault(max(seen)[1], []).append(Casualty(event.at_ms, event.thing, FAILURES["FAILED"]))
         for subject, casualties in found.items():
             self.count(subject, casualties)
+
+    def _compare(self, reports: list[PackagesReported]) -> None:
+        """A watched thing whose `$package` shadow reports another version of a package than the job it last
+        SUCCEEDED on installs (within its rule's watch) counts against that job (`packages`)."""
+        days = self.state.things({watch_key(report.thing) for report in reports})
+        installed: dict[str, dict[str, str]] = {}
+        found: dict[str, list[Casualty]] = {}
+        for report in reports:
+            seen = days.get(watch_key(report.thing), ThingDays())
+            for job_id in job_by_success(report.at_ms, seen, self.dark_checks.grace_ms, report.at_ms):
+                if job_id not in installed:
+                    installed[job_id] = packages.job_versions(self._packages_of(job_id))
+                if packages.strays(report.versions, installed[job_id]):
+                    found.setdefault(job_id, []).append(Casualty(report.at_ms, report.thing, OTHER_VERSION))
+        for job_id, casualties in found.items():
+            self.count(job_id, casualties)
+
+    def _packages_of(self, job_id: str) -> tuple[str, ...]:
+        try:
+            return self.jobs.describe(job_id).packages
+        except JobsError as error:
+            if not error.not_found:
+                raise  # the message fails and comes back
+            return ()
 
     def _report(self, job_id: str, rule: Rule, judged: Verdict, early: bool) -> dict[str, Any]:
         count(Metric.CASUALTIES_COUNTED, judged.total)

@@ -14,6 +14,8 @@
   `detail.deployment-id`, `detail.coreDeviceExecutionStatus`, the event's `time`), read as an execution of the
   deployment (`deployment_subject`); "Greengrass V2 Installed Component Status Change", whose ERRORED or BROKEN
   components count against the device's latest deployment (`ComponentsBroke`).
+- a `$package` reserved shadow's accepted update (`$aws/things/<thing>/shadow/name/$package/update/accepted`, with
+  the topic rule's `topic`): `state.reported` (each package's `version`), `timestamp` (epoch seconds).
 
 Parsing is strict about types, as for alerts: anything else raises `NotAFleetEvent` with a one-line reason.
 """
@@ -85,7 +87,18 @@ class ComponentsBroke(NamedTuple):
     components: tuple[str, ...]
 
 
-FleetEvent = Execution | Presence | DarkCheck | ComponentsBroke
+class PackagesReported(NamedTuple):
+    """A thing's `$package` reserved shadow accepted an update: the versions of the packages it reports installed."""
+
+    thing: str
+    at_ms: int
+    versions: tuple[tuple[str, str], ...]  # (package name, version name)
+
+
+FleetEvent = Execution | Presence | DarkCheck | ComponentsBroke | PackagesReported
+# The `$package` reserved named shadow's accepted updates (IoT's software package catalog: a device reports each
+# package as `{"<package>": {"version": "<version>", "attributes": {...}}}` under `state.reported`).
+PACKAGE_TOPIC = re.compile(r"\$aws/things/(?P<thing>[^/]+)/shadow/name/\$package/update/accepted")
 
 # Greengrass v2's events, and the words the detector reads them in.
 GREENGRASS = "aws.greengrass"
@@ -118,7 +131,9 @@ def is_sqs_batch(event: Any) -> bool:
 def is_fleet_event(event: Any) -> bool:
     """A bare fleet event (as a topic rule selects it), which the CLI accepts as the detector would."""
     return isinstance(event, dict) and (event.get("eventType") in (JOB_EXECUTION, *PRESENCE) or MARKER in event
-                                        or event.get("source") == GREENGRASS)
+                                        or event.get("source") == GREENGRASS
+                                        or (isinstance(event.get("topic"), str)
+                                            and PACKAGE_TOPIC.fullmatch(event["topic"]) is not None))
 
 
 def parse_body(body: Any) -> FleetEvent:
@@ -143,6 +158,8 @@ def parse(message: Any) -> FleetEvent:
         return _dark_check(message)
     if message.get("source") == GREENGRASS:
         return _greengrass(message)
+    if isinstance(message.get("topic"), str) and (found := PACKAGE_TOPIC.fullmatch(message["topic"])):
+        return _packages(_thing(found["thing"]), message)
     kind = message.get("eventType")
     if kind == JOB_EXECUTION:
         thing_arn = _text(message.get("thingArn"), "thingArn")
@@ -152,6 +169,22 @@ def parse(message: Any) -> FleetEvent:
         return Presence(_text(message.get("clientId"), "clientId"), kind == "connected",
                         _time(message.get("timestamp")))
     raise NotAFleetEvent(f"eventType {show(kind)} is not a job execution or lifecycle event")
+
+
+def _packages(thing: str, message: dict[str, Any]) -> PackagesReported:
+    state = message.get("state")
+    reported = state.get("reported") if isinstance(state, dict) else None
+    if not isinstance(reported, dict):
+        raise NotAFleetEvent("a $package shadow update needs state.reported")
+    versions: list[tuple[str, str]] = []
+    for name, package in reported.items():
+        if package is None:  # a package removed from the shadow says nothing
+            continue
+        version = package.get("version") if isinstance(package, dict) else None
+        if not isinstance(version, str) or not version:
+            raise NotAFleetEvent(f"state.reported.{show(name)}.version must be a non-empty string")
+        versions.append((str(name), version))
+    return PackagesReported(thing, _time(message.get("timestamp")), tuple(sorted(versions)))
 
 
 def _dark_check(message: dict[str, Any]) -> DarkCheck:

@@ -212,7 +212,7 @@ def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
             return _decision(rule, job_id, WOULD_CANCEL, detail)
         detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
         return _decision(rule, job_id, TO_ESCALATE, detail)
-    if job.status == JobStatus.COMPLETED and rule.casualties is not None and rule.casualties.watch_after_s:
+    if job.status == JobStatus.COMPLETED and rule.casualties and rule.casualties.watch_after_s and in_scope:
         detail = (f"job is COMPLETED: its things fell within watch_after of their success under rule {rule.name}; "
                   "nothing to cancel")
         return _decision(rule, job_id, REGRESSED, detail)

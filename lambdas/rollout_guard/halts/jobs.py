@@ -76,6 +76,7 @@ class JobView:
     succeeded: int = 0
     rollout: dict[str, Any] | None = None  # jobExecutionsRolloutConfig, as DescribeJob gives it
     abort: dict[str, Any] | None = None  # abortConfig, as DescribeJob gives it
+    packages: tuple[str, ...] = ()  # destinationPackageVersions: the package version ARNs the job installs
 
     @property
     def active(self) -> bool:
