@@ -14,19 +14,26 @@ export CDK_DISABLE_VERSION_CHECK := 1
 # it every test process compiled the project again and pytest rewrote every test module's asserts in each worker.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test check synth diff deploy deploy-local bench mutation clean
+.PHONY: install chromium demo test check synth diff deploy deploy-local bench mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/rollout_guard/requirements.txt pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cdk,local]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cdk,local,report]'
+	command -v chromium >/dev/null 2>&1 || $(MAKE) --no-print-directory chromium
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 install: $(STAMP)
+
+# Debian's Chromium, which the replay report's browser test drives through Playwright (the machine's package
+# manager: root, or sudo).
+chromium:
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 demo: $(STAMP)
 	$(BIN)/rollout-guard drill

@@ -456,15 +456,23 @@ def failed(answers: list[dict[str, Any]]) -> bool:
     return any(a["status"] != ANSWERED or any(c["verdict"] == PROBLEM for c in a.get("checks", [])) for a in answers)
 
 
-def as_text(answers: list[dict[str, Any]]) -> str:
-    rows = []
+HEADERS = ["region", "check", "verdict", "found", "fix"]
+
+
+def check_rows(answers: list[dict[str, Any]]) -> list[list[Any]]:
+    found = []
     for answer in answers:
         if answer["status"] != ANSWERED:
-            rows.append([answer["region"], "region", PROBLEM, f"{answer['status']}: {answer['detail']}", "-"])
-        rows += [[answer["region"], c["check"], c["verdict"], c["found"], c["fix"]] for c in answer.get("checks", [])]
+            found.append([answer["region"], "region", PROBLEM, f"{answer['status']}: {answer['detail']}", "-"])
+        found += [[answer["region"], c["check"], c["verdict"], c["found"], c["fix"]] for c in answer.get("checks", [])]
+    return found
+
+
+def as_text(answers: list[dict[str, Any]]) -> str:
+    rows = check_rows(answers)
     counts = {verdict: sum(1 for row in rows if row[2] == verdict) for verdict in (PROBLEM, WARNING, OK)}
     summary = f"{counts[PROBLEM]} problem(s), {counts[WARNING]} warning(s), {counts[OK]} ok"
-    return text_table(rows, ["region", "check", "verdict", "found", "fix"]) + f"\n\n{summary}"
+    return text_table(rows, HEADERS) + f"\n\n{summary}"
 
 
 def as_json(answers: list[dict[str, Any]]) -> dict[str, Any]:

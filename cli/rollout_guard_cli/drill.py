@@ -8,7 +8,9 @@ stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import os
 import subprocess
@@ -184,6 +186,35 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
         rows.append([str(index), title, str(len(events)), str(len(invoked) - 1), counted, job_status])
     print(text_table(rows, ["#", "the fleet reports", "events", "dark checks", "casualties", "job after"]))
     return wrong
+
+
+REPLAY_START_MS = 1_800_000_000_000  # the replayed rollout's fixed clock (2027-01-15T08:00Z): the same picture each run
+PICTURE = Path("docs") / "replay-report.png"
+
+
+def _replay_report(policy_file: Path, folder: Path) -> list[str]:
+    """The rollout's events replayed offline (`rollout-guard replay --report --plot`): the README's picture, written
+    to docs/ of the project the drill runs in (the same bytes each run), the HTML report beside the drill's files."""
+    import argparse
+
+    from rollout_guard_cdk.project import project_context
+
+    from . import replay
+
+    events = [event for _, batch in rollout_steps(REPLAY_START_MS) for event in batch]
+    (folder / "rollout.jsonl").write_text("\n".join(json.dumps(event) for event in events))
+    found = project_context()
+    picture = found[0] / PICTURE if found is not None and (found[0] / PICTURE.parent).is_dir() else folder / PICTURE.name
+    args = argparse.Namespace(events=str(folder / "rollout.jsonl"), policy=str(policy_file), compare=None, jobs=None,
+                              deployments=None, output="table", report=str(folder / "replay.html"),
+                              plot=str(picture))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = replay.command(args)
+    html = (folder / "replay.html").read_text() if code == 0 else ""
+    print(f"\nReplay of the rollout's events (offline, `rollout-guard replay --report --plot`): exit {code}; "
+          f"{html.count('<svg')} chart(s) in the HTML report, the picture in {picture}")
+    return [] if code == 0 and "<svg" in html and picture.is_file() else ["the replay report"]
 
 
 def _invoke(event: dict[str, Any], policy_file: Path, folder: Path, name: str, env: dict[str, str],
@@ -429,6 +460,7 @@ def run(policy_file: Path | None) -> int:
         print(text_table(rows + twice, ["#", "alert", "exit", "job", "action", "reason code", "why"]))
         print(f"\nCancelJob calls for fw-2-5-eu, delivered twice at once: {cancels}")
         late_wrong = _fleet_rollout(policy_file, url, Path(folder), env)
+        late_wrong += _replay_report(policy_file, Path(folder))
         late_wrong += _gate(policy_file, url, Path(folder), env)
         late_wrong += _graduated(policy_file, url, Path(folder), env)
         late_wrong += _greengrass(policy_file, url, Path(folder), env)

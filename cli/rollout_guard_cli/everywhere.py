@@ -220,7 +220,17 @@ def halt_failed(answers: list[dict[str, Any]]) -> bool:
     return any(a["status"] != ANSWERED or any(d["action"] == "failed" for d in a["decisions"]) for a in answers)
 
 
-def halt_table(answers: list[dict[str, Any]]) -> str:
+HALT_HEADERS = ["region", "environment", "job", "action", "reason code", "detail"]
+STATUS_HEADERS = ["region", "environment", "job", "status", "queued", "in progress", "succeeded", "failed", "rules"]
+
+
+def halt_table(answers: list[dict[str, Any]], output: str = "table") -> str:
+    from .tables import shown as shown_as
+
+    return shown_as(halt_rows(answers), HALT_HEADERS, output)
+
+
+def halt_rows(answers: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for answer in answers:
         decisions = answer["decisions"] or [{"jobId": "-", "action": answer["status"] if answer["status"] != ANSWERED
@@ -229,7 +239,7 @@ def halt_table(answers: list[dict[str, Any]]) -> str:
             shown = f"deployment {decision['deploymentId']}" if decision.get("deploymentId") else decision["jobId"]
             rows.append([answer["region"], answer["environment"], shown, decision["action"],
                          decision.get("reasonCode", "-"), decision.get("detail") or answer["detail"]])
-    return text_table(rows, ["region", "environment", "job", "action", "reason code", "detail"])
+    return rows
 
 
 # --- status -------------------------------------------------------------------------------------------------
@@ -338,8 +348,9 @@ def _throttle_records(target: Target) -> Any:
     return DynamoThrottles(table, lambda: client("dynamodb", target.region))
 
 
-def status_text(answers: list[dict[str, Any]]) -> str:
-    rows, halts, throttled = [], [], []
+def status_rows(answers: list[dict[str, Any]]) -> list[list[Any]]:
+    """The main table of `status`: each region's active jobs and their progress (`--output csv` prints these)."""
+    rows = []
     for answer in answers:
         if answer["status"] != ANSWERED:
             rows.append([answer["region"], answer["environment"], "-", answer["status"], *["-"] * 4,
@@ -351,6 +362,14 @@ def status_text(answers: list[dict[str, Any]]) -> str:
             rows.append([answer["region"], answer["environment"], job["jobId"], job["status"],
                          str(progress.get("queued", "-")), str(progress.get("inProgress", "-")),
                          str(progress.get("succeeded", "-")), str(done_badly), ", ".join(job["rules"]) or "-"])
+    return rows
+
+
+def status_text(answers: list[dict[str, Any]]) -> str:
+    rows, halts, throttled = status_rows(answers), [], []
+    for answer in answers:
+        if answer["status"] != ANSWERED:
+            continue
         for job in answer["active"]:
             if "throttled" in job:
                 held = job["throttled"]
@@ -359,8 +378,7 @@ def status_text(answers: list[dict[str, Any]]) -> str:
         for job in answer["recentHalts"]:
             halts.append([answer["region"], job["jobId"], job.get("reasonCode") or "-",
                           (job.get("comment") or "")[:70]])
-    text = text_table(rows, ["region", "environment", "job", "status", "queued", "in progress", "succeeded",
-                        "failed", "rules"])
+    text = text_table(rows, STATUS_HEADERS)
     deployments = [[answer["region"], item["deploymentName"] or "-", item["deploymentId"], item["status"],
                     str(item["succeeded"]), ", ".join(item["rules"]) or "-"]
                    for answer in answers for item in answer.get("deployments", [])]

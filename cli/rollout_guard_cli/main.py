@@ -30,6 +30,7 @@ from rollout_guard_cdk.project import project_policy_file
 
 from . import cancel, cancel_deployment, events, invoke, regional, replay, revert
 from .exits import BAD_INPUT, HALT_FAILED, fail
+from .tables import OUTPUTS
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
@@ -142,7 +143,11 @@ def parser() -> argparse.ArgumentParser:
     replaying.add_argument("--compare", help="a second policy: both policies' verdicts, side by side")
     replaying.add_argument("--deployments", help="JSON or YAML mapping each Greengrass deployment id to its name "
                                                  "(else a deployment is named by its id)")
-    replaying.add_argument("--output", choices=["text", "json"], default="text")
+    replaying.add_argument("--output", choices=OUTPUTS, default="table",
+                           help="table (text is the same), json, or csv (one row per job)")
+    replaying.add_argument("--report", help="also write a self-contained HTML report here: a chart per job, its "
+                                            "casualties table below")
+    replaying.add_argument("--plot", help="also write the charts as one PNG image here")
     replaying.set_defaults(run=replay.command)
 
     reverting = commands.add_parser("revert", help="show the revert a rule prepared for a job, or create it with "
@@ -170,7 +175,8 @@ def _where(command: argparse.ArgumentParser) -> None:
     where.add_argument("--region", action="append", help="a region of the project's environments (repeatable)")
     command.add_argument("--deadline", default="60",
                          help=f"seconds to wait for each region, above 0 and at most {regional.DEADLINE_MAX_S:g} (default 60)")
-    command.add_argument("--output", choices=["text", "json"], default="text")
+    command.add_argument("--output", choices=OUTPUTS, default="table",
+                         help="table (text is the same), json, or csv (the main table's rows)")
 
 
 class _CancelParser(argparse.ArgumentParser):

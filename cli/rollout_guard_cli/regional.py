@@ -8,6 +8,7 @@ import json
 import re
 
 from .exits import HALT_FAILED, HANDLED, fail
+from .tables import csv_table
 
 
 def _regions(args: argparse.Namespace) -> list:
@@ -70,7 +71,7 @@ def _ask_every_guard(args: argparse.Namespace, request_of) -> int:
     if args.output == "json":
         print(json.dumps({"request": request["detail"], "regions": answers}, indent=2))
     else:
-        print(everywhere.halt_table(answers))
+        print(everywhere.halt_table(answers, args.output))
     return HALT_FAILED if everywhere.halt_failed(answers) else HANDLED
 
 
@@ -125,6 +126,8 @@ def status(args: argparse.Namespace) -> int:
         answer.setdefault("recentHalts", [])
     if args.output == "json":
         print(json.dumps({"regions": answers}, indent=2))
+    elif args.output == "csv":
+        print(csv_table(everywhere.status_rows(answers), everywhere.STATUS_HEADERS))
     else:
         print(everywhere.status_text(answers))
     return HANDLED if all(answer["status"] == everywhere.ANSWERED for answer in answers) else HALT_FAILED
@@ -153,6 +156,8 @@ def doctor(args: argparse.Namespace) -> int:
                                       args.deadline)
     if args.output == "json":
         print(json.dumps(doctor.as_json(answers), indent=2))
+    elif args.output == "csv":
+        print(csv_table(doctor.check_rows(answers), doctor.HEADERS))
     else:
         print(doctor.as_text(answers))
     return HALT_FAILED if doctor.failed(answers) else HANDLED

@@ -274,10 +274,27 @@ class JobVerdict:
     detail: str | None = None
 
 
+@dataclass
+class Replayed:
+    """A replay's verdicts, and what the report draws from: the fleet state it counted in, when each job was halted
+    (epoch seconds, by the events' clock), and its first event's time."""
+
+    verdicts: dict[str, JobVerdict]
+    state: Any
+    halted: dict[str, float]
+    first_ms: int
+
+
 def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None,
            deployment_names: dict[str, str] | None = None,
            advance: Callable[[int], None] = lambda n: None) -> dict[str, JobVerdict]:
     """The detector on the events in event-time order; each job's (and deployment's) verdict."""
+    return run(events, policy, targets, deployment_names, advance).verdicts
+
+
+def run(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[str, set[str]] | None,
+        deployment_names: dict[str, str] | None = None, advance: Callable[[int], None] = lambda n: None) -> Replayed:
+    """`replay`, keeping what the report draws from."""
     from rollout_guard.adapters.memory_fleet import InMemoryFleetState
     from rollout_guard.fleet.casualties import FAILURES
     from rollout_guard.fleet.detector import Detector
@@ -292,7 +309,8 @@ def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[
         for deployment_id in alert.deployment_ids:
             jobs.cancel(deployment_subject(deployment_id), None, None, False)
 
-    detector = Detector(policy, InMemoryFleetState(clock=lambda: clock[0]), jobs, halt, timers=timers,
+    state = InMemoryFleetState(clock=lambda: clock[0])
+    detector = Detector(policy, state, jobs, halt, timers=timers,
                         clock=lambda: clock[0], deployments=ReplayDeployments(jobs, deployment_names or {}))
     for start in range(0, len(events), BATCH):
         batch = events[start:start + BATCH]
@@ -309,7 +327,7 @@ def replay(events: list[tuple[int, dict[str, Any]]], policy: Any, targets: dict[
     _checks_until(detector, timers, clock, float("inf"))
     for report in detector.reports:
         _note(verdicts.setdefault(report["jobId"], JobVerdict(report["jobId"])), report)
-    return verdicts
+    return Replayed(verdicts, state, dict(jobs.halted), events[0][0])
 
 
 def _checks_until(detector: Any, timers: ReplayTimers, clock: list[float], moment: float) -> None:
@@ -337,11 +355,22 @@ def _note(verdict: JobVerdict, report: dict[str, Any]) -> None:
         verdict.casualty = report.get("crossingThing")
 
 
-def as_json(verdicts: dict[str, JobVerdict], basis: str) -> dict[str, Any]:
-    """The verdicts under camelCase keys, as the AWS APIs spell theirs (`jobId`, `whyDiscounted`)."""
-    return {"jobs": [{_camel(key): value for key, value in verdict.__dict__.items()}
+def as_json(verdicts: dict[str, JobVerdict], basis: str, tables: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The verdicts under camelCase keys, as the AWS APIs spell theirs (`jobId`, `whyDiscounted`), each with its
+    casualty table (`casualtyTable`: thing, kind, at, counted, why; the report's rows) when given."""
+    return {"jobs": [{**{_camel(key): value for key, value in verdict.__dict__.items()},
+                      **({"casualtyTable": [row.to_dict() for row in tables.get(verdict.job_id, [])]}
+                         if tables is not None else {})}
                      for verdict in sorted(verdicts.values(), key=lambda v: v.job_id)],
             "jobsFrom": basis}
+
+
+VERDICT_HEADERS = ["job", "would halt", "at (event time)", "on casualty", "casualties", "discounted", "rule"]
+
+
+def verdict_rows(verdicts: dict[str, JobVerdict]) -> list[list[Any]]:
+    return [[v.job_id, "yes" if v.halted else "no", v.at or "-", v.casualty or "-", v.casualties, v.discounted,
+             v.rule or "-"] for v in sorted(verdicts.values(), key=lambda v: v.job_id)]
 
 
 def _camel(name: str) -> str:
@@ -352,10 +381,7 @@ def _camel(name: str) -> str:
 def as_text(verdicts: dict[str, JobVerdict], basis: str) -> str:
     from .tables import text_table
 
-    rows = [[v.job_id, "yes" if v.halted else "no", v.at or "-", v.casualty or "-", v.casualties, v.discounted,
-             v.rule or "-"] for v in sorted(verdicts.values(), key=lambda v: v.job_id)]
-    lines = [text_table(rows, ["job", "would halt", "at (event time)", "on casualty", "casualties", "discounted",
-                               "rule"])]
+    lines = [text_table(verdict_rows(verdicts), VERDICT_HEADERS)]
     lines += [f"{v.job_id}: dark things discounted: {v.why_discounted}" for v in verdicts.values() if v.why_discounted]
     lines.append(f"Jobs from: {basis}")
     return "\n".join(lines)
@@ -391,6 +417,8 @@ def command(args: argparse.Namespace) -> int:
     from rollout_guard.telemetry import logger
 
     try:
+        if args.plot:
+            _plotting()
         policy = _policy(args.policy)
         other = _policy(args.compare) if args.compare else None
         events = read_events(Path(args.events))
@@ -403,17 +431,67 @@ def command(args: argparse.Namespace) -> int:
     runs = 2 if other is not None else 1
     with contextlib.redirect_stdout(io.StringIO()), shown(f"replaying {len(events)} events", runs * len(events)) \
             as advance:  # the detector's metrics: not the replay's output
-        verdicts = replay(events, policy, targets, names, advance)
-        others = replay(events, other, targets, names, advance) if other is not None else None
+        ran = run(events, policy, targets, names, advance)
+        others = run(events, other, targets, names, advance).verdicts if other is not None else None
+    verdicts = ran.verdicts
     basis = FROM_FILE.format(path=args.jobs) if args.jobs else FROM_EVENTS
+    drawn = _drawn(ran, policy, others, args.compare)
+    try:
+        _pictures(args, drawn, verdicts, basis)
+    except ReplayError as error:
+        return fail(str(error))
     if args.output == "json":
-        answer = as_json(verdicts, basis)
+        answer = as_json(verdicts, basis, {chart.subject: chart.rows for chart in drawn})
         if others is not None:
             answer["compare"] = {"policy": args.compare, "jobs": as_json(others, basis)["jobs"]}
         print(json.dumps(answer, indent=2))
+        return 0
+    if args.output == "csv":
+        from .tables import csv_table
+
+        print(csv_table(verdict_rows(verdicts), VERDICT_HEADERS))
         return 0
     print(as_text(verdicts, basis))
     if others is not None:
         print(f"\nUnder {args.compare}:\n\n{as_text(others, basis)}\n")
         print("\n".join(compared(verdicts, others, (args.policy, args.compare))))
     return 0
+
+
+def _drawn(ran: Replayed, policy: Any, others: dict[str, JobVerdict] | None, other_name: str | None) -> list[Any]:
+    """The report's charts (a compared policy's crossing marked on each)."""
+    from . import report_data
+
+    drawn = report_data.charts(ran.state, ran.verdicts, policy, ran.halted, ran.first_ms)
+    for chart in drawn:
+        if others is not None and other_name is not None:
+            report_data.compared(chart, others.get(chart.subject), other_name)
+    return drawn
+
+
+def _pictures(args: argparse.Namespace, drawn: list[Any], verdicts: dict[str, JobVerdict], basis: str) -> None:
+    """`--report` (HTML) and `--plot` (PNG); a file that cannot be written is one line, exit 2."""
+    title = f"rollout-guard replay of {Path(args.events).name} under {Path(args.policy).name}"
+    summary = [f"{sum(v.halted for v in verdicts.values())} of {len(verdicts)} job(s) would halt.", f"Jobs from: {basis}"]
+    if args.compare:
+        summary.append(f"Compared with {args.compare}: its crossings are marked on each chart (purple, dashed).")
+    try:
+        if args.report:
+            from . import report
+
+            report.write(Path(args.report), drawn, title, summary)
+        if args.plot:
+            from . import plot
+
+            with contextlib.redirect_stderr(io.StringIO()):  # matplotlib's first-run notes: not the replay's output
+                plot.write(Path(args.plot), drawn, title)
+    except OSError as error:
+        raise ReplayError(f"cannot write {error.filename}: {error.strerror}") from error
+
+
+def _plotting() -> None:
+    """`--plot` draws with matplotlib (`pip install 'rollout-guard[report]'`; `make` installs it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ReplayError("--plot needs matplotlib: pip install 'rollout-guard[report]'")

@@ -35,6 +35,7 @@ def test_drill_runs_the_whole_flow_and_leaves_nothing_running():
     after = done.stdout.split("After the rollout:")[1].split("Jobs at the end")[0]
     assert "3  dev-a-3 goes dark too" in after and "regressed, revert_ready  COMPLETED" in after
     assert "Revert jobs: fw-2-9-eu-revert; targets: 5 of the 5 devices that SUCCEEDED" in after
+    assert "`rollout-guard replay --report --plot`): exit 0; 1 chart(s) in the HTML report" in done.stdout
     assert "0 problem(s), 0 warning(s)" in done.stdout  # doctor on the emulated account
     url = done.stdout.split("moto server at ")[1].split(",")[0]
     with pytest.raises(OSError):

@@ -307,3 +307,17 @@ def test_status_lists_watched_jobs_regressions_and_ready_reverts_and_revert_appr
     assert approved.returncode == 0, approved.stderr
     assert sorted(iot.describe_job(jobId="fw-2-7-eu-revert")["job"]["targets"]) == sorted(arns)
     assert "After the rollout" in text.stdout and "fw-2-7-eu-revert" in text.stdout and "created" in text.stdout
+
+
+def test_status_as_csv_is_its_table_of_active_jobs_with_a_header(project, moto_server_url):
+    import csv
+    import io
+
+    from rollout_guard_cli.everywhere import STATUS_HEADERS
+
+    done = run(project, moto_server_url, "status", "--region", "us-east-1", "--output", "csv")
+
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0] == STATUS_HEADERS
+    assert ["us-east-1", "us", "fw-2-5-us"] in [row[:3] for row in rows[1:]]

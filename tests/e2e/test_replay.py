@@ -67,7 +67,8 @@ def test_replay_with_the_jobs_targets_in_json(tmp_path):
     assert job["jobId"] == JOB and job["halted"] and job["casualty"] == truth.casualties[BRICKING.threshold - 1][1]
     assert job["casualties"] >= BRICKING.threshold and job["rule"] == "fleet"
     assert set(job) == {"jobId", "halted", "at", "casualty", "casualties", "discounted", "whyDiscounted", "rule",
-                        "detail"}  # camelCase, as the AWS APIs spell theirs
+                        "detail", "casualtyTable"}  # camelCase, as the AWS APIs spell theirs
+    assert {row["thing"] for row in job["casualtyTable"] if row["counted"]} >= {job["casualty"]}
     assert answer["jobsFrom"] == f"each job's targets from {jobs}; a target executes its job from the job's first " \
                                  "event until it reports"
 
