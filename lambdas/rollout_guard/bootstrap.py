@@ -72,6 +72,7 @@ def build_alert_path(settings: Settings, overrides: Overrides = Overrides()) -> 
         alarms=CloudWatchAlarms(lambda: make_client("cloudwatch", attempts)),
         throttles=_throttles(settings),
         escalations=_escalations(settings),
+        # IoT's adapter makes reverts too; a caller's jobs port without CreateJob (a test's fake) prepares none
         after=AfterRollouts(cast(RevertJobs, jobs) if hasattr(jobs, "create_job") else None,
                             _after_rollout(settings)),
     )

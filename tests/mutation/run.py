@@ -24,7 +24,8 @@ MODULES = tuple(os.environ.get("MUTATION_MODULES", "halts/alerts,policy/model,po
                                                    "policy/thresholds,halts/decisions,halts/claims,fleet/casualties,"
                                                    "fleet/events,fleet/dark_things,fleet/batch_plan,fleet/evaluation,"
                                                    "halts/alert_kinds,halts/alert_requests,halts/json_fields,"
-                                                   "halts/throttle/rollout,halts/throttle/timers,halts/throttle/watchdog"
+                                                   "halts/throttle/rollout,halts/throttle/timers,halts/throttle/watchdog,"
+                                                   "fleet/packages,policy/revert_settings"
                                ).split(","))
 KILLED = {1, 3, 36}  # mutmut 3: a failing test run, pytest's internal error, a timeout
 SURVIVED = {0}

@@ -491,7 +491,7 @@ def test_watch_after_needs_a_fleet_rule_and_revert_a_cancel_rule():
     (None, "cannot be read: No such file or directory"),
     ("not json", "is not JSON"),
     ("[1]", "must hold a JSON object (a job document)"),
-    ('{"a": "' + "x" * 32768 + '"}', "a job document holds at most 32768"),
+    ('{"a": "' + "x" * 32768 + '"}', "is 32777 characters; a job document holds at most 32768"),
 ])
 def test_a_revert_document_that_cannot_serve_is_refused_naming_the_rule(tmp_path, content, problem):
     if content is not None:
@@ -504,3 +504,94 @@ def test_a_revert_document_that_cannot_serve_is_refused_naming_the_rule(tmp_path
 
     (line,) = caught.value.problems
     assert line.startswith("rule 'fleet': revert.document 'revert.json' ") and problem in line
+    if problem != "is not JSON":  # the others end the line (JSON's own reason follows "is not JSON: ")
+        assert line.endswith(problem)
+
+
+TEMPLATE = "arn:aws:iot:eu-west-1:123456789012:jobtemplate/fw-previous"
+
+
+@pytest.mark.parametrize(("revert", "problem"), [
+    ("later", "revert must be a mapping with a document or a template"),
+    ({"document": "revert.json"}, "revert.document 'revert.json' must name a JSON job document file"),
+    ({"template": 7}, "revert.template 7 must be a job template ARN (arn:aws:iot:REGION:ACCOUNT:jobtemplate/NAME)"),
+    ({"document": {}, "template": TEMPLATE},
+     "revert needs exactly one of document (a job document file) or template (a job template ARN)"),
+    ({"document": {}, "rollout": 5}, "revert.rollout must be a mapping with max_per_minute"),
+    ({"document": {}, "rollout": {"max_per_minute": 1001}},
+     "revert.rollout.max_per_minute 1001 must be a whole number from 1 to 1000"),
+    ({"document": {}, "rollout": {"max_per_minute": True}},
+     "revert.rollout.max_per_minute True must be a whole number from 1 to 1000"),
+    ({"document": {}, "rollout": {"max_per_minute": "5"}},
+     "revert.rollout.max_per_minute '5' must be a whole number from 1 to 1000"),
+    ({"document": {}, "rollout": {"max_per_minute": 5, "burst": 2}}, "revert.rollout: unknown key 'burst'"),
+])
+def test_every_revert_problem_reads_exactly(revert, problem):
+    assert problems_of({"rules": [{**FLEET_RULE, "revert": revert}]}) == [f"rule 'fleet': {problem}"]
+
+
+def test_unknown_revert_keys_are_named_in_order_whatever_their_type():
+    assert problems_of({"rules": [{**FLEET_RULE, "revert": {"document": {}, 2: "x", "b": 1, "a": 1}}]}) == [
+        "rule 'fleet': revert: unknown key 2", "rule 'fleet': revert: unknown key 'a'",
+        "rule 'fleet': revert: unknown key 'b'"]
+
+
+@pytest.mark.parametrize("rate", [1, 1000])
+def test_a_revert_with_a_template_keeps_it_and_its_rate_at_the_bounds(rate):
+    (_, rule) = policy.load({"rules": [{"name": "first", "match": {"alarm_name": "x"}},
+                                       {**FLEET_RULE, "revert": {"template": TEMPLATE, "approval": "auto",
+                                                                 "rollout": {"max_per_minute": rate}}}]}).rules
+    assert (rule.revert.template_arn, rule.revert.document, rule.revert.approval, rule.revert.max_per_minute) == (
+        TEMPLATE, None, "auto", rate)
+
+
+def test_revert_documents_of_every_rule_are_read_and_an_unnamed_rule_is_named_by_number(tmp_path):
+    (tmp_path / "a.json").write_text('{"n": 1}')
+    (tmp_path / "policy.yaml").write_text(
+        "rules:\n  - name: plain\n    match: {alarm_name: x}\n"
+        "  - name: first\n    match: {signal: casualties}\n    casualties: {things: 3}\n    revert: {document: a.json}\n"
+        "  - match: {signal: casualties}\n    casualties: {things: 3}\n    revert: {document: gone.json}\n")
+
+    with pytest.raises(PolicyError) as caught:
+        load_file(tmp_path / "policy.yaml")
+
+    assert caught.value.problems == ["rule '#3': revert.document 'gone.json' cannot be read: No such file or "
+                                     "directory"]
+
+
+def test_a_policy_document_that_is_not_a_mapping_of_rules_is_left_to_the_reader(tmp_path):
+    from rollout_guard.policy.revert_settings import inline_documents
+
+    assert inline_documents(["rules"], tmp_path) == ["rules"]
+    assert inline_documents({"rules": "none"}, tmp_path) == {"rules": "none"}
+    assert inline_documents({"rules": ["x", {"revert": "y"}]}, tmp_path) == {"rules": ["x", {"revert": "y"}]}
+
+
+def test_a_revert_document_that_is_not_utf8_is_refused(tmp_path):
+    (tmp_path / "revert.json").write_bytes(b'{"a": "\xff"}')
+    (tmp_path / "policy.yaml").write_text("rules:\n  - name: fleet\n    casualties: {things: 3}\n"
+                                          "    match: {signal: casualties}\n    revert: {document: revert.json}\n")
+
+    with pytest.raises(PolicyError) as caught:
+        load_file(tmp_path / "policy.yaml")
+
+    (line,) = caught.value.problems
+    assert line.startswith("rule 'fleet': revert.document 'revert.json' cannot be read: 'utf-8' codec")
+
+
+def test_a_revert_document_of_exactly_createjobs_limit_is_accepted(tmp_path):
+    text = '{"a": "' + "x" * (32768 - 9) + '"}'
+    assert len(text) == 32768
+    (tmp_path / "revert.json").write_text(text)
+    (tmp_path / "policy.yaml").write_text("rules:\n  - name: fleet\n    casualties: {things: 3}\n"
+                                          "    match: {signal: casualties}\n    revert: {document: revert.json}\n")
+
+    (rule,) = load_file(tmp_path / "policy.yaml").rules
+
+    assert len(rule.revert.document["a"]) == 32768 - 9
+
+
+def test_unknown_revert_rollout_keys_are_named_in_order_whatever_their_type():
+    assert problems_of({"rules": [{**FLEET_RULE, "revert": {"document": {}, "rollout": {
+        "max_per_minute": 5, 3: 1, "b": 1}}}]}) == ["rule 'fleet': revert.rollout: unknown key 3",
+                                                    "rule 'fleet': revert.rollout: unknown key 'b'"]

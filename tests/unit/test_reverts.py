@@ -3,6 +3,7 @@ is crossed on a COMPLETED job, then the job is `regressed` (never cancelled, ann
 prepared for exactly the things that SUCCEEDED on it; created only on approval (or at once with `auto`), once."""
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -212,3 +213,18 @@ def test_a_completed_job_outside_the_rules_thing_group_is_not_its_regression():
     outcome = guard.respond(alert(), scoped, jobs, after=AfterRollouts(jobs, InMemoryAfterRollout()))
 
     assert [(d.action, d.detail) for d in outcome.decisions] == [(SKIPPED, "job is COMPLETED; nothing to cancel")]
+
+
+def test_a_crossing_past_the_watch_from_the_jobs_completion_is_no_regression():
+    """Failures reported a day and a half after the job COMPLETED (watch_after 24h): not watched any more."""
+    completed_ms = 1_800_000_000_000
+    for crossing_ms, expected in ((completed_ms + 3_600_000, REGRESSED), (completed_ms + 36 * 3_600_000, SKIPPED)):
+        jobs = fleet()
+        jobs.jobs["fw-1"] = JobView("fw-1", "COMPLETED", completed_ms=completed_ms)
+        late = FleetAlert(job_ids=("fw-1",), reason="2 casualties", correlation_id="fleet:fw-1",
+                          timestamp=datetime.fromtimestamp(crossing_ms / 1000, tz=timezone.utc).isoformat())
+
+        outcome = guard.respond(late, policy(), jobs, after=AfterRollouts(jobs, InMemoryAfterRollout()))
+
+        assert outcome.decisions[0].action == expected
+    assert "more than watch_after" in outcome.decisions[0].detail and len(outcome.decisions) == 1

@@ -50,7 +50,8 @@ class IotJobs:
                        executed=sum(int(details.get(name) or 0) for name in EXECUTED_COUNTS),
                        succeeded=int(details.get("numberOfSucceededThings") or 0),
                        rollout=job.get("jobExecutionsRolloutConfig") or None, abort=job.get("abortConfig") or None,
-                       packages=tuple(job.get("destinationPackageVersions") or ()))
+                       packages=tuple(job.get("destinationPackageVersions") or ()),
+                       completed_ms=int(job["completedAt"].timestamp() * 1000) if job.get("completedAt") else None)
         if not view.active:
             self._finished[job_id] = (self._clock(), view)
         return view

@@ -73,9 +73,10 @@ class Cancelling:
     starts and nothing is carried out."""
 
     def __init__(self, jobs: JobsPort, claims: Claims, rule: Rule, comment: str, dry_run: bool,
-                 out_of_time: Callable[[], bool], already: int = 0):
+                 out_of_time: Callable[[], bool], already: int = 0, at_ms: float | None = None):
         self.jobs, self.claims, self.rule, self.comment = jobs, claims, rule, comment
         self.dry_run, self.out_of_time, self.already = dry_run, out_of_time, already
+        self.at_ms = at_ms  # when the alert's crossing happened (a watched job's regression is judged by it)
 
     def run(self, candidates: list[str]) -> list[Decision]:
         """`already`: what the same alert acts on besides these jobs (deployments), counted against the cap."""
@@ -104,7 +105,7 @@ class Cancelling:
                     if isinstance(answer, Decision):  # carried out
                         decided[job_id] = answer
                         continue
-                    decision = decided[job_id] = decisions.decide(self.rule, job_id, answer, self.dry_run)
+                    decision = decided[job_id] = decisions.decide(self.rule, job_id, answer, self.dry_run, self.at_ms)
                     cap.confirmed(decision)
                     if decision.action in ACTING:
                         held.append(decision)
@@ -132,7 +133,7 @@ class Cancelling:
         decided: list[Decision] = []
 
         def act() -> None:
-            decision = decisions.decide(self.rule, job_id, described.result(), self.dry_run)
+            decision = decisions.decide(self.rule, job_id, described.result(), self.dry_run, self.at_ms)
             decided.append(decision)
             if decision.action != TO_CANCEL or decision.force != self.rule.force:
                 raise _Otherwise(decision)
@@ -144,7 +145,8 @@ class Cancelling:
             return self._carry_out(otherwise.decision)
         except JobsError as error:
             return replace(decided[0], action=FAILED, detail=f"cancel failed: {error}")
-        decision = decided[0] if decided else decisions.decide(self.rule, job_id, described.result(), self.dry_run)
+        decision = decided[0] if decided else decisions.decide(self.rule, job_id, described.result(), self.dry_run,
+                                                               self.at_ms)
         if claimed.acted:
             return _cancelled(decision, claimed)
         if decision.action == TO_CANCEL:

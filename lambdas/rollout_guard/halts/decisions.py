@@ -1,7 +1,5 @@
-"""The decision: which jobs an alert halts, with what reason, comment and force, under the blast-radius cap.
-
-Pure functions of the alert, the policy and the jobs' confirmed states: no AWS call happens here.
-"""
+"""The decision: which jobs an alert halts, with what reason, comment and force, under the blast-radius cap. Pure
+functions of the alert, the policy and the jobs' confirmed states: no AWS call happens here."""
 
 from __future__ import annotations
 
@@ -96,13 +94,9 @@ class Decision:
         return self.action in ANNOUNCED or self.notice is not None
 
     def to_dict(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id),  # an id as given, kept short
-            "action": self.action,
-            "reasonCode": self.reason_code,
-            "force": self.force,
-            "detail": self.detail,
-        }
+        shown: dict[str, Any] = {  # an id as given, kept short
+            "jobId": self.job_id if isinstance(self.job_id, str) else show(self.job_id), "action": self.action,
+            "reasonCode": self.reason_code, "force": self.force, "detail": self.detail}
         if self.revert_job_id is not None:
             shown["revertJobId"] = self.revert_job_id
         if self.deployment is not None:  # the deployment's IoT job, when known, stays its `jobId`
@@ -198,9 +192,9 @@ def select_from_active(rule: Rule, active_job_ids: list[str]) -> list[str]:
 Confirmed = JobView | JobsError | str
 
 
-def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
-    """One candidate from its confirmed state. A job that does not exist is skipped: no retry could ever halt it,
-    so it must neither fail the alert nor send it to the dead letters."""
+def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool, at_ms: float | None = None) -> Decision:
+    """One candidate from its confirmed state (`at_ms`: when the alert's crossing happened). A job that does not
+    exist is skipped: no retry could ever halt it, so it must neither fail the alert nor reach the dead letters."""
     if isinstance(job, JobsError) and job.not_found:
         return _decision(rule, job_id, SKIPPED, NO_SUCH_JOB)
     if not isinstance(job, JobView):
@@ -213,9 +207,7 @@ def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
         detail = f"job was cancelled without force; rule {rule.name} forces its IN_PROGRESS executions"
         return _decision(rule, job_id, TO_ESCALATE, detail)
     if job.status == JobStatus.COMPLETED and rule.casualties and rule.casualties.watch_after_s and in_scope:
-        detail = (f"job is COMPLETED: its things fell within watch_after of their success under rule {rule.name}; "
-                  "nothing to cancel")
-        return _decision(rule, job_id, REGRESSED, detail)
+        return _regression(rule, job_id, rule.casualties.watch_after_s * 1000, job, at_ms)
     if not job.active:
         return _decision(rule, job_id, SKIPPED, f"job is {job.status}; nothing to cancel")
     if not in_scope:
@@ -225,12 +217,20 @@ def decide(rule: Rule, job_id: str, job: Confirmed, dry_run: bool) -> Decision:
     return _decision(rule, job_id, TO_CANCEL, f"rule {rule.name} cancels")
 
 
-class BlastRadius:
-    """The blast-radius cap, the one place it is checked: a rule acts on at most `max_jobs` jobs per alert.
+def _regression(rule: Rule, job_id: str, watch_ms: int, job: JobView, at_ms: float | None) -> Decision:
+    """A COMPLETED job a watching rule's threshold crossed: regressed while its watch lasts from its completion;
+    past it (a crossing by failures reported long after), nothing."""
+    if job.completed_ms is not None and at_ms is not None and at_ms > job.completed_ms + watch_ms:
+        return _decision(rule, job_id, SKIPPED, "job COMPLETED more than watch_after before this crossing; not "
+                                                "watched, nothing to cancel")
+    return _decision(rule, job_id, REGRESSED, f"job is COMPLETED: its things fell within watch_after of their "
+                                              f"success under rule {rule.name}; nothing to cancel")
 
-    Fed each candidate's decision as its state is confirmed, it tells when acting is safe (even if every candidate
-    still unconfirmed turned out active, the cap would hold) and when the cap is exceeded (more jobs to act on than
-    the cap: nothing may be acted on, and nothing more needs confirming)."""
+
+class BlastRadius:
+    """The blast-radius cap, the one place it is checked: a rule acts on at most `max_jobs` jobs per alert. Fed each
+    candidate's decision as its state is confirmed, it tells when acting is safe (even if every candidate still
+    unconfirmed turned out active, the cap would hold) and when it is exceeded (nothing may be acted on)."""
 
     def __init__(self, rule: Rule, candidates: int, already: int = 0):
         self.rule = rule

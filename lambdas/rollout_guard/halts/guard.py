@@ -29,6 +29,7 @@ from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleReco
 from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.halts.throttle.use_case import Throttling
 from rollout_guard.policy import THROTTLE, Policy, Rule
+from rollout_guard.times import epoch
 
 IGNORED = "ignored"
 HANDLED = "handled"
@@ -89,7 +90,6 @@ def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
         return Outcome(alert, IGNORED, why_not)
     if rule is None:
         return Outcome(alert, IGNORED, f"no rule matches {alert.subject}")
-
     request = request_of(alert)
     if request is not None:  # an operator's halt: the request within the rule's guardrails
         rule = decisions.as_requested(rule, request)
@@ -105,7 +105,8 @@ def respond(alert: Alert, policy: Policy, jobs: JobsPort, dry_run: bool = False,
                                                                 throttles or InMemoryThrottles(), dry_run, out_of_time,
                                                                 escalations))
     else:
-        work = Cancelling(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time)
+        work = Cancelling(jobs, claims, rule, decisions.render_comment(rule, alert), dry_run, out_of_time,
+                          at_ms=_moment_ms(alert))
         acted = (_with_deployments(rule, candidates, stopping, work, deployments)
                  if stopping and deployments is not None else work.run(candidates))
     acted = after.follow(rule, acted, dry_run) if after is not None else acted
@@ -149,6 +150,12 @@ def _with_deployments(rule: Rule, candidates: list[str], stopping: list[str], wo
         return done + [_blocked(cap, decision) for decision in confirmed]
     return done + [deployment_halts.carry_out(decision, deployments, work.jobs, work.claims, work.out_of_time)
                    for decision in confirmed]
+
+
+def _moment_ms(alert: Alert) -> float | None:
+    """When the alert's cause happened (a fleet alert: its crossing), epoch ms, if it says."""
+    moment = epoch(alert.timestamp)
+    return moment * 1000 if moment is not None else None
 
 
 def _blocked(cap: BlastRadius, decision: Decision) -> Decision:

@@ -77,6 +77,7 @@ class JobView:
     rollout: dict[str, Any] | None = None  # jobExecutionsRolloutConfig, as DescribeJob gives it
     abort: dict[str, Any] | None = None  # abortConfig, as DescribeJob gives it
     packages: tuple[str, ...] = ()  # destinationPackageVersions: the package version ARNs the job installs
+    completed_ms: int | None = None  # completedAt (epoch ms), of a finished job
 
     @property
     def active(self) -> bool:

@@ -175,8 +175,7 @@ APPROVED = "REVERT_APPROVED"  # the reason code of an operator's approval
 def abort_config(abort: Abort | None) -> dict[str, Any] | None:
     if abort is None:
         return None
-    return {"criteriaList": [{"failureType": abort.failure_type, "action": "CANCEL",
-                              "thresholdPercentage": abort.percent, "minNumberOfExecutedThings": abort.min_executed}]}
+    return {"criteriaList": [abort.criterion()]}
 
 
 def revert_ids(job_id: str) -> list[str]:

@@ -80,6 +80,11 @@ class Abort:
     percent: float
     min_executed: int
 
+    def criterion(self) -> dict[str, Any]:
+        """As an abortConfig's criteriaList takes it (UpdateJob, CreateJob)."""
+        return {"failureType": self.failure_type, "action": "CANCEL", "thresholdPercentage": self.percent,
+                "minNumberOfExecutedThings": self.min_executed}
+
 
 @dataclass(frozen=True)
 class Throttle:

@@ -25,9 +25,7 @@ def throttled_abort(throttle: Throttle, current: dict[str, Any] | None) -> dict[
     if throttle.abort is None:
         return current
     criteria = [dict(c) for c in (current or {}).get("criteriaList", [])]
-    mine: dict[str, Any] = {"failureType": throttle.abort.failure_type, "action": "CANCEL",
-                            "thresholdPercentage": throttle.abort.percent,
-                            "minNumberOfExecutedThings": throttle.abort.min_executed}
+    mine = throttle.abort.criterion()
     same = next((c for c in criteria if c.get("failureType") == mine["failureType"]), None)
     if same is None:
         criteria.append(mine)
