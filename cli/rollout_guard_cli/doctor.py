@@ -39,6 +39,7 @@ from .doctor_account import (
 )
 from .doctor_deployments import check_deployments
 from .doctor_quotas import check_insights_alarms, check_throttled_jobs, check_timer_role, check_trail_quota
+from .doctor_reverts import check_reverts
 from .everywhere import ANSWERED, Target
 from .tables import text_table
 
@@ -414,7 +415,7 @@ CHECKS: tuple[tuple[str, Callable[[Account], Iterator[Finding]]], ...] = (
     ("device defender", check_defender), ("kill switch", check_kill_switch),
     ("dead letters", check_dead_letters), ("function health", check_function_health),
     ("fleet queue", check_fleet_queue), ("iot rate", check_iot_rate), ("throttled jobs", check_throttled_jobs),
-    ("timer role", check_timer_role), ("greengrass deployments", check_deployments))
+    ("timer role", check_timer_role), ("greengrass deployments", check_deployments), ("reverts", check_reverts))
 
 
 def examine(target: Target, config: Any, clients: dict[str, Any] | None = None) -> dict[str, Any]:

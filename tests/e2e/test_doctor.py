@@ -24,7 +24,7 @@ REGION = drill.REGION
 CHECKS = {"stack", "stack resources", "function", "jobs events", "trail", "alarms of rule crash-rate",
           "metrics insights alarms", "device defender", "kill switch", "dead letters", "fleet errors",
           "timer dead letters", "function health", "fleet queue", "iot rate", "throttled jobs", "timer role",
-          "deployments of rule fleet-casualties", "deployments of rule operator-halt"}
+          "deployments of rule fleet-casualties", "deployments of rule operator-halt", "revert of rule fleet-casualties"}
 
 
 @pytest.fixture(scope="module")

@@ -173,3 +173,32 @@ def test_a_stack_deployed_before_an_output_it_now_declares_is_told_to_deploy_aga
     assert found[0].found.startswith(f"{account.target.stack} has no output {', '.join(wanted[3:])} ")
     account.__dict__["stack"]["Outputs"] = [{"OutputKey": key, "OutputValue": "x"} for key in wanted]
     assert [f for f in doctor.check_stack(account) if f.check == "stack outputs"] == []
+
+
+def test_a_revert_template_that_does_not_exist_is_a_problem_and_one_that_does_is_ok():
+    """A rule's revert names a job template: DescribeJobTemplate's exact answers (the function not deployed here,
+    so only the templates are looked at)."""
+    from dataclasses import replace
+
+    from rollout_guard.policy import Policy
+    from rollout_guard.policy.model import Revert
+    from rollout_guard_cli.doctor_reverts import check_reverts
+
+    template = "arn:aws:iot:eu-west-1:123456789012:jobtemplate/fw-previous"
+    config = doctor.guard_config(TARGET)
+    (fleet,) = [rule for rule in config.policy.rules if rule.revert is not None]
+    account = doctor.Account(TARGET, replace(config, policy=Policy((replace(fleet, revert=Revert(
+        template_arn=template)),))))
+    account.__dict__["function"] = None  # no deployed function here: the role is the e2e test's to look at
+    stubber = stubbed(account, "iot")
+    stubber.add_client_error("describe_job_template", "ResourceNotFoundException", http_status_code=404,
+                             expected_params={"jobTemplateId": "fw-previous"})
+    stubber.add_response("describe_job_template", {"jobTemplateId": "fw-previous"},
+                         expected_params={"jobTemplateId": "fw-previous"})
+
+    missing = list(check_reverts(account))
+    present = list(check_reverts(account))
+
+    assert [(f.check, f.verdict) for f in missing] == [("revert of rule fleet-casualties", doctor.PROBLEM)]
+    assert f"job template {template} does not exist" in missing[0].found
+    assert [(f.verdict, f.found) for f in present] == [(doctor.OK, f"template {template}; approval required")]
