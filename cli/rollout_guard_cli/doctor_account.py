@@ -5,6 +5,7 @@ that is not a Describe, Get or List."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -127,6 +128,20 @@ def role_allows(account: Account, role: str, action: str, resource_ok: Any) -> l
                     and any(resource_ok(str(r)) for r in resources):
                 allowed.append(name)
     return allowed
+
+
+def role_lacks(account: Account, check: str, needed: tuple[str, ...], resource_ok: Any, rules: list[Any],
+               cannot_do: str) -> Iterator[Finding]:
+    """A problem when the deployed function's role lacks some of `needed` on a resource `resource_ok` accepts (a
+    stack deployed before the rules that need them); nothing when no function is deployed or nothing lacks."""
+    function = account.function
+    if function is None:
+        return
+    role = function["Role"].rsplit("/", 1)[-1]
+    missing = [action for action in needed if not role_allows(account, role, action, resource_ok)]
+    if missing:
+        yield Finding(check, PROBLEM, f"the guard's role {role} lacks {', '.join(missing)}: rules "
+                      f"{', '.join(rule.name for rule in rules)} {cannot_do}", f"cdk deploy {account.target.stack}")
 
 
 def cannot(check: str, error: Exception) -> Finding:

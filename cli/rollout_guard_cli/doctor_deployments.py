@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
-from .doctor_account import OK, PROBLEM, WARNING, Account, Finding, role_allows
+from .doctor_account import OK, WARNING, Account, Finding, role_lacks
 
 CHECK = "greengrass deployments"
 NEEDED = ("greengrass:ListDeployments", "greengrass:GetDeployment", "greengrass:CancelDeployment")
@@ -17,15 +17,8 @@ def check_deployments(account: Account) -> Iterator[Finding]:
     rules = [rule for rule in account.config.policy.rules if rule.deployments is not None]
     if not rules:
         return
-    function = account.function
-    if function is not None:
-        role = function["Role"].rsplit("/", 1)[-1]
-        missing = [action for action in NEEDED
-                   if not role_allows(account, role, action, lambda r: r == "*" or ":greengrass:" in r)]
-        if missing:
-            yield Finding(CHECK, PROBLEM, f"the guard's role {role} lacks {', '.join(missing)}: rules "
-                          f"{', '.join(rule.name for rule in rules)} cannot stop a deployment",
-                          f"cdk deploy {account.target.stack}")
+    yield from role_lacks(account, CHECK, NEEDED, lambda r: r == "*" or ":greengrass:" in r, rules,
+                          "cannot stop a deployment")
     greengrass = account.client("greengrassv2")
     latest = [item for page in greengrass.get_paginator("list_deployments").paginate(historyFilter="LATEST_ONLY")
               for item in page.get("deployments", [])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .doctor_account import OK, PROBLEM, Account, Finding, role_allows
+from .doctor_account import OK, PROBLEM, Account, Finding, role_lacks
 
 CHECK = "reverts"
 NEEDED = ("iot:CreateJob", "iot:ListJobExecutionsForJob")
@@ -15,14 +15,8 @@ def check_reverts(account: Account) -> Iterator[Finding]:
     rules = [rule for rule in account.config.policy.rules if rule.revert is not None]
     if not rules:
         return
-    function = account.function
-    if function is not None:
-        role = function["Role"].rsplit("/", 1)[-1]
-        missing = [action for action in NEEDED if not role_allows(account, role, action, lambda r: ":job/" in r)]
-        if missing:
-            yield Finding(CHECK, PROBLEM, f"the guard's role {role} lacks {', '.join(missing)} on jobs: rules "
-                          f"{', '.join(rule.name for rule in rules)} cannot prepare or create a revert",
-                          f"cdk deploy {account.target.stack}")
+    yield from role_lacks(account, CHECK, NEEDED, lambda r: ":job/" in r, rules,
+                          "cannot prepare or create a revert")
     iot = account.client("iot")
     for rule in rules:
         revert = rule.revert

@@ -172,11 +172,7 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
     rows, wrong, counted = [], [], "0"
     steps = rollout_steps(int(time.time() * 1000) - 3_600_000)
     for index, (title, events) in enumerate(steps, start=1):
-        invoked = [_invoke(samples.sqs_batch(*events), policy_file, folder, f"fleet-{index}", env, "--fleet-queue",
-                           queue)]
-        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-            invoked.append(_invoke(json.loads(message["Body"]), policy_file, folder, f"check-{index}", env))
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        invoked = _fleet_step(events, policy_file, folder, f"fleet-{index}", env, sqs, queue)
         evaluations = [e for result in invoked for e in result.get("evaluations", [])]
         counted = str(evaluations[-1]["casualties"]) if evaluations else counted
         job_status = iot.describe_job(jobId=FLEET_JOB)["job"]["status"]
@@ -186,6 +182,17 @@ def _fleet_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
         rows.append([str(index), title, str(len(events)), str(len(invoked) - 1), counted, job_status])
     print(text_table(rows, ["#", "the fleet reports", "events", "dark checks", "casualties", "job after"]))
     return wrong
+
+
+def _fleet_step(events: list[dict[str, Any]], policy_file: Path, folder: Path, name: str, env: dict[str, str],
+                sqs: Any, queue: str) -> list[dict[str, Any]]:
+    """One step of a rollout through `rollout-guard invoke`: the events as an SQS batch, then each dark check it
+    scheduled read back from the fleet queue (`sqs`, `queue`) and invoked in turn."""
+    invoked = [_invoke(samples.sqs_batch(*events), policy_file, folder, name, env, "--fleet-queue", queue)]
+    for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        invoked.append(_invoke(json.loads(message["Body"]), policy_file, folder, f"{name}-check", env))
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return invoked
 
 
 REPLAY_START_MS = 1_800_000_000_000  # the replayed rollout's fixed clock (2027-01-15T08:00Z): the same picture each run
@@ -301,11 +308,7 @@ def _after_rollout(policy_file: Path, url: str, folder: Path, env: dict[str, str
           "success; a revert waits for approval\n")
     rows: list[list[str]] = []
     for index, (title, events) in enumerate(steps, start=1):
-        invoked = [_invoke(samples.sqs_batch(*events), policy_file, folder, f"after-{index}", env, "--fleet-queue",
-                           queue)]
-        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-            invoked.append(_invoke(json.loads(message["Body"]), policy_file, folder, f"after-check-{index}", env))
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        invoked = _fleet_step(events, policy_file, folder, f"after-{index}", env, sqs, queue)
         decided = [d["action"] for result in invoked for e in result.get("evaluations", [])
                    for d in (e.get("outcome") or {}).get("decisions", [])]
         rows.append([str(index), title, ", ".join(decided) or "-", iot.describe_job(jobId=AFTER_JOB)["job"]["status"]])

@@ -22,7 +22,8 @@ from rollout_guard.fleet_path import FleetNeedsState, FleetPath
 from rollout_guard.halts.claims import Claims, NoClaims
 from rollout_guard.halts.deployments import DeploymentsPort
 from rollout_guard.halts.jobs import JobsPort
-from rollout_guard.halts.reverts import AfterRollout, AfterRollouts, InMemoryAfterRollout, RevertJobs
+from rollout_guard.halts.revert_records import AfterRollout, InMemoryAfterRollout
+from rollout_guard.halts.reverts import AfterRollouts, RevertJobs
 from rollout_guard.halts.throttle.records import InMemoryThrottles, ThrottleRecords
 from rollout_guard.halts.throttle.timers import EscalationTimers
 from rollout_guard.policy import Policy, load_file

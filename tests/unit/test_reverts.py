@@ -21,7 +21,8 @@ from rollout_guard.halts.decisions import (
     WOULD_REVERT,
 )
 from rollout_guard.halts.jobs import JobsError, JobView
-from rollout_guard.halts.reverts import AfterRollouts, InMemoryAfterRollout, revert_ids
+from rollout_guard.halts.revert_records import InMemoryAfterRollout
+from rollout_guard.halts.reverts import AfterRollouts, revert_ids
 from rollout_guard.iot_limits import TARGETS_MAX
 from tests.conftest import make_policy
 from tests.unit.fakes import FakeJobs, active
@@ -228,3 +229,33 @@ def test_a_crossing_past_the_watch_from_the_jobs_completion_is_no_regression():
 
         assert outcome.decisions[0].action == expected
     assert "more than watch_after" in outcome.decisions[0].detail and len(outcome.decisions) == 1
+
+
+def test_an_auto_revert_iot_refused_is_created_when_the_jobs_crossing_comes_again_never_left_half_done(monkeypatch):
+    """CreateJob throttled at the first crossing: the plan is kept, nothing created (revert_failed). The alert
+    retried (or the next casualty) finds the regression announced already and finishes the kept plan, once."""
+    jobs, kept = fleet(), InMemoryAfterRollout()
+    created = jobs.create_job
+
+    def throttled(job):
+        raise JobsError("CreateJob", "ThrottlingException", "Rate exceeded")
+
+    monkeypatch.setattr(jobs, "create_job", throttled)
+    first = respond(jobs, kept, approval="auto")
+    monkeypatch.setattr(jobs, "create_job", created)
+    again = respond(jobs, kept, approval="auto")
+    third = respond(jobs, kept, approval="auto")
+
+    assert [d.action for d in first.decisions] == [REGRESSED, REVERT_FAILED] and kept.plan("fw-1") is not None
+    assert [(d.action, d.revert_job_id) for d in again.decisions] == [(SKIPPED, None), (REVERTED, "fw-1-revert")]
+    assert [d.action for d in third.decisions] == [SKIPPED]  # created: nothing more to finish
+    assert [job.job_id for job in jobs.created] == ["fw-1-revert"]
+
+
+def test_a_revert_waiting_for_approval_is_never_created_by_a_crossing_that_comes_again():
+    jobs, kept = fleet(), InMemoryAfterRollout()
+
+    respond(jobs, kept)
+    again = respond(jobs, kept)
+
+    assert [d.action for d in again.decisions] == [SKIPPED] and not getattr(jobs, "created", [])

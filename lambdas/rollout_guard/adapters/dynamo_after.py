@@ -13,7 +13,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-from rollout_guard.halts.reverts import KeptError, RevertPlan
+from rollout_guard.halts.revert_records import KeptError, RevertPlan
 from rollout_guard.schema import AFTER, TABLE_KEY, TABLE_TTL
 
 INDEX = f"{AFTER.prefix}*"  # no job id holds '*'

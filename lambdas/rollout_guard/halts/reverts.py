@@ -5,15 +5,14 @@ every page), with the rule's revert document or job template, rollout rate and a
 `<job>-revert` (a number after it when that id is taken). With `approval: required` the plan is kept in the state
 table and announced ("Revert Ready"); nothing is created until an operator approves (`rollout-guard revert --job J
 --approve`). With `auto` it is created at once. A job is prepared for once, a revert job is never reverted, and a
-second approval creates nothing. This module holds the port of what is kept (`AfterRollout`; the state table's
-`after#<job>` items in production), the port of the IoT calls a revert makes (`RevertJobs`) and the use case.
+second approval creates nothing. This module holds the port of the IoT calls a revert makes (`RevertJobs`) and the
+use case; what is kept is `revert_records`' (the state table's `after#<job>` items in production).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -26,9 +25,11 @@ from rollout_guard.halts.decisions import (
     SKIPPED,
     WOULD_CANCEL,
     WOULD_REVERT,
+    Act,
     Decision,
 )
 from rollout_guard.halts.jobs import JobsError
+from rollout_guard.halts.revert_records import AfterRollout, KeptError, RevertPlan
 from rollout_guard.iot_limits import TARGETS_MAX
 from rollout_guard.policy import Abort, Rule
 from rollout_guard.policy.model import Approval, Revert
@@ -37,107 +38,6 @@ from rollout_guard.telemetry import log
 SUFFIX = "-revert"
 ATTEMPTS = 9  # `<job>-revert`, then `<job>-revert-2` ... `-9`: past that, a revert is not prepared (said so)
 FOLLOWED = (CANCELED, REGRESSED, WOULD_CANCEL)  # the decisions a rule's revert follows
-
-
-@dataclass(frozen=True)
-class RevertPlan:
-    """A revert prepared for a bad job: kept as JSON in the state table, shown by `rollout-guard revert`."""
-
-    job_id: str  # the bad job
-    revert_job_id: str
-    rule: str
-    things: int  # the things that SUCCEEDED on the bad job when it was prepared
-    approval: str
-    prepared_at: str  # ISO 8601
-    document: dict[str, Any] | None = None
-    document_file: str | None = None
-    template_arn: str | None = None
-    max_per_minute: int | None = None
-    abort: dict[str, Any] | None = None  # abortConfig, as CreateJob takes it
-    created_at: str | None = None  # when the revert job was created
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RevertPlan:
-        return cls(**json.loads(text))
-
-    @property
-    def what(self) -> str:
-        """The document or template, as a plan names it."""
-        return (f"document {self.document_file}" if self.document_file else f"template {self.template_arn}"
-                if self.template_arn else "the rule's inline document")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"jobId": self.job_id, "revertJobId": self.revert_job_id, "rule": self.rule, "things": self.things,
-                "approval": self.approval, "preparedAt": self.prepared_at, "documentFile": self.document_file,
-                "templateArn": self.template_arn, "maxPerMinute": self.max_per_minute, "abortConfig": self.abort,
-                "createdAt": self.created_at, "state": "created" if self.created_at else "ready"}
-
-
-class KeptError(RuntimeError):
-    """What is kept after a rollout could not be read or written (the adapter says why)."""
-
-
-Kept = tuple[str, str | None, RevertPlan | None]  # a job, its regression's detail, its revert plan
-
-
-class AfterRollout(Protocol):
-    """What the guard keeps after a rollout (the state table's `after#<job>` items). Failures are `KeptError`."""
-
-    def regressed(self, job_id: str, detail: str) -> bool:
-        """Record the job regressed; True only the first time (it is announced once)."""
-
-    def prepare(self, plan: RevertPlan) -> bool:
-        """Keep the plan unless one is kept for its job; True when this one was kept."""
-
-    def plan(self, job_id: str) -> RevertPlan | None: ...
-
-    def created(self, plan: RevertPlan) -> bool:
-        """Record the plan's revert job created (and the revert job as one); True only the first time."""
-
-    def is_revert(self, job_id: str) -> bool:
-        """Whether the job is a revert the guard created."""
-
-    def kept(self) -> list[Kept]:
-        """Every job kept after a rollout, by id."""
-
-
-class InMemoryAfterRollout:
-    """One process's memory (the CLI and the tests without a state table)."""
-
-    def __init__(self) -> None:
-        self.regressions: dict[str, str] = {}
-        self.plans: dict[str, RevertPlan] = {}
-        self.reverts: set[str] = set()
-
-    def regressed(self, job_id: str, detail: str) -> bool:
-        if job_id in self.regressions:
-            return False
-        self.regressions[job_id] = detail
-        return True
-
-    def prepare(self, plan: RevertPlan) -> bool:
-        return self.plans.setdefault(plan.job_id, plan) is plan
-
-    def plan(self, job_id: str) -> RevertPlan | None:
-        return self.plans.get(job_id)
-
-    def created(self, plan: RevertPlan) -> bool:
-        kept = self.plans.get(plan.job_id)
-        if kept is None or kept.created_at:
-            return False
-        self.plans[plan.job_id] = plan
-        self.reverts.add(plan.revert_job_id)
-        return True
-
-    def is_revert(self, job_id: str) -> bool:
-        return job_id in self.reverts
-
-    def kept(self) -> list[Kept]:
-        return [(job_id, self.regressions.get(job_id), self.plans.get(job_id))
-                for job_id in sorted({*self.regressions, *self.plans})]
 
 
 @dataclass(frozen=True)
@@ -178,6 +78,11 @@ def abort_config(abort: Abort | None) -> dict[str, Any] | None:
     return {"criteriaList": [abort.criterion()]}
 
 
+def _said(job_id: str, reason_code: str, action: Act, detail: str, revert_job_id: str | None = None) -> Decision:
+    """A revert's decision: about the bad job, naming the revert job."""
+    return Decision(job_id, action, reason_code, False, detail, revert_job_id=revert_job_id)
+
+
 def revert_ids(job_id: str) -> list[str]:
     """The ids a revert of the job may take, in order (each within CreateJob's 64 characters)."""
     first = f"{job_id[:64 - len(SUFFIX)]}{SUFFIX}"
@@ -199,10 +104,26 @@ class AfterRollouts:
             if decision.action == REGRESSED and not self._first_regression(decision):
                 decision = replace(decision, action=SKIPPED, detail="regression already announced")
             followed.append(decision)
-            if rule.revert is not None and decision.action in FOLLOWED and decision.deployment is None:
+            if rule.revert is None or decision.deployment is not None:
+                continue
+            if decision.action in FOLLOWED:
                 followed.append(self._prepared(rule, rule.revert, decision.job_id,
                                                dry_run or decision.action == WOULD_CANCEL))
+            elif decision.action == SKIPPED and rule.revert.approval == Approval.AUTO and not dry_run:
+                followed += self._unfinished(rule, decision.job_id)
         return followed
+
+    def _unfinished(self, rule: Rule, job_id: str) -> list[Decision]:
+        """An `auto` revert prepared before and not created (IoT refused, or the invocation ran out of time) is
+        created when its job's crossing comes again (the same alert retried, a later casualty): never left
+        half done. Only a kept plan is finished here; a new one is prepared only after a halt or a regression."""
+        try:
+            plan = self.kept.plan(job_id)
+        except KeptError as error:
+            return [_said(job_id, rule.reason_code, REVERT_FAILED, f"revert not looked at: {error}")]
+        if plan is None or plan.created_at:
+            return []
+        return [self.create(plan, reason_code=rule.reason_code)]
 
     def _first_regression(self, decision: Decision) -> bool:
         """Announced once; when the store cannot say, announced again rather than not at all."""
@@ -213,16 +134,15 @@ class AfterRollouts:
             return True
 
     def _prepared(self, rule: Rule, revert: Revert, job_id: str, dry_run: bool) -> Decision:
-        def said(action: Any, detail: str, revert_job_id: str | None = None) -> Decision:
-            return Decision(job_id, action, rule.reason_code, False, detail, revert_job_id=revert_job_id)
-
         try:
-            return self._prepare(rule, revert, job_id, dry_run, said)
+            return self._prepare(rule, revert, job_id, dry_run)
         except (JobsError, KeptError) as error:
-            return said(REVERT_FAILED, f"revert not prepared: {error}")
+            return _said(job_id, rule.reason_code, REVERT_FAILED, f"revert not prepared: {error}")
 
-    def _prepare(self, rule: Rule, revert: Revert, job_id: str, dry_run: bool,
-                 said: Callable[..., Decision]) -> Decision:
+    def _prepare(self, rule: Rule, revert: Revert, job_id: str, dry_run: bool) -> Decision:
+        def said(action: Act, detail: str, revert_job_id: str | None = None) -> Decision:
+            return _said(job_id, rule.reason_code, action, detail, revert_job_id)
+
         kept = self.kept.plan(job_id)
         if kept is not None:
             return said(SKIPPED, f"a revert of this job was prepared already ({kept.revert_job_id})",
@@ -246,24 +166,25 @@ class AfterRollouts:
         if not self.kept.prepare(plan):
             return said(SKIPPED, "a revert of this job was prepared already", revert_job_id)
         if revert.approval == Approval.AUTO:
-            return self.create(plan, things, said)
+            return self.create(plan, things, rule.reason_code)
         return said(REVERT_READY, f"revert {revert_job_id} of {len(things)} thing(s) with {plan.what} is ready; "
                                   f"approve: rollout-guard revert --job {job_id} --approve", revert_job_id)
 
-    def create(self, plan: RevertPlan, things: list[str] | None = None,
-               said: Callable[..., Decision] | None = None) -> Decision:
-        """The plan's revert job, to the things that SUCCEEDED on the bad job (listed again unless given): once."""
-        said = said or (lambda action, detail, revert_job_id=None: Decision(
-            plan.job_id, action, APPROVED, False, detail, revert_job_id=revert_job_id))
+    def create(self, plan: RevertPlan, things: list[str] | None = None, reason_code: str = APPROVED) -> Decision:
+        """The plan's revert job, to the things that SUCCEEDED on the bad job (listed again unless given): once.
+        `reason_code`: the rule's when the guard creates it, an operator's approval's otherwise."""
+        def said(action: Act, detail: str, revert_job_id: str | None = plan.revert_job_id) -> Decision:
+            return _said(plan.job_id, reason_code, action, detail, revert_job_id)
+
         if plan.created_at:
             return said(SKIPPED, f"revert {plan.revert_job_id} was created already ({plan.created_at}): "
-                                 "nothing created", plan.revert_job_id)
+                                 "nothing created")
         if self.jobs is None:
-            return said(REVERT_FAILED, "no IoT client to create the revert with", plan.revert_job_id)
+            return said(REVERT_FAILED, "no IoT client to create the revert with")
         try:
             things = things if things is not None else self.jobs.succeeded_things(plan.job_id)
             if not things:
-                return said(SKIPPED, "no thing SUCCEEDED on this job: nothing to revert", plan.revert_job_id)
+                return said(SKIPPED, "no thing SUCCEEDED on this job: nothing to revert")
             targets = (tuple(things) if len(things) <= TARGETS_MAX
                        else (self.jobs.thing_group(plan.revert_job_id, things),))
             self.jobs.create_job(NewJob(plan.revert_job_id, targets, f"rollout-guard revert of {plan.job_id} "
@@ -271,12 +192,11 @@ class AfterRollouts:
                                         plan.max_per_minute, plan.abort))
         except JobsError as error:
             if error.code != TAKEN:
-                return said(REVERT_FAILED, f"revert not created: {error}", plan.revert_job_id)
+                return said(REVERT_FAILED, f"revert not created: {error}")
             self._created(plan)
-            return said(SKIPPED, f"revert {plan.revert_job_id} exists already: nothing created", plan.revert_job_id)
+            return said(SKIPPED, f"revert {plan.revert_job_id} exists already: nothing created")
         self._created(plan)
-        return said(REVERTED, f"revert {plan.revert_job_id} created for {len(things)} thing(s) with {plan.what}",
-                    plan.revert_job_id)
+        return said(REVERTED, f"revert {plan.revert_job_id} created for {len(things)} thing(s) with {plan.what}")
 
     def _created(self, plan: RevertPlan) -> None:
         """The job exists: a record that cannot be written is logged (a second approval then meets CreateJob's
